@@ -1,0 +1,3 @@
+fn main() {
+    println!("hotflip {}", env!("CARGO_PKG_VERSION"));
+}

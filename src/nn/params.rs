@@ -1,0 +1,128 @@
+//! Named model parameters, in PyTorch's naming, and their binding to a tape.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::tape::{Gradients, Tape, Var};
+use crate::tensor::Tensor;
+
+/// Handle to one parameter of a `ParamStore`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParamId(usize);
+
+impl ParamId {
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Parameters in insertion order (the order of the safetensors file),
+/// addressable by id or by PyTorch name.
+#[derive(Clone, Debug, Default)]
+pub struct ParamStore {
+    names: Vec<String>,
+    tensors: Vec<Tensor>,
+    by_name: HashMap<String, usize>,
+}
+
+impl ParamStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, name: &str, value: Tensor) -> Result<ParamId> {
+        if self.by_name.contains_key(name) {
+            return Err(Error::Param {
+                name: name.into(),
+                msg: "defined twice".into(),
+            });
+        }
+        self.by_name.insert(name.into(), self.names.len());
+        self.names.push(name.into());
+        self.tensors.push(value);
+        Ok(ParamId(self.names.len() - 1))
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Total number of scalar parameters.
+    pub fn num_values(&self) -> usize {
+        self.tensors.iter().map(Tensor::numel).sum()
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = ParamId> {
+        (0..self.names.len()).map(ParamId)
+    }
+
+    pub fn name(&self, id: ParamId) -> &str {
+        &self.names[id.0]
+    }
+
+    pub fn get(&self, id: ParamId) -> &Tensor {
+        &self.tensors[id.0]
+    }
+
+    pub fn get_mut(&mut self, id: ParamId) -> &mut Tensor {
+        &mut self.tensors[id.0]
+    }
+
+    pub fn id(&self, name: &str) -> Option<ParamId> {
+        self.by_name.get(name).copied().map(ParamId)
+    }
+
+    pub fn by_name(&self, name: &str) -> Result<&Tensor> {
+        self.id(name).map(|id| self.get(id)).ok_or_else(|| Error::Param {
+            name: name.into(),
+            msg: "no such parameter".into(),
+        })
+    }
+
+    /// Replaces a parameter's value; the shape must not change.
+    pub fn set(&mut self, id: ParamId, value: Tensor) -> Result<()> {
+        let old = &self.tensors[id.0];
+        if old.shape() != value.shape() {
+            return Err(Error::Param {
+                name: self.names[id.0].clone(),
+                msg: format!("expected shape {:?}, got {:?}", old.shape(), value.shape()),
+            });
+        }
+        self.tensors[id.0] = value;
+        Ok(())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.names.iter().map(String::as_str).zip(self.tensors.iter())
+    }
+}
+
+/// A store's parameters as vars on one tape (leaves on a grad tape,
+/// constants on a no-grad tape).
+pub struct Bound {
+    vars: Vec<Var>,
+}
+
+impl Bound {
+    pub fn var(&self, id: ParamId) -> Var {
+        self.vars[id.0]
+    }
+
+    /// Each parameter's gradient, in store order (`None` if it did not
+    /// influence the loss).
+    pub fn grads<'g>(&self, grads: &'g Gradients) -> Vec<Option<&'g Tensor>> {
+        self.vars.iter().map(|&v| grads.get(v)).collect()
+    }
+}
+
+impl Tape {
+    pub fn bind(&self, store: &ParamStore) -> Bound {
+        Bound {
+            vars: store.tensors.iter().map(|t| self.leaf(t.clone())).collect(),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Shared CPU loop helpers: rayon where the work pays for the fork, plain
+//! loops below that. Every helper splits work into fixed chunks that do not
+//! depend on the thread count, so results are bit-identical at any `--threads`.
+
+use rayon::prelude::*;
+
+/// Below this many elements an elementwise pass stays on one thread.
+pub const PAR_MIN: usize = 1 << 14;
+/// Elements per parallel task.
+pub const CHUNK: usize = 1 << 12;
+
+/// `out[i] = f(a[i])`.
+pub fn map(a: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    debug_assert_eq!(a.len(), out.len());
+    if a.len() < PAR_MIN {
+        out.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x));
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK))
+            .for_each(|(o, a)| o.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x)));
+    }
+}
+
+/// `out[i] = f(a[i], b[i])`.
+pub fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    debug_assert!(a.len() == out.len() && b.len() == out.len());
+    if a.len() < PAR_MIN {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(o, (a, b))| {
+                for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                    *o = f(x, y);
+                }
+            });
+    }
+}
+
+/// `out[i] = f(a[i], b[i], c[i])`.
+pub fn zip3_map(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
+    debug_assert!(a.len() == out.len() && b.len() == out.len() && c.len() == out.len());
+    let run = |o: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
+        for i in 0..o.len() {
+            o[i] = f(a[i], b[i], c[i]);
+        }
+    };
+    if a.len() < PAR_MIN {
+        run(out, a, b, c);
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK))
+            .zip(b.par_chunks(CHUNK).zip(c.par_chunks(CHUNK)))
+            .for_each(|((o, a), (b, c))| run(o, a, b, c));
+    }
+}
+
+/// `acc[i] += g[i]`.
+pub fn add_assign(acc: &mut [f32], g: &[f32]) {
+    debug_assert_eq!(acc.len(), g.len());
+    if acc.len() < PAR_MIN {
+        acc.iter_mut().zip(g).for_each(|(a, &b)| *a += b);
+    } else {
+        acc.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(a, g)| a.iter_mut().zip(g).for_each(|(a, &b)| *a += b));
+    }
+}
+
+/// Runs `f(row_index, row)` over the rows of `out` (each `width` long),
+/// in parallel when there is enough work.
+pub fn for_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if width == 0 {
+        return;
+    }
+    if out.len() < PAR_MIN {
+        out.chunks_mut(width).enumerate().for_each(|(i, r)| f(i, r));
+    } else {
+        let rows_per_task = (CHUNK / width).max(1);
+        out.par_chunks_mut(rows_per_task * width)
+            .enumerate()
+            .for_each(|(t, block)| {
+                for (j, r) in block.chunks_mut(width).enumerate() {
+                    f(t * rows_per_task + j, r);
+                }
+            });
+    }
+}
+
+/// Column sums of a row-major `[rows, width]` matrix, summed in a fixed order.
+pub fn col_sums(a: &[f32], width: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; width];
+    if width == 0 {
+        return out;
+    }
+    let rows = a.len() / width;
+    if a.len() < PAR_MIN {
+        for r in a.chunks(width) {
+            add_assign(&mut out, r);
+        }
+        return out;
+    }
+    // Fixed blocks of rows, partial sums added in block order: deterministic.
+    let block = 64;
+    let partials: Vec<Vec<f32>> = (0..rows.div_ceil(block))
+        .into_par_iter()
+        .map(|b| {
+            let mut p = vec![0.0f32; width];
+            for r in (b * block)..((b + 1) * block).min(rows) {
+                p.iter_mut().zip(&a[r * width..(r + 1) * width]).for_each(|(p, &x)| *p += x);
+            }
+            p
+        })
+        .collect();
+    for p in partials {
+        add_assign(&mut out, &p);
+    }
+    out
+}
+
+/// Sum in f64, in a fixed order.
+pub fn sum(a: &[f32]) -> f64 {
+    if a.len() < PAR_MIN {
+        return a.iter().map(|&x| x as f64).sum();
+    }
+    let partials: Vec<f64> = a
+        .par_chunks(CHUNK)
+        .map(|c| c.iter().map(|&x| x as f64).sum())
+        .collect();
+    partials.iter().sum()
+}

@@ -1,0 +1,15 @@
+//! Differentiable ops. Each file keeps an op's forward, backward and CPU
+//! kernel together; a CUDA kernel, where one exists, sits in
+//! `kernels/<same stem>.cu`.
+
+pub mod cpu;
+pub mod gemm;
+
+mod binary;
+mod matmul;
+mod reduce;
+mod shape;
+mod unary;
+
+pub use binary::{broadcast_shape, sum_to_shape};
+pub use unary::sigmoid;
