@@ -64,7 +64,12 @@ where
     let analytic: Vec<Tensor> = vars
         .iter()
         .zip(inputs)
-        .map(|(&v, t)| grads.get(v).cloned().unwrap_or_else(|| Tensor::zeros(t.shape())))
+        .map(|(&v, t)| {
+            grads
+                .get(v)
+                .cloned()
+                .unwrap_or_else(|| Tensor::zeros(t.shape()))
+        })
         .collect();
 
     let eval = |xs: &[Tensor]| -> Result<f64> {
@@ -169,7 +174,12 @@ mod tests {
             let yc = yv.clone();
             let x = v[0];
             let y = t.record("bad_tanh", yv, &[x], move |g, sink| {
-                let gx = g.data().iter().zip(yc.data()).map(|(g, y)| 1.05 * g * (1.0 - y * y)).collect();
+                let gx = g
+                    .data()
+                    .iter()
+                    .zip(yc.data())
+                    .map(|(g, y)| 1.05 * g * (1.0 - y * y))
+                    .collect();
                 sink.add(x, Tensor::new(g.shape(), gx)?)
             })?;
             probe(t, y, 9)
@@ -182,7 +192,10 @@ mod tests {
     fn too_small_a_step_fails_in_f32() {
         // tinygrad's lesson: in f32, a step of 1e-6 drowns in rounding, so a
         // tolerance that passes there would be meaningless.
-        let tol = Tolerance { step: 1e-6, ..Tolerance::default() };
+        let tol = Tolerance {
+            step: 1e-6,
+            ..Tolerance::default()
+        };
         let r = check(&inputs(), tol, |t, v| {
             let y = t.tanh(v[0])?;
             let y = t.scale(y, 100.0)?;

@@ -24,7 +24,9 @@ pub use tensor::{DType, Tensor};
 /// calls (or a pool already built) leave the first size in place.
 pub fn set_threads(n: usize) -> usize {
     if n > 0 {
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
     }
     rayon::current_num_threads()
 }

@@ -157,7 +157,13 @@ impl Tape {
     /// Records an op's output. The closure is kept only if some parent needs
     /// a gradient; it must add exactly one gradient of the parent's shape to
     /// each parent for which `GradSink::wants` is true.
-    pub(crate) fn record<F>(&self, op: &'static str, value: Tensor, parents: &[Var], backward: F) -> Result<Var>
+    pub(crate) fn record<F>(
+        &self,
+        op: &'static str,
+        value: Tensor,
+        parents: &[Var],
+        backward: F,
+    ) -> Result<Var>
     where
         F: FnOnce(&Tensor, &mut GradSink<'_>) -> Result<()> + 'static,
     {
@@ -173,7 +179,11 @@ impl Tape {
             value,
             requires_grad,
             keep_grad: false,
-            backward: if requires_grad { Some(Box::new(backward)) } else { None },
+            backward: if requires_grad {
+                Some(Box::new(backward))
+            } else {
+                None
+            },
         }))
     }
 
@@ -192,11 +202,17 @@ impl Tape {
     pub fn backward_with(self, root: Var, seed: Tensor) -> Result<Gradients> {
         self.check(root)?;
         if !self.grad_enabled {
-            return Err(Error::Backward("this tape was made with Tape::no_grad".into()));
+            return Err(Error::Backward(
+                "this tape was made with Tape::no_grad".into(),
+            ));
         }
         let nodes = self.nodes.into_inner();
         if seed.shape() != nodes[root.id].value.shape() {
-            return Err(Error::shapes("backward seed", seed.shape(), nodes[root.id].value.shape()));
+            return Err(Error::shapes(
+                "backward seed",
+                seed.shape(),
+                nodes[root.id].value.shape(),
+            ));
         }
         let n = root.id + 1;
         let mut meta = Vec::with_capacity(n);
@@ -217,7 +233,11 @@ impl Tape {
         for id in (0..n).rev() {
             let (backward, keep) = (closures[id].0.take(), closures[id].1);
             if let (Some(f), Some(g)) = (backward, &grads[id]) {
-                let g = if keep { g.clone() } else { grads[id].take().expect("checked above") };
+                let g = if keep {
+                    g.clone()
+                } else {
+                    grads[id].take().expect("checked above")
+                };
                 let mut sink = GradSink {
                     tape: self.id,
                     meta: &meta,

@@ -68,7 +68,9 @@ impl Tensor {
     }
 
     pub fn uniform(shape: &[usize], lo: f32, hi: f32, rng: &mut Rng) -> Self {
-        let data = (0..numel(shape)).map(|_| rng.uniform_range(lo, hi)).collect();
+        let data = (0..numel(shape))
+            .map(|_| rng.uniform_range(lo, hi))
+            .collect();
         Tensor::from_parts(shape.to_vec(), data)
     }
 
@@ -119,7 +121,11 @@ impl Tensor {
         if self.data.len() != 1 {
             return Err(Error::invalid(
                 "item",
-                format!("tensor of shape {:?} has {} values, not 1", self.shape, self.numel()),
+                format!(
+                    "tensor of shape {:?} has {} values, not 1",
+                    self.shape,
+                    self.numel()
+                ),
             ));
         }
         Ok(self.data[0])
@@ -232,7 +238,10 @@ mod tests {
     #[test]
     fn new_checks_length_and_names_shape() {
         let err = Tensor::new(&[2, 3], vec![0.0; 5]).unwrap_err().to_string();
-        assert!(err.contains("[2, 3]") && err.contains('6') && err.contains('5'), "{err}");
+        assert!(
+            err.contains("[2, 3]") && err.contains('6') && err.contains('5'),
+            "{err}"
+        );
     }
 
     #[test]

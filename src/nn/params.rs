@@ -77,10 +77,12 @@ impl ParamStore {
     }
 
     pub fn by_name(&self, name: &str) -> Result<&Tensor> {
-        self.id(name).map(|id| self.get(id)).ok_or_else(|| Error::Param {
-            name: name.into(),
-            msg: "no such parameter".into(),
-        })
+        self.id(name)
+            .map(|id| self.get(id))
+            .ok_or_else(|| Error::Param {
+                name: name.into(),
+                msg: "no such parameter".into(),
+            })
     }
 
     /// Replaces a parameter's value; the shape must not change.
@@ -97,7 +99,10 @@ impl ParamStore {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
-        self.names.iter().map(String::as_str).zip(self.tensors.iter())
+        self.names
+            .iter()
+            .map(String::as_str)
+            .zip(self.tensors.iter())
     }
 }
 

@@ -40,7 +40,13 @@ pub fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f3
 }
 
 /// `out[i] = f(a[i], b[i], c[i])`.
-pub fn zip3_map(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
+pub fn zip3_map(
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    out: &mut [f32],
+    f: impl Fn(f32, f32, f32) -> f32 + Sync,
+) {
     debug_assert!(a.len() == out.len() && b.len() == out.len() && c.len() == out.len());
     let run = |o: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
         for i in 0..o.len() {
@@ -109,7 +115,9 @@ pub fn col_sums(a: &[f32], width: usize) -> Vec<f32> {
         .map(|b| {
             let mut p = vec![0.0f32; width];
             for r in (b * block)..((b + 1) * block).min(rows) {
-                p.iter_mut().zip(&a[r * width..(r + 1) * width]).for_each(|(p, &x)| *p += x);
+                p.iter_mut()
+                    .zip(&a[r * width..(r + 1) * width])
+                    .for_each(|(p, &x)| *p += x);
             }
             p
         })

@@ -6,10 +6,12 @@ pub mod cpu;
 pub mod gemm;
 
 mod binary;
+mod lstm;
 mod matmul;
 mod reduce;
 mod shape;
 mod unary;
 
 pub use binary::{broadcast_shape, sum_to_shape};
+pub use lstm::LstmWeights;
 pub use unary::sigmoid;

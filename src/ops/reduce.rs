@@ -6,14 +6,26 @@ use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
 /// Splits `shape` around `axis` into (outer, size, inner) element counts.
-pub(crate) fn split_axis(op: &'static str, shape: &[usize], axis: isize) -> Result<(usize, usize, usize, usize)> {
+pub(crate) fn split_axis(
+    op: &'static str,
+    shape: &[usize],
+    axis: isize,
+) -> Result<(usize, usize, usize, usize)> {
     let r = shape.len() as isize;
     let ax = if axis < 0 { r + axis } else { axis };
     if ax < 0 || ax >= r {
-        return Err(Error::invalid(op, format!("axis {axis} out of range for shape {shape:?}")));
+        return Err(Error::invalid(
+            op,
+            format!("axis {axis} out of range for shape {shape:?}"),
+        ));
     }
     let ax = ax as usize;
-    Ok((shape[..ax].iter().product(), shape[ax], shape[ax + 1..].iter().product(), ax))
+    Ok((
+        shape[..ax].iter().product(),
+        shape[ax],
+        shape[ax + 1..].iter().product(),
+        ax,
+    ))
 }
 
 impl Tape {
@@ -22,7 +34,9 @@ impl Tape {
         let xv = self.value(x)?;
         let y = Tensor::scalar(cpu::sum(xv.data()) as f32);
         let shape = xv.shape().to_vec();
-        self.record("sum", y, &[x], move |g, sink| sink.add(x, Tensor::full(&shape, g.data()[0])))
+        self.record("sum", y, &[x], move |g, sink| {
+            sink.add(x, Tensor::full(&shape, g.data()[0]))
+        })
     }
 
     /// Mean of all elements (a scalar).
@@ -41,21 +55,28 @@ impl Tape {
         cpu::for_rows(&mut out, inner.max(1), |o, row| {
             for s in 0..size {
                 let base = (o * size + s) * inner;
-                row.iter_mut().zip(&xd[base..base + inner]).for_each(|(r, &v)| *r += v);
+                row.iter_mut()
+                    .zip(&xd[base..base + inner])
+                    .for_each(|(r, &v)| *r += v);
             }
         });
         let mut shape = xv.shape().to_vec();
         shape.remove(ax);
         let in_shape = xv.shape().to_vec();
-        self.record("sum_axis", Tensor::from_parts(shape, out), &[x], move |g, sink| {
-            let mut gx = vec![0.0f32; outer * size * inner];
-            let gd = g.data();
-            cpu::for_rows(&mut gx, inner.max(1), |r, row| {
-                let o = r / size;
-                row.copy_from_slice(&gd[o * inner..(o + 1) * inner]);
-            });
-            sink.add(x, Tensor::from_parts(in_shape, gx))
-        })
+        self.record(
+            "sum_axis",
+            Tensor::from_parts(shape, out),
+            &[x],
+            move |g, sink| {
+                let mut gx = vec![0.0f32; outer * size * inner];
+                let gd = g.data();
+                cpu::for_rows(&mut gx, inner.max(1), |r, row| {
+                    let o = r / size;
+                    row.copy_from_slice(&gd[o * inner..(o + 1) * inner]);
+                });
+                sink.add(x, Tensor::from_parts(in_shape, gx))
+            },
+        )
     }
 
     /// Mean along `axis`, which is removed from the shape.
@@ -71,13 +92,19 @@ impl Tape {
         let xv = self.value(x)?;
         let (outer, size, inner, ax) = split_axis("max_axis", xv.shape(), axis)?;
         if size == 0 {
-            return Err(Error::invalid("max_axis", format!("axis {axis} of shape {:?} is empty", xv.shape())));
+            return Err(Error::invalid(
+                "max_axis",
+                format!("axis {axis} of shape {:?} is empty", xv.shape()),
+            ));
         }
         let xd = xv.data();
         let mut arg = vec![0u32; outer * inner];
         let mut out = vec![f32::NEG_INFINITY; outer * inner];
         for o in 0..outer {
-            let (orow, arow) = (&mut out[o * inner..(o + 1) * inner], &mut arg[o * inner..(o + 1) * inner]);
+            let (orow, arow) = (
+                &mut out[o * inner..(o + 1) * inner],
+                &mut arg[o * inner..(o + 1) * inner],
+            );
             for s in 0..size {
                 let base = (o * size + s) * inner;
                 for i in 0..inner {
@@ -92,15 +119,21 @@ impl Tape {
         let mut shape = xv.shape().to_vec();
         shape.remove(ax);
         let in_shape = xv.shape().to_vec();
-        self.record("max_axis", Tensor::from_parts(shape, out), &[x], move |g, sink| {
-            let mut gx = vec![0.0f32; outer * size * inner];
-            let gd = g.data();
-            for o in 0..outer {
-                for i in 0..inner {
-                    gx[(o * size + arg[o * inner + i] as usize) * inner + i] = gd[o * inner + i];
+        self.record(
+            "max_axis",
+            Tensor::from_parts(shape, out),
+            &[x],
+            move |g, sink| {
+                let mut gx = vec![0.0f32; outer * size * inner];
+                let gd = g.data();
+                for o in 0..outer {
+                    for i in 0..inner {
+                        gx[(o * size + arg[o * inner + i] as usize) * inner + i] =
+                            gd[o * inner + i];
+                    }
                 }
-            }
-            sink.add(x, Tensor::from_parts(in_shape, gx))
-        })
+                sink.add(x, Tensor::from_parts(in_shape, gx))
+            },
+        )
     }
 }

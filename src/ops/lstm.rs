@@ -1,0 +1,384 @@
+//! One LSTM direction over a padded batch, as a single op with a fused cell.
+//!
+//! Recording one tape node per layer instead of a dozen per time step keeps
+//! the tape small and lets the whole sequence share three big GEMMs: the
+//! input projection of every step at once (forward), and dX, dW_ih, dW_hh at
+//! once (backward). Only the recurrent product h·W_hhᵀ runs per step, and it
+//! accumulates straight into the strided gate buffer.
+//!
+//! Gate order i, f, g, o; `c' = f*c + i*g`, `h' = o*tanh(c')`; zero initial
+//! state (PyTorch). Sequence b is active at steps t < lengths[b]; outside
+//! them its output is zero and its state is carried unchanged, so the final
+//! state of the forward direction is the output at `lengths[b] - 1` and the
+//! reverse direction starts from zeros at its true last token.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::ops::cpu;
+use crate::ops::gemm::{self, View, ViewMut};
+use crate::ops::sigmoid;
+use crate::tape::{Tape, Var};
+use crate::tensor::Tensor;
+
+/// The four PyTorch tensors of one LSTM direction.
+#[derive(Clone, Copy, Debug)]
+pub struct LstmWeights {
+    /// `[4H, In]`
+    pub w_ih: Var,
+    /// `[4H, H]`
+    pub w_hh: Var,
+    /// `[4H]`
+    pub b_ih: Var,
+    /// `[4H]`
+    pub b_hh: Var,
+}
+
+/// Below this many cell values per step the cell runs on one thread.
+const PAR_CELL: usize = 4096;
+
+struct Dims {
+    b: usize,
+    t: usize,
+    n_in: usize,
+    h: usize,
+}
+
+impl Dims {
+    /// The time index processed at step `s`.
+    fn time(&self, s: usize, reverse: bool) -> usize {
+        if reverse {
+            self.t - 1 - s
+        } else {
+            s
+        }
+    }
+}
+
+/// Runs `f(b, ...)` over per-sequence chunks of several buffers, in parallel
+/// when the step is big enough to pay for it.
+fn for_sequences<F>(
+    par: bool,
+    bufs: (&mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]),
+    widths: [usize; 5],
+    f: F,
+) where
+    F: Fn(usize, &mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) + Sync,
+{
+    let (a, b, c, d, e) = bufs;
+    let it = a
+        .par_chunks_mut(widths[0])
+        .zip(b.par_chunks_mut(widths[1]))
+        .zip(c.par_chunks_mut(widths[2]))
+        .zip(d.par_chunks_mut(widths[3]))
+        .zip(e.par_chunks_mut(widths[4]))
+        .enumerate();
+    if par {
+        it.for_each(|(i, ((((a, b), c), d), e))| f(i, a, b, c, d, e));
+    } else {
+        a.chunks_mut(widths[0])
+            .zip(b.chunks_mut(widths[1]))
+            .zip(c.chunks_mut(widths[2]))
+            .zip(d.chunks_mut(widths[3]))
+            .zip(e.chunks_mut(widths[4]))
+            .enumerate()
+            .for_each(|(i, ((((a, b), c), d), e))| f(i, a, b, c, d, e));
+    }
+}
+
+/// Forward pass. Returns (activated gates `[B, T, 4H]`, cells `[B, T, H]`,
+/// outputs `[B, T, H]`).
+fn forward(
+    d: &Dims,
+    x: &[f32],
+    w_ih: &[f32],
+    w_hh: &[f32],
+    bias: &[f32],
+    lengths: &[usize],
+    reverse: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (b, t, h) = (d.b, d.t, d.h);
+    let g4 = 4 * h;
+    let mut gates = vec![0.0f32; b * t * g4];
+    cpu::for_rows(&mut gates, g4, |_, r| r.copy_from_slice(bias));
+    gemm::matmul(
+        View::rm(x, b * t, d.n_in),
+        View::t(w_ih, d.n_in, g4),
+        ViewMut::rm(&mut gates, b * t, g4),
+        true,
+    );
+
+    let mut hs = vec![0.0f32; b * t * h];
+    let mut cs = vec![0.0f32; b * t * h];
+    let mut h_state = vec![0.0f32; b * h];
+    let mut c_state = vec![0.0f32; b * h];
+    let par = b * h >= PAR_CELL;
+    for s in 0..t {
+        let tt = d.time(s, reverse);
+        if s > 0 {
+            let rows = ViewMut {
+                data: &mut gates[tt * g4..],
+                rows: b,
+                cols: g4,
+                rs: t * g4,
+            };
+            gemm::matmul(View::rm(&h_state, b, h), View::t(w_hh, h, g4), rows, true);
+        }
+        for_sequences(
+            par,
+            (&mut gates, &mut hs, &mut cs, &mut h_state, &mut c_state),
+            [t * g4, t * h, t * h, h, h],
+            |bi, gates, hs, cs, h_state, c_state| {
+                if tt >= lengths[bi] {
+                    return;
+                }
+                let row = &mut gates[tt * g4..(tt + 1) * g4];
+                let (hrow, crow) = (&mut hs[tt * h..(tt + 1) * h], &mut cs[tt * h..(tt + 1) * h]);
+                for j in 0..h {
+                    let i = sigmoid(row[j]);
+                    let f = sigmoid(row[h + j]);
+                    let g = row[2 * h + j].tanh();
+                    let o = sigmoid(row[3 * h + j]);
+                    let c = f * c_state[j] + i * g;
+                    let hv = o * c.tanh();
+                    row[j] = i;
+                    row[h + j] = f;
+                    row[2 * h + j] = g;
+                    row[3 * h + j] = o;
+                    crow[j] = c;
+                    hrow[j] = hv;
+                    c_state[j] = c;
+                    h_state[j] = hv;
+                }
+            },
+        );
+    }
+    (gates, cs, hs)
+}
+
+struct Saved {
+    x: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    gates: Vec<f32>,
+    cs: Vec<f32>,
+    hs: Tensor,
+    lengths: Vec<usize>,
+}
+
+/// Backward pass: (dX, dW_ih, dW_hh, dBias).
+fn backward(
+    d: &Dims,
+    sv: &Saved,
+    gy: &[f32],
+    reverse: bool,
+    need_x: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (b, t, h) = (d.b, d.t, d.h);
+    let g4 = 4 * h;
+    let mut dgates = vec![0.0f32; b * t * g4];
+    let mut dh_next = vec![0.0f32; b * h];
+    let mut dc_next = vec![0.0f32; b * h];
+    let par = b * h >= PAR_CELL;
+    let (gates, cs, lengths) = (&sv.gates, &sv.cs, &sv.lengths);
+    for s in (0..t).rev() {
+        let tt = d.time(s, reverse);
+        // The previous step's cell, zero at the first step (and at the
+        // reverse direction's first active step, which was never written).
+        let prev = if s == 0 {
+            None
+        } else {
+            Some(d.time(s - 1, reverse))
+        };
+        let cell = |bi: usize, dg: &mut [f32], dh_next: &mut [f32], dc_next: &mut [f32]| {
+            if tt >= lengths[bi] {
+                dc_next.fill(0.0);
+                return;
+            }
+            let base = bi * t;
+            let act = &gates[(base + tt) * g4..(base + tt + 1) * g4];
+            let c = &cs[(base + tt) * h..(base + tt + 1) * h];
+            let gyr = &gy[(base + tt) * h..(base + tt + 1) * h];
+            let dg = &mut dg[tt * g4..(tt + 1) * g4];
+            for j in 0..h {
+                let (i, f, g, o) = (act[j], act[h + j], act[2 * h + j], act[3 * h + j]);
+                let c_prev = prev.map_or(0.0, |p| cs[(base + p) * h + j]);
+                let tc = c[j].tanh();
+                let dh = gyr[j] + dh_next[j];
+                let dc = dc_next[j] + dh * o * (1.0 - tc * tc);
+                dg[j] = dc * g * i * (1.0 - i);
+                dg[h + j] = dc * c_prev * f * (1.0 - f);
+                dg[2 * h + j] = dc * i * (1.0 - g * g);
+                dg[3 * h + j] = dh * tc * o * (1.0 - o);
+                dc_next[j] = dc * f;
+            }
+        };
+        if par {
+            dgates
+                .par_chunks_mut(t * g4)
+                .zip(dh_next.par_chunks_mut(h).zip(dc_next.par_chunks_mut(h)))
+                .enumerate()
+                .for_each(|(bi, (dg, (dh, dc)))| cell(bi, dg, dh, dc));
+        } else {
+            dgates
+                .chunks_mut(t * g4)
+                .zip(dh_next.chunks_mut(h).zip(dc_next.chunks_mut(h)))
+                .enumerate()
+                .for_each(|(bi, (dg, (dh, dc)))| cell(bi, dg, dh, dc));
+        }
+        if s > 0 {
+            let rows = View {
+                data: &dgates[tt * g4..],
+                rows: b,
+                cols: g4,
+                rs: t * g4,
+                cs: 1,
+            };
+            gemm::matmul(
+                rows,
+                View::rm(sv.w_hh.data(), g4, h),
+                ViewMut::rm(&mut dh_next, b, h),
+                false,
+            );
+        }
+    }
+
+    let dx = need_x.then(|| {
+        let mut dx = vec![0.0f32; b * t * d.n_in];
+        gemm::matmul(
+            View::rm(&dgates, b * t, g4),
+            View::rm(sv.w_ih.data(), g4, d.n_in),
+            ViewMut::rm(&mut dx, b * t, d.n_in),
+            false,
+        );
+        dx
+    });
+    let mut dw_ih = vec![0.0f32; g4 * d.n_in];
+    gemm::matmul(
+        View::t(&dgates, g4, b * t),
+        View::rm(sv.x.data(), b * t, d.n_in),
+        ViewMut::rm(&mut dw_ih, g4, d.n_in),
+        false,
+    );
+
+    // h_{t-1} for every step, shifted in processing order; zero before the first.
+    let hs = sv.hs.data();
+    let mut h_prev = vec![0.0f32; b * t * h];
+    for bi in 0..b {
+        for s in 1..t {
+            let (tt, p) = (d.time(s, reverse), d.time(s - 1, reverse));
+            h_prev[(bi * t + tt) * h..(bi * t + tt + 1) * h]
+                .copy_from_slice(&hs[(bi * t + p) * h..(bi * t + p + 1) * h]);
+        }
+    }
+    let mut dw_hh = vec![0.0f32; g4 * h];
+    gemm::matmul(
+        View::t(&dgates, g4, b * t),
+        View::rm(&h_prev, b * t, h),
+        ViewMut::rm(&mut dw_hh, g4, h),
+        false,
+    );
+    let db = cpu::col_sums(&dgates, g4);
+    (dx, dw_ih, dw_hh, db)
+}
+
+impl Tape {
+    /// One LSTM direction: `x [B, T, In]` → outputs `[B, T, H]`, zero at
+    /// padded steps. `lengths[b] ≤ T` is each sequence's true length.
+    pub fn lstm_layer(
+        &self,
+        x: Var,
+        w: LstmWeights,
+        lengths: &[usize],
+        reverse: bool,
+    ) -> Result<Var> {
+        let xv = self.value(x)?;
+        let (w_ih, w_hh, b_ih, b_hh) = (
+            self.value(w.w_ih)?,
+            self.value(w.w_hh)?,
+            self.value(w.b_ih)?,
+            self.value(w.b_hh)?,
+        );
+        let sx = xv.shape().to_vec();
+        if sx.len() != 3 {
+            return Err(Error::invalid(
+                "lstm_layer",
+                format!("input must be [batch, time, features], got {sx:?}"),
+            ));
+        }
+        let (b, t, n_in) = (sx[0], sx[1], sx[2]);
+        if w_ih.rank() != 2 || w_ih.shape()[1] != n_in || w_ih.shape()[0] % 4 != 0 {
+            return Err(Error::shapes("lstm_layer weight_ih", w_ih.shape(), &sx));
+        }
+        let h = w_ih.shape()[0] / 4;
+        for (name, v, want) in [
+            ("weight_hh", &w_hh, vec![4 * h, h]),
+            ("bias_ih", &b_ih, vec![4 * h]),
+            ("bias_hh", &b_hh, vec![4 * h]),
+        ] {
+            if v.shape() != want.as_slice() {
+                return Err(Error::invalid(
+                    "lstm_layer",
+                    format!(
+                        "{name} has shape {:?}, expected {want:?} for input {sx:?}",
+                        v.shape()
+                    ),
+                ));
+            }
+        }
+        if lengths.len() != b {
+            return Err(Error::invalid(
+                "lstm_layer",
+                format!("{} lengths for a batch of {b}", lengths.len()),
+            ));
+        }
+        if let Some(&l) = lengths.iter().find(|&&l| l > t) {
+            return Err(Error::invalid(
+                "lstm_layer",
+                format!("length {l} exceeds the {t} time steps of the input"),
+            ));
+        }
+        let d = Dims { b, t, n_in, h };
+        let bias: Vec<f32> = b_ih
+            .data()
+            .iter()
+            .zip(b_hh.data())
+            .map(|(a, c)| a + c)
+            .collect();
+        let (gates, cs, hs) = forward(
+            &d,
+            xv.data(),
+            w_ih.data(),
+            w_hh.data(),
+            &bias,
+            lengths,
+            reverse,
+        );
+        let out = Tensor::from_parts(vec![b, t, h], hs);
+        let saved = Saved {
+            x: xv,
+            w_ih,
+            w_hh,
+            gates,
+            cs,
+            hs: out.clone(),
+            lengths: lengths.to_vec(),
+        };
+        self.record(
+            "lstm_layer",
+            out,
+            &[x, w.w_ih, w.w_hh, w.b_ih, w.b_hh],
+            move |g, sink| {
+                let (dx, dw_ih, dw_hh, db) = backward(&d, &saved, g.data(), reverse, sink.wants(x));
+                if let Some(dx) = dx {
+                    sink.add(x, Tensor::from_parts(vec![d.b, d.t, d.n_in], dx))?;
+                }
+                sink.add(w.w_ih, Tensor::from_parts(vec![4 * d.h, d.n_in], dw_ih))?;
+                sink.add(w.w_hh, Tensor::from_parts(vec![4 * d.h, d.h], dw_hh))?;
+                let db = Tensor::from_parts(vec![4 * d.h], db);
+                sink.add(w.b_ih, db.clone())?;
+                sink.add(w.b_hh, db)
+            },
+        )
+    }
+}
