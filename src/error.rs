@@ -6,28 +6,16 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{op}: shape mismatch: {lhs:?} vs {rhs:?}")]
-    ShapeMismatch {
-        op: &'static str,
-        lhs: Vec<usize>,
-        rhs: Vec<usize>,
-    },
+    ShapeMismatch { op: &'static str, lhs: Vec<usize>, rhs: Vec<usize> },
 
     #[error("{op}: {msg}")]
     InvalidArgument { op: &'static str, msg: String },
 
     #[error("{op}: index {index} out of range for a dimension of size {size}")]
-    IndexOutOfRange {
-        op: &'static str,
-        index: usize,
-        size: usize,
-    },
+    IndexOutOfRange { op: &'static str, index: usize, size: usize },
 
     #[error("tensor of shape {shape:?} needs {expected} values, got {got}")]
-    DataLength {
-        shape: Vec<usize>,
-        expected: usize,
-        got: usize,
-    },
+    DataLength { shape: Vec<usize>, expected: usize, got: usize },
 
     #[error("variable #{id} was recorded on another tape (tape {var_tape}, this is tape {tape})")]
     ForeignVar { id: usize, var_tape: u64, tape: u64 },
@@ -50,17 +38,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::InvalidArgument {
-            op,
-            msg: msg.into(),
-        }
+        Error::InvalidArgument { op, msg: msg.into() }
     }
 
     pub(crate) fn shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Self {
-        Error::ShapeMismatch {
-            op,
-            lhs: lhs.to_vec(),
-            rhs: rhs.to_vec(),
-        }
+        Error::ShapeMismatch { op, lhs: lhs.to_vec(), rhs: rhs.to_vec() }
     }
 }

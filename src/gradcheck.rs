@@ -24,12 +24,7 @@ pub struct Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Self {
-        Tolerance {
-            step: 1e-2,
-            atol: 2e-3,
-            rtol: 2e-2,
-            max_elems: 64,
-        }
+        Tolerance { step: 1e-2, atol: 2e-3, rtol: 2e-2, max_elems: 64 }
     }
 }
 
@@ -64,12 +59,7 @@ where
     let analytic: Vec<Tensor> = vars
         .iter()
         .zip(inputs)
-        .map(|(&v, t)| {
-            grads
-                .get(v)
-                .cloned()
-                .unwrap_or_else(|| Tensor::zeros(t.shape()))
-        })
+        .map(|(&v, t)| grads.get(v).cloned().unwrap_or_else(|| Tensor::zeros(t.shape())))
         .collect();
 
     let eval = |xs: &[Tensor]| -> Result<f64> {
@@ -80,14 +70,8 @@ where
     };
 
     let mut rng = Rng::new(0x6772_6164);
-    let mut report = Report {
-        checked: 0,
-        worst_input: 0,
-        worst_index: 0,
-        analytic: 0.0,
-        numeric: 0.0,
-        worst_ratio: 0.0,
-    };
+    let mut report =
+        Report { checked: 0, worst_input: 0, worst_index: 0, analytic: 0.0, numeric: 0.0, worst_ratio: 0.0 };
     let mut xs = inputs.to_vec();
     for i in 0..inputs.len() {
         let n = inputs[i].numel();
@@ -107,15 +91,9 @@ where
             let a = analytic[i].data()[j];
             let ratio = (a - numeric).abs() / (tol.atol + tol.rtol * a.abs().max(numeric.abs()));
             report.checked += 1;
-            if !(ratio <= report.worst_ratio) {
-                report = Report {
-                    worst_input: i,
-                    worst_index: j,
-                    analytic: a,
-                    numeric,
-                    worst_ratio: ratio,
-                    ..report
-                };
+            // A NaN ratio (a NaN gradient) must count as the worst.
+            if ratio.is_nan() || ratio > report.worst_ratio {
+                report = Report { worst_input: i, worst_index: j, analytic: a, numeric, worst_ratio: ratio, ..report };
             }
         }
     }
@@ -174,12 +152,7 @@ mod tests {
             let yc = yv.clone();
             let x = v[0];
             let y = t.record("bad_tanh", yv, &[x], move |g, sink| {
-                let gx = g
-                    .data()
-                    .iter()
-                    .zip(yc.data())
-                    .map(|(g, y)| 1.05 * g * (1.0 - y * y))
-                    .collect();
+                let gx = g.data().iter().zip(yc.data()).map(|(g, y)| 1.05 * g * (1.0 - y * y)).collect();
                 sink.add(x, Tensor::new(g.shape(), gx)?)
             })?;
             probe(t, y, 9)
@@ -192,10 +165,7 @@ mod tests {
     fn too_small_a_step_fails_in_f32() {
         // tinygrad's lesson: in f32, a step of 1e-6 drowns in rounding, so a
         // tolerance that passes there would be meaningless.
-        let tol = Tolerance {
-            step: 1e-6,
-            ..Tolerance::default()
-        };
+        let tol = Tolerance { step: 1e-6, ..Tolerance::default() };
         let r = check(&inputs(), tol, |t, v| {
             let y = t.tanh(v[0])?;
             let y = t.scale(y, 100.0)?;

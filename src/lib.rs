@@ -7,8 +7,10 @@
 //! and `Tape::backward` returns [`Gradients`] for parameters and for any
 //! intermediate value marked with `Tape::retain_grad`.
 
+pub mod bench;
 pub mod error;
 pub mod gradcheck;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod rng;
@@ -24,9 +26,7 @@ pub use tensor::{DType, Tensor};
 /// calls (or a pool already built) leave the first size in place.
 pub fn set_threads(n: usize) -> usize {
     if n > 0 {
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global();
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
     }
     rayon::current_num_threads()
 }

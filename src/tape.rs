@@ -56,19 +56,12 @@ impl Default for Tape {
 impl Tape {
     /// A tape that records backward rules.
     pub fn new() -> Self {
-        Tape {
-            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
-            grad_enabled: true,
-            nodes: RefCell::new(Vec::new()),
-        }
+        Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), grad_enabled: true, nodes: RefCell::new(Vec::new()) }
     }
 
     /// A tape for inference: values only, no closures, no gradients.
     pub fn no_grad() -> Self {
-        Tape {
-            grad_enabled: false,
-            ..Tape::new()
-        }
+        Tape { grad_enabled: false, ..Tape::new() }
     }
 
     pub fn grad_enabled(&self) -> bool {
@@ -86,42 +79,23 @@ impl Tape {
     fn push(&self, node: Node) -> Var {
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(node);
-        Var {
-            tape: self.id,
-            id: nodes.len() - 1,
-        }
+        Var { tape: self.id, id: nodes.len() - 1 }
     }
 
     /// A value no gradient flows into (data, labels, masks).
     pub fn constant(&self, value: Tensor) -> Var {
-        self.push(Node {
-            op: "constant",
-            value,
-            requires_grad: false,
-            keep_grad: false,
-            backward: None,
-        })
+        self.push(Node { op: "constant", value, requires_grad: false, keep_grad: false, backward: None })
     }
 
     /// A value whose gradient is wanted (a parameter, a perturbation). On a
     /// no-grad tape it is a constant.
     pub fn leaf(&self, value: Tensor) -> Var {
-        self.push(Node {
-            op: "leaf",
-            value,
-            requires_grad: self.grad_enabled,
-            keep_grad: true,
-            backward: None,
-        })
+        self.push(Node { op: "leaf", value, requires_grad: self.grad_enabled, keep_grad: true, backward: None })
     }
 
     fn check(&self, v: Var) -> Result<()> {
         if v.tape != self.id {
-            return Err(Error::ForeignVar {
-                id: v.id,
-                var_tape: v.tape,
-                tape: self.id,
-            });
+            return Err(Error::ForeignVar { id: v.id, var_tape: v.tape, tape: self.id });
         }
         Ok(())
     }
@@ -157,13 +131,7 @@ impl Tape {
     /// Records an op's output. The closure is kept only if some parent needs
     /// a gradient; it must add exactly one gradient of the parent's shape to
     /// each parent for which `GradSink::wants` is true.
-    pub(crate) fn record<F>(
-        &self,
-        op: &'static str,
-        value: Tensor,
-        parents: &[Var],
-        backward: F,
-    ) -> Result<Var>
+    pub(crate) fn record<F>(&self, op: &'static str, value: Tensor, parents: &[Var], backward: F) -> Result<Var>
     where
         F: FnOnce(&Tensor, &mut GradSink<'_>) -> Result<()> + 'static,
     {
@@ -179,11 +147,7 @@ impl Tape {
             value,
             requires_grad,
             keep_grad: false,
-            backward: if requires_grad {
-                Some(Box::new(backward))
-            } else {
-                None
-            },
+            backward: if requires_grad { Some(Box::new(backward)) } else { None },
         }))
     }
 
@@ -202,28 +166,18 @@ impl Tape {
     pub fn backward_with(self, root: Var, seed: Tensor) -> Result<Gradients> {
         self.check(root)?;
         if !self.grad_enabled {
-            return Err(Error::Backward(
-                "this tape was made with Tape::no_grad".into(),
-            ));
+            return Err(Error::Backward("this tape was made with Tape::no_grad".into()));
         }
         let nodes = self.nodes.into_inner();
         if seed.shape() != nodes[root.id].value.shape() {
-            return Err(Error::shapes(
-                "backward seed",
-                seed.shape(),
-                nodes[root.id].value.shape(),
-            ));
+            return Err(Error::shapes("backward seed", seed.shape(), nodes[root.id].value.shape()));
         }
         let n = root.id + 1;
         let mut meta = Vec::with_capacity(n);
         let mut closures = Vec::with_capacity(n);
         // Values are dropped here: each closure captured what it needs.
         for node in nodes.into_iter().take(n) {
-            meta.push(NodeMeta {
-                op: node.op,
-                shape: node.value.shape().to_vec(),
-                requires_grad: node.requires_grad,
-            });
+            meta.push(NodeMeta { op: node.op, shape: node.value.shape().to_vec(), requires_grad: node.requires_grad });
             closures.push((node.backward, node.keep_grad));
         }
         let mut grads: Vec<Option<Tensor>> = vec![None; n];
@@ -233,26 +187,14 @@ impl Tape {
         for id in (0..n).rev() {
             let (backward, keep) = (closures[id].0.take(), closures[id].1);
             if let (Some(f), Some(g)) = (backward, &grads[id]) {
-                let g = if keep {
-                    g.clone()
-                } else {
-                    grads[id].take().expect("checked above")
-                };
-                let mut sink = GradSink {
-                    tape: self.id,
-                    meta: &meta,
-                    grads: &mut grads[..id],
-                    from: meta[id].op,
-                };
+                let g = if keep { g.clone() } else { grads[id].take().expect("checked above") };
+                let mut sink = GradSink { tape: self.id, meta: &meta, grads: &mut grads[..id], from: meta[id].op };
                 f(&g, &mut sink)?;
             } else if !keep {
                 grads[id] = None;
             }
         }
-        Ok(Gradients {
-            tape: self.id,
-            grads,
-        })
+        Ok(Gradients { tape: self.id, grads })
     }
 }
 

@@ -34,25 +34,15 @@ impl Tensor {
     pub fn new(shape: &[usize], data: Vec<f32>) -> Result<Self> {
         let expected = numel(shape);
         if data.len() != expected {
-            return Err(Error::DataLength {
-                shape: shape.to_vec(),
-                expected,
-                got: data.len(),
-            });
+            return Err(Error::DataLength { shape: shape.to_vec(), expected, got: data.len() });
         }
-        Ok(Tensor {
-            shape: shape.to_vec(),
-            data: Arc::new(data),
-        })
+        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data) })
     }
 
     /// For kernels that computed `data` for `shape` themselves.
     pub(crate) fn from_parts(shape: Vec<usize>, data: Vec<f32>) -> Self {
         debug_assert_eq!(numel(&shape), data.len(), "from_parts {shape:?}");
-        Tensor {
-            shape,
-            data: Arc::new(data),
-        }
+        Tensor { shape, data: Arc::new(data) }
     }
 
     pub fn zeros(shape: &[usize]) -> Self {
@@ -68,9 +58,7 @@ impl Tensor {
     }
 
     pub fn uniform(shape: &[usize], lo: f32, hi: f32, rng: &mut Rng) -> Self {
-        let data = (0..numel(shape))
-            .map(|_| rng.uniform_range(lo, hi))
-            .collect();
+        let data = (0..numel(shape)).map(|_| rng.uniform_range(lo, hi)).collect();
         Tensor::from_parts(shape.to_vec(), data)
     }
 
@@ -96,10 +84,7 @@ impl Tensor {
         let r = self.shape.len() as isize;
         let i = if d < 0 { r + d } else { d };
         if i < 0 || i >= r {
-            return Err(Error::invalid(
-                "dim",
-                format!("dimension {d} of a rank-{r} tensor {:?}", self.shape),
-            ));
+            return Err(Error::invalid("dim", format!("dimension {d} of a rank-{r} tensor {:?}", self.shape)));
         }
         Ok(self.shape[i as usize])
     }
@@ -121,11 +106,7 @@ impl Tensor {
         if self.data.len() != 1 {
             return Err(Error::invalid(
                 "item",
-                format!(
-                    "tensor of shape {:?} has {} values, not 1",
-                    self.shape,
-                    self.numel()
-                ),
+                format!("tensor of shape {:?} has {} values, not 1", self.shape, self.numel()),
             ));
         }
         Ok(self.data[0])
@@ -136,10 +117,7 @@ impl Tensor {
         if numel(shape) != self.numel() {
             return Err(Error::shapes("reshape", &self.shape, shape));
         }
-        Ok(Tensor {
-            shape: shape.to_vec(),
-            data: Arc::clone(&self.data),
-        })
+        Ok(Tensor { shape: shape.to_vec(), data: Arc::clone(&self.data) })
     }
 
     pub fn same_storage(&self, other: &Tensor) -> bool {
@@ -155,27 +133,14 @@ impl Tensor {
     pub fn from_le_bytes(shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Self> {
         let n = numel(shape);
         if bytes.len() != n * dtype.size() {
-            return Err(Error::DataLength {
-                shape: shape.to_vec(),
-                expected: n * dtype.size(),
-                got: bytes.len(),
-            });
+            return Err(Error::DataLength { shape: shape.to_vec(), expected: n * dtype.size(), got: bytes.len() });
         }
         // Bytes from a file need not be aligned, so decode element-wise
         // instead of casting the slice.
         let data = match dtype {
-            DType::F32 => bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            DType::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            DType::BF16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
+            DType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            DType::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            DType::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
         };
         Ok(Tensor::from_parts(shape.to_vec(), data))
     }
@@ -189,8 +154,7 @@ impl Tensor {
                 bytemuck::cast_slice(&h).to_vec()
             }
             DType::BF16 => {
-                let h: Vec<half::bf16> =
-                    self.data.iter().map(|&x| half::bf16::from_f32(x)).collect();
+                let h: Vec<half::bf16> = self.data.iter().map(|&x| half::bf16::from_f32(x)).collect();
                 bytemuck::cast_slice(&h).to_vec()
             }
         }
@@ -201,12 +165,7 @@ impl Tensor {
         if self.shape != other.shape {
             return Err(Error::shapes("max_abs_diff", &self.shape, &other.shape));
         }
-        Ok(self
-            .data
-            .iter()
-            .zip(other.data.iter())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max))
+        Ok(self.data.iter().zip(other.data.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max))
     }
 
     pub fn all_finite(&self) -> bool {
@@ -238,10 +197,7 @@ mod tests {
     #[test]
     fn new_checks_length_and_names_shape() {
         let err = Tensor::new(&[2, 3], vec![0.0; 5]).unwrap_err().to_string();
-        assert!(
-            err.contains("[2, 3]") && err.contains('6') && err.contains('5'),
-            "{err}"
-        );
+        assert!(err.contains("[2, 3]") && err.contains('6') && err.contains('5'), "{err}");
     }
 
     #[test]

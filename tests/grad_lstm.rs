@@ -18,12 +18,7 @@ fn weights(rng: &mut Rng) -> Vec<Tensor> {
 }
 
 fn lw(v: &[Var]) -> LstmWeights {
-    LstmWeights {
-        w_ih: v[0],
-        w_hh: v[1],
-        b_ih: v[2],
-        b_hh: v[3],
-    }
+    LstmWeights { w_ih: v[0], w_hh: v[1], b_ih: v[2], b_hh: v[3] }
 }
 
 #[test]
@@ -37,10 +32,7 @@ fn finite_differences_both_directions_ragged_batch() {
         assert_grads(
             &format!("lstm_layer reverse={reverse}"),
             &inputs,
-            Tolerance {
-                max_elems: 200,
-                ..Tolerance::default()
-            },
+            Tolerance { max_elems: 200, ..Tolerance::default() },
             |tape, v| {
                 let y = tape.lstm_layer(v[4], lw(v), &lengths, reverse)?;
                 probe(tape, y, 3)
@@ -58,12 +50,8 @@ fn reference_step(tape: &Tape, x_t: Var, h: Var, c: Var, w: &[Var]) -> (Var, Var
     let i = tape.sigmoid(tape.narrow(gates, 1, 0, H).unwrap()).unwrap();
     let f = tape.sigmoid(tape.narrow(gates, 1, H, H).unwrap()).unwrap();
     let g = tape.tanh(tape.narrow(gates, 1, 2 * H, H).unwrap()).unwrap();
-    let o = tape
-        .sigmoid(tape.narrow(gates, 1, 3 * H, H).unwrap())
-        .unwrap();
-    let c2 = tape
-        .add(tape.mul(f, c).unwrap(), tape.mul(i, g).unwrap())
-        .unwrap();
+    let o = tape.sigmoid(tape.narrow(gates, 1, 3 * H, H).unwrap()).unwrap();
+    let c2 = tape.add(tape.mul(f, c).unwrap(), tape.mul(i, g).unwrap()).unwrap();
     let h2 = tape.mul(o, tape.tanh(c2).unwrap()).unwrap();
     (h2, c2)
 }
@@ -83,11 +71,7 @@ fn matches_step_by_step_reference_values_and_gradients() {
         let fused_out = tape.value(y).unwrap();
         let loss = probe(&tape, y, 8).unwrap();
         let g = tape.backward(loss).unwrap();
-        let fused_grads: Vec<Tensor> = wv
-            .iter()
-            .chain([&xv])
-            .map(|v| g.get(*v).unwrap().clone())
-            .collect();
+        let fused_grads: Vec<Tensor> = wv.iter().chain([&xv]).map(|v| g.get(*v).unwrap().clone()).collect();
 
         // Reference.
         let tape = Tape::new();
@@ -110,10 +94,7 @@ fn matches_step_by_step_reference_values_and_gradients() {
         let loss = probe(&tape, y, 8).unwrap();
         let g = tape.backward(loss).unwrap();
 
-        assert!(
-            fused_out.max_abs_diff(&ref_out).unwrap() < 1e-5,
-            "reverse={reverse}"
-        );
+        assert!(fused_out.max_abs_diff(&ref_out).unwrap() < 1e-5, "reverse={reverse}");
         for (k, v) in wv.iter().chain([&xv]).enumerate() {
             let d = fused_grads[k].max_abs_diff(g.get(*v).unwrap()).unwrap();
             assert!(d < 1e-5, "gradient {k} differs by {d} (reverse={reverse})");
@@ -140,30 +121,20 @@ fn padding_changes_nothing_and_outputs_zero_there() {
     for reverse in [false, true] {
         let tape = Tape::new();
         let wv: Vec<Var> = ws.iter().map(|w| tape.leaf(w.clone())).collect();
-        let y = tape
-            .lstm_layer(tape.leaf(short.clone()), lw(&wv), &[3], reverse)
-            .unwrap();
+        let y = tape.lstm_layer(tape.leaf(short.clone()), lw(&wv), &[3], reverse).unwrap();
         let alone = tape.value(y).unwrap();
 
         let tape2 = Tape::new();
         let wv2: Vec<Var> = ws.iter().map(|w| tape2.leaf(w.clone())).collect();
-        let y2 = tape2
-            .lstm_layer(tape2.leaf(batch.clone()), lw(&wv2), &[3, 6], reverse)
-            .unwrap();
+        let y2 = tape2.lstm_layer(tape2.leaf(batch.clone()), lw(&wv2), &[3, 6], reverse).unwrap();
         let both = tape2.value(y2).unwrap();
         for s in 0..3 {
             for j in 0..H {
                 let (a, b) = (alone.data()[s * H + j], both.data()[s * H + j]);
-                assert!(
-                    (a - b).abs() < 1e-6,
-                    "step {s} unit {j}: {a} vs {b} (reverse={reverse})"
-                );
+                assert!((a - b).abs() < 1e-6, "step {s} unit {j}: {a} vs {b} (reverse={reverse})");
             }
         }
-        assert!(
-            both.data()[3 * H..6 * H].iter().all(|&v| v == 0.0),
-            "padded outputs must be zero"
-        );
+        assert!(both.data()[3 * H..6 * H].iter().all(|&v| v == 0.0), "padded outputs must be zero");
     }
 }
 
@@ -171,15 +142,9 @@ fn padding_changes_nothing_and_outputs_zero_there() {
 fn rejects_bad_shapes_and_lengths() {
     let mut rng = Rng::new(1);
     let tape = Tape::new();
-    let wv: Vec<Var> = weights(&mut rng)
-        .into_iter()
-        .map(|w| tape.leaf(w))
-        .collect();
+    let wv: Vec<Var> = weights(&mut rng).into_iter().map(|w| tape.leaf(w)).collect();
     let x = tape.leaf(Tensor::zeros(&[2, 3, IN + 1]));
-    let e = tape
-        .lstm_layer(x, lw(&wv), &[3, 3], false)
-        .unwrap_err()
-        .to_string();
+    let e = tape.lstm_layer(x, lw(&wv), &[3, 3], false).unwrap_err().to_string();
     assert!(e.contains("lstm_layer"), "{e}");
     let x = tape.leaf(Tensor::zeros(&[2, 3, IN]));
     assert!(tape.lstm_layer(x, lw(&wv), &[3], false).is_err());

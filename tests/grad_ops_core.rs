@@ -39,31 +39,21 @@ fn unary_ops() {
 
 #[test]
 fn binary_ops_with_broadcasting() {
-    let shapes: [(&[usize], &[usize]); 5] = [
-        (&[3, 4], &[3, 4]),
-        (&[2, 3, 4], &[4]),
-        (&[2, 3, 4], &[3, 1]),
-        (&[1, 4], &[3, 1]),
-        (&[5], &[]),
-    ];
+    let shapes: [(&[usize], &[usize]); 5] =
+        [(&[3, 4], &[3, 4]), (&[2, 3, 4], &[4]), (&[2, 3, 4], &[3, 1]), (&[1, 4], &[3, 1]), (&[5], &[])];
     for (k, (sa, sb)) in shapes.iter().enumerate() {
         let a = randn(sa, 10 + k as u64);
         let b = uniform(sb, 0.5, 2.0, 20 + k as u64);
         for op in ["add", "sub", "mul", "div"] {
-            assert_grads(
-                &format!("{op} {sa:?} {sb:?}"),
-                &[a.clone(), b.clone()],
-                Tolerance::default(),
-                |t, v| {
-                    let y = match op {
-                        "add" => t.add(v[0], v[1]),
-                        "sub" => t.sub(v[0], v[1]),
-                        "mul" => t.mul(v[0], v[1]),
-                        _ => t.div(v[0], v[1]),
-                    }?;
-                    probe(t, y, 1)
-                },
-            )
+            assert_grads(&format!("{op} {sa:?} {sb:?}"), &[a.clone(), b.clone()], Tolerance::default(), |t, v| {
+                let y = match op {
+                    "add" => t.add(v[0], v[1]),
+                    "sub" => t.sub(v[0], v[1]),
+                    "mul" => t.mul(v[0], v[1]),
+                    _ => t.div(v[0], v[1]),
+                }?;
+                probe(t, y, 1)
+            })
             .unwrap();
         }
     }
@@ -81,51 +71,29 @@ fn broadcast_forward_values() {
     assert_eq!(y.data(), &[1., 1., 0.75, 4., 2.5, 1.5]);
     let bad = t.constant(Tensor::zeros(&[4]));
     let e = t.mul(a, bad).unwrap_err().to_string();
-    assert!(
-        e.contains("mul") && e.contains("[2, 3]") && e.contains("[4]"),
-        "{e}"
-    );
+    assert!(e.contains("mul") && e.contains("[2, 3]") && e.contains("[4]"), "{e}");
 }
 
 #[test]
 fn matmul_and_linear() {
     let tol = Tolerance::default();
     // 2-D, batched A with shared B, batched A and B.
-    for (sa, sb) in [
-        (vec![3, 4], vec![4, 5]),
-        (vec![2, 3, 4], vec![4, 2]),
-        (vec![2, 3, 4], vec![2, 4, 5]),
-    ] {
-        assert_grads(
-            &format!("matmul {sa:?}·{sb:?}"),
-            &[randn(&sa, 1), randn(&sb, 2)],
-            tol,
-            |t, v| {
-                let y = t.matmul(v[0], v[1])?;
-                probe(t, y, 3)
-            },
-        )
+    for (sa, sb) in [(vec![3, 4], vec![4, 5]), (vec![2, 3, 4], vec![4, 2]), (vec![2, 3, 4], vec![2, 4, 5])] {
+        assert_grads(&format!("matmul {sa:?}·{sb:?}"), &[randn(&sa, 1), randn(&sb, 2)], tol, |t, v| {
+            let y = t.matmul(v[0], v[1])?;
+            probe(t, y, 3)
+        })
         .unwrap();
     }
-    assert_grads(
-        "linear+bias",
-        &[randn(&[2, 3, 4], 4), randn(&[5, 4], 5), randn(&[5], 6)],
-        tol,
-        |t, v| {
-            let y = t.linear(v[0], v[1], Some(v[2]))?;
-            probe(t, y, 7)
-        },
-    )
+    assert_grads("linear+bias", &[randn(&[2, 3, 4], 4), randn(&[5, 4], 5), randn(&[5], 6)], tol, |t, v| {
+        let y = t.linear(v[0], v[1], Some(v[2]))?;
+        probe(t, y, 7)
+    })
     .unwrap();
-    assert_grads(
-        "linear",
-        &[randn(&[3, 4], 4), randn(&[5, 4], 5)],
-        tol,
-        |t, v| {
-            let y = t.linear(v[0], v[1], None)?;
-            probe(t, y, 7)
-        },
-    )
+    assert_grads("linear", &[randn(&[3, 4], 4), randn(&[5, 4], 5)], tol, |t, v| {
+        let y = t.linear(v[0], v[1], None)?;
+        probe(t, y, 7)
+    })
     .unwrap();
 }
 
@@ -134,21 +102,13 @@ fn matmul_forward_values_and_shape_errors() {
     let t = Tape::no_grad();
     let a = t.constant(Tensor::new(&[2, 2], vec![1., 2., 3., 4.]).unwrap());
     let b = t.constant(Tensor::new(&[2, 1], vec![5., 6.]).unwrap());
-    assert_eq!(
-        t.value(t.matmul(a, b).unwrap()).unwrap().data(),
-        &[17., 39.]
-    );
+    assert_eq!(t.value(t.matmul(a, b).unwrap()).unwrap().data(), &[17., 39.]);
     let w = t.constant(Tensor::new(&[1, 2], vec![5., 6.]).unwrap());
     let bias = t.constant(Tensor::new(&[1], vec![0.5]).unwrap());
-    assert_eq!(
-        t.value(t.linear(a, w, Some(bias)).unwrap()).unwrap().data(),
-        &[17.5, 39.5]
-    );
+    assert_eq!(t.value(t.linear(a, w, Some(bias)).unwrap()).unwrap().data(), &[17.5, 39.5]);
     let e = t.matmul(b, b).unwrap_err().to_string();
     assert!(e.contains("matmul") && e.contains("[2, 1]"), "{e}");
-    assert!(t
-        .linear(a, t.constant(Tensor::zeros(&[1, 3])), None)
-        .is_err());
+    assert!(t.linear(a, t.constant(Tensor::zeros(&[1, 3])), None).is_err());
 }
 
 #[test]
@@ -158,36 +118,32 @@ fn reductions() {
     check1("sum", x.clone(), |t, x| t.sum(x));
     check1("mean", x.clone(), |t, x| t.mean(x));
     for axis in [0, 1, 2, -1] {
-        check1(&format!("sum_axis {axis}"), x.clone(), |t, x| {
-            t.sum_axis(x, axis)
-        });
-        check1(&format!("mean_axis {axis}"), x.clone(), |t, x| {
-            t.mean_axis(x, axis)
-        });
+        check1(&format!("sum_axis {axis}"), x.clone(), |t, x| t.sum_axis(x, axis));
+        check1(&format!("mean_axis {axis}"), x.clone(), |t, x| t.mean_axis(x, axis));
     }
     // max: distinct values so no ties.
-    let mut v: Vec<f32> = (0..60)
-        .map(|i| (i as f32 * 0.37).sin() * 3.0 + i as f32 * 0.01)
-        .collect();
+    let mut v: Vec<f32> = (0..60).map(|i| (i as f32 * 0.37).sin() * 3.0 + i as f32 * 0.01).collect();
     Rng::new(3).shuffle(&mut v);
     let x = Tensor::new(&[3, 4, 5], v).unwrap();
     for axis in [0, 1, 2] {
-        assert_grads(&format!("max_axis {axis}"), &[x.clone()], tol, |t, v| {
+        assert_grads(&format!("max_axis {axis}"), std::slice::from_ref(&x), tol, |t, v| {
             let y = t.max_axis(v[0], axis)?;
             probe(t, y, 2)
         })
         .unwrap();
     }
+    assert_grads("max_over_valid", std::slice::from_ref(&x), tol, |t, v| {
+        let y = t.max_over_valid(v[0], &[2, 4, 1])?;
+        probe(t, y, 2)
+    })
+    .unwrap();
     let t = Tape::no_grad();
+    let m = t.constant(Tensor::new(&[1, 3, 1], vec![1., 0., 9.]).unwrap());
+    assert_eq!(t.value(t.max_over_valid(m, &[2]).unwrap()).unwrap().data(), &[1.]);
+    assert!(t.max_over_valid(m, &[4]).is_err());
     let a = t.constant(Tensor::new(&[2, 3], vec![1., 5., 3., -4., -2., -9.]).unwrap());
-    assert_eq!(
-        t.value(t.max_axis(a, 1).unwrap()).unwrap().data(),
-        &[5., -2.]
-    );
-    assert_eq!(
-        t.value(t.sum_axis(a, 0).unwrap()).unwrap().data(),
-        &[-3., 3., -6.]
-    );
+    assert_eq!(t.value(t.max_axis(a, 1).unwrap()).unwrap().data(), &[5., -2.]);
+    assert_eq!(t.value(t.sum_axis(a, 0).unwrap()).unwrap().data(), &[-3., 3., -6.]);
     assert!(t.sum_axis(a, 2).is_err());
 }
 
@@ -196,45 +152,21 @@ fn shape_ops() {
     let tol = Tolerance::default();
     check1("reshape", randn(&[2, 6], 1), |t, x| t.reshape(x, &[3, 4]));
     check1("narrow", randn(&[3, 5, 2], 2), |t, x| t.narrow(x, 1, 1, 3));
-    check1("transpose", randn(&[2, 3, 4], 3), |t, x| {
-        t.transpose(x, 0, 2)
-    });
-    check1("index_select", randn(&[4, 3], 4), |t, x| {
-        t.index_select(x, &[2, 0, 2, 3])
-    });
-    check1("gather", randn(&[4, 3], 5), |t, x| {
-        t.gather(x, &[2, 0, 1, 1])
-    });
-    assert_grads(
-        "concat",
-        &[
-            randn(&[2, 3, 2], 6),
-            randn(&[2, 1, 2], 7),
-            randn(&[2, 4, 2], 8),
-        ],
-        tol,
-        |t, v| {
-            let y = t.concat(v, 1)?;
-            probe(t, y, 9)
-        },
-    )
+    check1("transpose", randn(&[2, 3, 4], 3), |t, x| t.transpose(x, 0, 2));
+    check1("index_select", randn(&[4, 3], 4), |t, x| t.index_select(x, &[2, 0, 2, 3]));
+    check1("gather", randn(&[4, 3], 5), |t, x| t.gather(x, &[2, 0, 1, 1]));
+    assert_grads("concat", &[randn(&[2, 3, 2], 6), randn(&[2, 1, 2], 7), randn(&[2, 4, 2], 8)], tol, |t, v| {
+        let y = t.concat(v, 1)?;
+        probe(t, y, 9)
+    })
     .unwrap();
 
     let t = Tape::no_grad();
     let a = t.constant(Tensor::new(&[2, 2], vec![1., 2., 3., 4.]).unwrap());
     let b = t.constant(Tensor::new(&[2, 1], vec![9., 8.]).unwrap());
-    assert_eq!(
-        t.value(t.concat(&[a, b], 1).unwrap()).unwrap().data(),
-        &[1., 2., 9., 3., 4., 8.]
-    );
-    assert_eq!(
-        t.value(t.transpose(a, 0, 1).unwrap()).unwrap().data(),
-        &[1., 3., 2., 4.]
-    );
-    assert_eq!(
-        t.value(t.gather(a, &[1, 0]).unwrap()).unwrap().data(),
-        &[2., 3.]
-    );
+    assert_eq!(t.value(t.concat(&[a, b], 1).unwrap()).unwrap().data(), &[1., 2., 9., 3., 4., 8.]);
+    assert_eq!(t.value(t.transpose(a, 0, 1).unwrap()).unwrap().data(), &[1., 3., 2., 4.]);
+    assert_eq!(t.value(t.gather(a, &[1, 0]).unwrap()).unwrap().data(), &[2., 3.]);
     assert!(t.concat(&[a, b], 0).is_err());
     assert!(t.narrow(a, 1, 1, 2).is_err());
     assert!(t.index_select(a, &[2]).is_err());
@@ -264,8 +196,5 @@ fn tape_semantics() {
     assert!(t.backward(y).is_err());
     let t = Tape::new();
     let x = t.leaf(Tensor::zeros(&[2]));
-    assert!(
-        t.backward(x).is_err(),
-        "a non-scalar root needs backward_with"
-    );
+    assert!(t.backward(x).is_err(), "a non-scalar root needs backward_with");
 }

@@ -22,6 +22,8 @@ impl ParamId {
 pub struct ParamStore {
     names: Vec<String>,
     tensors: Vec<Tensor>,
+    /// False for buffers (saved with the model, never trained).
+    trainable: Vec<bool>,
     by_name: HashMap<String, usize>,
 }
 
@@ -31,15 +33,26 @@ impl ParamStore {
     }
 
     pub fn add(&mut self, name: &str, value: Tensor) -> Result<ParamId> {
+        self.insert(name, value, true)
+    }
+
+    /// A tensor saved with the model but never trained (e.g. `embedding.freq`).
+    pub fn add_buffer(&mut self, name: &str, value: Tensor) -> Result<ParamId> {
+        self.insert(name, value, false)
+    }
+
+    pub fn trainable(&self, id: ParamId) -> bool {
+        self.trainable[id.0]
+    }
+
+    fn insert(&mut self, name: &str, value: Tensor, trainable: bool) -> Result<ParamId> {
         if self.by_name.contains_key(name) {
-            return Err(Error::Param {
-                name: name.into(),
-                msg: "defined twice".into(),
-            });
+            return Err(Error::Param { name: name.into(), msg: "defined twice".into() });
         }
         self.by_name.insert(name.into(), self.names.len());
         self.names.push(name.into());
         self.tensors.push(value);
+        self.trainable.push(trainable);
         Ok(ParamId(self.names.len() - 1))
     }
 
@@ -51,9 +64,9 @@ impl ParamStore {
         self.names.is_empty()
     }
 
-    /// Total number of scalar parameters.
+    /// Total number of trainable scalars.
     pub fn num_values(&self) -> usize {
-        self.tensors.iter().map(Tensor::numel).sum()
+        self.tensors.iter().zip(&self.trainable).filter(|(_, &t)| t).map(|(t, _)| t.numel()).sum()
     }
 
     pub fn ids(&self) -> impl Iterator<Item = ParamId> {
@@ -79,10 +92,7 @@ impl ParamStore {
     pub fn by_name(&self, name: &str) -> Result<&Tensor> {
         self.id(name)
             .map(|id| self.get(id))
-            .ok_or_else(|| Error::Param {
-                name: name.into(),
-                msg: "no such parameter".into(),
-            })
+            .ok_or_else(|| Error::Param { name: name.into(), msg: "no such parameter".into() })
     }
 
     /// Replaces a parameter's value; the shape must not change.
@@ -99,10 +109,7 @@ impl ParamStore {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
-        self.names
-            .iter()
-            .map(String::as_str)
-            .zip(self.tensors.iter())
+        self.names.iter().map(String::as_str).zip(self.tensors.iter())
     }
 }
 
@@ -113,6 +120,12 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// Vars in store order, bound by the caller (gradient checks perturb
+    /// parameters this way).
+    pub fn from_vars(vars: Vec<Var>) -> Self {
+        Bound { vars }
+    }
+
     pub fn var(&self, id: ParamId) -> Var {
         self.vars[id.0]
     }
@@ -127,7 +140,12 @@ impl Bound {
 impl Tape {
     pub fn bind(&self, store: &ParamStore) -> Bound {
         Bound {
-            vars: store.tensors.iter().map(|t| self.leaf(t.clone())).collect(),
+            vars: store
+                .tensors
+                .iter()
+                .zip(&store.trainable)
+                .map(|(t, &train)| if train { self.leaf(t.clone()) } else { self.constant(t.clone()) })
+                .collect(),
         }
     }
 }

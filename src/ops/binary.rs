@@ -39,16 +39,8 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i < r - a.len() {
-            1
-        } else {
-            a[i - (r - a.len())]
-        };
-        let db = if i < r - b.len() {
-            1
-        } else {
-            b[i - (r - b.len())]
-        };
+        let da = if i < r - a.len() { 1 } else { a[i - (r - a.len())] };
+        let db = if i < r - b.len() { 1 } else { b[i - (r - b.len())] };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -84,12 +76,7 @@ fn row_offset(row: usize, out: &[usize], strides: &[usize]) -> usize {
 }
 
 /// `out = f(a, b)` with broadcasting.
-fn broadcast_map(
-    a: &Tensor,
-    b: &Tensor,
-    out_shape: &[usize],
-    f: impl Fn(f32, f32) -> f32 + Sync,
-) -> Vec<f32> {
+fn broadcast_map(a: &Tensor, b: &Tensor, out_shape: &[usize], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     let n = numel(out_shape);
     let mut out = vec![0.0; n];
     if a.shape() == b.shape() {
@@ -97,17 +84,11 @@ fn broadcast_map(
         return out;
     }
     let width = *out_shape.last().unwrap_or(&1);
-    let (sa, sb) = (
-        strides_in(a.shape(), out_shape),
-        strides_in(b.shape(), out_shape),
-    );
+    let (sa, sb) = (strides_in(a.shape(), out_shape), strides_in(b.shape(), out_shape));
     let (la, lb) = (*sa.last().unwrap_or(&0), *sb.last().unwrap_or(&0));
     let (ad, bd) = (a.data(), b.data());
     cpu::for_rows(&mut out, width, |row, o| {
-        let (oa, ob) = (
-            row_offset(row, out_shape, &sa),
-            row_offset(row, out_shape, &sb),
-        );
+        let (oa, ob) = (row_offset(row, out_shape, &sa), row_offset(row, out_shape, &sb));
         for (j, o) in o.iter_mut().enumerate() {
             *o = f(ad[oa + j * la], bd[ob + j * lb]);
         }
@@ -142,23 +123,14 @@ impl Tape {
     fn binary(&self, kind: Kind, a: Var, b: Var) -> Result<Var> {
         let (av, bv) = (self.value(a)?, self.value(b)?);
         let shape = broadcast_shape(kind.name(), av.shape(), bv.shape())?;
-        let y = Tensor::from_parts(
-            shape.clone(),
-            broadcast_map(&av, &bv, &shape, |x, y| kind.apply(x, y)),
-        );
+        let y = Tensor::from_parts(shape.clone(), broadcast_map(&av, &bv, &shape, |x, y| kind.apply(x, y)));
         self.record(kind.name(), y, &[a, b], move |g, sink| {
             let gshape = g.shape().to_vec();
             if sink.wants(a) {
                 let ga = match kind {
                     Kind::Add | Kind::Sub => g.clone(),
-                    Kind::Mul => Tensor::from_parts(
-                        gshape.clone(),
-                        broadcast_map(g, &bv, &gshape, |g, y| g * y),
-                    ),
-                    Kind::Div => Tensor::from_parts(
-                        gshape.clone(),
-                        broadcast_map(g, &bv, &gshape, |g, y| g / y),
-                    ),
+                    Kind::Mul => Tensor::from_parts(gshape.clone(), broadcast_map(g, &bv, &gshape, |g, y| g * y)),
+                    Kind::Div => Tensor::from_parts(gshape.clone(), broadcast_map(g, &bv, &gshape, |g, y| g / y)),
                 };
                 sink.add(a, sum_to_shape(&ga, av.shape()))?;
             }
@@ -170,24 +142,12 @@ impl Tape {
                         cpu::map(g.data(), &mut v, |x| -x);
                         Tensor::from_parts(gshape.clone(), v)
                     }
-                    Kind::Mul => Tensor::from_parts(
-                        gshape.clone(),
-                        broadcast_map(g, &av, &gshape, |g, x| g * x),
-                    ),
+                    Kind::Mul => Tensor::from_parts(gshape.clone(), broadcast_map(g, &av, &gshape, |g, x| g * x)),
                     Kind::Div => {
                         // d(a/b)/db = -a/b^2 = -(a/b)/b
-                        let q = Tensor::from_parts(
-                            gshape.clone(),
-                            broadcast_map(&av, &bv, &gshape, |x, y| x / y),
-                        );
-                        let gq = Tensor::from_parts(
-                            gshape.clone(),
-                            broadcast_map(g, &q, &gshape, |g, q| g * q),
-                        );
-                        Tensor::from_parts(
-                            gshape.clone(),
-                            broadcast_map(&gq, &bv, &gshape, |gq, y| -gq / y),
-                        )
+                        let q = Tensor::from_parts(gshape.clone(), broadcast_map(&av, &bv, &gshape, |x, y| x / y));
+                        let gq = Tensor::from_parts(gshape.clone(), broadcast_map(g, &q, &gshape, |g, q| g * q));
+                        Tensor::from_parts(gshape.clone(), broadcast_map(&gq, &bv, &gshape, |gq, y| -gq / y))
                     }
                 };
                 sink.add(b, sum_to_shape(&gb, bv.shape()))?;
@@ -219,17 +179,9 @@ mod tests {
 
     #[test]
     fn broadcast_rules() {
-        assert_eq!(
-            broadcast_shape("t", &[4, 1, 3], &[5, 1]).unwrap(),
-            vec![4, 5, 3]
-        );
-        let e = broadcast_shape("add", &[2, 3], &[4])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("add") && e.contains("[2, 3]") && e.contains("[4]"),
-            "{e}"
-        );
+        assert_eq!(broadcast_shape("t", &[4, 1, 3], &[5, 1]).unwrap(), vec![4, 5, 3]);
+        let e = broadcast_shape("add", &[2, 3], &[4]).unwrap_err().to_string();
+        assert!(e.contains("add") && e.contains("[2, 3]") && e.contains("[4]"), "{e}");
     }
 
     #[test]

@@ -29,24 +29,16 @@ pub fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f3
             *o = f(x, y);
         }
     } else {
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(o, (a, b))| {
-                for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
-                    *o = f(x, y);
-                }
-            });
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(o, (a, b))| {
+            for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                *o = f(x, y);
+            }
+        });
     }
 }
 
 /// `out[i] = f(a[i], b[i], c[i])`.
-pub fn zip3_map(
-    a: &[f32],
-    b: &[f32],
-    c: &[f32],
-    out: &mut [f32],
-    f: impl Fn(f32, f32, f32) -> f32 + Sync,
-) {
+pub fn zip3_map(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
     debug_assert!(a.len() == out.len() && b.len() == out.len() && c.len() == out.len());
     let run = |o: &mut [f32], a: &[f32], b: &[f32], c: &[f32]| {
         for i in 0..o.len() {
@@ -85,13 +77,11 @@ pub fn for_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + S
         out.chunks_mut(width).enumerate().for_each(|(i, r)| f(i, r));
     } else {
         let rows_per_task = (CHUNK / width).max(1);
-        out.par_chunks_mut(rows_per_task * width)
-            .enumerate()
-            .for_each(|(t, block)| {
-                for (j, r) in block.chunks_mut(width).enumerate() {
-                    f(t * rows_per_task + j, r);
-                }
-            });
+        out.par_chunks_mut(rows_per_task * width).enumerate().for_each(|(t, block)| {
+            for (j, r) in block.chunks_mut(width).enumerate() {
+                f(t * rows_per_task + j, r);
+            }
+        });
     }
 }
 
@@ -115,9 +105,7 @@ pub fn col_sums(a: &[f32], width: usize) -> Vec<f32> {
         .map(|b| {
             let mut p = vec![0.0f32; width];
             for r in (b * block)..((b + 1) * block).min(rows) {
-                p.iter_mut()
-                    .zip(&a[r * width..(r + 1) * width])
-                    .for_each(|(p, &x)| *p += x);
+                p.iter_mut().zip(&a[r * width..(r + 1) * width]).for_each(|(p, &x)| *p += x);
             }
             p
         })
@@ -133,9 +121,6 @@ pub fn sum(a: &[f32]) -> f64 {
     if a.len() < PAR_MIN {
         return a.iter().map(|&x| x as f64).sum();
     }
-    let partials: Vec<f64> = a
-        .par_chunks(CHUNK)
-        .map(|c| c.iter().map(|&x| x as f64).sum())
-        .collect();
+    let partials: Vec<f64> = a.par_chunks(CHUNK).map(|c| c.iter().map(|&x| x as f64).sum()).collect();
     partials.iter().sum()
 }

@@ -19,24 +19,12 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     /// A row-major `[rows, cols]` matrix.
     pub fn rm(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        View {
-            data,
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-        }
+        View { data, rows, cols, rs: cols, cs: 1 }
     }
 
     /// The transpose of a row-major `[cols, rows]` matrix, viewed as `[rows, cols]`.
     pub fn t(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        View {
-            data,
-            rows,
-            cols,
-            rs: 1,
-            cs: rows,
-        }
+        View { data, rows, cols, rs: 1, cs: rows }
     }
 
     fn last(&self) -> usize {
@@ -58,12 +46,7 @@ pub struct ViewMut<'a> {
 
 impl<'a> ViewMut<'a> {
     pub fn rm(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
-        ViewMut {
-            data,
-            rows,
-            cols,
-            rs: cols,
-        }
+        ViewMut { data, rows, cols, rs: cols }
     }
 }
 
@@ -79,14 +62,8 @@ pub fn matmul(a: View<'_>, b: View<'_>, c: ViewMut<'_>, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm inner dimensions");
     assert!(c.rows == m && c.cols == n, "gemm output shape");
-    assert!(
-        a.last() <= a.data.len() && b.last() <= b.data.len(),
-        "gemm operand view out of range"
-    );
-    assert!(
-        m == 0 || n == 0 || (m - 1) * c.rs + n <= c.data.len(),
-        "gemm output view out of range"
-    );
+    assert!(a.last() <= a.data.len() && b.last() <= b.data.len(), "gemm operand view out of range");
+    assert!(m == 0 || n == 0 || (m - 1) * c.rs + n <= c.data.len(), "gemm output view out of range");
     if m == 0 || n == 0 {
         return;
     }
@@ -98,11 +75,7 @@ pub fn matmul(a: View<'_>, b: View<'_>, c: ViewMut<'_>, accumulate: bool) {
         }
         return;
     }
-    let par = if m * n * k >= PAR_FLOPS {
-        Parallelism::Rayon(0)
-    } else {
-        Parallelism::None
-    };
+    let par = if m * n * k >= PAR_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
     // SAFETY: the asserts above keep every index the kernel touches inside
     // the three slices, and `c` is borrowed mutably, so it aliases neither input.
     unsafe {
@@ -139,9 +112,7 @@ mod tests {
         let mut c = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
-                c[i * n + j] = (0..k)
-                    .map(|p| a[i * k + p] as f64 * b[p * n + j] as f64)
-                    .sum::<f64>() as f32;
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum::<f64>() as f32;
             }
         }
         c
@@ -168,24 +139,11 @@ mod tests {
                 }
             }
             let mut c = vec![f32::NAN; m * n];
-            matmul(
-                View::t(&at, m, k),
-                View::t(&bt, k, n),
-                ViewMut::rm(&mut c, m, n),
-                false,
-            );
+            matmul(View::t(&at, m, k), View::t(&bt, k, n), ViewMut::rm(&mut c, m, n), false);
             let mut c2 = c.clone();
-            matmul(
-                View::rm(&a, m, k),
-                View::rm(&b, k, n),
-                ViewMut::rm(&mut c2, m, n),
-                true,
-            );
+            matmul(View::rm(&a, m, k), View::rm(&b, k, n), ViewMut::rm(&mut c2, m, n), true);
             for i in 0..m * n {
-                assert!(
-                    (c[i] - want[i]).abs() < 1e-4 * (1.0 + want[i].abs()),
-                    "{m}x{k}x{n} at {i}"
-                );
+                assert!((c[i] - want[i]).abs() < 1e-4 * (1.0 + want[i].abs()), "{m}x{k}x{n} at {i}");
                 assert!((c2[i] - 2.0 * want[i]).abs() < 2e-4 * (1.0 + want[i].abs()));
             }
         }

@@ -57,12 +57,10 @@ impl Dims {
 
 /// Runs `f(b, ...)` over per-sequence chunks of several buffers, in parallel
 /// when the step is big enough to pay for it.
-fn for_sequences<F>(
-    par: bool,
-    bufs: (&mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]),
-    widths: [usize; 5],
-    f: F,
-) where
+type Bufs5<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+fn for_sequences<F>(par: bool, bufs: Bufs5<'_>, widths: [usize; 5], f: F)
+where
     F: Fn(usize, &mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) + Sync,
 {
     let (a, b, c, d, e) = bufs;
@@ -101,12 +99,7 @@ fn forward(
     let g4 = 4 * h;
     let mut gates = vec![0.0f32; b * t * g4];
     cpu::for_rows(&mut gates, g4, |_, r| r.copy_from_slice(bias));
-    gemm::matmul(
-        View::rm(x, b * t, d.n_in),
-        View::t(w_ih, d.n_in, g4),
-        ViewMut::rm(&mut gates, b * t, g4),
-        true,
-    );
+    gemm::matmul(View::rm(x, b * t, d.n_in), View::t(w_ih, d.n_in, g4), ViewMut::rm(&mut gates, b * t, g4), true);
 
     let mut hs = vec![0.0f32; b * t * h];
     let mut cs = vec![0.0f32; b * t * h];
@@ -116,12 +109,7 @@ fn forward(
     for s in 0..t {
         let tt = d.time(s, reverse);
         if s > 0 {
-            let rows = ViewMut {
-                data: &mut gates[tt * g4..],
-                rows: b,
-                cols: g4,
-                rs: t * g4,
-            };
+            let rows = ViewMut { data: &mut gates[tt * g4..], rows: b, cols: g4, rs: t * g4 };
             gemm::matmul(View::rm(&h_state, b, h), View::t(w_hh, h, g4), rows, true);
         }
         for_sequences(
@@ -185,11 +173,7 @@ fn backward(
         let tt = d.time(s, reverse);
         // The previous step's cell, zero at the first step (and at the
         // reverse direction's first active step, which was never written).
-        let prev = if s == 0 {
-            None
-        } else {
-            Some(d.time(s - 1, reverse))
-        };
+        let prev = if s == 0 { None } else { Some(d.time(s - 1, reverse)) };
         let cell = |bi: usize, dg: &mut [f32], dh_next: &mut [f32], dc_next: &mut [f32]| {
             if tt >= lengths[bi] {
                 dc_next.fill(0.0);
@@ -227,19 +211,8 @@ fn backward(
                 .for_each(|(bi, (dg, (dh, dc)))| cell(bi, dg, dh, dc));
         }
         if s > 0 {
-            let rows = View {
-                data: &dgates[tt * g4..],
-                rows: b,
-                cols: g4,
-                rs: t * g4,
-                cs: 1,
-            };
-            gemm::matmul(
-                rows,
-                View::rm(sv.w_hh.data(), g4, h),
-                ViewMut::rm(&mut dh_next, b, h),
-                false,
-            );
+            let rows = View { data: &dgates[tt * g4..], rows: b, cols: g4, rs: t * g4, cs: 1 };
+            gemm::matmul(rows, View::rm(sv.w_hh.data(), g4, h), ViewMut::rm(&mut dh_next, b, h), false);
         }
     }
 
@@ -272,12 +245,7 @@ fn backward(
         }
     }
     let mut dw_hh = vec![0.0f32; g4 * h];
-    gemm::matmul(
-        View::t(&dgates, g4, b * t),
-        View::rm(&h_prev, b * t, h),
-        ViewMut::rm(&mut dw_hh, g4, h),
-        false,
-    );
+    gemm::matmul(View::t(&dgates, g4, b * t), View::rm(&h_prev, b * t, h), ViewMut::rm(&mut dw_hh, g4, h), false);
     let db = cpu::col_sums(&dgates, g4);
     (dx, dw_ih, dw_hh, db)
 }
@@ -285,100 +253,50 @@ fn backward(
 impl Tape {
     /// One LSTM direction: `x [B, T, In]` → outputs `[B, T, H]`, zero at
     /// padded steps. `lengths[b] ≤ T` is each sequence's true length.
-    pub fn lstm_layer(
-        &self,
-        x: Var,
-        w: LstmWeights,
-        lengths: &[usize],
-        reverse: bool,
-    ) -> Result<Var> {
+    pub fn lstm_layer(&self, x: Var, w: LstmWeights, lengths: &[usize], reverse: bool) -> Result<Var> {
         let xv = self.value(x)?;
-        let (w_ih, w_hh, b_ih, b_hh) = (
-            self.value(w.w_ih)?,
-            self.value(w.w_hh)?,
-            self.value(w.b_ih)?,
-            self.value(w.b_hh)?,
-        );
+        let (w_ih, w_hh, b_ih, b_hh) =
+            (self.value(w.w_ih)?, self.value(w.w_hh)?, self.value(w.b_ih)?, self.value(w.b_hh)?);
         let sx = xv.shape().to_vec();
         if sx.len() != 3 {
-            return Err(Error::invalid(
-                "lstm_layer",
-                format!("input must be [batch, time, features], got {sx:?}"),
-            ));
+            return Err(Error::invalid("lstm_layer", format!("input must be [batch, time, features], got {sx:?}")));
         }
         let (b, t, n_in) = (sx[0], sx[1], sx[2]);
         if w_ih.rank() != 2 || w_ih.shape()[1] != n_in || w_ih.shape()[0] % 4 != 0 {
             return Err(Error::shapes("lstm_layer weight_ih", w_ih.shape(), &sx));
         }
         let h = w_ih.shape()[0] / 4;
-        for (name, v, want) in [
-            ("weight_hh", &w_hh, vec![4 * h, h]),
-            ("bias_ih", &b_ih, vec![4 * h]),
-            ("bias_hh", &b_hh, vec![4 * h]),
-        ] {
+        for (name, v, want) in
+            [("weight_hh", &w_hh, vec![4 * h, h]), ("bias_ih", &b_ih, vec![4 * h]), ("bias_hh", &b_hh, vec![4 * h])]
+        {
             if v.shape() != want.as_slice() {
                 return Err(Error::invalid(
                     "lstm_layer",
-                    format!(
-                        "{name} has shape {:?}, expected {want:?} for input {sx:?}",
-                        v.shape()
-                    ),
+                    format!("{name} has shape {:?}, expected {want:?} for input {sx:?}", v.shape()),
                 ));
             }
         }
         if lengths.len() != b {
-            return Err(Error::invalid(
-                "lstm_layer",
-                format!("{} lengths for a batch of {b}", lengths.len()),
-            ));
+            return Err(Error::invalid("lstm_layer", format!("{} lengths for a batch of {b}", lengths.len())));
         }
         if let Some(&l) = lengths.iter().find(|&&l| l > t) {
-            return Err(Error::invalid(
-                "lstm_layer",
-                format!("length {l} exceeds the {t} time steps of the input"),
-            ));
+            return Err(Error::invalid("lstm_layer", format!("length {l} exceeds the {t} time steps of the input")));
         }
         let d = Dims { b, t, n_in, h };
-        let bias: Vec<f32> = b_ih
-            .data()
-            .iter()
-            .zip(b_hh.data())
-            .map(|(a, c)| a + c)
-            .collect();
-        let (gates, cs, hs) = forward(
-            &d,
-            xv.data(),
-            w_ih.data(),
-            w_hh.data(),
-            &bias,
-            lengths,
-            reverse,
-        );
+        let bias: Vec<f32> = b_ih.data().iter().zip(b_hh.data()).map(|(a, c)| a + c).collect();
+        let (gates, cs, hs) = forward(&d, xv.data(), w_ih.data(), w_hh.data(), &bias, lengths, reverse);
         let out = Tensor::from_parts(vec![b, t, h], hs);
-        let saved = Saved {
-            x: xv,
-            w_ih,
-            w_hh,
-            gates,
-            cs,
-            hs: out.clone(),
-            lengths: lengths.to_vec(),
-        };
-        self.record(
-            "lstm_layer",
-            out,
-            &[x, w.w_ih, w.w_hh, w.b_ih, w.b_hh],
-            move |g, sink| {
-                let (dx, dw_ih, dw_hh, db) = backward(&d, &saved, g.data(), reverse, sink.wants(x));
-                if let Some(dx) = dx {
-                    sink.add(x, Tensor::from_parts(vec![d.b, d.t, d.n_in], dx))?;
-                }
-                sink.add(w.w_ih, Tensor::from_parts(vec![4 * d.h, d.n_in], dw_ih))?;
-                sink.add(w.w_hh, Tensor::from_parts(vec![4 * d.h, d.h], dw_hh))?;
-                let db = Tensor::from_parts(vec![4 * d.h], db);
-                sink.add(w.b_ih, db.clone())?;
-                sink.add(w.b_hh, db)
-            },
-        )
+        let saved = Saved { x: xv, w_ih, w_hh, gates, cs, hs: out.clone(), lengths: lengths.to_vec() };
+        self.record("lstm_layer", out, &[x, w.w_ih, w.w_hh, w.b_ih, w.b_hh], move |g, sink| {
+            let (dx, dw_ih, dw_hh, db) = backward(&d, &saved, g.data(), reverse, sink.wants(x));
+            if let Some(dx) = dx {
+                sink.add(x, Tensor::from_parts(vec![d.b, d.t, d.n_in], dx))?;
+            }
+            sink.add(w.w_ih, Tensor::from_parts(vec![4 * d.h, d.n_in], dw_ih))?;
+            sink.add(w.w_hh, Tensor::from_parts(vec![4 * d.h, d.h], dw_hh))?;
+            let db = Tensor::from_parts(vec![4 * d.h], db);
+            sink.add(w.b_ih, db.clone())?;
+            sink.add(w.b_hh, db)
+        })
     }
 }

@@ -32,22 +32,11 @@ fn batched(
     };
     let one = |i: usize, c: &mut [f32]| {
         let ai = &a[i * m * k..(i + 1) * m * k];
-        let bi = if b_batched {
-            &b[i * k * n..(i + 1) * k * n]
-        } else {
-            b
-        };
-        gemm::matmul(
-            view(ai, m, k, a_t),
-            view(bi, k, n, b_t),
-            ViewMut::rm(c, m, n),
-            false,
-        );
+        let bi = if b_batched { &b[i * k * n..(i + 1) * k * n] } else { b };
+        gemm::matmul(view(ai, m, k, a_t), view(bi, k, n, b_t), ViewMut::rm(c, m, n), false);
     };
     if batch > 1 && m * n * k < SMALL_MATRIX {
-        c.par_chunks_mut(m * n)
-            .enumerate()
-            .for_each(|(i, c)| one(i, c));
+        c.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| one(i, c));
     } else {
         c.chunks_mut(m * n).enumerate().for_each(|(i, c)| one(i, c));
     }
@@ -59,10 +48,7 @@ impl Tape {
         let (av, bv) = (self.value(a)?, self.value(b)?);
         let (sa, sb) = (av.shape().to_vec(), bv.shape().to_vec());
         if sa.len() < 2 || sb.len() < 2 {
-            return Err(Error::invalid(
-                "matmul",
-                format!("operands must be at least 2-D, got {sa:?} and {sb:?}"),
-            ));
+            return Err(Error::invalid("matmul", format!("operands must be at least 2-D, got {sa:?} and {sb:?}")));
         }
         let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
         let (k2, n) = (sb[sb.len() - 2], sb[sb.len() - 1]);
@@ -75,15 +61,7 @@ impl Tape {
         out_shape.extend([m, n]);
         let mut out = vec![0.0; batch * m * n];
         if b_batched {
-            batched(
-                av.data(),
-                false,
-                bv.data(),
-                false,
-                true,
-                &mut out,
-                (batch, m, k, n),
-            );
+            batched(av.data(), false, bv.data(), false, true, &mut out, (batch, m, k, n));
         } else {
             // One tall product instead of `batch` small ones.
             gemm::matmul(
@@ -93,60 +71,39 @@ impl Tape {
                 false,
             );
         }
-        self.record(
-            "matmul",
-            Tensor::from_parts(out_shape, out),
-            &[a, b],
-            move |g, sink| {
-                if sink.wants(a) {
-                    // dA = dC · Bᵀ
-                    let mut ga = vec![0.0; batch * m * k];
-                    if b_batched {
-                        batched(
-                            g.data(),
-                            false,
-                            bv.data(),
-                            true,
-                            true,
-                            &mut ga,
-                            (batch, m, n, k),
-                        );
-                    } else {
-                        gemm::matmul(
-                            View::rm(g.data(), batch * m, n),
-                            View::t(bv.data(), n, k),
-                            ViewMut::rm(&mut ga, batch * m, k),
-                            false,
-                        );
-                    }
-                    sink.add(a, Tensor::from_parts(sa.clone(), ga))?;
+        self.record("matmul", Tensor::from_parts(out_shape, out), &[a, b], move |g, sink| {
+            if sink.wants(a) {
+                // dA = dC · Bᵀ
+                let mut ga = vec![0.0; batch * m * k];
+                if b_batched {
+                    batched(g.data(), false, bv.data(), true, true, &mut ga, (batch, m, n, k));
+                } else {
+                    gemm::matmul(
+                        View::rm(g.data(), batch * m, n),
+                        View::t(bv.data(), n, k),
+                        ViewMut::rm(&mut ga, batch * m, k),
+                        false,
+                    );
                 }
-                if sink.wants(b) {
-                    // dB = Aᵀ · dC
-                    let mut gb = vec![0.0; bv.numel()];
-                    if b_batched {
-                        batched(
-                            av.data(),
-                            true,
-                            g.data(),
-                            false,
-                            true,
-                            &mut gb,
-                            (batch, k, m, n),
-                        );
-                    } else {
-                        gemm::matmul(
-                            View::t(av.data(), k, batch * m),
-                            View::rm(g.data(), batch * m, n),
-                            ViewMut::rm(&mut gb, k, n),
-                            false,
-                        );
-                    }
-                    sink.add(b, Tensor::from_parts(sb.clone(), gb))?;
+                sink.add(a, Tensor::from_parts(sa.clone(), ga))?;
+            }
+            if sink.wants(b) {
+                // dB = Aᵀ · dC
+                let mut gb = vec![0.0; bv.numel()];
+                if b_batched {
+                    batched(av.data(), true, g.data(), false, true, &mut gb, (batch, k, m, n));
+                } else {
+                    gemm::matmul(
+                        View::t(av.data(), k, batch * m),
+                        View::rm(g.data(), batch * m, n),
+                        ViewMut::rm(&mut gb, k, n),
+                        false,
+                    );
                 }
-                Ok(())
-            },
-        )
+                sink.add(b, Tensor::from_parts(sb.clone(), gb))?;
+            }
+            Ok(())
+        })
     }
 
     /// PyTorch's `Linear`: `x [..., In] · wᵀ + b`, `w [Out, In]`, `b [Out]`.
@@ -182,41 +139,33 @@ impl Tape {
         *out_shape.last_mut().expect("checked non-empty") = n_out;
         let mut parents = vec![x, w];
         parents.extend(b);
-        self.record(
-            "linear",
-            Tensor::from_parts(out_shape, out),
-            &parents,
-            move |g, sink| {
-                if sink.wants(x) {
-                    let mut gx = vec![0.0; rows * n_in];
-                    gemm::matmul(
-                        View::rm(g.data(), rows, n_out),
-                        View::rm(wv.data(), n_out, n_in),
-                        ViewMut::rm(&mut gx, rows, n_in),
-                        false,
-                    );
-                    sink.add(x, Tensor::from_parts(sx.clone(), gx))?;
+        self.record("linear", Tensor::from_parts(out_shape, out), &parents, move |g, sink| {
+            if sink.wants(x) {
+                let mut gx = vec![0.0; rows * n_in];
+                gemm::matmul(
+                    View::rm(g.data(), rows, n_out),
+                    View::rm(wv.data(), n_out, n_in),
+                    ViewMut::rm(&mut gx, rows, n_in),
+                    false,
+                );
+                sink.add(x, Tensor::from_parts(sx.clone(), gx))?;
+            }
+            if sink.wants(w) {
+                let mut gw = vec![0.0; n_out * n_in];
+                gemm::matmul(
+                    View::t(g.data(), n_out, rows),
+                    View::rm(xv.data(), rows, n_in),
+                    ViewMut::rm(&mut gw, n_out, n_in),
+                    false,
+                );
+                sink.add(w, Tensor::from_parts(vec![n_out, n_in], gw))?;
+            }
+            if let Some(b) = b {
+                if sink.wants(b) {
+                    sink.add(b, Tensor::from_parts(vec![n_out], cpu::col_sums(g.data(), n_out)))?;
                 }
-                if sink.wants(w) {
-                    let mut gw = vec![0.0; n_out * n_in];
-                    gemm::matmul(
-                        View::t(g.data(), n_out, rows),
-                        View::rm(xv.data(), rows, n_in),
-                        ViewMut::rm(&mut gw, n_out, n_in),
-                        false,
-                    );
-                    sink.add(w, Tensor::from_parts(vec![n_out, n_in], gw))?;
-                }
-                if let Some(b) = b {
-                    if sink.wants(b) {
-                        sink.add(
-                            b,
-                            Tensor::from_parts(vec![n_out], cpu::col_sums(g.data(), n_out)),
-                        )?;
-                    }
-                }
-                Ok(())
-            },
-        )
+            }
+            Ok(())
+        })
     }
 }

@@ -6,6 +6,10 @@ pub mod cpu;
 pub mod gemm;
 
 mod binary;
+mod conv;
+pub mod dropout;
+mod embedding;
+mod loss;
 mod lstm;
 mod matmul;
 mod reduce;

@@ -6,26 +6,14 @@ use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
 /// Splits `shape` around `axis` into (outer, size, inner) element counts.
-pub(crate) fn split_axis(
-    op: &'static str,
-    shape: &[usize],
-    axis: isize,
-) -> Result<(usize, usize, usize, usize)> {
+pub(crate) fn split_axis(op: &'static str, shape: &[usize], axis: isize) -> Result<(usize, usize, usize, usize)> {
     let r = shape.len() as isize;
     let ax = if axis < 0 { r + axis } else { axis };
     if ax < 0 || ax >= r {
-        return Err(Error::invalid(
-            op,
-            format!("axis {axis} out of range for shape {shape:?}"),
-        ));
+        return Err(Error::invalid(op, format!("axis {axis} out of range for shape {shape:?}")));
     }
     let ax = ax as usize;
-    Ok((
-        shape[..ax].iter().product(),
-        shape[ax],
-        shape[ax + 1..].iter().product(),
-        ax,
-    ))
+    Ok((shape[..ax].iter().product(), shape[ax], shape[ax + 1..].iter().product(), ax))
 }
 
 impl Tape {
@@ -34,9 +22,7 @@ impl Tape {
         let xv = self.value(x)?;
         let y = Tensor::scalar(cpu::sum(xv.data()) as f32);
         let shape = xv.shape().to_vec();
-        self.record("sum", y, &[x], move |g, sink| {
-            sink.add(x, Tensor::full(&shape, g.data()[0]))
-        })
+        self.record("sum", y, &[x], move |g, sink| sink.add(x, Tensor::full(&shape, g.data()[0])))
     }
 
     /// Mean of all elements (a scalar).
@@ -55,28 +41,21 @@ impl Tape {
         cpu::for_rows(&mut out, inner.max(1), |o, row| {
             for s in 0..size {
                 let base = (o * size + s) * inner;
-                row.iter_mut()
-                    .zip(&xd[base..base + inner])
-                    .for_each(|(r, &v)| *r += v);
+                row.iter_mut().zip(&xd[base..base + inner]).for_each(|(r, &v)| *r += v);
             }
         });
         let mut shape = xv.shape().to_vec();
         shape.remove(ax);
         let in_shape = xv.shape().to_vec();
-        self.record(
-            "sum_axis",
-            Tensor::from_parts(shape, out),
-            &[x],
-            move |g, sink| {
-                let mut gx = vec![0.0f32; outer * size * inner];
-                let gd = g.data();
-                cpu::for_rows(&mut gx, inner.max(1), |r, row| {
-                    let o = r / size;
-                    row.copy_from_slice(&gd[o * inner..(o + 1) * inner]);
-                });
-                sink.add(x, Tensor::from_parts(in_shape, gx))
-            },
-        )
+        self.record("sum_axis", Tensor::from_parts(shape, out), &[x], move |g, sink| {
+            let mut gx = vec![0.0f32; outer * size * inner];
+            let gd = g.data();
+            cpu::for_rows(&mut gx, inner.max(1), |r, row| {
+                let o = r / size;
+                row.copy_from_slice(&gd[o * inner..(o + 1) * inner]);
+            });
+            sink.add(x, Tensor::from_parts(in_shape, gx))
+        })
     }
 
     /// Mean along `axis`, which is removed from the shape.
@@ -92,19 +71,13 @@ impl Tape {
         let xv = self.value(x)?;
         let (outer, size, inner, ax) = split_axis("max_axis", xv.shape(), axis)?;
         if size == 0 {
-            return Err(Error::invalid(
-                "max_axis",
-                format!("axis {axis} of shape {:?} is empty", xv.shape()),
-            ));
+            return Err(Error::invalid("max_axis", format!("axis {axis} of shape {:?} is empty", xv.shape())));
         }
         let xd = xv.data();
         let mut arg = vec![0u32; outer * inner];
         let mut out = vec![f32::NEG_INFINITY; outer * inner];
         for o in 0..outer {
-            let (orow, arow) = (
-                &mut out[o * inner..(o + 1) * inner],
-                &mut arg[o * inner..(o + 1) * inner],
-            );
+            let (orow, arow) = (&mut out[o * inner..(o + 1) * inner], &mut arg[o * inner..(o + 1) * inner]);
             for s in 0..size {
                 let base = (o * size + s) * inner;
                 for i in 0..inner {
@@ -119,21 +92,55 @@ impl Tape {
         let mut shape = xv.shape().to_vec();
         shape.remove(ax);
         let in_shape = xv.shape().to_vec();
-        self.record(
-            "max_axis",
-            Tensor::from_parts(shape, out),
-            &[x],
-            move |g, sink| {
-                let mut gx = vec![0.0f32; outer * size * inner];
-                let gd = g.data();
-                for o in 0..outer {
-                    for i in 0..inner {
-                        gx[(o * size + arg[o * inner + i] as usize) * inner + i] =
-                            gd[o * inner + i];
+        self.record("max_axis", Tensor::from_parts(shape, out), &[x], move |g, sink| {
+            let mut gx = vec![0.0f32; outer * size * inner];
+            let gd = g.data();
+            for o in 0..outer {
+                for i in 0..inner {
+                    gx[(o * size + arg[o * inner + i] as usize) * inner + i] = gd[o * inner + i];
+                }
+            }
+            sink.add(x, Tensor::from_parts(in_shape, gx))
+        })
+    }
+
+    /// Max over the first `valid[n]` positions of `x [N, P, F]` → `[N, F]`:
+    /// max-over-time pooling that ignores a batch's padding positions, so a
+    /// sentence gives the same features alone or in a padded batch.
+    pub fn max_over_valid(&self, x: Var, valid: &[usize]) -> Result<Var> {
+        let xv = self.value(x)?;
+        let s = xv.shape().to_vec();
+        if s.len() != 3 || valid.len() != s[0] {
+            return Err(Error::invalid("max_over_valid", format!("input {s:?} with {} valid counts", valid.len())));
+        }
+        let (n, p, f) = (s[0], s[1], s[2]);
+        if let Some(&v) = valid.iter().find(|&&v| v == 0 || v > p) {
+            return Err(Error::invalid("max_over_valid", format!("valid count {v} outside 1..={p}")));
+        }
+        let xd = xv.data();
+        let mut out = vec![0.0f32; n * f];
+        let mut arg = vec![0u32; n * f];
+        for i in 0..n {
+            let (orow, arow) = (&mut out[i * f..(i + 1) * f], &mut arg[i * f..(i + 1) * f]);
+            orow.copy_from_slice(&xd[i * p * f..i * p * f + f]);
+            for q in 1..valid[i] {
+                let row = &xd[(i * p + q) * f..(i * p + q + 1) * f];
+                for j in 0..f {
+                    if row[j] > orow[j] {
+                        orow[j] = row[j];
+                        arow[j] = q as u32;
                     }
                 }
-                sink.add(x, Tensor::from_parts(in_shape, gx))
-            },
-        )
+            }
+        }
+        self.record("max_over_valid", Tensor::from_parts(vec![n, f], out), &[x], move |g, sink| {
+            let mut gx = vec![0.0f32; n * p * f];
+            for i in 0..n {
+                for j in 0..f {
+                    gx[(i * p + arg[i * f + j] as usize) * f + j] = g.data()[i * f + j];
+                }
+            }
+            sink.add(x, Tensor::from_parts(vec![n, p, f], gx))
+        })
     }
 }

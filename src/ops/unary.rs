@@ -9,13 +9,7 @@ use crate::tensor::Tensor;
 type Deriv = fn(f32, f32, f32) -> f32;
 
 impl Tape {
-    fn unary(
-        &self,
-        op: &'static str,
-        x: Var,
-        f: impl Fn(f32) -> f32 + Sync,
-        df: Deriv,
-    ) -> Result<Var> {
+    fn unary(&self, op: &'static str, x: Var, f: impl Fn(f32) -> f32 + Sync, df: Deriv) -> Result<Var> {
         let xv = self.value(x)?;
         let mut out = vec![0.0; xv.numel()];
         cpu::map(xv.data(), &mut out, f);
@@ -37,12 +31,7 @@ impl Tape {
     }
 
     pub fn relu(&self, x: Var) -> Result<Var> {
-        self.unary(
-            "relu",
-            x,
-            |v| v.max(0.0),
-            |x, _, g| if x > 0.0 { g } else { 0.0 },
-        )
+        self.unary("relu", x, |v| v.max(0.0), |x, _, g| if x > 0.0 { g } else { 0.0 })
     }
 
     pub fn exp(&self, x: Var) -> Result<Var> {

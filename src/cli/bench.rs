@@ -1,0 +1,60 @@
+//! `hotflip bench ...`
+
+use clap::{Args, Subcommand};
+
+use hotflip::bench::engine::{self, Preset};
+
+use super::CliResult;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// W1: documents per second for one forward + backward of char_cnn_lstm.
+    Engine(EngineArgs),
+}
+
+#[derive(Args)]
+pub struct EngineArgs {
+    /// Model size: `paper` (MODELS.md) or `small` (CPU training preset).
+    #[arg(long, value_enum, default_value = "paper")]
+    preset: Preset,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Words per document.
+    #[arg(long, default_value_t = 40)]
+    words: usize,
+    /// Characters per word (the model's max_word_len).
+    #[arg(long, default_value_t = 16)]
+    chars: usize,
+    /// Untimed passes before timing.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed passes; the median is reported.
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cmd: BenchCommand, threads: usize) -> CliResult<()> {
+    match cmd {
+        BenchCommand::Engine(a) => {
+            if a.batch == 0 || a.words == 0 || a.chars < 2 {
+                return Err("--batch and --words must be at least 1, --chars at least 2".into());
+            }
+            if !a.json {
+                eprintln!("backend: cpu ({threads} threads)");
+            }
+            let r = engine::run(a.preset, a.batch, a.words, a.chars, a.warmup, a.iters)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "W1 char_cnn_lstm {:?} batch {} × {} words × {} chars: {:.1} docs/s (median {:.4} s over {} passes, {} threads)",
+                    r.preset, r.batch, r.words, r.chars, r.docs_per_s, r.median_s, r.iters, r.threads
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Sato et al.'s models: `lstm_classifier` (§3.2) and `bilstm_tagger`
+//! (§3.3), sharing one config and the (optionally normalised) embedding that
+//! AdvT/iAdvT perturb.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::models::{Forward, Mode, WordBatch};
+use crate::nn::{init, Bound, Linear, Lstm, ParamId, ParamStore};
+use crate::rng::Rng;
+use crate::tape::{Tape, Var};
+use crate::tensor::Tensor;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LstmTextConfig {
+    /// Word vocabulary size including PAD (0) and UNK (1).
+    pub vocab: usize,
+    /// Classes (2 for the tagger: `c`, `i`).
+    pub n_classes: usize,
+    pub embed_dim: usize,
+    pub lstm_hidden: usize,
+    pub ffnn_dim: usize,
+    pub normalize_embeddings: bool,
+    pub dropout: f32,
+    pub max_words: usize,
+}
+
+impl LstmTextConfig {
+    /// Sato et al.: 256-d embeddings, 1024 LSTM units, 30-unit FFNN for
+    /// classification (Miyato et al.'s setting).
+    pub fn paper(vocab: usize, n_classes: usize) -> Self {
+        LstmTextConfig {
+            vocab,
+            n_classes,
+            embed_dim: 256,
+            lstm_hidden: 1024,
+            ffnn_dim: 30,
+            normalize_embeddings: true,
+            dropout: 0.5,
+            max_words: 400,
+        }
+    }
+
+    pub fn small(vocab: usize, n_classes: usize) -> Self {
+        LstmTextConfig { embed_dim: 64, lstm_hidden: 128, ffnn_dim: 30, ..Self::paper(vocab, n_classes) }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.vocab < 3
+            || self.n_classes < 2
+            || self.embed_dim == 0
+            || self.lstm_hidden == 0
+            || self.ffnn_dim == 0
+            || !(0.0..1.0).contains(&self.dropout)
+        {
+            return Err(Error::invalid(
+                "lstm model config",
+                "vocab ≥ 3, n_classes ≥ 2, positive sizes, dropout in [0, 1)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The embedding table as the model uses it.
+#[derive(Clone, Debug)]
+struct Embedding {
+    weight: ParamId,
+    /// Relative training-set frequencies `[V]` (a buffer), if normalised.
+    freq: Option<ParamId>,
+}
+
+impl Embedding {
+    fn new(c: &LstmTextConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
+        let weight = store.add("embedding.weight", init::embedding(c.vocab, c.embed_dim, Some(0), rng)?)?;
+        let freq = if c.normalize_embeddings {
+            // Uniform until a vocabulary sets the real counts.
+            Some(store.add_buffer("embedding.freq", Tensor::full(&[c.vocab], 1.0 / c.vocab as f32))?)
+        } else {
+            None
+        };
+        Ok(Embedding { weight, freq })
+    }
+
+    /// The table `[V, D]` the model looks words up in: `(E − m)/√(v + 1e-6)`
+    /// with frequency-weighted mean and variance (Miyato et al. 2017), or E.
+    fn table(&self, tape: &Tape, p: &Bound) -> Result<Var> {
+        let e = p.var(self.weight);
+        let Some(freq) = self.freq else { return Ok(e) };
+        let v = tape.shape(e)?[0];
+        let f = tape.reshape(p.var(freq), &[v, 1])?;
+        let m = tape.sum_axis(tape.mul(e, f)?, 0)?;
+        let centered = tape.sub(e, m)?;
+        let var = tape.sum_axis(tape.mul(tape.square(centered)?, f)?, 0)?;
+        let std = tape.sqrt(tape.add_scalar(var, 1e-6)?)?;
+        tape.div(centered, std)
+    }
+
+    /// `[B, T, D]`, plus an optional perturbation of the same shape.
+    fn lookup(&self, tape: &Tape, p: &Bound, x: &WordBatch, perturbation: Option<Var>) -> Result<Var> {
+        let table = self.table(tape, p)?;
+        let e = tape.embedding(table, &x.ids, &[x.batch, x.len], Some(0))?;
+        match perturbation {
+            Some(r) => tape.add(e, r),
+            None => Ok(e),
+        }
+    }
+}
+
+/// `lstm_classifier`: embedding → LSTM → ReLU FFNN → linear, on the last
+/// true step. Dropout (training only) on the embedded words and the FFNN output.
+#[derive(Clone, Debug)]
+pub struct LstmClassifier {
+    pub config: LstmTextConfig,
+    embedding: Embedding,
+    lstm: Lstm,
+    hidden: Linear,
+    classifier: Linear,
+}
+
+impl LstmClassifier {
+    pub fn new(config: LstmTextConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
+        config.validate()?;
+        let c = &config;
+        let embedding = Embedding::new(c, store, rng)?;
+        let lstm = Lstm::new(store, "lstm", c.embed_dim, c.lstm_hidden, 1, false, rng)?;
+        let hidden = Linear::new(store, "hidden", c.lstm_hidden, c.ffnn_dim, rng)?;
+        let classifier = Linear::new(store, "classifier", c.ffnn_dim, c.n_classes, rng)?;
+        Ok(LstmClassifier { config, embedding, lstm, hidden, classifier })
+    }
+
+    /// The embedding table as used (normalised if configured): iAdvT's
+    /// nearest-neighbour candidates.
+    pub fn embedding_table(&self, tape: &Tape, p: &Bound) -> Result<Var> {
+        self.embedding.table(tape, p)
+    }
+
+    /// Logits `[B, C]`; `embedded` `[B, T, D]` is where perturbations act.
+    pub fn forward(
+        &self,
+        tape: &Tape,
+        p: &Bound,
+        x: &WordBatch,
+        perturbation: Option<Var>,
+        mode: Mode,
+    ) -> Result<Forward> {
+        let c = &self.config;
+        let embedded = self.embedding.lookup(tape, p, x, perturbation)?;
+        let mut h = embedded;
+        if mode.train && c.dropout > 0.0 {
+            h = tape.dropout(h, c.dropout, mode.site(0))?;
+        }
+        let out = self.lstm.forward(tape, p, h, &x.lengths)?;
+        let mut z = tape.relu(self.hidden.forward(tape, p, out.last)?)?;
+        if mode.train && c.dropout > 0.0 {
+            z = tape.dropout(z, c.dropout, mode.site(1))?;
+        }
+        let logits = self.classifier.forward(tape, p, z)?;
+        Ok(Forward { embedded, logits })
+    }
+}
+
+/// `bilstm_tagger`: embedding → BiLSTM → ReLU FFNN → linear per token.
+#[derive(Clone, Debug)]
+pub struct BiLstmTagger {
+    pub config: LstmTextConfig,
+    embedding: Embedding,
+    lstm: Lstm,
+    hidden: Linear,
+    classifier: Linear,
+}
+
+impl BiLstmTagger {
+    pub fn new(config: LstmTextConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
+        config.validate()?;
+        if config.n_classes != 2 {
+            return Err(Error::invalid(
+                "bilstm_tagger",
+                format!("labels are c/i: n_classes must be 2, got {}", config.n_classes),
+            ));
+        }
+        let c = &config;
+        let embedding = Embedding::new(c, store, rng)?;
+        let lstm = Lstm::new(store, "lstm", c.embed_dim, c.lstm_hidden, 1, true, rng)?;
+        let hidden = Linear::new(store, "hidden", 2 * c.lstm_hidden, c.ffnn_dim, rng)?;
+        let classifier = Linear::new(store, "classifier", c.ffnn_dim, 2, rng)?;
+        Ok(BiLstmTagger { config, embedding, lstm, hidden, classifier })
+    }
+
+    pub fn embedding_table(&self, tape: &Tape, p: &Bound) -> Result<Var> {
+        self.embedding.table(tape, p)
+    }
+
+    /// Per-token logits `[B, T, 2]` (padded positions are computed but must
+    /// be masked out of the loss).
+    pub fn forward(
+        &self,
+        tape: &Tape,
+        p: &Bound,
+        x: &WordBatch,
+        perturbation: Option<Var>,
+        mode: Mode,
+    ) -> Result<Forward> {
+        let c = &self.config;
+        let embedded = self.embedding.lookup(tape, p, x, perturbation)?;
+        let mut h = embedded;
+        if mode.train && c.dropout > 0.0 {
+            h = tape.dropout(h, c.dropout, mode.site(0))?;
+        }
+        let out = self.lstm.forward(tape, p, h, &x.lengths)?;
+        let mut z = tape.relu(self.hidden.forward(tape, p, out.outputs)?)?;
+        if mode.train && c.dropout > 0.0 {
+            z = tape.dropout(z, c.dropout, mode.site(1))?;
+        }
+        let logits = self.classifier.forward(tape, p, z)?;
+        Ok(Forward { embedded, logits })
+    }
+}

@@ -1,0 +1,43 @@
+//! The four architectures of shared/spec/MODELS.md, with PyTorch parameter
+//! names so checkpoints load on both sides.
+
+mod batch;
+pub mod char_cnn_lstm;
+pub mod lstm_text;
+pub mod word_cnn;
+
+pub use batch::{CharBatch, WordBatch};
+pub use char_cnn_lstm::{CharCnnLstm, CharCnnLstmConfig};
+pub use lstm_text::{BiLstmTagger, LstmClassifier, LstmTextConfig};
+pub use word_cnn::{WordCnn, WordCnnConfig};
+
+use crate::tape::Var;
+
+/// Training (dropout on, with a seed for its masks) or evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode {
+    pub train: bool,
+    pub seed: u64,
+}
+
+impl Mode {
+    pub const EVAL: Mode = Mode { train: false, seed: 0 };
+
+    pub fn train(seed: u64) -> Self {
+        Mode { train: true, seed }
+    }
+
+    /// Dropout seed for the `k`-th dropout site of a forward pass.
+    pub(crate) fn site(&self, k: u64) -> u64 {
+        self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(k)
+    }
+}
+
+/// A forward pass's handles: the embedded input (what HotFlip and iAdvT
+/// differentiate with respect to; call `Tape::retain_grad` on it) and the
+/// logits.
+#[derive(Clone, Copy, Debug)]
+pub struct Forward {
+    pub embedded: Var,
+    pub logits: Var,
+}
