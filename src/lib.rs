@@ -13,6 +13,7 @@ pub mod gradcheck;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod rng;
 pub mod tape;
 pub mod tensor;

@@ -124,3 +124,12 @@ pub fn sum(a: &[f32]) -> f64 {
     let partials: Vec<f64> = a.par_chunks(CHUNK).map(|c| c.iter().map(|&x| x as f64).sum()).collect();
     partials.iter().sum()
 }
+
+/// Sum of squares in f64, in a fixed order.
+pub fn sum_sq(a: &[f32]) -> f64 {
+    if a.len() < PAR_MIN {
+        return a.iter().map(|&x| x as f64 * x as f64).sum();
+    }
+    let partials: Vec<f64> = a.par_chunks(CHUNK).map(|c| c.iter().map(|&x| x as f64 * x as f64).sum()).collect();
+    partials.iter().sum()
+}

@@ -12,6 +12,7 @@ mod embedding;
 mod loss;
 mod lstm;
 mod matmul;
+mod norm;
 mod reduce;
 mod shape;
 mod unary;
