@@ -26,6 +26,9 @@ pub enum Error {
     #[error("parameter `{name}`: {msg}")]
     Param { name: String, msg: String },
 
+    #[error("{path}: {msg}")]
+    Checkpoint { path: PathBuf, msg: String },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

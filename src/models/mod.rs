@@ -1,11 +1,13 @@
 //! The four architectures of shared/spec/MODELS.md, with PyTorch parameter
 //! names so checkpoints load on both sides.
 
+mod any;
 mod batch;
 pub mod char_cnn_lstm;
 pub mod lstm_text;
 pub mod word_cnn;
 
+pub use any::{Input, Model, ModelConfig};
 pub use batch::{CharBatch, WordBatch};
 pub use char_cnn_lstm::{CharCnnLstm, CharCnnLstmConfig};
 pub use lstm_text::{BiLstmTagger, LstmClassifier, LstmTextConfig};

@@ -1,0 +1,141 @@
+//! Checkpoints as MODELS.md defines them: a directory with `config.json`,
+//! `vocab.json` and `model.safetensors` (PyTorch names and layouts), written
+//! atomically and validated tensor by tensor on load.
+
+pub mod atomic;
+pub mod tensors;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::models::{Model, ModelConfig};
+use crate::nn::ParamStore;
+use crate::rng::Rng;
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const VOCAB_FILE: &str = "vocab.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+/// `config.json`: the architecture with its hyper-parameters (flattened, with
+/// `"arch"`), the label names, tokenisation, and what training left behind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    #[serde(flatten)]
+    pub model: ModelConfig,
+    /// Label names, index = class id.
+    pub labels: Vec<String>,
+    /// Whether words/characters are lowercased before lookup.
+    pub lowercase: bool,
+    /// The data set the model was trained on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// Training summary (epochs, dev accuracy, method, …); free-form.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub training: serde_json::Value,
+}
+
+/// A loaded checkpoint.
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub config: CheckpointConfig,
+    /// `vocab.json` as parsed JSON; the data layer gives it meaning.
+    pub vocab: serde_json::Value,
+    pub model: Model,
+    pub store: ParamStore,
+}
+
+fn bad(path: &Path, msg: impl Into<String>) -> Error {
+    Error::Checkpoint { path: path.to_path_buf(), msg: msg.into() }
+}
+
+fn json_bytes(path: &Path, value: &impl Serialize) -> Result<Vec<u8>> {
+    let mut s = serde_json::to_string_pretty(value).map_err(|e| bad(path, e.to_string()))?;
+    s.push('\n');
+    Ok(s.into_bytes())
+}
+
+/// Writes a checkpoint directory into `dir` (atomically replacing it).
+/// `extra` files (name, bytes) go into the same directory, e.g. optimizer
+/// state for resuming.
+pub fn save(
+    dir: &Path,
+    config: &CheckpointConfig,
+    vocab: &impl Serialize,
+    store: &ParamStore,
+    extra: &[(&str, Vec<u8>)],
+) -> Result<()> {
+    let tensors: Vec<(String, crate::Tensor)> = store.iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
+    let config_bytes = json_bytes(&dir.join(CONFIG_FILE), config)?;
+    let vocab_bytes = json_bytes(&dir.join(VOCAB_FILE), vocab)?;
+    let meta = HashMap::from([("format".to_string(), "pt".to_string()), ("arch".into(), config.model.arch().into())]);
+    atomic::write_dir(dir, |tmp| {
+        std::fs::write(tmp.join(CONFIG_FILE), &config_bytes)
+            .map_err(|source| Error::Io { path: tmp.join(CONFIG_FILE), source })?;
+        std::fs::write(tmp.join(VOCAB_FILE), &vocab_bytes)
+            .map_err(|source| Error::Io { path: tmp.join(VOCAB_FILE), source })?;
+        tensors::save(&tmp.join(WEIGHTS_FILE), &tensors, Some(meta))?;
+        for (name, bytes) in extra {
+            std::fs::write(tmp.join(name), bytes).map_err(|source| Error::Io { path: tmp.join(name), source })?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads `config.json` alone.
+pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    serde_json::from_str(&text).map_err(|e| bad(&path, format!("invalid config: {e}")))
+}
+
+/// Loads and validates a checkpoint: every tensor the architecture defines
+/// must be present with its exact shape, and nothing else may be.
+pub fn load(dir: &Path) -> Result<Checkpoint> {
+    if !dir.join(CONFIG_FILE).exists() {
+        return Err(bad(dir, format!("not a checkpoint directory (no {CONFIG_FILE})")));
+    }
+    let config = load_config(dir)?;
+    let vocab_path = dir.join(VOCAB_FILE);
+    let vocab_text =
+        std::fs::read_to_string(&vocab_path).map_err(|source| Error::Io { path: vocab_path.clone(), source })?;
+    let vocab: serde_json::Value =
+        serde_json::from_str(&vocab_text).map_err(|e| bad(&vocab_path, format!("invalid JSON: {e}")))?;
+    let (model, store) = load_weights(&dir.join(WEIGHTS_FILE), &config.model)?;
+    Ok(Checkpoint { dir: dir.to_path_buf(), config, vocab, model, store })
+}
+
+/// Builds the architecture and fills it from a safetensors file, checking
+/// names and shapes.
+pub fn load_weights(path: &Path, config: &ModelConfig) -> Result<(Model, ParamStore)> {
+    let mut store = ParamStore::new();
+    let model = Model::new(config, &mut store, &mut Rng::new(0))?;
+    let mut found: HashMap<String, crate::Tensor> = tensors::load(path)?.into_iter().collect();
+    let ids: Vec<_> = store.ids().collect();
+    for id in ids {
+        let name = store.name(id).to_string();
+        let t = found.remove(&name).ok_or_else(|| {
+            bad(path, format!("tensor `{name}` is missing (architecture {}, see MODELS.md)", config.arch()))
+        })?;
+        if t.shape() != store.get(id).shape() {
+            return Err(bad(
+                path,
+                format!(
+                    "tensor `{name}` has shape {:?}, but config.json implies {:?}",
+                    t.shape(),
+                    store.get(id).shape()
+                ),
+            ));
+        }
+        if !t.all_finite() {
+            return Err(bad(path, format!("tensor `{name}` contains NaN or infinite values")));
+        }
+        store.set(id, t)?;
+    }
+    if let Some(extra) = found.keys().min() {
+        return Err(bad(path, format!("unexpected tensor `{extra}` for architecture {}", config.arch())));
+    }
+    Ok((model, store))
+}
