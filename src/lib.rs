@@ -15,6 +15,7 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod profile;
 pub mod rng;
 pub mod tape;
 pub mod tensor;

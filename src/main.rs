@@ -13,3 +13,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+// Training and attacks allocate and free many large tensors per step; glibc
+// returns big blocks to the OS (mmap/munmap) and pays page faults to get them
+// back. mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

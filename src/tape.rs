@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+use crate::profile;
 use crate::tensor::Tensor;
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -45,6 +46,8 @@ pub struct Tape {
     id: u64,
     grad_enabled: bool,
     nodes: RefCell<Vec<Node>>,
+    /// When profiling: the time of the last recorded op.
+    last: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 impl Default for Tape {
@@ -56,7 +59,13 @@ impl Default for Tape {
 impl Tape {
     /// A tape that records backward rules.
     pub fn new() -> Self {
-        Tape { id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed), grad_enabled: true, nodes: RefCell::new(Vec::new()) }
+        let last = std::cell::Cell::new(profile::enabled().then(std::time::Instant::now));
+        Tape {
+            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+            grad_enabled: true,
+            nodes: RefCell::new(Vec::new()),
+            last,
+        }
     }
 
     /// A tape for inference: values only, no closures, no gradients.
@@ -77,6 +86,11 @@ impl Tape {
     }
 
     fn push(&self, node: Node) -> Var {
+        if let Some(t0) = self.last.get() {
+            let now = std::time::Instant::now();
+            profile::add_forward(node.op, now - t0);
+            self.last.set(Some(now));
+        }
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(node);
         Var { tape: self.id, id: nodes.len() - 1 }
@@ -189,7 +203,11 @@ impl Tape {
             if let (Some(f), Some(g)) = (backward, &grads[id]) {
                 let g = if keep { g.clone() } else { grads[id].take().expect("checked above") };
                 let mut sink = GradSink { tape: self.id, meta: &meta, grads: &mut grads[..id], from: meta[id].op };
+                let t0 = self.last.get().map(|_| std::time::Instant::now());
                 f(&g, &mut sink)?;
+                if let Some(t0) = t0 {
+                    profile::add_backward(meta[id].op, t0.elapsed());
+                }
             } else if !keep {
                 grads[id] = None;
             }

@@ -55,6 +55,51 @@ fn conv1d_gradients_and_values() {
 }
 
 #[test]
+fn char_conv_features_equal_conv_tanh_max_and_check_by_fd() {
+    // Widths 1, 3 and 4 over 5 positions; the fused op must equal the
+    // composition conv1d → tanh → max over positions → concat, in value and
+    // in every gradient.
+    let x = randn(&[3, 5, 2], 1);
+    let ks = [randn(&[2, 2, 1], 2), randn(&[2], 3), randn(&[3, 2, 3], 4), randn(&[3], 5), randn(&[1, 2, 4], 6)];
+    let ks_b = randn(&[1], 7);
+    let mut inputs = vec![x];
+    inputs.extend(ks.iter().cloned());
+    inputs.push(ks_b);
+    let fused = |t: &Tape, v: &[Var]| t.char_conv_features(v[0], &[(v[1], v[2]), (v[3], v[4]), (v[5], v[6])]);
+    let composed = |t: &Tape, v: &[Var]| -> hotflip::Result<Var> {
+        let mut parts = Vec::new();
+        for (w, b) in [(v[1], v[2]), (v[3], v[4]), (v[5], v[6])] {
+            let y = t.tanh(t.conv1d(v[0], w, Some(b))?)?;
+            parts.push(t.max_axis(y, 1)?);
+        }
+        t.concat(&parts, 1)
+    };
+    check("char_conv_features", &inputs, fused);
+
+    let run = |f: &dyn Fn(&Tape, &[Var]) -> hotflip::Result<Var>| {
+        let t = Tape::new();
+        let vars: Vec<Var> = inputs.iter().map(|x| t.leaf(x.clone())).collect();
+        let y = f(&t, &vars).unwrap();
+        let value = t.value(y).unwrap();
+        let loss = probe(&t, y, 3).unwrap();
+        let g = t.backward(loss).unwrap();
+        (value, vars.iter().map(|&v| g.get(v).unwrap().clone()).collect::<Vec<_>>())
+    };
+    let (ya, ga) = run(&fused);
+    let (yb, gb) = run(&composed);
+    assert_eq!(ya.shape(), &[3, 6]);
+    assert!(ya.max_abs_diff(&yb).unwrap() < 1e-5, "{ya:?} vs {yb:?}");
+    for (i, (a, b)) in ga.iter().zip(&gb).enumerate() {
+        assert!(a.max_abs_diff(b).unwrap() < 1e-5, "gradient {i}: {a:?} vs {b:?}");
+    }
+    let t = Tape::no_grad();
+    let v: Vec<Var> = inputs.iter().map(|x| t.constant(x.clone())).collect();
+    let wide = t.constant(randn(&[1, 2, 6], 8));
+    let e = t.char_conv_features(v[0], &[(wide, v[6])]).unwrap_err().to_string();
+    assert!(e.contains("width 6"), "{e}");
+}
+
+#[test]
 fn embedding_gradients_skip_the_pad_row() {
     let ids = [3usize, 0, 1, 3, 2, 0];
     // Gradient w.r.t. the table: rows used twice accumulate.

@@ -2,6 +2,7 @@
 //! (shared/spec/BENCHMARKS.md).
 
 pub mod engine;
+pub mod gemm;
 
 /// Median of a non-empty sample (seconds).
 pub fn median(mut xs: Vec<f64>) -> f64 {

@@ -10,6 +10,18 @@ use super::CliResult;
 pub enum BenchCommand {
     /// W1: documents per second for one forward + backward of char_cnn_lstm.
     Engine(EngineArgs),
+    /// GEMM GFLOP/s at the models' shapes (the CPU ceiling W1 runs under).
+    Gemm(GemmArgs),
+}
+
+#[derive(Args)]
+pub struct GemmArgs {
+    /// Timed runs per shape; the median is reported.
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// Print one JSON object per shape.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -34,10 +46,29 @@ pub struct EngineArgs {
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
+    /// Also print where the time goes, op by op (forward and backward).
+    #[arg(long)]
+    profile: bool,
 }
 
 pub fn run(cmd: BenchCommand, threads: usize) -> CliResult<()> {
     match cmd {
+        BenchCommand::Gemm(a) => {
+            if !a.json {
+                eprintln!("backend: cpu ({threads} threads)");
+            }
+            let packed = [(32, 500, 2000, true), (32, 2000, 500, true)];
+            let shapes = hotflip::bench::gemm::SHAPES.iter().map(|&(m, k, n)| (m, k, n, false)).chain(packed);
+            for (m, k, n, packed) in shapes {
+                let r = hotflip::bench::gemm::run(m, k, n, a.iters, packed);
+                if a.json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!("{} {m}x{k}x{n}: {:.1} GFLOP/s (median {:.3} ms)", r.kind, r.gflops, r.median_s * 1e3);
+                }
+            }
+            Ok(())
+        }
         BenchCommand::Engine(a) => {
             if a.batch == 0 || a.words == 0 || a.chars < 2 {
                 return Err("--batch and --words must be at least 1, --chars at least 2".into());
@@ -45,7 +76,11 @@ pub fn run(cmd: BenchCommand, threads: usize) -> CliResult<()> {
             if !a.json {
                 eprintln!("backend: cpu ({threads} threads)");
             }
+            hotflip::profile::enable(a.profile);
             let r = engine::run(a.preset, a.batch, a.words, a.chars, a.warmup, a.iters)?;
+            if a.profile {
+                eprint!("{}", hotflip::profile::render(&hotflip::profile::take()));
+            }
             if a.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

@@ -137,13 +137,8 @@ impl CharCnnLstm {
         }
         let n = x.batch * x.words;
         let embedded = tape.embedding(p.var(self.char_embedding), &x.ids, &[n, x.chars], Some(0))?;
-        let mut pooled: Vec<Var> = Vec::with_capacity(self.convs.len());
-        for &(w, b) in &self.convs {
-            let y = tape.conv1d(embedded, p.var(w), Some(p.var(b)))?;
-            let y = tape.tanh(y)?;
-            pooled.push(tape.max_axis(y, 1)?);
-        }
-        let mut h = if pooled.len() == 1 { pooled[0] } else { tape.concat(&pooled, 1)? };
+        let kernels: Vec<(Var, Var)> = self.convs.iter().map(|&(w, b)| (p.var(w), p.var(b))).collect();
+        let mut h = tape.char_conv_features(embedded, &kernels)?;
         for hw in &self.highway {
             h = hw.forward(tape, p, h)?;
         }

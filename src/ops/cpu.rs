@@ -21,6 +21,17 @@ pub fn map(a: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
     }
 }
 
+/// `f(a_chunk, out_chunk)` over matching fixed-size chunks: a slice kernel,
+/// parallel over chunks when the input is large.
+pub fn map_slices(a: &[f32], out: &mut [f32], f: impl Fn(&[f32], &mut [f32]) + Sync) {
+    debug_assert_eq!(a.len(), out.len());
+    if a.len() < PAR_MIN {
+        f(a, out);
+    } else {
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(o, a)| f(a, o));
+    }
+}
+
 /// `out[i] = f(a[i], b[i])`.
 pub fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     debug_assert!(a.len() == out.len() && b.len() == out.len());

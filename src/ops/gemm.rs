@@ -59,6 +59,17 @@ const PAR_FLOPS: usize = 1 << 18;
 /// callers are ops that have already checked user-visible shapes, so a
 /// failure here is a bug in hotflip, not bad input.
 pub fn matmul(a: View<'_>, b: View<'_>, c: ViewMut<'_>, accumulate: bool) {
+    let par = a.rows * b.cols * a.cols >= PAR_FLOPS;
+    matmul_with(a, b, c, accumulate, par)
+}
+
+/// `c = a·b` on the calling thread alone, for callers that already run
+/// one task per thread.
+pub fn matmul_serial(a: View<'_>, b: View<'_>, c: ViewMut<'_>) {
+    matmul_with(a, b, c, false, false)
+}
+
+fn matmul_with(a: View<'_>, b: View<'_>, c: ViewMut<'_>, accumulate: bool, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm inner dimensions");
     assert!(c.rows == m && c.cols == n, "gemm output shape");
@@ -75,7 +86,7 @@ pub fn matmul(a: View<'_>, b: View<'_>, c: ViewMut<'_>, accumulate: bool) {
         }
         return;
     }
-    let par = if m * n * k >= PAR_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
+    let par = if parallel { Parallelism::Rayon(0) } else { Parallelism::None };
     // SAFETY: the asserts above keep every index the kernel touches inside
     // the three slices, and `c` is borrowed mutably, so it aliases neither input.
     unsafe {

@@ -16,10 +16,12 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ops::cpu;
+use crate::ops::fastmath;
 use crate::ops::gemm::{self, View, ViewMut};
-use crate::ops::sigmoid;
+use crate::ops::packed_gemm::{self, PackedRhs};
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
+use multiversion::multiversion;
 
 /// The four PyTorch tensors of one LSTM direction.
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +86,68 @@ where
     }
 }
 
+/// The fused cell at one step of one sequence: gate pre-activations `row`
+/// `[4H]` (i, f, g, o) become activations in place; the state advances.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn cell_forward(row: &mut [f32], c_state: &mut [f32], h_state: &mut [f32], crow: &mut [f32], hrow: &mut [f32]) {
+    let h = c_state.len();
+    assert!(row.len() == 4 * h && h_state.len() == h && crow.len() == h && hrow.len() == h);
+    let (ri, rest) = row.split_at_mut(h);
+    let (rf, rest) = rest.split_at_mut(h);
+    let (rg, ro) = rest.split_at_mut(h);
+    for j in 0..h {
+        let i = fastmath::sigmoid(ri[j]);
+        let f = fastmath::sigmoid(rf[j]);
+        let g = fastmath::tanh(rg[j]);
+        let o = fastmath::sigmoid(ro[j]);
+        let c = f * c_state[j] + i * g;
+        let hv = o * fastmath::tanh(c);
+        ri[j] = i;
+        rf[j] = f;
+        rg[j] = g;
+        ro[j] = o;
+        crow[j] = c;
+        hrow[j] = hv;
+        c_state[j] = c;
+        h_state[j] = hv;
+    }
+}
+
+/// The cell's backward at one step of one sequence: from the output
+/// gradient `gy` and the carried `dh_next`/`dc_next`, the gate gradients
+/// `dg` `[4H]`; `dc_next` becomes the gradient for the previous cell.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn cell_backward(
+    act: &[f32],
+    c: &[f32],
+    c_prev: &[f32],
+    gy: &[f32],
+    dh_next: &[f32],
+    dc_next: &mut [f32],
+    dg: &mut [f32],
+) {
+    let h = c.len();
+    assert!(act.len() == 4 * h && dg.len() == 4 * h);
+    assert!(c_prev.len() == h && gy.len() == h && dh_next.len() == h && dc_next.len() == h);
+    let (ai, rest) = act.split_at(h);
+    let (af, rest) = rest.split_at(h);
+    let (ag, ao) = rest.split_at(h);
+    let (di, rest) = dg.split_at_mut(h);
+    let (df, rest) = rest.split_at_mut(h);
+    let (dgg, dgo) = rest.split_at_mut(h);
+    for j in 0..h {
+        let (i, f, g, o) = (ai[j], af[j], ag[j], ao[j]);
+        let tc = fastmath::tanh(c[j]);
+        let dh = gy[j] + dh_next[j];
+        let dc = dc_next[j] + dh * o * (1.0 - tc * tc);
+        di[j] = dc * g * i * (1.0 - i);
+        df[j] = dc * c_prev[j] * f * (1.0 - f);
+        dgg[j] = dc * i * (1.0 - g * g);
+        dgo[j] = dh * tc * o * (1.0 - o);
+        dc_next[j] = dc * f;
+    }
+}
+
 /// Forward pass. Returns (activated gates `[B, T, 4H]`, cells `[B, T, H]`,
 /// outputs `[B, T, H]`).
 fn forward(
@@ -106,11 +170,12 @@ fn forward(
     let mut h_state = vec![0.0f32; b * h];
     let mut c_state = vec![0.0f32; b * h];
     let par = b * h >= PAR_CELL;
+    let w_hh_t = PackedRhs::transposed(w_hh, g4, h);
     for s in 0..t {
         let tt = d.time(s, reverse);
         if s > 0 {
             let rows = ViewMut { data: &mut gates[tt * g4..], rows: b, cols: g4, rs: t * g4 };
-            gemm::matmul(View::rm(&h_state, b, h), View::t(w_hh, h, g4), rows, true);
+            packed_gemm::matmul(View::rm(&h_state, b, h), &w_hh_t, rows, true);
         }
         for_sequences(
             par,
@@ -122,22 +187,7 @@ fn forward(
                 }
                 let row = &mut gates[tt * g4..(tt + 1) * g4];
                 let (hrow, crow) = (&mut hs[tt * h..(tt + 1) * h], &mut cs[tt * h..(tt + 1) * h]);
-                for j in 0..h {
-                    let i = sigmoid(row[j]);
-                    let f = sigmoid(row[h + j]);
-                    let g = row[2 * h + j].tanh();
-                    let o = sigmoid(row[3 * h + j]);
-                    let c = f * c_state[j] + i * g;
-                    let hv = o * c.tanh();
-                    row[j] = i;
-                    row[h + j] = f;
-                    row[2 * h + j] = g;
-                    row[3 * h + j] = o;
-                    crow[j] = c;
-                    hrow[j] = hv;
-                    c_state[j] = c;
-                    h_state[j] = hv;
-                }
+                cell_forward(row, c_state, h_state, crow, hrow);
             },
         );
     }
@@ -169,6 +219,8 @@ fn backward(
     let mut dc_next = vec![0.0f32; b * h];
     let par = b * h >= PAR_CELL;
     let (gates, cs, lengths) = (&sv.gates, &sv.cs, &sv.lengths);
+    let zeros = vec![0.0f32; h];
+    let w_hh = PackedRhs::plain(sv.w_hh.data(), g4, h);
     for s in (0..t).rev() {
         let tt = d.time(s, reverse);
         // The previous step's cell, zero at the first step (and at the
@@ -184,18 +236,8 @@ fn backward(
             let c = &cs[(base + tt) * h..(base + tt + 1) * h];
             let gyr = &gy[(base + tt) * h..(base + tt + 1) * h];
             let dg = &mut dg[tt * g4..(tt + 1) * g4];
-            for j in 0..h {
-                let (i, f, g, o) = (act[j], act[h + j], act[2 * h + j], act[3 * h + j]);
-                let c_prev = prev.map_or(0.0, |p| cs[(base + p) * h + j]);
-                let tc = c[j].tanh();
-                let dh = gyr[j] + dh_next[j];
-                let dc = dc_next[j] + dh * o * (1.0 - tc * tc);
-                dg[j] = dc * g * i * (1.0 - i);
-                dg[h + j] = dc * c_prev * f * (1.0 - f);
-                dg[2 * h + j] = dc * i * (1.0 - g * g);
-                dg[3 * h + j] = dh * tc * o * (1.0 - o);
-                dc_next[j] = dc * f;
-            }
+            let c_prev = prev.map_or(&zeros[..], |p| &cs[(base + p) * h..(base + p + 1) * h]);
+            cell_backward(act, c, c_prev, gyr, dh_next, dc_next, dg);
         };
         if par {
             dgates
@@ -212,7 +254,7 @@ fn backward(
         }
         if s > 0 {
             let rows = View { data: &dgates[tt * g4..], rows: b, cols: g4, rs: t * g4, cs: 1 };
-            gemm::matmul(rows, View::rm(sv.w_hh.data(), g4, h), ViewMut::rm(&mut dh_next, b, h), false);
+            packed_gemm::matmul(rows, &w_hh, ViewMut::rm(&mut dh_next, b, h), false);
         }
     }
 

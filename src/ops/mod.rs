@@ -3,9 +3,12 @@
 //! `kernels/<same stem>.cu`.
 
 pub mod cpu;
+pub mod fastmath;
 pub mod gemm;
+pub mod packed_gemm;
 
 mod binary;
+mod char_conv;
 mod conv;
 pub mod dropout;
 mod embedding;
@@ -18,5 +21,5 @@ mod shape;
 mod unary;
 
 pub use binary::{broadcast_shape, sum_to_shape};
+pub use fastmath::sigmoid;
 pub use lstm::LstmWeights;
-pub use unary::sigmoid;

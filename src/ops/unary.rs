@@ -1,7 +1,7 @@
 //! Elementwise unary ops: tanh, sigmoid, relu, exp, log, neg, scale, square, sqrt.
 
 use crate::error::Result;
-use crate::ops::cpu;
+use crate::ops::{cpu, fastmath};
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -10,9 +10,15 @@ type Deriv = fn(f32, f32, f32) -> f32;
 
 impl Tape {
     fn unary(&self, op: &'static str, x: Var, f: impl Fn(f32) -> f32 + Sync, df: Deriv) -> Result<Var> {
+        self.unary_slices(op, x, |a, o| o.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x)), df)
+    }
+
+    /// Like `unary`, with the forward given as a slice kernel (the
+    /// vectorised transcendental functions of `fastmath`).
+    fn unary_slices(&self, op: &'static str, x: Var, f: impl Fn(&[f32], &mut [f32]) + Sync, df: Deriv) -> Result<Var> {
         let xv = self.value(x)?;
         let mut out = vec![0.0; xv.numel()];
-        cpu::map(xv.data(), &mut out, f);
+        cpu::map_slices(xv.data(), &mut out, f);
         let y = Tensor::from_parts(xv.shape().to_vec(), out);
         let yv = y.clone();
         self.record(op, y, &[x], move |g, sink| {
@@ -23,11 +29,11 @@ impl Tape {
     }
 
     pub fn tanh(&self, x: Var) -> Result<Var> {
-        self.unary("tanh", x, f32::tanh, |_, y, g| g * (1.0 - y * y))
+        self.unary_slices("tanh", x, fastmath::tanh_slice, |_, y, g| g * (1.0 - y * y))
     }
 
     pub fn sigmoid(&self, x: Var) -> Result<Var> {
-        self.unary("sigmoid", x, sigmoid, |_, y, g| g * y * (1.0 - y))
+        self.unary_slices("sigmoid", x, fastmath::sigmoid_slice, |_, y, g| g * y * (1.0 - y))
     }
 
     pub fn relu(&self, x: Var) -> Result<Var> {
@@ -35,7 +41,7 @@ impl Tape {
     }
 
     pub fn exp(&self, x: Var) -> Result<Var> {
-        self.unary("exp", x, f32::exp, |_, y, g| g * y)
+        self.unary_slices("exp", x, fastmath::exp_slice, |_, y, g| g * y)
     }
 
     /// Natural log; non-positive inputs give -inf/NaN as in IEEE arithmetic.
@@ -75,15 +81,5 @@ impl Tape {
         cpu::map(xv.data(), &mut out, |v| v + c);
         let y = Tensor::from_parts(xv.shape().to_vec(), out);
         self.record("add_scalar", y, &[x], move |g, sink| sink.add(x, g.clone()))
-    }
-}
-
-/// Overflow-safe logistic function.
-pub fn sigmoid(v: f32) -> f32 {
-    if v >= 0.0 {
-        1.0 / (1.0 + (-v).exp())
-    } else {
-        let e = v.exp();
-        e / (1.0 + e)
     }
 }

@@ -1,0 +1,266 @@
+//! Kim et al.'s character-CNN word features as one op: for each kernel
+//! width, a narrow 1-D convolution over a word's character embeddings, tanh,
+//! and the max over positions; the groups concatenated.
+//!
+//! Done as separate ops this wrote and re-read a `[words, positions,
+//! filters]` tensor three times and ran tanh on all of it. Fused:
+//! - tanh is monotonic, so max-then-tanh equals tanh-then-max and tanh runs
+//!   on `[words, filters]` only;
+//! - all widths share one position-major im2col (column `j·C + c`) and one
+//!   GEMM against the widths' weights stacked (zero where `j ≥ width`), done
+//!   per chunk of words so the pre-activations stay in cache;
+//! - the backward is sparse: only the arg-max position of each (word,
+//!   filter) has a gradient, so dW and dx are sums of short axpys instead
+//!   of two dense GEMMs over mostly-zero rows.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::ops::fastmath;
+use crate::ops::gemm::{self, View, ViewMut};
+use crate::tape::{Tape, Var};
+use crate::tensor::Tensor;
+
+/// Words per forward chunk: a chunk's pre-activations (`words·L × F`) stay
+/// in L2 between the GEMM and the max.
+const CHUNK_WORDS: usize = 64;
+
+struct Layout {
+    l: usize,
+    c: usize,
+    /// Widest kernel.
+    wm: usize,
+    /// Per output filter: its kernel width.
+    width: Vec<usize>,
+    /// Total filters.
+    f: usize,
+}
+
+impl Layout {
+    /// im2col row width.
+    fn k(&self) -> usize {
+        self.wm * self.c
+    }
+}
+
+/// Position-major patches of words `n0..n1`: row `(n, p)` is
+/// `x[n, p..p + wm, :]` flattened, zero past the word's end.
+fn im2col(x: &[f32], lay: &Layout, n0: usize, n1: usize, cols: &mut Vec<f32>) {
+    let (l, c, k) = (lay.l, lay.c, lay.k());
+    cols.clear();
+    cols.resize((n1 - n0) * l * k, 0.0);
+    for (i, n) in (n0..n1).enumerate() {
+        let word = &x[n * l * c..(n + 1) * l * c];
+        for p in 0..l {
+            let take = (l - p).min(lay.wm) * c;
+            let row = &mut cols[(i * l + p) * k..(i * l + p + 1) * k];
+            row[..take].copy_from_slice(&word[p * c..p * c + take]);
+        }
+    }
+}
+
+/// The widths' weights stacked as `[K, F]`: entry `(j·C + c, f)` is
+/// `w_i[f, c, j]` for `j < width_i`, else 0.
+fn stack_weights(ws: &[Tensor], lay: &Layout) -> Vec<f32> {
+    let (c, k, ftot) = (lay.c, lay.k(), lay.f);
+    let mut out = vec![0.0f32; k * ftot];
+    let mut off = 0;
+    for w in ws {
+        let (fi, wi) = (w.shape()[0], w.shape()[2]);
+        let wd = w.data();
+        for f in 0..fi {
+            for ci in 0..c {
+                for j in 0..wi {
+                    out[(j * c + ci) * ftot + off + f] = wd[(f * c + ci) * wi + j];
+                }
+            }
+        }
+        off += fi;
+    }
+    out
+}
+
+impl Tape {
+    /// `x [N, L, C]` and per width `(weight [F_i, C, w_i], bias [F_i])` →
+    /// `[N, ΣF_i]`: `tanh(max_p conv_i(x)[n, p, f])`, the max over the
+    /// `L − w_i + 1` narrow-convolution positions.
+    pub fn char_conv_features(&self, x: Var, kernels: &[(Var, Var)]) -> Result<Var> {
+        let xv = self.value(x)?;
+        let sx = xv.shape().to_vec();
+        if sx.len() != 3 || kernels.is_empty() {
+            return Err(Error::invalid("char_conv_features", format!("input {sx:?} with {} kernels", kernels.len())));
+        }
+        let (n, l, c) = (sx[0], sx[1], sx[2]);
+        let mut ws = Vec::with_capacity(kernels.len());
+        let mut bs = Vec::with_capacity(kernels.len());
+        let mut width = Vec::new();
+        for &(w, b) in kernels {
+            let (wv, bv) = (self.value(w)?, self.value(b)?);
+            let s = wv.shape();
+            if s.len() != 3 || s[1] != c || s[2] == 0 || bv.shape() != [s[0]] {
+                return Err(Error::invalid(
+                    "char_conv_features",
+                    format!("kernel {s:?} with bias {:?} for input {sx:?}", bv.shape()),
+                ));
+            }
+            if s[2] > l {
+                return Err(Error::invalid(
+                    "char_conv_features",
+                    format!("kernel width {} exceeds the {l} positions of input {sx:?}", s[2]),
+                ));
+            }
+            width.extend(std::iter::repeat_n(s[2], s[0]));
+            ws.push(wv);
+            bs.push(bv);
+        }
+        let lay = Layout { l, c, wm: *width.iter().max().unwrap_or(&1), f: width.len(), width };
+        let (k, ftot) = (lay.k(), lay.f);
+        let wc = stack_weights(&ws, &lay);
+        let bias: Vec<f32> = bs.iter().flat_map(|b| b.data().iter().copied()).collect();
+
+        let mut out = vec![0.0f32; n * ftot];
+        let mut arg = vec![0u8; n * ftot];
+        let xd = xv.data();
+        out.par_chunks_mut(CHUNK_WORDS * ftot).zip(arg.par_chunks_mut(CHUNK_WORDS * ftot)).enumerate().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(cols, z), (ci, (out, arg))| {
+                let n0 = ci * CHUNK_WORDS;
+                let n1 = (n0 + CHUNK_WORDS).min(n);
+                let rows = (n1 - n0) * l;
+                im2col(xd, &lay, n0, n1, cols);
+                z.clear();
+                z.resize(rows * ftot, 0.0);
+                gemm::matmul_serial(View::rm(cols, rows, k), View::rm(&wc, k, ftot), ViewMut::rm(z, rows, ftot));
+                for i in 0..n1 - n0 {
+                    let (orow, arow) = (&mut out[i * ftot..(i + 1) * ftot], &mut arg[i * ftot..(i + 1) * ftot]);
+                    orow.copy_from_slice(&z[i * l * ftot..(i * l + 1) * ftot]);
+                    for p in 1..l {
+                        let zr = &z[(i * l + p) * ftot..(i * l + p + 1) * ftot];
+                        for f in 0..ftot {
+                            // Position p is valid for width w while p + w ≤ L.
+                            if p + lay.width[f] <= l && zr[f] > orow[f] {
+                                orow[f] = zr[f];
+                                arow[f] = p as u8;
+                            }
+                        }
+                    }
+                    for (o, &b) in orow.iter_mut().zip(&bias) {
+                        *o += b;
+                    }
+                    let pre = orow.to_vec();
+                    fastmath::tanh_slice(&pre, orow);
+                }
+            },
+        );
+        let y = Tensor::from_parts(vec![n, ftot], out);
+        let yv = y.clone();
+        let mut parents = vec![x];
+        for &(w, b) in kernels {
+            parents.push(w);
+            parents.push(b);
+        }
+        let kernels = kernels.to_vec();
+        self.record("char_conv_features", y, &parents, move |g, sink| {
+            // dz = g·(1 − y²) at each (word, filter)'s arg-max position.
+            let (gd, yd) = (g.data(), yv.data());
+            let dz: Vec<f32> = gd.iter().zip(yd).map(|(&g, &y)| g * (1.0 - y * y)).collect();
+            let (l, c, k) = (lay.l, lay.c, lay.k());
+            // Word n's embeddings padded with wm − 1 zero positions, so a
+            // patch is always a plain slice of length k.
+            let padded = |n: usize, buf: &mut Vec<f32>| {
+                buf.clear();
+                buf.extend_from_slice(&xv.data()[n * l * c..(n + 1) * l * c]);
+                buf.resize((l + lay.wm - 1) * c, 0.0);
+            };
+            if sink.wants(x) {
+                // dx[n, p + j, c] += dz · w[f, c, j]: an axpy of w_f·C values
+                // starting at p·C in word n's (padded) gradient.
+                let wct = transpose(&wc, k, ftot);
+                let mut dx = vec![0.0f32; n * l * c];
+                dx.par_chunks_mut(l * c).enumerate().for_each_init(
+                    || vec![0.0f32; (l + lay.wm - 1) * c],
+                    |acc, (ni, dxn)| {
+                        acc.fill(0.0);
+                        for f in 0..ftot {
+                            let d = dz[ni * ftot + f];
+                            if d == 0.0 {
+                                continue;
+                            }
+                            let p = arg[ni * ftot + f] as usize;
+                            let len = lay.width[f] * c;
+                            let dst = &mut acc[p * c..p * c + len];
+                            for (a, &w) in dst.iter_mut().zip(&wct[f * k..f * k + len]) {
+                                *a += d * w;
+                            }
+                        }
+                        dxn.copy_from_slice(&acc[..l * c]);
+                    },
+                );
+                sink.add(x, Tensor::from_parts(vec![n, l, c], dx))?;
+            }
+            // dWᵀ[f, j·C + c] += dz · x[n, p + j, c]; parallel over filters,
+            // words summed in order, so the result does not depend on threads.
+            let mut dwt = vec![0.0f32; ftot * k];
+            let xpad: Vec<f32> = {
+                let mut all = Vec::with_capacity(n * (l + lay.wm - 1) * c);
+                let mut buf = Vec::new();
+                for ni in 0..n {
+                    padded(ni, &mut buf);
+                    all.extend_from_slice(&buf);
+                }
+                all
+            };
+            let stride = (l + lay.wm - 1) * c;
+            dwt.par_chunks_mut(k).enumerate().for_each(|(f, row)| {
+                let len = lay.width[f] * c;
+                for ni in 0..n {
+                    let d = dz[ni * ftot + f];
+                    if d == 0.0 {
+                        continue;
+                    }
+                    let p = arg[ni * ftot + f] as usize;
+                    let src = &xpad[ni * stride + p * c..ni * stride + p * c + len];
+                    for (r, &v) in row[..len].iter_mut().zip(src) {
+                        *r += d * v;
+                    }
+                }
+            });
+            let mut off = 0;
+            for (i, &(w, b)) in kernels.iter().enumerate() {
+                let (fi, wi) = (ws[i].shape()[0], ws[i].shape()[2]);
+                if sink.wants(w) {
+                    let mut gw = vec![0.0f32; fi * c * wi];
+                    for f in 0..fi {
+                        for ci in 0..c {
+                            for j in 0..wi {
+                                gw[(f * c + ci) * wi + j] = dwt[(off + f) * k + j * c + ci];
+                            }
+                        }
+                    }
+                    sink.add(w, Tensor::from_parts(vec![fi, c, wi], gw))?;
+                }
+                if sink.wants(b) {
+                    let mut gb = vec![0.0f32; fi];
+                    for ni in 0..n {
+                        for (f, g) in gb.iter_mut().enumerate() {
+                            *g += dz[ni * ftot + off + f];
+                        }
+                    }
+                    sink.add(b, Tensor::from_parts(vec![fi], gb))?;
+                }
+                off += fi;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = a[r * cols + c];
+        }
+    }
+    t
+}
