@@ -12,12 +12,15 @@
 //!   `CharBatch::from_docs` and `WordBatch::from_sentences` take, keeping the
 //!   word strings beside the ids.
 
+pub mod ag_news;
 mod clean;
 mod dataset;
 mod labeled_lines;
 mod lines;
+mod locate;
 pub mod mr;
 pub mod sst2;
 
 pub use clean::{clean_ag_news, decode_latin1};
 pub use dataset::{Dataset, Example, LoadOptions, ParallelPair, SkippedRow, TaggedSentence};
+pub use locate::{locate, locate_from};
