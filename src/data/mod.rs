@@ -15,10 +15,14 @@
 pub mod ag_news;
 mod clean;
 mod dataset;
+pub mod fce;
+pub mod imdb;
 mod labeled_lines;
 mod lines;
 mod locate;
 pub mod mr;
+pub mod multi30k;
+mod split_files;
 pub mod sst2;
 
 pub use clean::{clean_ag_news, decode_latin1};
