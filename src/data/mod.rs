@@ -22,9 +22,11 @@ mod lines;
 mod locate;
 pub mod mr;
 pub mod multi30k;
+mod registry;
 mod split_files;
 pub mod sst2;
 
 pub use clean::{clean_ag_news, decode_latin1};
 pub use dataset::{Dataset, Example, LoadOptions, ParallelPair, SkippedRow, TaggedSentence};
 pub use locate::{locate, locate_from};
+pub use registry::{load, AnyDataset, KNOWN};
