@@ -141,3 +141,30 @@ fn mr_count_split_and_latin1() {
     assert!(decoded.contains('\u{2014}') && !decoded.contains('\u{97}'));
     assert!(all.iter().any(|e| e.text == decoded.trim()));
 }
+
+#[test]
+fn vocab_from_real_training_text_round_trips() {
+    let ds = classification("sst2", "sst2");
+    let tok = data::Tokenizer::new(true);
+    let words = data::Vocab::words_from_texts(ds.train.iter().map(|e| e.text.as_str()), &tok, 2, Some(5000));
+    assert_eq!(words.tokens().len(), 5000);
+    // Counted here without the Vocab: kept tokens are the most frequent
+    // (count, then string order), all seen at least twice.
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for e in &ds.train {
+        for w in e.text.split_whitespace() {
+            *counts.entry(w.to_lowercase()).or_default() += 1;
+        }
+    }
+    let mut ranked: Vec<(&String, &usize)> = counts.iter().filter(|(_, &n)| n >= 2).collect();
+    ranked.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let want: Vec<&str> = ranked.iter().take(5000).map(|(w, _)| w.as_str()).collect();
+    assert_eq!(words.tokens(), want);
+    assert_eq!(words.id(want[0]), 2);
+    let chars = data::Vocab::chars_from_texts(ds.train.iter().map(|e| e.text.as_str()), &tok, 1, None);
+    let mv = data::ModelVocab::new(chars, Some(words)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vocab.json");
+    mv.save(&path).unwrap();
+    assert_eq!(data::ModelVocab::load(&path).unwrap(), mv);
+}

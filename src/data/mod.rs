@@ -15,6 +15,7 @@
 pub mod ag_news;
 mod clean;
 mod dataset;
+mod encode;
 pub mod fce;
 pub mod imdb;
 mod labeled_lines;
@@ -25,8 +26,15 @@ pub mod multi30k;
 mod registry;
 mod split_files;
 pub mod sst2;
+mod tokenize;
+mod vocab;
+mod vocab_file;
 
 pub use clean::{clean_ag_news, decode_latin1};
 pub use dataset::{Dataset, Example, LoadOptions, ParallelPair, SkippedRow, TaggedSentence};
+pub use encode::{CharEncoder, EncodedDoc, EncodedSentence, WordEncoder};
 pub use locate::{locate, locate_from};
 pub use registry::{load, AnyDataset, KNOWN};
+pub use tokenize::Tokenizer;
+pub use vocab::{LabelVocab, Vocab, VocabKind};
+pub use vocab_file::ModelVocab;
