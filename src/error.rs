@@ -35,6 +35,25 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// One bad row or record of a data file; `line` is 1-based.
+    #[error("{}:{line}: {msg}", path.display())]
+    Data { path: PathBuf, line: usize, msg: String },
+
+    /// A file that is wrong as a whole (a vocab.json, a review file, two
+    /// parallel files of different lengths).
+    #[error("{}: {msg}", path.display())]
+    BadFile { path: PathBuf, msg: String },
+
+    #[error("data set `{name}` not found; looked in: {}. {hint}", list_paths(looked))]
+    MissingDataset { name: String, looked: Vec<PathBuf>, hint: String },
+
+    #[error("unknown data set `{name}`; known: {}", known.join(", "))]
+    UnknownDataset { name: String, known: Vec<String> },
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
