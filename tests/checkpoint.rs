@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use hotflip::checkpoint::{self, tensors, CheckpointConfig};
+use hotflip::data::{ModelVocab, Vocab, VocabKind};
 use hotflip::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
 use hotflip::nn::ParamStore;
 use hotflip::{Rng, Tensor};
@@ -22,6 +23,19 @@ fn configs() -> Vec<ModelConfig> {
         ModelConfig::LstmClassifier(LstmTextConfig::small(50, 2)),
         ModelConfig::BilstmTagger(LstmTextConfig { normalize_embeddings: false, ..LstmTextConfig::small(50, 2) }),
     ]
+}
+
+/// A vocabulary of the size the config says (PAD and UNK included).
+fn vocab_for(cfg: &ModelConfig) -> ModelVocab {
+    let n = cfg.vocab_size() - 2;
+    if cfg.is_char_level() {
+        let chars = (0..n).map(|i| char::from_u32(0x61 + i as u32).unwrap().to_string()).collect();
+        let words = Vocab::from_tokens(VocabKind::Words, vec!["ab".into(), "cd".into()]).unwrap();
+        ModelVocab::new(Vocab::from_tokens(VocabKind::Chars, chars).unwrap(), Some(words)).unwrap()
+    } else {
+        let words = (0..n).map(|i| format!("w{i}")).collect();
+        ModelVocab::new(Vocab::from_tokens(VocabKind::Words, words).unwrap(), None).unwrap()
+    }
 }
 
 fn ckpt_config(model: ModelConfig) -> CheckpointConfig {
@@ -43,13 +57,14 @@ fn every_architecture_round_trips() {
         let _ = Model::new(&cfg, &mut store, &mut Rng::new(k as u64)).unwrap();
         let dir = root.join(cfg.arch());
         let c = ckpt_config(cfg.clone());
-        let vocab = serde_json::json!({"kind": "words", "tokens": ["a", "b"]});
+        let vocab = vocab_for(&cfg);
         checkpoint::save(&dir, &c, &vocab, &store, &[]).unwrap();
         let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
         assert!(text.contains(&format!("\"arch\": \"{}\"", cfg.arch())), "{text}");
         let back = checkpoint::load(&dir).unwrap();
         assert_eq!(back.config, c);
         assert_eq!(back.vocab, vocab);
+        assert_eq!(back.vocab.vocab.len(), cfg.vocab_size());
         assert_eq!(back.store.len(), store.len());
         for ((n1, t1), (n2, t2)) in store.iter().zip(back.store.iter()) {
             assert_eq!(n1, n2);
@@ -85,7 +100,7 @@ fn validation_names_the_tensor() {
     let mut store = ParamStore::new();
     let _ = Model::new(&cfg, &mut store, &mut Rng::new(0)).unwrap();
     let dir = root.join("m");
-    checkpoint::save(&dir, &ckpt_config(cfg.clone()), &serde_json::json!({}), &store, &[]).unwrap();
+    checkpoint::save(&dir, &ckpt_config(cfg.clone()), &vocab_for(&cfg), &store, &[]).unwrap();
     let weights = dir.join("model.safetensors");
     let all: Vec<(String, Tensor)> = store.iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
 
@@ -112,6 +127,13 @@ fn validation_names_the_tensor() {
     tensors::save(&weights, &nan, None).unwrap();
     let e = checkpoint::load(&dir).err().unwrap().to_string();
     assert!(e.contains(&format!("`{}`", nan[2].0)), "{e}");
+
+    tensors::save(&weights, &all, None).unwrap();
+    let small = ModelVocab::new(Vocab::from_tokens(VocabKind::Words, vec!["x".into()]).unwrap(), None).unwrap();
+    std::fs::write(dir.join("vocab.json"), small.to_json()).unwrap();
+    let e = checkpoint::load(&dir).err().unwrap().to_string();
+    assert!(e.contains("vocab.json") && e.contains("50"), "{e}");
+    std::fs::write(dir.join("vocab.json"), vocab_for(&cfg).to_json()).unwrap();
 
     std::fs::write(&weights, b"garbage").unwrap();
     let e = checkpoint::load(&dir).err().unwrap().to_string();

@@ -74,9 +74,14 @@ def fixture(out_dir):
         save_file(state, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(config, f, indent=1)
-        kind = "chars" if arch == "char_cnn_lstm" else "words"
+        # Token ids 0 and 1 are PAD and UNK; tokens[i] has id i + 2.
+        if arch == "char_cnn_lstm":
+            vocab = {"kind": "chars", "tokens": [chr(ord("a") + i) for i in range(cfg["n_chars"] - 2)],
+                     "word_vocab": ["abc", "de"]}
+        else:
+            vocab = {"kind": "words", "tokens": [f"w{i}" for i in range(cfg["vocab"] - 2)]}
         with open(os.path.join(d, "vocab.json"), "w") as f:
-            json.dump({"kind": kind, "tokens": [f"t{i}" for i in range(cfg.get("n_chars", cfg.get("vocab")) - 2)]}, f)
+            json.dump(vocab, f)
         with open(os.path.join(d, "inputs.json"), "w") as f:
             json.dump(inputs, f)
         with open(os.path.join(d, "logits.json"), "w") as f:

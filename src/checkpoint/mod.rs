@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::ModelVocab;
 use crate::error::{Error, Result};
 use crate::models::{Model, ModelConfig};
 use crate::nn::ParamStore;
@@ -41,8 +42,9 @@ pub struct CheckpointConfig {
 pub struct Checkpoint {
     pub dir: PathBuf,
     pub config: CheckpointConfig,
-    /// `vocab.json` as parsed JSON; the data layer gives it meaning.
-    pub vocab: serde_json::Value,
+    /// `vocab.json`: input tokens and, for a character model, the training
+    /// word vocabulary.
+    pub vocab: ModelVocab,
     pub model: Model,
     pub store: ParamStore,
 }
@@ -63,13 +65,14 @@ fn json_bytes(path: &Path, value: &impl Serialize) -> Result<Vec<u8>> {
 pub fn save(
     dir: &Path,
     config: &CheckpointConfig,
-    vocab: &impl Serialize,
+    vocab: &ModelVocab,
     store: &ParamStore,
     extra: &[(&str, Vec<u8>)],
 ) -> Result<()> {
     let tensors: Vec<(String, crate::Tensor)> = store.iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
     let config_bytes = json_bytes(&dir.join(CONFIG_FILE), config)?;
-    let vocab_bytes = json_bytes(&dir.join(VOCAB_FILE), vocab)?;
+    let mut vocab_bytes = vocab.to_json().into_bytes();
+    vocab_bytes.push(b'\n');
     let meta = HashMap::from([("format".to_string(), "pt".to_string()), ("arch".into(), config.model.arch().into())]);
     atomic::write_dir(dir, |tmp| {
         std::fs::write(tmp.join(CONFIG_FILE), &config_bytes)
@@ -98,11 +101,14 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
         return Err(bad(dir, format!("not a checkpoint directory (no {CONFIG_FILE})")));
     }
     let config = load_config(dir)?;
-    let vocab_path = dir.join(VOCAB_FILE);
-    let vocab_text =
-        std::fs::read_to_string(&vocab_path).map_err(|source| Error::Io { path: vocab_path.clone(), source })?;
-    let vocab: serde_json::Value =
-        serde_json::from_str(&vocab_text).map_err(|e| bad(&vocab_path, format!("invalid JSON: {e}")))?;
+    let vocab = ModelVocab::load(&dir.join(VOCAB_FILE))?;
+    let expected = config.model.vocab_size();
+    if vocab.vocab.len() != expected {
+        return Err(bad(
+            &dir.join(VOCAB_FILE),
+            format!("{} tokens (PAD and UNK included), but config.json says {expected}", vocab.vocab.len()),
+        ));
+    }
     let (model, store) = load_weights(&dir.join(WEIGHTS_FILE), &config.model)?;
     Ok(Checkpoint { dir: dir.to_path_buf(), config, vocab, model, store })
 }
