@@ -20,6 +20,7 @@ pub mod profile;
 pub mod rng;
 pub mod tape;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use rng::Rng;

@@ -35,12 +35,21 @@ fn bad(path: &Path, msg: impl Into<String>) -> Error {
     Error::Checkpoint { path: path.to_path_buf(), msg: msg.into() }
 }
 
-/// Writes `tensors` as float32, atomically. `metadata` goes into the
-/// header's `__metadata__` (string to string).
-pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<()> {
+/// The bytes of a safetensors file holding `tensors` as float32; `path`
+/// only names the file in errors. `metadata` goes into the header's
+/// `__metadata__` (string to string).
+pub fn to_bytes(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
     let views = tensors.iter().map(|(n, t)| (n.as_str(), F32View(t)));
-    let bytes = safetensors::tensor::serialize(views, metadata).map_err(|e| bad(path, e.to_string()))?;
-    atomic::write_file(path, &bytes)
+    safetensors::tensor::serialize(views, metadata).map_err(|e| bad(path, e.to_string()))
+}
+
+/// Writes `tensors` as float32, atomically.
+pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<()> {
+    atomic::write_file(path, &to_bytes(path, tensors, metadata)?)
 }
 
 /// Reads every tensor, converting f16/bf16 to f32; other dtypes are an error

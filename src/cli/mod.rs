@@ -1,6 +1,13 @@
 //! Argument parsing and dispatch. Each subcommand lives in its own module.
 
 mod bench;
+mod common;
+mod eval;
+mod predict;
+mod train;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +26,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model on a data set (best-on-dev checkpoint, resumable; Ctrl-C saves and stops).
+    Train(Box<train::TrainArgs>),
+    /// Score a trained model on a split: accuracy and confusion matrix (tagger: P/R/F0.5).
+    Eval(eval::EvalArgs),
+    /// Label texts from standard input, one per line.
+    Predict(predict::PredictArgs),
     /// Run a benchmark workload (shared/spec/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -34,6 +47,25 @@ pub fn run() -> CliResult<()> {
     }
     let threads = hotflip::set_threads(cli.threads.unwrap_or(0));
     match cli.command {
+        Command::Train(a) => train::run(*a, threads, interrupt_flag()?),
+        Command::Eval(a) => eval::run(a, threads),
+        Command::Predict(a) => predict::run(a, threads),
         Command::Bench(cmd) => bench::run(cmd, threads),
     }
+}
+
+/// A flag the first Ctrl-C raises (long jobs then save and stop at the next
+/// step); a second Ctrl-C ends the process at once.
+fn interrupt_flag() -> CliResult<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = Arc::clone(&flag);
+    ctrlc::set_handler(move || {
+        if f.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond interrupt: stopping now");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: saving a resumable state after this step (Ctrl-C again to quit at once)");
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(flag)
 }

@@ -1,0 +1,224 @@
+//! `hotflip train`: trains one of the four architectures on a data set.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use hotflip::checkpoint::CheckpointConfig;
+use hotflip::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
+use hotflip::nn::ParamStore;
+use hotflip::optim::AdamConfig;
+use hotflip::train::{self, Plain, StopReason, TrainOptions, Trainee, Trainer, VocabOptions};
+use hotflip::Rng;
+
+use super::common::{announce_backend, DataArgs};
+use super::CliResult;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Arch {
+    CharCnnLstm,
+    WordCnn,
+    LstmClassifier,
+    BilstmTagger,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// Sized to train on a 2-core CPU in minutes.
+    Small,
+    /// The papers' sizes (MODELS.md).
+    Paper,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Architecture (shared/spec/MODELS.md).
+    #[arg(long, value_enum)]
+    arch: Arch,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Model size.
+    #[arg(long, value_enum, default_value = "small")]
+    preset: Preset,
+    /// Run directory: best/ (best on dev), last/ (resumable), train_log.jsonl.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Epochs (passes over the training split).
+    #[arg(long, default_value_t = 10)]
+    epochs: u64,
+    /// Stop after this many minutes (wall time, evaluations included), keeping the best on dev.
+    #[arg(long, value_name = "M")]
+    minutes: Option<f64>,
+    /// Documents per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Learning-rate decay per step (Sato et al.: 0.9998; 1 = none).
+    #[arg(long, default_value_t = 0.9998)]
+    lr_decay: f32,
+    /// Clip the joint gradient norm to this value (0 = no clipping).
+    #[arg(long, default_value_t = 5.0)]
+    clip: f32,
+    /// Stop after this many epochs without a better dev score (early stopping).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Dropout probability (default: the preset's).
+    #[arg(long)]
+    dropout: Option<f32>,
+    /// Seed for initialisation, batch order and dropout.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Keep the case of words and characters (default: lowercase).
+    #[arg(long)]
+    keep_case: bool,
+    /// Drop tokens seen fewer times than this in training (default: 1 for words, 5 for characters).
+    #[arg(long)]
+    min_count: Option<usize>,
+    /// Keep at most this many tokens in the vocabulary.
+    #[arg(long)]
+    max_vocab: Option<usize>,
+    /// Also score the test split after every epoch (logged; never used to pick the model).
+    #[arg(long)]
+    eval_test: bool,
+    /// Continue the run in --out from its last saved state.
+    #[arg(long)]
+    resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn model_config(a: &TrainArgs, vocab: usize, classes: usize) -> CliResult<ModelConfig> {
+    let paper = a.preset == Preset::Paper;
+    let mut cfg = match a.arch {
+        Arch::CharCnnLstm => ModelConfig::CharCnnLstm(if paper {
+            CharCnnLstmConfig::paper(vocab, classes)
+        } else {
+            CharCnnLstmConfig::small(vocab, classes)
+        }),
+        Arch::WordCnn => ModelConfig::WordCnn(if paper {
+            WordCnnConfig::paper(vocab, classes)
+        } else {
+            WordCnnConfig::small(vocab, classes)
+        }),
+        Arch::LstmClassifier => ModelConfig::LstmClassifier(if paper {
+            LstmTextConfig::paper(vocab, classes)
+        } else {
+            LstmTextConfig::small(vocab, classes)
+        }),
+        Arch::BilstmTagger => ModelConfig::BilstmTagger(if paper {
+            LstmTextConfig::paper(vocab, 2)
+        } else {
+            LstmTextConfig::small(vocab, 2)
+        }),
+    };
+    if let Some(p) = a.dropout {
+        if !(0.0..1.0).contains(&p) {
+            return Err(format!("--dropout {p} must be in [0, 1)").into());
+        }
+        match &mut cfg {
+            ModelConfig::CharCnnLstm(c) => c.dropout = p,
+            ModelConfig::WordCnn(c) => c.dropout = p,
+            ModelConfig::LstmClassifier(c) | ModelConfig::BilstmTagger(c) => c.dropout = p,
+        }
+    }
+    Ok(cfg)
+}
+
+pub fn run(a: TrainArgs, threads: usize, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+    if a.batch == 0 || a.epochs == 0 {
+        return Err("--batch and --epochs must be at least 1".into());
+    }
+    if a.minutes.is_some_and(|m| m <= 0.0) {
+        return Err("--minutes must be positive".into());
+    }
+    announce_backend(threads);
+    let data = a.data.load()?;
+    let char_level = a.arch == Arch::CharCnnLstm;
+    let lowercase = !a.keep_case;
+    let vocab_opts = VocabOptions {
+        lowercase,
+        min_count: a.min_count.unwrap_or(if char_level { 5 } else { 1 }),
+        max_size: a.max_vocab,
+    };
+    let vocab = train::build_vocab(char_level, &data, vocab_opts)?;
+    let labels: Vec<String> = match &data {
+        hotflip::data::AnyDataset::Classification(d) => d.labels.clone(),
+        hotflip::data::AnyDataset::Tagging(d) => d.labels.clone(),
+        hotflip::data::AnyDataset::Translation(d) => {
+            return Err(format!("`{}` is a translation data set; train takes classification or tagging", d.name).into())
+        }
+    };
+    let model_cfg = model_config(&a, vocab.vocab.len(), labels.len())?;
+    let encoded = train::encode(&data, &vocab, lowercase, &model_cfg)?;
+    if encoded.dropped_empty.iter().any(|&d| d > 0) {
+        eprintln!("data: left out records with no words (train/dev/test): {:?}", encoded.dropped_empty);
+    }
+    let mut store = ParamStore::new();
+    let model = Model::new(&model_cfg, &mut store, &mut Rng::new(a.seed))?;
+    eprintln!(
+        "model: {} ({:?} preset), {} parameters, vocabulary {} {}",
+        model_cfg.arch(),
+        a.preset,
+        store.num_values(),
+        vocab.vocab.len(),
+        if char_level { "characters" } else { "words" }
+    );
+    if char_level && model_cfg.arch() == "char_cnn_lstm" {
+        if let Some(w) = &vocab.word_vocab {
+            eprintln!("model: {} training words kept for the char-level attack's constraint", w.len() - 2);
+        }
+    }
+    let config = CheckpointConfig {
+        model: model_cfg,
+        labels,
+        lowercase,
+        dataset: Some(data.name().to_string()),
+        training: serde_json::Value::Null,
+    };
+    let opts = TrainOptions {
+        epochs: a.epochs,
+        minutes: a.minutes,
+        batch: a.batch,
+        eval_batch: 128,
+        adam: AdamConfig { lr: a.lr, decay: a.lr_decay, ..AdamConfig::default() },
+        clip: (a.clip > 0.0).then_some(a.clip),
+        patience: a.patience,
+        seed: a.seed,
+        eval_test: a.eval_test,
+        save_every: Duration::from_secs(300),
+        progress: !a.no_progress,
+    };
+    let trainer = Trainer { out: a.out.clone(), opts, data: &encoded, interrupt };
+    let mut trainee = Trainee { model, store, config, vocab };
+    let summary = trainer.run(&mut trainee, &mut Plain, a.resume)?;
+    let json = serde_json::to_string_pretty(&summary)?;
+    hotflip::checkpoint::atomic::write_file(&a.out.join("summary.json"), json.as_bytes())?;
+    match summary.stopped {
+        StopReason::Interrupted => {
+            eprintln!(
+                "interrupted: state saved in {}; continue with the same command and --resume",
+                a.out.join("last").display()
+            );
+        }
+        reason => {
+            let what = if summary.best_dev.as_ref().and_then(|m| m.f05).is_some() { "F0.5" } else { "accuracy" };
+            eprintln!(
+                "done ({reason:?}) after {:.1} epochs, {:.1} min: best dev {what} {:.4} (epoch {:.2}), test {what} {:.4} -> {}",
+                summary.epochs,
+                summary.minutes,
+                summary.best_dev.as_ref().map_or(f64::NAN, |m| m.score()),
+                summary.best_epoch.unwrap_or(f64::NAN),
+                summary.test.as_ref().map_or(f64::NAN, |m| m.score()),
+                summary.best_dir.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Training and evaluation: data sets encoded for a model, padded batches,
+//! objectives (plain here, adversarial in `adv`), the training loop with
+//! checkpoints and resume, and the metrics reported.
+
+mod batches;
+mod metrics;
+mod objective;
+mod samples;
+mod trainer;
+
+pub use batches::{epoch_plan, eval_plan, Batch, Targets};
+pub use metrics::{argmax, evaluate, predict, Metrics, Probs};
+pub use objective::{collect_grads, task_loss, Objective, Plain, StepContext, StepResult};
+pub use samples::{build_vocab, encode, Encoded, Sample, Target, Tokens, VocabOptions};
+pub use trainer::{resolve_model_dir, StopReason, TrainOptions, TrainSummary, Trainee, Trainer, BEST, LAST, LOG};

@@ -1,0 +1,445 @@
+//! The training loop: bucketed batches, an objective, Adam with clipping,
+//! evaluation on dev after every epoch, best-on-dev checkpointing, early
+//! stopping, a time budget, and a resumable state saved at every epoch end,
+//! every few minutes and on interruption.
+//!
+//! A run directory holds
+//! - `best/`: the checkpoint with the best dev score (MODELS.md format);
+//! - `last/`: the latest weights plus `optimizer.safetensors` and
+//!   `trainer.json`, enough to continue exactly where it stopped;
+//! - `train_log.jsonl`: one line per evaluation (the learning curve).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, atomic, tensors, CheckpointConfig};
+use crate::data::ModelVocab;
+use crate::error::{Error, Result};
+use crate::models::{Mode, Model};
+use crate::nn::ParamStore;
+use crate::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
+use crate::rng::Rng;
+use crate::train::batches::{epoch_plan, Batch};
+use crate::train::metrics::{evaluate, Metrics};
+use crate::train::objective::{Objective, StepContext};
+use crate::train::samples::{Encoded, Sample};
+
+pub const BEST: &str = "best";
+pub const LAST: &str = "last";
+pub const LOG: &str = "train_log.jsonl";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const STATE_FILE: &str = "trainer.json";
+
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub epochs: u64,
+    /// Stop (after a final dev evaluation) once this much wall time has passed.
+    pub minutes: Option<f64>,
+    pub batch: usize,
+    pub eval_batch: usize,
+    pub adam: AdamConfig,
+    /// Joint gradient-norm limit.
+    pub clip: Option<f32>,
+    /// Stop after this many evaluations without a better dev score.
+    pub patience: Option<usize>,
+    pub seed: u64,
+    /// Also score the test split at every evaluation (for learning curves;
+    /// never used to select the model).
+    pub eval_test: bool,
+    /// Save `last/` at least this often.
+    pub save_every: Duration,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 10,
+            minutes: None,
+            batch: 32,
+            eval_batch: 128,
+            adam: AdamConfig::default(),
+            clip: Some(5.0),
+            patience: None,
+            seed: 0,
+            eval_test: false,
+            save_every: Duration::from_secs(300),
+            progress: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Epochs,
+    TimeBudget,
+    EarlyStopping,
+    Interrupted,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    pub stopped: StopReason,
+    pub epochs: f64,
+    pub steps: u64,
+    pub minutes: f64,
+    pub best_epoch: Option<f64>,
+    pub best_dev: Option<Metrics>,
+    /// Test figures of the best checkpoint (absent when interrupted).
+    pub test: Option<Metrics>,
+    pub best_dir: PathBuf,
+}
+
+/// What `last/trainer.json` records to continue a run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct TrainState {
+    /// The epoch in progress and the next batch of it.
+    epoch: u64,
+    batch: usize,
+    step: u64,
+    elapsed_s: f64,
+    best_score: Option<f64>,
+    best_epoch: Option<f64>,
+    bad_evals: usize,
+    seed: u64,
+    objective: String,
+    loss_ema: Option<f64>,
+}
+
+/// One line of `train_log.jsonl`.
+#[derive(Serialize)]
+struct LogLine<'a> {
+    epoch: f64,
+    step: u64,
+    minutes: f64,
+    lr: f32,
+    train_loss: Option<f64>,
+    docs_per_s: f64,
+    dev: &'a Metrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<&'a Metrics>,
+    best: bool,
+}
+
+/// A model being trained and everything its checkpoints carry.
+pub struct Trainee {
+    pub model: Model,
+    pub store: ParamStore,
+    pub config: CheckpointConfig,
+    pub vocab: ModelVocab,
+}
+
+pub struct Trainer<'a> {
+    pub out: PathBuf,
+    pub opts: TrainOptions,
+    pub data: &'a Encoded,
+    pub interrupt: Arc<AtomicBool>,
+}
+
+fn mix(seed: u64, step: u64) -> u64 {
+    Rng::derive(seed, step).next_u64()
+}
+
+impl Trainer<'_> {
+    /// Trains `t` with `objective`, continuing `out/last` if `resume`.
+    pub fn run(&self, t: &mut Trainee, objective: &mut dyn Objective, resume: bool) -> Result<TrainSummary> {
+        let opts = &self.opts;
+        if self.data.train.is_empty() || self.data.dev.is_empty() {
+            return Err(Error::invalid("train", "the training and dev splits must not be empty"));
+        }
+        let last_dir = self.out.join(LAST);
+        let mut adam = Adam::new(opts.adam)?;
+        let mut state = TrainState {
+            epoch: 0,
+            batch: 0,
+            step: 0,
+            elapsed_s: 0.0,
+            best_score: None,
+            best_epoch: None,
+            bad_evals: 0,
+            seed: opts.seed,
+            objective: objective.name(),
+            loss_ema: None,
+        };
+        if resume {
+            state = self.restore(t, &mut adam, &objective.name())?;
+            eprintln!(
+                "resuming {} at epoch {} batch {} (step {}, {:.1} min so far)",
+                last_dir.display(),
+                state.epoch + 1,
+                state.batch,
+                state.step,
+                state.elapsed_s / 60.0
+            );
+        } else if last_dir.exists() {
+            return Err(Error::Checkpoint {
+                path: self.out.clone(),
+                msg: "already holds a training run: pass --resume to continue it, or choose another --out".into(),
+            });
+        }
+
+        let start = Instant::now();
+        let base = state.elapsed_s;
+        let now = || base + start.elapsed().as_secs_f64();
+        let lengths: Vec<usize> = self.data.train.iter().map(Sample::len).collect();
+        let cfg = t.model.config();
+        let min_len = t.model.min_len();
+        let mut last_save = Instant::now();
+        let mut docs = 0usize;
+        let mut stopped = StopReason::Epochs;
+        let mut best_metrics: Option<Metrics> = None;
+
+        'epochs: while state.epoch < opts.epochs {
+            let plan = epoch_plan(&lengths, opts.batch, opts.seed, state.epoch);
+            let bar = self.bar(plan.len(), state.epoch, state.batch);
+            let epoch_start = Instant::now();
+            let mut epoch_docs = 0usize;
+            while state.batch < plan.len() {
+                if self.interrupt.load(Ordering::Relaxed) {
+                    bar.abandon();
+                    stopped = StopReason::Interrupted;
+                    state.elapsed_s = now();
+                    self.save_last(t, &adam, &state)?;
+                    break 'epochs;
+                }
+                if opts.minutes.is_some_and(|m| now() >= m * 60.0) {
+                    bar.abandon();
+                    stopped = StopReason::TimeBudget;
+                    break 'epochs;
+                }
+                let batch = Batch::make(&self.data.train, &plan[state.batch], &cfg, min_len)?;
+                let ctx = StepContext {
+                    model: &t.model,
+                    store: &t.store,
+                    mode: Mode::train(mix(opts.seed, state.step)),
+                    step: state.step,
+                };
+                let mut r = objective.step(&ctx, &batch)?;
+                if !r.loss.is_finite() {
+                    return Err(Error::invalid(
+                        "train",
+                        format!(
+                            "the loss became {} at step {} (epoch {}); lower --lr or resume from {}",
+                            r.loss,
+                            state.step,
+                            state.epoch + 1,
+                            last_dir.display()
+                        ),
+                    ));
+                }
+                if let Some(c) = opts.clip {
+                    clip_grad_norm(&mut r.grads, c);
+                }
+                adam.step(&mut t.store, &r.grads)?;
+                state.step += 1;
+                state.batch += 1;
+                docs += batch.len();
+                epoch_docs += batch.len();
+                let ema = state.loss_ema.map_or(r.loss as f64, |e| 0.98 * e + 0.02 * r.loss as f64);
+                state.loss_ema = Some(ema);
+                bar.set_position(state.batch as u64);
+                bar.set_message(format!(
+                    "loss {ema:.4}  {:.0} docs/s",
+                    epoch_docs as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9)
+                ));
+                if last_save.elapsed() >= opts.save_every {
+                    state.elapsed_s = now();
+                    self.save_last(t, &adam, &state)?;
+                    last_save = Instant::now();
+                }
+            }
+            bar.finish_and_clear();
+            state.epoch += 1;
+            state.batch = 0;
+            let epoch = state.epoch as f64;
+            if let Some(m) = self.evaluate_and_log(t, &mut state, &adam, now(), docs, start, epoch)? {
+                best_metrics = Some(m);
+            }
+            state.elapsed_s = now();
+            self.save_last(t, &adam, &state)?;
+            last_save = Instant::now();
+            if opts.patience.is_some_and(|p| state.bad_evals >= p) {
+                stopped = StopReason::EarlyStopping;
+                break;
+            }
+        }
+        if stopped == StopReason::TimeBudget {
+            // The last partial epoch still counts: evaluate it, keep it if best.
+            let plan_len = lengths.len().div_ceil(opts.batch.max(1)).max(1);
+            let frac = state.epoch as f64 + state.batch as f64 / plan_len as f64;
+            if let Some(m) = self.evaluate_and_log(t, &mut state, &adam, now(), docs, start, frac)? {
+                best_metrics = Some(m);
+            }
+            state.elapsed_s = now();
+            self.save_last(t, &adam, &state)?;
+        }
+        let best_dir = self.out.join(BEST);
+        let minutes = now() / 60.0;
+        let epochs = state.epoch as f64;
+        let test = if stopped == StopReason::Interrupted || !best_dir.exists() {
+            None
+        } else {
+            let best = checkpoint::load(&best_dir)?;
+            Some(evaluate(&best.model, &best.store, &self.data.test, opts.eval_batch)?)
+        };
+        if best_metrics.is_none() && best_dir.exists() {
+            // Resumed, and nothing beat the earlier best: report that one.
+            let cfg = checkpoint::load_config(&best_dir)?;
+            best_metrics = cfg.training.get("dev").and_then(|v| serde_json::from_value(v.clone()).ok());
+        }
+        Ok(TrainSummary {
+            stopped,
+            epochs,
+            steps: state.step,
+            minutes,
+            best_epoch: state.best_epoch,
+            best_dev: best_metrics,
+            test,
+            best_dir,
+        })
+    }
+
+    fn bar(&self, len: usize, epoch: u64, pos: usize) -> ProgressBar {
+        let target = if self.opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let bar = ProgressBar::with_draw_target(Some(len as u64), target);
+        let style = ProgressStyle::with_template(&format!(
+            "epoch {:>3}/{} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ETA {{eta}}",
+            epoch + 1,
+            self.opts.epochs
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_position(pos as u64);
+        bar
+    }
+
+    /// Scores dev (and test if asked), logs a line, saves `best/` when dev
+    /// improves. Returns the dev metrics when they are the new best.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_and_log(
+        &self,
+        t: &Trainee,
+        state: &mut TrainState,
+        adam: &Adam,
+        elapsed_s: f64,
+        docs: usize,
+        start: Instant,
+        epoch: f64,
+    ) -> Result<Option<Metrics>> {
+        let dev = evaluate(&t.model, &t.store, &self.data.dev, self.opts.eval_batch)?;
+        let test = if self.opts.eval_test {
+            Some(evaluate(&t.model, &t.store, &self.data.test, self.opts.eval_batch)?)
+        } else {
+            None
+        };
+        let score = dev.score();
+        let better = state.best_score.is_none_or(|b| score > b);
+        if better {
+            state.best_score = Some(score);
+            state.best_epoch = Some(epoch);
+            state.bad_evals = 0;
+            let mut cfg = t.config.clone();
+            cfg.training = serde_json::json!({
+                "objective": state.objective,
+                "epoch": epoch,
+                "step": state.step,
+                "minutes": elapsed_s / 60.0,
+                "seed": state.seed,
+                "dev": dev,
+            });
+            checkpoint::save(&self.out.join(BEST), &cfg, &t.vocab, &t.store, &[])?;
+        } else {
+            state.bad_evals += 1;
+        }
+        let line = LogLine {
+            epoch,
+            step: state.step,
+            minutes: elapsed_s / 60.0,
+            lr: adam.current_lr(),
+            train_loss: state.loss_ema,
+            docs_per_s: docs as f64 / start.elapsed().as_secs_f64().max(1e-9),
+            dev: &dev,
+            test: test.as_ref(),
+            best: better,
+        };
+        let json = serde_json::to_string(&line).map_err(|e| Error::invalid("train log", e.to_string()))?;
+        atomic::append_line(&self.out.join(LOG), &json)?;
+        let metric = if dev.f05.is_some() { "F0.5" } else { "accuracy" };
+        eprintln!(
+            "epoch {epoch:.2}: loss {:.4}, dev {metric} {:.4}{}{} ({:.1} min)",
+            state.loss_ema.unwrap_or(f64::NAN),
+            score,
+            test.as_ref().map(|m| format!(", test {metric} {:.4}", m.score())).unwrap_or_default(),
+            if better { " *best*" } else { "" },
+            elapsed_s / 60.0
+        );
+        Ok(better.then_some(dev))
+    }
+
+    fn save_last(&self, t: &Trainee, adam: &Adam, state: &TrainState) -> Result<()> {
+        let dir = self.out.join(LAST);
+        let (tensors, steps) = adam.state(&t.store);
+        let meta = std::collections::HashMap::from([("steps".to_string(), steps.to_string())]);
+        let opt_bytes = tensors::to_bytes(&dir.join(OPTIMIZER_FILE), &tensors, Some(meta))?;
+        let state_bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| Error::invalid("trainer state", e.to_string()))?;
+        checkpoint::save(&dir, &t.config, &t.vocab, &t.store, &[(OPTIMIZER_FILE, opt_bytes), (STATE_FILE, state_bytes)])
+    }
+
+    fn restore(&self, t: &mut Trainee, adam: &mut Adam, objective: &str) -> Result<TrainState> {
+        let dir = self.out.join(LAST);
+        if !dir.join(STATE_FILE).exists() {
+            return Err(Error::Checkpoint { path: dir, msg: "nothing to resume here (no trainer.json)".into() });
+        }
+        let ck = checkpoint::load(&dir)?;
+        if ck.config.model != t.config.model || ck.config.labels != t.config.labels {
+            return Err(Error::Checkpoint {
+                path: dir,
+                msg: "was trained with another architecture, size or label set than this command asks for".into(),
+            });
+        }
+        let text = std::fs::read_to_string(dir.join(STATE_FILE))
+            .map_err(|source| Error::Io { path: dir.join(STATE_FILE), source })?;
+        let state: TrainState = serde_json::from_str(&text)
+            .map_err(|e| Error::Checkpoint { path: dir.join(STATE_FILE), msg: e.to_string() })?;
+        if state.objective != objective || state.seed != self.opts.seed {
+            return Err(Error::Checkpoint {
+                path: dir,
+                msg: format!(
+                    "was trained with objective `{}` and seed {}; this command asks for `{objective}` and seed {}",
+                    state.objective, state.seed, self.opts.seed
+                ),
+            });
+        }
+        let opt = tensors::load(&dir.join(OPTIMIZER_FILE))?;
+        adam.load_state(&ck.store, &opt, state.step)?;
+        t.store = ck.store;
+        t.model = ck.model;
+        t.vocab = ck.vocab;
+        Ok(state)
+    }
+}
+
+/// The run directory's best checkpoint, or the directory itself if it is a
+/// checkpoint: what `--model DIR` accepts.
+pub fn resolve_model_dir(dir: &Path) -> Result<PathBuf> {
+    if dir.join(checkpoint::CONFIG_FILE).exists() {
+        return Ok(dir.to_path_buf());
+    }
+    let best = dir.join(BEST);
+    if best.join(checkpoint::CONFIG_FILE).exists() {
+        return Ok(best);
+    }
+    Err(Error::Checkpoint {
+        path: dir.to_path_buf(),
+        msg: format!("neither a checkpoint (no {}) nor a training run (no {BEST}/)", checkpoint::CONFIG_FILE),
+    })
+}
