@@ -8,6 +8,7 @@
 //! intermediate value marked with `Tape::retain_grad`.
 
 pub mod bench;
+pub mod cuda;
 pub mod error;
 pub mod gradcheck;
 pub mod models;
