@@ -1,5 +1,6 @@
 //! The CUDA backend, phase 1: hand-written kernels (`kernels/*.cu`)
-//! compiled at run time by NVRTC.
+//! compiled at run time by NVRTC, typed launchers for each of them, and a
+//! self-check that compares every kernel with its CPU twin on a real GPU.
 //!
 //! Everything loads CUDA at run time (cudarc's dynamic loading): a machine
 //! without a driver runs the CPU backend, and a machine with NVRTC but no
@@ -8,13 +9,27 @@
 //! - [`registry`]: the kernel files, generated from `kernels/` by build.rs
 //! - [`nvrtc`], [`ptx_cache`], [`compile`]: kernel source to PTX, cached
 //! - [`driver`]: is there a driver, which GPUs
+//! - [`gpu`], [`buffer`], [`blas`], [`params`]: a context with its module
+//!   cache, device buffers, cuBLAS GEMM, kernel parameter structs
+//! - [`ops`]: one launcher module per kernel file, each with its self-check
+//! - [`selfcheck`], [`twins`]: the comparison harness and the twins that
+//!   are not engine code
 
+pub mod blas;
+pub mod buffer;
 pub mod compile;
 pub mod driver;
+pub mod gpu;
 pub mod nvrtc;
+pub mod ops;
+pub mod params;
 pub mod ptx_cache;
 pub mod registry;
+pub mod selfcheck;
+pub mod twins;
 
+pub use buffer::DeviceBuf;
+pub use gpu::Gpu;
 pub use registry::{k, KernelFile, KernelRef, KERNEL_FILES};
 
 use crate::error::{Error, Result};

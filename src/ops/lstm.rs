@@ -122,26 +122,70 @@ fn forward(
                 }
                 let row = &mut gates[tt * g4..(tt + 1) * g4];
                 let (hrow, crow) = (&mut hs[tt * h..(tt + 1) * h], &mut cs[tt * h..(tt + 1) * h]);
-                for j in 0..h {
-                    let i = sigmoid(row[j]);
-                    let f = sigmoid(row[h + j]);
-                    let g = row[2 * h + j].tanh();
-                    let o = sigmoid(row[3 * h + j]);
-                    let c = f * c_state[j] + i * g;
-                    let hv = o * c.tanh();
-                    row[j] = i;
-                    row[h + j] = f;
-                    row[2 * h + j] = g;
-                    row[3 * h + j] = o;
-                    crow[j] = c;
-                    hrow[j] = hv;
-                    c_state[j] = c;
-                    h_state[j] = hv;
-                }
+                cell_forward(row, crow, hrow, c_state, h_state);
             },
         );
     }
     (gates, cs, hs)
+}
+
+/// One sequence's cell at one active step (the CPU twin of
+/// kernels/lstm.cu `lstm_cell_fwd_f32`): activates the pre-activation row
+/// `[4H]` in place (i, f, g, o), writes the cell and output rows `[H]` and
+/// advances the running state.
+pub(crate) fn cell_forward(
+    row: &mut [f32],
+    crow: &mut [f32],
+    hrow: &mut [f32],
+    c_state: &mut [f32],
+    h_state: &mut [f32],
+) {
+    let h = crow.len();
+    for j in 0..h {
+        let i = sigmoid(row[j]);
+        let f = sigmoid(row[h + j]);
+        let g = row[2 * h + j].tanh();
+        let o = sigmoid(row[3 * h + j]);
+        let c = f * c_state[j] + i * g;
+        let hv = o * c.tanh();
+        row[j] = i;
+        row[h + j] = f;
+        row[2 * h + j] = g;
+        row[3 * h + j] = o;
+        crow[j] = c;
+        hrow[j] = hv;
+        c_state[j] = c;
+        h_state[j] = hv;
+    }
+}
+
+/// One sequence's cell backward at one active step (the CPU twin of
+/// kernels/lstm.cu `lstm_cell_bwd_f32`): from the activations `act [4H]`,
+/// this step's cell `c`, the previous step's cell (`None`: zero), dLoss/dh
+/// from above (`gy`) and from later steps (`dh_next`), writes `dg [4H]`
+/// and carries dLoss/dc in `dc_next`.
+pub(crate) fn cell_backward(
+    act: &[f32],
+    c: &[f32],
+    c_prev: Option<&[f32]>,
+    gy: &[f32],
+    dh_next: &[f32],
+    dc_next: &mut [f32],
+    dg: &mut [f32],
+) {
+    let h = c.len();
+    for j in 0..h {
+        let (i, f, g, o) = (act[j], act[h + j], act[2 * h + j], act[3 * h + j]);
+        let c_prev = c_prev.map_or(0.0, |p| p[j]);
+        let tc = c[j].tanh();
+        let dh = gy[j] + dh_next[j];
+        let dc = dc_next[j] + dh * o * (1.0 - tc * tc);
+        dg[j] = dc * g * i * (1.0 - i);
+        dg[h + j] = dc * c_prev * f * (1.0 - f);
+        dg[2 * h + j] = dc * i * (1.0 - g * g);
+        dg[3 * h + j] = dh * tc * o * (1.0 - o);
+        dc_next[j] = dc * f;
+    }
 }
 
 struct Saved {
@@ -182,20 +226,9 @@ fn backward(
             let base = bi * t;
             let act = &gates[(base + tt) * g4..(base + tt + 1) * g4];
             let c = &cs[(base + tt) * h..(base + tt + 1) * h];
+            let c_prev = prev.map(|p| &cs[(base + p) * h..(base + p + 1) * h]);
             let gyr = &gy[(base + tt) * h..(base + tt + 1) * h];
-            let dg = &mut dg[tt * g4..(tt + 1) * g4];
-            for j in 0..h {
-                let (i, f, g, o) = (act[j], act[h + j], act[2 * h + j], act[3 * h + j]);
-                let c_prev = prev.map_or(0.0, |p| cs[(base + p) * h + j]);
-                let tc = c[j].tanh();
-                let dh = gyr[j] + dh_next[j];
-                let dc = dc_next[j] + dh * o * (1.0 - tc * tc);
-                dg[j] = dc * g * i * (1.0 - i);
-                dg[h + j] = dc * c_prev * f * (1.0 - f);
-                dg[2 * h + j] = dc * i * (1.0 - g * g);
-                dg[3 * h + j] = dh * tc * o * (1.0 - o);
-                dc_next[j] = dc * f;
-            }
+            cell_backward(act, c, c_prev, gyr, dh_next, dc_next, &mut dg[tt * g4..(tt + 1) * g4]);
         };
         if par {
             dgates

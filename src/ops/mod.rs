@@ -5,17 +5,17 @@
 pub mod cpu;
 pub mod gemm;
 
-mod binary;
-mod conv;
+pub(crate) mod binary;
+pub(crate) mod conv;
 pub mod dropout;
-mod embedding;
-mod loss;
-mod lstm;
+pub(crate) mod embedding;
+pub(crate) mod loss;
+pub(crate) mod lstm;
 mod matmul;
-mod reduce;
+pub(crate) mod reduce;
 mod shape;
-mod unary;
+pub(crate) mod unary;
 
-pub use binary::{broadcast_shape, sum_to_shape};
+pub use binary::{broadcast_shape, sum_to_shape, Kind as BinaryKind};
 pub use lstm::LstmWeights;
-pub use unary::sigmoid;
+pub use unary::{sigmoid, Unary};
