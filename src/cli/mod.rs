@@ -1,8 +1,10 @@
 //! Argument parsing and dispatch. Each subcommand lives in its own module.
 
 mod bench;
+mod device;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use hotflip::cuda::{Backend, DeviceChoice};
 
 /// White-box adversarial examples (HotFlip) and adversarial training
 /// (AdvT, VAT, iAdvT, iVAT) for neural text models.
@@ -13,6 +15,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
 
+    /// Compute backend: `auto` uses a GPU when the CUDA driver, a GPU and
+    /// NVRTC are all usable and says why not otherwise; `cuda` requires one.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    device: DeviceArg,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -22,6 +29,36 @@ enum Command {
     /// Run a benchmark workload (shared/spec/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Report the GPU, driver and NVRTC, compile every CUDA kernel and, on a
+    /// GPU, check each against its CPU twin.
+    Device(device::DeviceArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+impl From<DeviceArg> for DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Cuda => DeviceChoice::Cuda,
+            DeviceArg::Auto => DeviceChoice::Auto,
+        }
+    }
+}
+
+/// Resolves `--device` once per run; an `auto` fallback is explained here,
+/// on stderr, and nowhere else.
+fn resolve_device(choice: DeviceChoice) -> CliResult<Backend> {
+    let backend = hotflip::cuda::select(choice)?;
+    if let Some(note) = backend.fallback_note() {
+        eprintln!("{note}");
+    }
+    Ok(backend)
 }
 
 /// A CLI failure with the context a user needs.
@@ -33,7 +70,9 @@ pub fn run() -> CliResult<()> {
         return Err("--threads must be at least 1".into());
     }
     let threads = hotflip::set_threads(cli.threads.unwrap_or(0));
+    let backend = resolve_device(cli.device.into())?;
     match cli.command {
-        Command::Bench(cmd) => bench::run(cmd, threads),
+        Command::Bench(cmd) => bench::run(cmd, threads, &backend),
+        Command::Device(args) => device::run(args, &backend),
     }
 }

@@ -1,6 +1,8 @@
 //! The CUDA backend, phase 1: hand-written kernels (`kernels/*.cu`)
 //! compiled at run time by NVRTC, typed launchers for each of them, and a
 //! self-check that compares every kernel with its CPU twin on a real GPU.
+//! The engine's tape still computes on the CPU; [`select`] resolves
+//! `--device` so that GPU paths can be added behind it.
 //!
 //! Everything loads CUDA at run time (cudarc's dynamic loading): a machine
 //! without a driver runs the CPU backend, and a machine with NVRTC but no
@@ -14,6 +16,8 @@
 //! - [`ops`]: one launcher module per kernel file, each with its self-check
 //! - [`selfcheck`], [`twins`]: the comparison harness and the twins that
 //!   are not engine code
+//! - [`select`]: `--device cpu|cuda|auto`
+//! - [`report`]: what `hotflip device` prints
 
 pub mod blas;
 pub mod buffer;
@@ -25,12 +29,15 @@ pub mod ops;
 pub mod params;
 pub mod ptx_cache;
 pub mod registry;
+pub mod report;
+pub mod select;
 pub mod selfcheck;
 pub mod twins;
 
 pub use buffer::DeviceBuf;
 pub use gpu::Gpu;
 pub use registry::{k, KernelFile, KernelRef, KERNEL_FILES};
+pub use select::{select, Backend, DeviceChoice};
 
 use crate::error::{Error, Result};
 
