@@ -2,7 +2,7 @@
 //!
 //! Nothing here creates a context or needs NVRTC. cudarc panics if libcuda
 //! is missing, so [`library_present`] is checked before any driver call, and
-//! every call runs under [`guarded`] in case an old driver lacks a symbol.
+//! every call runs under `cuda::guarded` in case an old driver lacks a symbol.
 
 use std::sync::OnceLock;
 

@@ -1,7 +1,7 @@
 //! The CUDA backend, phase 1: hand-written kernels (`kernels/*.cu`)
 //! compiled at run time by NVRTC, typed launchers for each of them, and a
 //! self-check that compares every kernel with its CPU twin on a real GPU.
-//! The engine's tape still computes on the CPU; [`select`] resolves
+//! The engine's tape still computes on the CPU; [`select()`] resolves
 //! `--device` so that GPU paths can be added behind it.
 //!
 //! Everything loads CUDA at run time (cudarc's dynamic loading): a machine
@@ -16,7 +16,7 @@
 //! - [`ops`]: one launcher module per kernel file, each with its self-check
 //! - [`selfcheck`], [`twins`]: the comparison harness and the twins that
 //!   are not engine code
-//! - [`select`]: `--device cpu|cuda|auto`
+//! - [`mod@select`]: `--device cpu|cuda|auto`
 //! - [`report`]: what `hotflip device` prints
 
 pub mod blas;
