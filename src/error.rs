@@ -28,6 +28,17 @@ pub enum Error {
 
     #[error("{path}: {msg}")]
     Checkpoint { path: PathBuf, msg: String },
+    /// A CUDA driver, cuBLAS or launch failure; `op` is the call or kernel.
+    #[error("CUDA {op}: {msg}")]
+    Cuda { op: &'static str, msg: String },
+
+    /// NVRTC rejected a kernel file; `log` is the compiler's log.
+    #[error("NVRTC could not compile {file}:\n{log}")]
+    Nvrtc { file: String, log: String },
+
+    /// A CUDA component the request needs is missing (driver, GPU, NVRTC).
+    #[error("{what} is not available: {reason}")]
+    CudaUnavailable { what: &'static str, reason: String },
 
     #[error("{path}: {source}")]
     Io {

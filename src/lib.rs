@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod cuda;
 pub mod data;
 pub mod error;
 pub mod gradcheck;

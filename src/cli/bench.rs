@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 
 use hotflip::bench::engine::{self, Preset};
+use hotflip::cuda::Backend;
 
 use super::CliResult;
 
@@ -51,7 +52,7 @@ pub struct EngineArgs {
     profile: bool,
 }
 
-pub fn run(cmd: BenchCommand, threads: usize) -> CliResult<()> {
+pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()> {
     match cmd {
         BenchCommand::Gemm(a) => {
             if !a.json {
@@ -72,6 +73,12 @@ pub fn run(cmd: BenchCommand, threads: usize) -> CliResult<()> {
         BenchCommand::Engine(a) => {
             if a.batch == 0 || a.words == 0 || a.chars < 2 {
                 return Err("--batch and --words must be at least 1, --chars at least 2".into());
+            }
+            if let Some(gpu) = backend.gpu() {
+                eprintln!(
+                    "note: {} is available, but the engine computes on the CPU until its CUDA path lands",
+                    gpu.info().name
+                );
             }
             if !a.json {
                 eprintln!("backend: cpu ({threads} threads)");

@@ -2,6 +2,7 @@
 
 mod bench;
 mod common;
+mod device;
 mod eval;
 mod predict;
 mod train;
@@ -9,7 +10,8 @@ mod train;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use hotflip::cuda::{Backend, DeviceChoice};
 
 /// White-box adversarial examples (HotFlip) and adversarial training
 /// (AdvT, VAT, iAdvT, iVAT) for neural text models.
@@ -19,6 +21,11 @@ struct Cli {
     /// Worker threads for CPU kernels (default: all cores).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
+
+    /// Compute backend: `auto` uses a GPU when the CUDA driver, a GPU and
+    /// NVRTC are all usable and says why not otherwise; `cuda` requires one.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    device: DeviceArg,
 
     #[command(subcommand)]
     command: Command,
@@ -35,6 +42,36 @@ enum Command {
     /// Run a benchmark workload (shared/spec/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Report the GPU, driver and NVRTC, compile every CUDA kernel and, on a
+    /// GPU, check each against its CPU twin.
+    Device(device::DeviceArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+impl From<DeviceArg> for DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Cuda => DeviceChoice::Cuda,
+            DeviceArg::Auto => DeviceChoice::Auto,
+        }
+    }
+}
+
+/// Resolves `--device` once per run; an `auto` fallback is explained here,
+/// on stderr, and nowhere else.
+fn resolve_device(choice: DeviceChoice) -> CliResult<Backend> {
+    let backend = hotflip::cuda::select(choice)?;
+    if let Some(note) = backend.fallback_note() {
+        eprintln!("{note}");
+    }
+    Ok(backend)
 }
 
 /// A CLI failure with the context a user needs.
@@ -46,11 +83,13 @@ pub fn run() -> CliResult<()> {
         return Err("--threads must be at least 1".into());
     }
     let threads = hotflip::set_threads(cli.threads.unwrap_or(0));
+    let backend = resolve_device(cli.device.into())?;
     match cli.command {
         Command::Train(a) => train::run(*a, threads, interrupt_flag()?),
         Command::Eval(a) => eval::run(a, threads),
         Command::Predict(a) => predict::run(a, threads),
-        Command::Bench(cmd) => bench::run(cmd, threads),
+        Command::Bench(cmd) => bench::run(cmd, threads, &backend),
+        Command::Device(args) => device::run(args, &backend),
     }
 }
 

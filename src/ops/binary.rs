@@ -6,8 +6,9 @@ use crate::ops::cpu;
 use crate::tape::{Tape, Var};
 use crate::tensor::{numel, Tensor};
 
-#[derive(Clone, Copy)]
-enum Kind {
+/// The four broadcasting binary ops (`hotflip::ops::BinaryKind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
     Add,
     Sub,
     Mul,
@@ -15,7 +16,9 @@ enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    pub const ALL: [Kind; 4] = [Kind::Add, Kind::Sub, Kind::Mul, Kind::Div];
+
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Add => "add",
             Kind::Sub => "sub",
@@ -24,7 +27,7 @@ impl Kind {
         }
     }
 
-    fn apply(self, a: f32, b: f32) -> f32 {
+    pub fn apply(self, a: f32, b: f32) -> f32 {
         match self {
             Kind::Add => a + b,
             Kind::Sub => a - b,
@@ -52,7 +55,7 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
 }
 
 /// Element strides of `shape` laid out inside `out` (0 where broadcast).
-fn strides_in(shape: &[usize], out: &[usize]) -> Vec<usize> {
+pub(crate) fn strides_in(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let pad = out.len() - shape.len();
     let mut strides = vec![0; out.len()];
     let mut s = 1;
@@ -75,8 +78,13 @@ fn row_offset(row: usize, out: &[usize], strides: &[usize]) -> usize {
     off
 }
 
-/// `out = f(a, b)` with broadcasting.
-fn broadcast_map(a: &Tensor, b: &Tensor, out_shape: &[usize], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+/// `out = f(a, b)` with broadcasting (the CPU twin of kernels/binary.cu).
+pub(crate) fn broadcast_map(
+    a: &Tensor,
+    b: &Tensor,
+    out_shape: &[usize],
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) -> Vec<f32> {
     let n = numel(out_shape);
     let mut out = vec![0.0; n];
     if a.shape() == b.shape() {

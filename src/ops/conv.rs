@@ -7,8 +7,8 @@ use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
 /// `[N·P, C·K]` patches, column `c·K + j` = `x[n, p + j, c]`, matching the
-/// weight `[F, C, K]` read as `[F, C·K]`.
-fn im2col(x: &[f32], n: usize, l: usize, c: usize, k: usize) -> Vec<f32> {
+/// weight `[F, C, K]` read as `[F, C·K]`. CPU twin of kernels/conv.cu.
+pub(crate) fn im2col(x: &[f32], n: usize, l: usize, c: usize, k: usize) -> Vec<f32> {
     let p = l - k + 1;
     let mut cols = vec![0.0f32; n * p * c * k];
     cpu::for_rows(&mut cols, p * c * k, |ni, block| {
@@ -26,7 +26,7 @@ fn im2col(x: &[f32], n: usize, l: usize, c: usize, k: usize) -> Vec<f32> {
 }
 
 /// Adds patch gradients back onto positions (the adjoint of `im2col`).
-fn col2im(dcols: &[f32], n: usize, l: usize, c: usize, k: usize) -> Vec<f32> {
+pub(crate) fn col2im(dcols: &[f32], n: usize, l: usize, c: usize, k: usize) -> Vec<f32> {
     let p = l - k + 1;
     let mut dx = vec![0.0f32; n * l * c];
     cpu::for_rows(&mut dx, l * c, |ni, dxn| {

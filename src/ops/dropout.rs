@@ -17,7 +17,9 @@ pub fn keep(seed: u64, i: usize, p: f32) -> bool {
     ((z >> 40) as f32 * (1.0 / (1u64 << 24) as f32)) >= p
 }
 
-fn apply(src: &[f32], seed: u64, p: f32) -> Vec<f32> {
+/// `src` with the mask of (seed, p) applied and kept values scaled by
+/// `1/(1 − p)`; kernels/dropout.cu reproduces it bit for bit.
+pub(crate) fn apply(src: &[f32], seed: u64, p: f32) -> Vec<f32> {
     let scale = 1.0 / (1.0 - p);
     let mut out = vec![0.0f32; src.len()];
     cpu::for_rows(&mut out, cpu::CHUNK, |chunk, o| {

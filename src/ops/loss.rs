@@ -8,7 +8,7 @@ use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
 /// Row-wise log-softmax, max-subtracted for stability.
-fn log_softmax_rows(x: &[f32], c: usize) -> Vec<f32> {
+pub(crate) fn log_softmax_rows(x: &[f32], c: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; x.len()];
     cpu::for_rows(&mut out, c, |r, o| {
         let row = &x[r * c..(r + 1) * c];
@@ -17,6 +17,49 @@ fn log_softmax_rows(x: &[f32], c: usize) -> Vec<f32> {
         o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - lse);
     });
     out
+}
+
+/// dx = g − softmax · Σ g per row, with `y` the log-softmax output.
+pub(crate) fn log_softmax_backward_rows(gd: &[f32], yd: &[f32], c: usize) -> Vec<f32> {
+    let mut gx = vec![0.0f32; gd.len()];
+    cpu::for_rows(&mut gx, c, |r, o| {
+        let (gr, yr) = (&gd[r * c..(r + 1) * c], &yd[r * c..(r + 1) * c]);
+        let s: f32 = gr.iter().sum();
+        for j in 0..c {
+            o[j] = gr[j] - yr[j].exp() * s;
+        }
+    });
+    gx
+}
+
+/// Log-softmax of the logit rows and each row's weighted cross-entropy
+/// `−log softmax(x)[t] · w`.
+pub(crate) fn ce_forward_rows(x: &[f32], c: usize, targets: &[usize], weights: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let ls = log_softmax_rows(x, c);
+    let per = (0..targets.len()).map(|r| -ls[r * c + targets[r]] * weights[r]).collect();
+    (ls, per)
+}
+
+/// dLoss/dlogits from the saved log-softmax: `g` is the scalar loss's
+/// gradient if `reduce`, else one per row.
+pub(crate) fn ce_backward_rows(
+    ls: &[f32],
+    c: usize,
+    targets: &[usize],
+    weights: &[f32],
+    g: &[f32],
+    reduce: bool,
+) -> Vec<f32> {
+    let mut gx = vec![0.0f32; ls.len()];
+    cpu::for_rows(&mut gx, c, |r, o| {
+        // d(−log softmax_t)/dx = softmax − onehot(t)
+        let scale = weights[r] * if reduce { g[0] } else { g[r] };
+        for j in 0..c {
+            o[j] = scale * ls[r * c + j].exp();
+        }
+        o[targets[r]] -= scale;
+    });
+    gx
 }
 
 fn rows_of(op: &'static str, shape: &[usize]) -> Result<(usize, usize)> {
@@ -43,16 +86,7 @@ impl Tape {
         let y = Tensor::from_parts(xv.shape().to_vec(), log_softmax_rows(xv.data(), c));
         let yv = y.clone();
         self.record("log_softmax", y, &[x], move |g, sink| {
-            // dx = g − softmax · Σ g
-            let (gd, yd) = (g.data(), yv.data());
-            let mut gx = vec![0.0f32; gd.len()];
-            cpu::for_rows(&mut gx, c, |r, o| {
-                let (gr, yr) = (&gd[r * c..(r + 1) * c], &yd[r * c..(r + 1) * c]);
-                let s: f32 = gr.iter().sum();
-                for j in 0..c {
-                    o[j] = gr[j] - yr[j].exp() * s;
-                }
-            });
+            let gx = log_softmax_backward_rows(g.data(), yv.data(), c);
             sink.add(x, Tensor::from_parts(g.shape().to_vec(), gx))
         })
     }
@@ -104,8 +138,7 @@ impl Tape {
         let xv = self.value(logits)?;
         let (rows, c) = rows_of(op, xv.shape())?;
         check_targets(op, targets, rows, c)?;
-        let ls = log_softmax_rows(xv.data(), c);
-        let per: Vec<f32> = (0..rows).map(|r| -ls[r * c + targets[r]] * weights[r]).collect();
+        let (ls, per) = ce_forward_rows(xv.data(), c, targets, weights);
         let y = if reduce {
             Tensor::scalar(per.iter().map(|&v| v as f64).sum::<f64>() as f32)
         } else {
@@ -113,16 +146,7 @@ impl Tape {
         };
         let (targets, weights, shape) = (targets.to_vec(), weights.to_vec(), xv.shape().to_vec());
         self.record(op, y, &[logits], move |g, sink| {
-            let gd = g.data();
-            let mut gx = vec![0.0f32; rows * c];
-            cpu::for_rows(&mut gx, c, |r, o| {
-                // d(−log softmax_t)/dx = softmax − onehot(t)
-                let scale = weights[r] * if reduce { gd[0] } else { gd[r] };
-                for j in 0..c {
-                    o[j] = scale * ls[r * c + j].exp();
-                }
-                o[targets[r]] -= scale;
-            });
+            let gx = ce_backward_rows(&ls, c, &targets, &weights, g.data(), reduce);
             sink.add(logits, Tensor::from_parts(shape, gx))
         })
     }

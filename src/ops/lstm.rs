@@ -89,7 +89,13 @@ where
 /// The fused cell at one step of one sequence: gate pre-activations `row`
 /// `[4H]` (i, f, g, o) become activations in place; the state advances.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
-fn cell_forward(row: &mut [f32], c_state: &mut [f32], h_state: &mut [f32], crow: &mut [f32], hrow: &mut [f32]) {
+pub(crate) fn cell_forward(
+    row: &mut [f32],
+    c_state: &mut [f32],
+    h_state: &mut [f32],
+    crow: &mut [f32],
+    hrow: &mut [f32],
+) {
     let h = c_state.len();
     assert!(row.len() == 4 * h && h_state.len() == h && crow.len() == h && hrow.len() == h);
     let (ri, rest) = row.split_at_mut(h);
@@ -117,7 +123,7 @@ fn cell_forward(row: &mut [f32], c_state: &mut [f32], h_state: &mut [f32], crow:
 /// gradient `gy` and the carried `dh_next`/`dc_next`, the gate gradients
 /// `dg` `[4H]`; `dc_next` becomes the gradient for the previous cell.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
-fn cell_backward(
+pub(crate) fn cell_backward(
     act: &[f32],
     c: &[f32],
     c_prev: &[f32],

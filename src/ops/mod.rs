@@ -7,19 +7,20 @@ pub mod fastmath;
 pub mod gemm;
 pub mod packed_gemm;
 
-mod binary;
+pub(crate) mod binary;
 mod char_conv;
-mod conv;
+pub(crate) mod conv;
 pub mod dropout;
-mod embedding;
-mod loss;
-mod lstm;
+pub(crate) mod embedding;
+pub(crate) mod loss;
+pub(crate) mod lstm;
 mod matmul;
 mod norm;
-mod reduce;
+pub(crate) mod reduce;
 mod shape;
-mod unary;
+pub(crate) mod unary;
 
-pub use binary::{broadcast_shape, sum_to_shape};
+pub use binary::{broadcast_shape, sum_to_shape, Kind as BinaryKind};
 pub use fastmath::sigmoid;
 pub use lstm::LstmWeights;
+pub use unary::Unary;

@@ -36,14 +36,7 @@ impl Tape {
     pub fn sum_axis(&self, x: Var, axis: isize) -> Result<Var> {
         let xv = self.value(x)?;
         let (outer, size, inner, ax) = split_axis("sum_axis", xv.shape(), axis)?;
-        let mut out = vec![0.0f32; outer * inner];
-        let xd = xv.data();
-        cpu::for_rows(&mut out, inner.max(1), |o, row| {
-            for s in 0..size {
-                let base = (o * size + s) * inner;
-                row.iter_mut().zip(&xd[base..base + inner]).for_each(|(r, &v)| *r += v);
-            }
-        });
+        let out = sum_axis_forward(xv.data(), outer, size, inner);
         let mut shape = xv.shape().to_vec();
         shape.remove(ax);
         let in_shape = xv.shape().to_vec();
@@ -73,34 +66,12 @@ impl Tape {
         if size == 0 {
             return Err(Error::invalid("max_axis", format!("axis {axis} of shape {:?} is empty", xv.shape())));
         }
-        let xd = xv.data();
-        let mut arg = vec![0u32; outer * inner];
-        let mut out = vec![f32::NEG_INFINITY; outer * inner];
-        for o in 0..outer {
-            let (orow, arow) = (&mut out[o * inner..(o + 1) * inner], &mut arg[o * inner..(o + 1) * inner]);
-            for s in 0..size {
-                let base = (o * size + s) * inner;
-                for i in 0..inner {
-                    // `>` keeps the first maximum; NaN propagates via the first slot.
-                    if xd[base + i] > orow[i] || s == 0 {
-                        orow[i] = xd[base + i];
-                        arow[i] = s as u32;
-                    }
-                }
-            }
-        }
+        let (out, arg) = max_axis_forward(xv.data(), outer, size, inner);
         let mut shape = xv.shape().to_vec();
         shape.remove(ax);
         let in_shape = xv.shape().to_vec();
         self.record("max_axis", Tensor::from_parts(shape, out), &[x], move |g, sink| {
-            let mut gx = vec![0.0f32; outer * size * inner];
-            let gd = g.data();
-            for o in 0..outer {
-                for i in 0..inner {
-                    gx[(o * size + arg[o * inner + i] as usize) * inner + i] = gd[o * inner + i];
-                }
-            }
-            sink.add(x, Tensor::from_parts(in_shape, gx))
+            sink.add(x, Tensor::from_parts(in_shape, max_backward(g.data(), &arg, outer, size, inner)))
         })
     }
 
@@ -117,30 +88,78 @@ impl Tape {
         if let Some(&v) = valid.iter().find(|&&v| v == 0 || v > p) {
             return Err(Error::invalid("max_over_valid", format!("valid count {v} outside 1..={p}")));
         }
-        let xd = xv.data();
-        let mut out = vec![0.0f32; n * f];
-        let mut arg = vec![0u32; n * f];
-        for i in 0..n {
-            let (orow, arow) = (&mut out[i * f..(i + 1) * f], &mut arg[i * f..(i + 1) * f]);
-            orow.copy_from_slice(&xd[i * p * f..i * p * f + f]);
-            for q in 1..valid[i] {
-                let row = &xd[(i * p + q) * f..(i * p + q + 1) * f];
-                for j in 0..f {
-                    if row[j] > orow[j] {
-                        orow[j] = row[j];
-                        arow[j] = q as u32;
-                    }
+        let (out, arg) = max_over_valid_forward(xv.data(), valid, n, p, f);
+        self.record("max_over_valid", Tensor::from_parts(vec![n, f], out), &[x], move |g, sink| {
+            sink.add(x, Tensor::from_parts(vec![n, p, f], max_backward(g.data(), &arg, n, p, f)))
+        })
+    }
+}
+
+// The CPU kernels of the reductions, shared by the tape ops and the CUDA
+// self-check (kernels/reduce.cu is their twin). `x` is viewed as
+// [outer, size, inner] and reduced along `size`.
+
+/// Sum along `size`, in ascending order.
+pub(crate) fn sum_axis_forward(x: &[f32], outer: usize, size: usize, inner: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; outer * inner];
+    cpu::for_rows(&mut out, inner.max(1), |o, row| {
+        for s in 0..size {
+            let base = (o * size + s) * inner;
+            row.iter_mut().zip(&x[base..base + inner]).for_each(|(r, &v)| *r += v);
+        }
+    });
+    out
+}
+
+/// Max along `size` (non-empty) and the index of the first maximum.
+pub(crate) fn max_axis_forward(x: &[f32], outer: usize, size: usize, inner: usize) -> (Vec<f32>, Vec<u32>) {
+    let mut arg = vec![0u32; outer * inner];
+    let mut out = vec![f32::NEG_INFINITY; outer * inner];
+    for o in 0..outer {
+        let (orow, arow) = (&mut out[o * inner..(o + 1) * inner], &mut arg[o * inner..(o + 1) * inner]);
+        for s in 0..size {
+            let base = (o * size + s) * inner;
+            for i in 0..inner {
+                // `>` keeps the first maximum; NaN propagates via the first slot.
+                if x[base + i] > orow[i] || s == 0 {
+                    orow[i] = x[base + i];
+                    arow[i] = s as u32;
                 }
             }
         }
-        self.record("max_over_valid", Tensor::from_parts(vec![n, f], out), &[x], move |g, sink| {
-            let mut gx = vec![0.0f32; n * p * f];
-            for i in 0..n {
-                for j in 0..f {
-                    gx[(i * p + arg[i * f + j] as usize) * f + j] = g.data()[i * f + j];
+    }
+    (out, arg)
+}
+
+/// Max over the first `valid[i]` (≥ 1) positions of `x [n, p, f]`, with the
+/// index of the first maximum.
+pub(crate) fn max_over_valid_forward(x: &[f32], valid: &[usize], n: usize, p: usize, f: usize) -> (Vec<f32>, Vec<u32>) {
+    let mut out = vec![0.0f32; n * f];
+    let mut arg = vec![0u32; n * f];
+    for i in 0..n {
+        let (orow, arow) = (&mut out[i * f..(i + 1) * f], &mut arg[i * f..(i + 1) * f]);
+        orow.copy_from_slice(&x[i * p * f..i * p * f + f]);
+        for q in 1..valid[i] {
+            let row = &x[(i * p + q) * f..(i * p + q + 1) * f];
+            for j in 0..f {
+                if row[j] > orow[j] {
+                    orow[j] = row[j];
+                    arow[j] = q as u32;
                 }
             }
-            sink.add(x, Tensor::from_parts(vec![n, p, f], gx))
-        })
+        }
     }
+    (out, arg)
+}
+
+/// Backward of both maxima: `g [outer, inner]` goes to the argmax along
+/// `size`, zeros elsewhere.
+pub(crate) fn max_backward(g: &[f32], arg: &[u32], outer: usize, size: usize, inner: usize) -> Vec<f32> {
+    let mut gx = vec![0.0f32; outer * size * inner];
+    for o in 0..outer {
+        for i in 0..inner {
+            gx[(o * size + arg[o * inner + i] as usize) * inner + i] = g[o * inner + i];
+        }
+    }
+    gx
 }

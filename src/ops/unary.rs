@@ -1,4 +1,9 @@
 //! Elementwise unary ops: tanh, sigmoid, relu, exp, log, neg, scale, square, sqrt.
+//!
+//! Each op's forward and derivative are named functions (`Unary::forward`,
+//! `Unary::deriv`) so that the tape op and the CUDA self-check
+//! (kernels/unary.cu is their twin) run the very same code. tanh, sigmoid
+//! and exp go through `fastmath`'s vectorised slice kernels.
 
 use crate::error::Result;
 use crate::ops::{cpu, fastmath};
@@ -8,68 +13,142 @@ use crate::tensor::Tensor;
 /// Derivative rule: (input, output, dOutput) -> dInput.
 type Deriv = fn(f32, f32, f32) -> f32;
 
-impl Tape {
-    fn unary(&self, op: &'static str, x: Var, f: impl Fn(f32) -> f32 + Sync, df: Deriv) -> Result<Var> {
-        self.unary_slices(op, x, |a, o| o.iter_mut().zip(a).for_each(|(o, &x)| *o = f(x)), df)
+/// The unary ops that have a CUDA twin, named as their kernels
+/// (`<name>_fwd_f32`, `<name>_bwd_f32`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unary {
+    Tanh,
+    Sigmoid,
+    Relu,
+    Exp,
+    Log,
+    Neg,
+    Square,
+    Sqrt,
+}
+
+impl Unary {
+    pub const ALL: [Unary; 8] =
+        [Unary::Tanh, Unary::Sigmoid, Unary::Relu, Unary::Exp, Unary::Log, Unary::Neg, Unary::Square, Unary::Sqrt];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Unary::Tanh => "tanh",
+            Unary::Sigmoid => "sigmoid",
+            Unary::Relu => "relu",
+            Unary::Exp => "exp",
+            Unary::Log => "log",
+            Unary::Neg => "neg",
+            Unary::Square => "square",
+            Unary::Sqrt => "sqrt",
+        }
     }
 
-    /// Like `unary`, with the forward given as a slice kernel (the
-    /// vectorised transcendental functions of `fastmath`).
-    fn unary_slices(&self, op: &'static str, x: Var, f: impl Fn(&[f32], &mut [f32]) + Sync, df: Deriv) -> Result<Var> {
+    /// `out = op(x)` over one slice (no threading).
+    fn forward(self, x: &[f32], out: &mut [f32]) {
+        let each = |f: fn(f32) -> f32, out: &mut [f32]| out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+        match self {
+            Unary::Tanh => fastmath::tanh_slice(x, out),
+            Unary::Sigmoid => fastmath::sigmoid_slice(x, out),
+            Unary::Exp => fastmath::exp_slice(x, out),
+            Unary::Relu => each(|v| v.max(0.0), out),
+            Unary::Log => each(f32::ln, out),
+            Unary::Neg => each(|v| -v, out),
+            Unary::Square => each(|v| v * v, out),
+            Unary::Sqrt => each(f32::sqrt, out),
+        }
+    }
+
+    fn deriv(self) -> Deriv {
+        match self {
+            Unary::Tanh => |_, y, g| g * (1.0 - y * y),
+            Unary::Sigmoid => |_, y, g| g * y * (1.0 - y),
+            Unary::Relu => |x, _, g| if x > 0.0 { g } else { 0.0 },
+            Unary::Exp => |_, y, g| g * y,
+            Unary::Log => |x, _, g| g / x,
+            Unary::Neg => |_, _, g| -g,
+            Unary::Square => |x, _, g| 2.0 * x * g,
+            Unary::Sqrt => |_, y, g| 0.5 * g / y,
+        }
+    }
+}
+
+/// `out = op(x)`, as the tape op computes it.
+pub(crate) fn unary_forward(op: Unary, x: &[f32], out: &mut [f32]) {
+    cpu::map_slices(x, out, |a, o| op.forward(a, o));
+}
+
+/// `gx = op'(x, y) · g`, as the tape op's backward computes it.
+pub(crate) fn unary_backward(op: Unary, x: &[f32], y: &[f32], g: &[f32], gx: &mut [f32]) {
+    cpu::zip3_map(x, y, g, gx, op.deriv());
+}
+
+/// `out = c * x` (`Tape::scale`, forward and backward).
+pub(crate) fn scale_values(x: &[f32], c: f32, out: &mut [f32]) {
+    cpu::map(x, out, |v| c * v);
+}
+
+/// `out = x + c` (`Tape::add_scalar`).
+pub(crate) fn add_scalar_values(x: &[f32], c: f32, out: &mut [f32]) {
+    cpu::map(x, out, |v| v + c);
+}
+
+impl Tape {
+    fn unary(&self, op: Unary, x: Var) -> Result<Var> {
         let xv = self.value(x)?;
         let mut out = vec![0.0; xv.numel()];
-        cpu::map_slices(xv.data(), &mut out, f);
+        unary_forward(op, xv.data(), &mut out);
         let y = Tensor::from_parts(xv.shape().to_vec(), out);
         let yv = y.clone();
-        self.record(op, y, &[x], move |g, sink| {
+        self.record(op.name(), y, &[x], move |g, sink| {
             let mut gx = vec![0.0; g.numel()];
-            cpu::zip3_map(xv.data(), yv.data(), g.data(), &mut gx, df);
+            unary_backward(op, xv.data(), yv.data(), g.data(), &mut gx);
             sink.add(x, Tensor::from_parts(g.shape().to_vec(), gx))
         })
     }
 
     pub fn tanh(&self, x: Var) -> Result<Var> {
-        self.unary_slices("tanh", x, fastmath::tanh_slice, |_, y, g| g * (1.0 - y * y))
+        self.unary(Unary::Tanh, x)
     }
 
     pub fn sigmoid(&self, x: Var) -> Result<Var> {
-        self.unary_slices("sigmoid", x, fastmath::sigmoid_slice, |_, y, g| g * y * (1.0 - y))
+        self.unary(Unary::Sigmoid, x)
     }
 
     pub fn relu(&self, x: Var) -> Result<Var> {
-        self.unary("relu", x, |v| v.max(0.0), |x, _, g| if x > 0.0 { g } else { 0.0 })
+        self.unary(Unary::Relu, x)
     }
 
     pub fn exp(&self, x: Var) -> Result<Var> {
-        self.unary_slices("exp", x, fastmath::exp_slice, |_, y, g| g * y)
+        self.unary(Unary::Exp, x)
     }
 
     /// Natural log; non-positive inputs give -inf/NaN as in IEEE arithmetic.
     pub fn log(&self, x: Var) -> Result<Var> {
-        self.unary("log", x, f32::ln, |x, _, g| g / x)
+        self.unary(Unary::Log, x)
     }
 
     pub fn neg(&self, x: Var) -> Result<Var> {
-        self.unary("neg", x, |v| -v, |_, _, g| -g)
+        self.unary(Unary::Neg, x)
     }
 
     pub fn square(&self, x: Var) -> Result<Var> {
-        self.unary("square", x, |v| v * v, |x, _, g| 2.0 * x * g)
+        self.unary(Unary::Square, x)
     }
 
     pub fn sqrt(&self, x: Var) -> Result<Var> {
-        self.unary("sqrt", x, f32::sqrt, |_, y, g| 0.5 * g / y)
+        self.unary(Unary::Sqrt, x)
     }
 
     /// `c * x` for a constant `c`.
     pub fn scale(&self, x: Var, c: f32) -> Result<Var> {
         let xv = self.value(x)?;
         let mut out = vec![0.0; xv.numel()];
-        cpu::map(xv.data(), &mut out, |v| c * v);
+        scale_values(xv.data(), c, &mut out);
         let y = Tensor::from_parts(xv.shape().to_vec(), out);
         self.record("scale", y, &[x], move |g, sink| {
             let mut gx = vec![0.0; g.numel()];
-            cpu::map(g.data(), &mut gx, |v| c * v);
+            scale_values(g.data(), c, &mut gx);
             sink.add(x, Tensor::from_parts(g.shape().to_vec(), gx))
         })
     }
@@ -78,7 +157,7 @@ impl Tape {
     pub fn add_scalar(&self, x: Var, c: f32) -> Result<Var> {
         let xv = self.value(x)?;
         let mut out = vec![0.0; xv.numel()];
-        cpu::map(xv.data(), &mut out, |v| v + c);
+        add_scalar_values(xv.data(), c, &mut out);
         let y = Tensor::from_parts(xv.shape().to_vec(), out);
         self.record("add_scalar", y, &[x], move |g, sink| sink.add(x, g.clone()))
     }
