@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use hotflip::checkpoint::{self, Checkpoint};
+use hotflip::cuda::Backend;
 use hotflip::data::{self, AnyDataset, LoadOptions};
 use hotflip::train::resolve_model_dir;
 
@@ -56,7 +57,13 @@ pub fn load_model(dir: &Path) -> CliResult<Checkpoint> {
     Ok(checkpoint::load(&resolved)?)
 }
 
-/// Says once which backend computes.
-pub fn announce_backend(threads: usize) {
-    eprintln!("backend: cpu ({threads} threads)");
+/// Says once which backend computes. The tape runs on the CPU for now; with
+/// a GPU selected, say that it is not used by this command.
+pub fn announce_backend(threads: usize, backend: &Backend) {
+    match backend {
+        Backend::Cpu { .. } => eprintln!("backend: cpu ({threads} threads)"),
+        Backend::Cuda(_) => {
+            eprintln!("backend: cpu ({threads} threads); the GPU is selected but this command runs on the CPU engine")
+        }
+    }
 }

@@ -9,6 +9,7 @@ use hotflip::train::{self, Metrics};
 
 use super::common::{announce_backend, load_model, DataArgs};
 use super::CliResult;
+use hotflip::cuda::Backend;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,8 +45,8 @@ struct Report<'a> {
     metrics: &'a Metrics,
 }
 
-pub fn run(a: EvalArgs, threads: usize) -> CliResult<()> {
-    announce_backend(threads);
+pub fn run(a: EvalArgs, threads: usize, backend: &Backend) -> CliResult<()> {
+    announce_backend(threads, backend);
     let ck = load_model(&a.model)?;
     let data = a.data.load()?;
     let enc = train::encode(&data, &ck.vocab, ck.config.lowercase, &ck.config.model)?;

@@ -85,9 +85,9 @@ pub fn run() -> CliResult<()> {
     let threads = hotflip::set_threads(cli.threads.unwrap_or(0));
     let backend = resolve_device(cli.device.into())?;
     match cli.command {
-        Command::Train(a) => train::run(*a, threads, interrupt_flag()?),
-        Command::Eval(a) => eval::run(a, threads),
-        Command::Predict(a) => predict::run(a, threads),
+        Command::Train(a) => train::run(*a, threads, &backend, interrupt_flag()?),
+        Command::Eval(a) => eval::run(a, threads, &backend),
+        Command::Predict(a) => predict::run(a, threads, &backend),
         Command::Bench(cmd) => bench::run(cmd, threads, &backend),
         Command::Device(args) => device::run(args, &backend),
     }

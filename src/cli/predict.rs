@@ -11,6 +11,7 @@ use hotflip::train::{self, argmax, Sample, Target, Tokens};
 
 use super::common::{announce_backend, load_model};
 use super::CliResult;
+use hotflip::cuda::Backend;
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -34,8 +35,8 @@ struct Line<'a> {
     tags: Option<Vec<&'a str>>,
 }
 
-pub fn run(a: PredictArgs, threads: usize) -> CliResult<()> {
-    announce_backend(threads);
+pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
+    announce_backend(threads, backend);
     let ck = load_model(&a.model)?;
     let cfg = &ck.config.model;
     let tok = Tokenizer::new(ck.config.lowercase);

@@ -16,6 +16,7 @@ use hotflip::Rng;
 
 use super::common::{announce_backend, DataArgs};
 use super::CliResult;
+use hotflip::cuda::Backend;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -131,14 +132,14 @@ fn model_config(a: &TrainArgs, vocab: usize, classes: usize) -> CliResult<ModelC
     Ok(cfg)
 }
 
-pub fn run(a: TrainArgs, threads: usize, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.batch == 0 || a.epochs == 0 {
         return Err("--batch and --epochs must be at least 1".into());
     }
     if a.minutes.is_some_and(|m| m <= 0.0) {
         return Err("--minutes must be positive".into());
     }
-    announce_backend(threads);
+    announce_backend(threads, backend);
     let data = a.data.load()?;
     let char_level = a.arch == Arch::CharCnnLstm;
     let lowercase = !a.keep_case;
