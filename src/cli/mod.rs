@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch. Each subcommand lives in its own module.
 
+mod attack;
 mod bench;
 mod common;
 mod device;
@@ -39,6 +40,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Label texts from standard input, one per line.
     Predict(predict::PredictArgs),
+    /// Attack a trained model (HotFlip and baselines); resumable JSON Lines results.
+    Attack(Box<attack::AttackArgs>),
     /// Run a benchmark workload (shared/spec/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -86,6 +89,7 @@ pub fn run() -> CliResult<()> {
     let backend = resolve_device(cli.device.into())?;
     match cli.command {
         Command::Train(a) => train::run(*a, threads, &backend, interrupt_flag()?),
+        Command::Attack(a) => attack::run(*a, threads, &backend, interrupt_flag()?),
         Command::Eval(a) => eval::run(a, threads, &backend),
         Command::Predict(a) => predict::run(a, threads, &backend),
         Command::Bench(cmd) => bench::run(cmd, threads, &backend),

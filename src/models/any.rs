@@ -8,7 +8,7 @@ use crate::models::{
     BiLstmTagger, CharBatch, CharCnnLstm, CharCnnLstmConfig, Forward, LstmClassifier, LstmTextConfig, Mode, WordBatch,
     WordCnn, WordCnnConfig,
 };
-use crate::nn::{Bound, ParamStore};
+use crate::nn::{Bound, ParamId, ParamStore};
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 
@@ -151,6 +151,41 @@ impl Model {
         }
     }
 
+    /// The embedded input (character or word vectors), the point where
+    /// HotFlip's gradients and embedding-space perturbations act.
+    pub fn embed(&self, tape: &Tape, p: &Bound, x: &Input) -> Result<Var> {
+        match (self, x) {
+            (Model::CharCnnLstm(m), Input::Chars(b)) => m.embed(tape, p, b),
+            (Model::WordCnn(m), Input::Words(b)) => m.embed(tape, p, b),
+            (Model::LstmClassifier(m), Input::Words(b)) => m.embed(tape, p, b),
+            (Model::BilstmTagger(m), Input::Words(b)) => m.embed(tape, p, b),
+            (m, _) => Err(mismatch(m)),
+        }
+    }
+
+    /// Logits from an embedded input (as `embed` returns it, possibly
+    /// perturbed or detached into a leaf).
+    pub fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &Input, embedded: Var, mode: Mode) -> Result<Var> {
+        match (self, x) {
+            (Model::CharCnnLstm(m), Input::Chars(b)) => m.forward_embedded(tape, p, b, embedded, mode),
+            (Model::WordCnn(m), Input::Words(b)) => m.forward_embedded(tape, p, b, embedded, mode),
+            (Model::LstmClassifier(m), Input::Words(b)) => m.forward_embedded(tape, p, b, embedded, mode),
+            (Model::BilstmTagger(m), Input::Words(b)) => m.forward_embedded(tape, p, b, embedded, mode),
+            (m, _) => Err(mismatch(m)),
+        }
+    }
+
+    /// The input embedding table's parameter (characters or words; for
+    /// the LSTM models the raw table, before normalisation).
+    pub fn embedding_param(&self) -> ParamId {
+        match self {
+            Model::CharCnnLstm(m) => m.embedding_param(),
+            Model::WordCnn(m) => m.embedding,
+            Model::LstmClassifier(m) => m.embedding_param(),
+            Model::BilstmTagger(m) => m.embedding_param(),
+        }
+    }
+
     /// The word-embedding table as the model reads it (normalised for the
     /// LSTM models if configured): the vectors AdvT perturbs and iAdvT's
     /// neighbours are drawn from. `None` for the character model.
@@ -171,4 +206,12 @@ impl Model {
             _ => 1,
         }
     }
+}
+
+fn mismatch(m: &Model) -> Error {
+    let cfg = m.config();
+    Error::invalid(
+        "model forward",
+        format!("{} takes {} inputs", cfg.arch(), if cfg.is_char_level() { "character" } else { "word" }),
+    )
 }

@@ -127,6 +127,13 @@ impl CharCnnLstm {
     /// Logits `[B, C]`; `embedded` is the character embeddings
     /// `[B·W, L, char_dim]` (HotFlip's e_ij after `retain_grad`).
     pub fn forward(&self, tape: &Tape, p: &Bound, x: &CharBatch, mode: Mode) -> Result<Forward> {
+        let embedded = self.embed(tape, p, x)?;
+        let logits = self.forward_embedded(tape, p, x, embedded, mode)?;
+        Ok(Forward { embedded, logits })
+    }
+
+    /// The character embeddings of a batch, `[B·W, L, char_dim]`.
+    pub fn embed(&self, tape: &Tape, p: &Bound, x: &CharBatch) -> Result<Var> {
         let c = &self.config;
         if x.chars != c.max_word_len {
             return Err(Error::invalid(
@@ -137,8 +144,13 @@ impl CharCnnLstm {
         if let Some(&id) = x.ids.iter().find(|&&id| id >= c.n_chars) {
             return Err(Error::IndexOutOfRange { op: "char_cnn_lstm char id", index: id, size: c.n_chars });
         }
-        let n = x.batch * x.words;
-        let embedded = tape.embedding(p.var(self.char_embedding), &x.ids, &[n, x.chars], Some(0))?;
+        tape.embedding(p.var(self.char_embedding), &x.ids, &[x.batch * x.words, x.chars], Some(0))
+    }
+
+    /// Logits from given character embeddings (the attack differentiates
+    /// with respect to them alone).
+    pub fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &CharBatch, embedded: Var, mode: Mode) -> Result<Var> {
+        let c = &self.config;
         let kernels: Vec<(Var, Var)> = self.convs.iter().map(|&(w, b)| (p.var(w), p.var(b))).collect();
         let mut h = tape.char_conv_features(embedded, &kernels)?;
         for hw in &self.highway {
@@ -149,7 +161,11 @@ impl CharCnnLstm {
         }
         let words = tape.reshape(h, &[x.batch, x.words, c.features()])?;
         let out = self.lstm.forward(tape, p, words, &x.lengths)?;
-        let logits = self.classifier.forward(tape, p, out.last)?;
-        Ok(Forward { embedded, logits })
+        self.classifier.forward(tape, p, out.last)
+    }
+
+    /// The character embedding table `[n_chars, char_dim]`.
+    pub fn embedding_param(&self) -> ParamId {
+        self.char_embedding
     }
 }

@@ -135,6 +135,11 @@ impl LstmClassifier {
         self.embedding.table(tape, p)
     }
 
+    /// The raw embedding parameter `embedding.weight`.
+    pub fn embedding_param(&self) -> ParamId {
+        self.embedding.weight
+    }
+
     /// Logits `[B, C]`; `embedded` `[B, T, D]` is where perturbations act.
     pub fn forward(
         &self,
@@ -144,8 +149,19 @@ impl LstmClassifier {
         perturbation: Option<Var>,
         mode: Mode,
     ) -> Result<Forward> {
-        let c = &self.config;
         let embedded = self.embedding.lookup(tape, p, x, perturbation)?;
+        let logits = self.forward_embedded(tape, p, x, embedded, mode)?;
+        Ok(Forward { embedded, logits })
+    }
+
+    /// The (normalised) word embeddings of a batch, `[B, T, D]`.
+    pub fn embed(&self, tape: &Tape, p: &Bound, x: &WordBatch) -> Result<Var> {
+        self.embedding.lookup(tape, p, x, None)
+    }
+
+    /// Logits from given word embeddings `[B, T, D]`.
+    pub fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &WordBatch, embedded: Var, mode: Mode) -> Result<Var> {
+        let c = &self.config;
         let mut h = embedded;
         if mode.train && c.dropout > 0.0 {
             h = tape.dropout(h, c.dropout, mode.site(0))?;
@@ -155,8 +171,7 @@ impl LstmClassifier {
         if mode.train && c.dropout > 0.0 {
             z = tape.dropout(z, c.dropout, mode.site(1))?;
         }
-        let logits = self.classifier.forward(tape, p, z)?;
-        Ok(Forward { embedded, logits })
+        self.classifier.forward(tape, p, z)
     }
 }
 
@@ -191,6 +206,11 @@ impl BiLstmTagger {
         self.embedding.table(tape, p)
     }
 
+    /// The raw embedding parameter `embedding.weight`.
+    pub fn embedding_param(&self) -> ParamId {
+        self.embedding.weight
+    }
+
     /// Per-token logits `[B, T, 2]` (padded positions are computed but must
     /// be masked out of the loss).
     pub fn forward(
@@ -201,8 +221,19 @@ impl BiLstmTagger {
         perturbation: Option<Var>,
         mode: Mode,
     ) -> Result<Forward> {
-        let c = &self.config;
         let embedded = self.embedding.lookup(tape, p, x, perturbation)?;
+        let logits = self.forward_embedded(tape, p, x, embedded, mode)?;
+        Ok(Forward { embedded, logits })
+    }
+
+    /// The (normalised) word embeddings of a batch, `[B, T, D]`.
+    pub fn embed(&self, tape: &Tape, p: &Bound, x: &WordBatch) -> Result<Var> {
+        self.embedding.lookup(tape, p, x, None)
+    }
+
+    /// Per-token logits from given word embeddings `[B, T, D]`.
+    pub fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &WordBatch, embedded: Var, mode: Mode) -> Result<Var> {
+        let c = &self.config;
         let mut h = embedded;
         if mode.train && c.dropout > 0.0 {
             h = tape.dropout(h, c.dropout, mode.site(0))?;
@@ -212,7 +243,6 @@ impl BiLstmTagger {
         if mode.train && c.dropout > 0.0 {
             z = tape.dropout(z, c.dropout, mode.site(1))?;
         }
-        let logits = self.classifier.forward(tape, p, z)?;
-        Ok(Forward { embedded, logits })
+        self.classifier.forward(tape, p, z)
     }
 }

@@ -95,8 +95,17 @@ impl WordCnn {
         perturbation: Option<Var>,
         mode: Mode,
     ) -> Result<Forward> {
-        let c = &self.config;
-        let wmax = c.max_width();
+        let mut embedded = self.embed(tape, p, x)?;
+        if let Some(r) = perturbation {
+            embedded = tape.add(embedded, r)?;
+        }
+        let logits = self.forward_embedded(tape, p, x, embedded, mode)?;
+        Ok(Forward { embedded, logits })
+    }
+
+    /// The word embeddings of a batch, `[B, T, D]`.
+    pub fn embed(&self, tape: &Tape, p: &Bound, x: &WordBatch) -> Result<Var> {
+        let wmax = self.config.max_width();
         if x.len < wmax {
             return Err(Error::invalid(
                 "word_cnn",
@@ -106,10 +115,13 @@ impl WordCnn {
                 ),
             ));
         }
-        let mut embedded = tape.embedding(p.var(self.embedding), &x.ids, &[x.batch, x.len], Some(0))?;
-        if let Some(r) = perturbation {
-            embedded = tape.add(embedded, r)?;
-        }
+        tape.embedding(p.var(self.embedding), &x.ids, &[x.batch, x.len], Some(0))
+    }
+
+    /// Logits from given word embeddings `[B, T, D]`.
+    pub fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &WordBatch, embedded: Var, mode: Mode) -> Result<Var> {
+        let c = &self.config;
+        let wmax = c.max_width();
         let mut pooled = Vec::with_capacity(self.convs.len());
         for (&(w, b), &width) in self.convs.iter().zip(&c.kernel_widths) {
             let y = tape.relu(tape.conv1d(embedded, p.var(w), Some(p.var(b)))?)?;
@@ -120,7 +132,6 @@ impl WordCnn {
         if mode.train && c.dropout > 0.0 {
             h = tape.dropout(h, c.dropout, mode.site(0))?;
         }
-        let logits = self.classifier.forward(tape, p, h)?;
-        Ok(Forward { embedded, logits })
+        self.classifier.forward(tape, p, h)
     }
 }

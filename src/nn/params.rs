@@ -138,6 +138,12 @@ impl Bound {
 }
 
 impl Tape {
+    /// Every parameter as a constant: for passes that differentiate with
+    /// respect to inputs only (attacks), so no weight gradient is computed.
+    pub fn bind_frozen(&self, store: &ParamStore) -> Bound {
+        Bound { vars: store.tensors.iter().map(|t| self.constant(t.clone())).collect() }
+    }
+
     pub fn bind(&self, store: &ParamStore) -> Bound {
         Bound {
             vars: store

@@ -198,6 +198,9 @@ impl Tape {
                 );
                 sink.add(x, Tensor::from_parts(vec![n, l, c], dx))?;
             }
+            if !kernels.iter().any(|&(w, b)| sink.wants(w) || sink.wants(b)) {
+                return Ok(());
+            }
             // dWᵀ[f, j·C + c] += dz · x[n, p + j, c]; parallel over filters,
             // words summed in order, so the result does not depend on threads.
             let mut dwt = vec![0.0f32; ftot * k];

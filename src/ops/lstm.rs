@@ -210,14 +210,23 @@ struct Saved {
     lengths: Vec<usize>,
 }
 
-/// Backward pass: (dX, dW_ih, dW_hh, dBias).
+/// The weight gradients of one direction.
+struct WeightGrads {
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// Backward pass: dX (if `need_x`) and the weight gradients (if `need_w`;
+/// an attack differentiating only with respect to the input skips them).
 fn backward(
     d: &Dims,
     sv: &Saved,
     gy: &[f32],
     reverse: bool,
     need_x: bool,
-) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    need_w: bool,
+) -> (Option<Vec<f32>>, Option<WeightGrads>) {
     let (b, t, h) = (d.b, d.t, d.h);
     let g4 = 4 * h;
     let mut dgates = vec![0.0f32; b * t * g4];
@@ -274,6 +283,9 @@ fn backward(
         );
         dx
     });
+    if !need_w {
+        return (dx, None);
+    }
     let mut dw_ih = vec![0.0f32; g4 * d.n_in];
     gemm::matmul(
         View::t(&dgates, g4, b * t),
@@ -294,8 +306,8 @@ fn backward(
     }
     let mut dw_hh = vec![0.0f32; g4 * h];
     gemm::matmul(View::t(&dgates, g4, b * t), View::rm(&h_prev, b * t, h), ViewMut::rm(&mut dw_hh, g4, h), false);
-    let db = cpu::col_sums(&dgates, g4);
-    (dx, dw_ih, dw_hh, db)
+    let bias = cpu::col_sums(&dgates, g4);
+    (dx, Some(WeightGrads { w_ih: dw_ih, w_hh: dw_hh, bias }))
 }
 
 impl Tape {
@@ -336,15 +348,19 @@ impl Tape {
         let out = Tensor::from_parts(vec![b, t, h], hs);
         let saved = Saved { x: xv, w_ih, w_hh, gates, cs, hs: out.clone(), lengths: lengths.to_vec() };
         self.record("lstm_layer", out, &[x, w.w_ih, w.w_hh, w.b_ih, w.b_hh], move |g, sink| {
-            let (dx, dw_ih, dw_hh, db) = backward(&d, &saved, g.data(), reverse, sink.wants(x));
+            let need_w = [w.w_ih, w.w_hh, w.b_ih, w.b_hh].iter().any(|&v| sink.wants(v));
+            let (dx, wg) = backward(&d, &saved, g.data(), reverse, sink.wants(x), need_w);
             if let Some(dx) = dx {
                 sink.add(x, Tensor::from_parts(vec![d.b, d.t, d.n_in], dx))?;
             }
-            sink.add(w.w_ih, Tensor::from_parts(vec![4 * d.h, d.n_in], dw_ih))?;
-            sink.add(w.w_hh, Tensor::from_parts(vec![4 * d.h, d.h], dw_hh))?;
-            let db = Tensor::from_parts(vec![4 * d.h], db);
-            sink.add(w.b_ih, db.clone())?;
-            sink.add(w.b_hh, db)
+            if let Some(wg) = wg {
+                sink.add(w.w_ih, Tensor::from_parts(vec![4 * d.h, d.n_in], wg.w_ih))?;
+                sink.add(w.w_hh, Tensor::from_parts(vec![4 * d.h, d.h], wg.w_hh))?;
+                let db = Tensor::from_parts(vec![4 * d.h], wg.bias);
+                sink.add(w.b_ih, db.clone())?;
+                sink.add(w.b_hh, db)?;
+            }
+            Ok(())
         })
     }
 }

@@ -1,0 +1,314 @@
+//! HotFlip's character scores and top-b pruning in one pass (the CPU twin
+//! of the fused scoring kernel, BENCHMARKS.md W5).
+//!
+//! With `e_ij` the loss gradient at the embedding of character position
+//! (word i, position j) and E the embedding table, the one-hot gradient is
+//! `S_ij(c) = e_ij · E_c` (ATTACKS.md). For one word:
+//! - flip a→b at j: `S_j(b) − S_j(a_j)`;
+//! - delete at j: the left shift of positions j.. (the trailing PAD, or the
+//!   first character the model does not see of a long word, moves in);
+//! - insert b at j: a flip to b at j, then the right shift of j+1..=n into
+//!   the trailing PAD.
+//!
+//! Insert and delete scores are the sum of their flips' scores divided by
+//! the number of positions whose character actually changes.
+//!
+//! Per entry (a document state in the beam) the scores of all allowed edits
+//! of all open words are computed from a `[positions, V]` block held in
+//! cache and pushed into a bounded heap; a candidate is checked against the
+//! word-vocabulary constraint only when it would enter the heap, so the full
+//! score matrix is never stored and the (slow) membership test runs on a few
+//! dozen candidates per entry.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet};
+
+use rayon::prelude::*;
+
+use crate::attack::char_doc::{CharDoc, CharEdit, CharOp};
+
+/// The model-side tensors the scores are computed from.
+pub struct ScoreTensors<'a> {
+    /// Embedding gradients `[E·W, L, D]` in the attack batch's layout.
+    pub grads: &'a [f32],
+    /// Character ids `[E·W, L]` of the same batch.
+    pub ids: &'a [usize],
+    /// Words per entry in the batch (`W`, the padded count).
+    pub words: usize,
+    /// Positions per word (`L`, the model's `max_word_len`).
+    pub positions: usize,
+    /// Embedding size `D`.
+    pub dim: usize,
+    /// The character embedding table `[V, D]`.
+    pub table: &'a [f32],
+    /// Which ids may be flipped to or inserted (`[V]`; never PAD or UNK).
+    pub allowed: &'a [bool],
+    /// The character of each id (`[V]`; PAD and UNK map to `'\0'`).
+    pub chars: &'a [char],
+    /// Id of each character, for the first unseen character of a long word.
+    pub char_id: &'a (dyn Fn(char) -> usize + Sync),
+}
+
+/// One beam entry to expand.
+pub struct EntryRef<'a> {
+    pub doc: &'a CharDoc,
+    /// Which document (beam) the entry belongs to.
+    pub group: usize,
+    /// Sum of the first-order scores of the edits that led here.
+    pub score: f32,
+    /// Whether each word may still be edited.
+    pub open: &'a [bool],
+}
+
+/// A child: which entry, which edit, the edit's own first-order score and
+/// the ranking key (parent score + edit score).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    pub entry: usize,
+    pub edit: CharEdit,
+    pub gain: f32,
+    pub total: f32,
+}
+
+impl Candidate {
+    /// Best first; ties broken by entry and edit so results never depend on
+    /// thread scheduling.
+    fn rank(&self, other: &Self) -> Ordering {
+        other.total.total_cmp(&self.total).then(self.entry.cmp(&other.entry)).then(self.edit.cmp(&other.edit))
+    }
+}
+
+/// Heap order: the worst candidate on top, to be evicted first.
+struct Worst(Candidate);
+
+impl PartialEq for Worst {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.rank(&o.0) == Ordering::Equal
+    }
+}
+impl Eq for Worst {}
+impl PartialOrd for Worst {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Worst {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.0.rank(&o.0)
+    }
+}
+
+/// Visits every allowed edit of one entry with its first-order score.
+fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit: impl FnMut(CharEdit, f32)) {
+    let (l, d, v) = (t.positions, t.dim, t.allowed.len());
+    let mut s = vec![0.0f32; l * v];
+    for (w, word) in entry.doc.words.iter().enumerate().take(t.words) {
+        if !entry.open.get(w).copied().unwrap_or(false) {
+            continue;
+        }
+        let row = e * t.words + w;
+        let a = &t.ids[row * l..(row + 1) * l];
+        let g = &t.grads[row * l * d..(row + 1) * l * d];
+        let n_full = word.len();
+        let n = n_full.min(l - 1);
+        // S[j][c] for the visible positions and the trailing PAD.
+        for j in 0..=n {
+            let gj = &g[j * d..(j + 1) * d];
+            for c in 0..v {
+                let ec = &t.table[c * d..(c + 1) * d];
+                s[j * v + c] = gj.iter().zip(ec).map(|(x, y)| x * y).sum();
+            }
+        }
+        let at = |j: usize, c: usize| s[j * v + c];
+        let base: Vec<f32> = (0..=n).map(|j| at(j, a[j])).collect();
+        // Flips.
+        for j in 0..n {
+            for c in 0..v {
+                if t.allowed[c] && c != a[j] {
+                    visit(CharEdit { op: CharOp::Flip, word: w, pos: j, ch: t.chars[c] }, at(j, c) - base[j]);
+                }
+            }
+        }
+        // Deletes: position k < n takes a[k+1]; the last visible one takes
+        // the first unseen character of a long word, else PAD.
+        if n_full >= 2 {
+            let incoming = |k: usize| {
+                if k + 1 < n {
+                    a[k + 1]
+                } else if n_full > n {
+                    (t.char_id)(word[n])
+                } else {
+                    0
+                }
+            };
+            let (mut sum, mut count) = (0.0f32, 0usize);
+            for j in (0..n).rev() {
+                let c = incoming(j);
+                if c != a[j] {
+                    sum += at(j, c) - base[j];
+                    count += 1;
+                }
+                if count > 0 {
+                    visit(CharEdit { op: CharOp::Delete, word: w, pos: j, ch: '\0' }, sum / count as f32);
+                }
+            }
+        }
+        // Inserts need a free trailing position: the word must fit in L − 1.
+        if n_full < l - 1 {
+            // Suffix sums of the right shift of k in j+1..=n (a[k-1] moves to k).
+            let mut rsum = vec![0.0f32; n + 2];
+            let mut rcnt = vec![0usize; n + 2];
+            for k in (1..=n).rev() {
+                let moved = a[k - 1] != a[k];
+                rsum[k] = rsum[k + 1] + if moved { at(k, a[k - 1]) - base[k] } else { 0.0 };
+                rcnt[k] = rcnt[k + 1] + moved as usize;
+            }
+            for j in 0..=n {
+                for c in 0..v {
+                    if !t.allowed[c] {
+                        continue;
+                    }
+                    let here = c != a[j];
+                    let count = rcnt[j + 1] + here as usize;
+                    if count == 0 {
+                        continue;
+                    }
+                    let sum = rsum[j + 1] + if here { at(j, c) - base[j] } else { 0.0 };
+                    visit(CharEdit { op: CharOp::Insert, word: w, pos: j, ch: t.chars[c] }, sum / count as f32);
+                }
+            }
+        }
+    }
+}
+
+/// The best `keep` children per group (document), over all entries of the
+/// group, distinct as documents, none `forbidden`. Returned per group, best
+/// first.
+pub fn top_children(
+    t: &ScoreTensors<'_>,
+    entries: &[EntryRef<'_>],
+    groups: usize,
+    keep: usize,
+    forbidden: &(dyn Fn(&CharDoc, &CharEdit) -> bool + Sync),
+) -> Vec<Vec<Candidate>> {
+    // Twice `keep` per entry leaves room for children that turn out to be
+    // duplicates of each other across entries.
+    let cap = (2 * keep).max(1);
+    let per_entry: Vec<Vec<Candidate>> = entries
+        .par_iter()
+        .enumerate()
+        .map(|(e, entry)| {
+            let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(cap + 1);
+            for_each_edit(t, e, entry, |edit, gain| {
+                let c = Candidate { entry: e, edit, gain, total: entry.score + gain };
+                let enters = heap.len() < cap || heap.peek().is_some_and(|w| c.rank(&w.0) == Ordering::Less);
+                if enters && !forbidden(entry.doc, &edit) {
+                    heap.push(Worst(c));
+                    if heap.len() > cap {
+                        heap.pop();
+                    }
+                }
+            });
+            heap.into_iter().map(|w| w.0).collect()
+        })
+        .collect();
+    merge_groups(per_entry, entries, groups, keep)
+}
+
+/// Every allowed edit of every entry with its first-order score, no
+/// constraint beyond the open words and allowed characters (tests compare
+/// these with finite differences).
+pub fn score_all(t: &ScoreTensors<'_>, entries: &[EntryRef<'_>]) -> Vec<Candidate> {
+    let mut all = Vec::new();
+    for (e, entry) in entries.iter().enumerate() {
+        for_each_edit(t, e, entry, |edit, gain| {
+            all.push(Candidate { entry: e, edit, gain, total: entry.score + gain })
+        });
+    }
+    all
+}
+
+/// The reference: every allowed child's score materialised, then sorted.
+/// Same result as `top_children` (the W5 comparison and a test).
+pub fn top_children_by_sorting(
+    t: &ScoreTensors<'_>,
+    entries: &[EntryRef<'_>],
+    groups: usize,
+    keep: usize,
+    forbidden: &(dyn Fn(&CharDoc, &CharEdit) -> bool + Sync),
+) -> Vec<Vec<Candidate>> {
+    let mut all = score_all(t, entries);
+    all.sort_by(|a, b| a.rank(b));
+    let mut per_entry: Vec<Vec<Candidate>> = vec![Vec::new(); entries.len()];
+    for c in all {
+        if per_entry[c.entry].len() < (2 * keep).max(1) && !forbidden(entries[c.entry].doc, &c.edit) {
+            per_entry[c.entry].push(c);
+        }
+    }
+    merge_groups(per_entry, entries, groups, keep)
+}
+
+fn merge_groups(
+    per_entry: Vec<Vec<Candidate>>,
+    entries: &[EntryRef<'_>],
+    groups: usize,
+    keep: usize,
+) -> Vec<Vec<Candidate>> {
+    let mut by_group: Vec<Vec<Candidate>> = vec![Vec::new(); groups];
+    for list in per_entry {
+        for c in list {
+            by_group[entries[c.entry].group].push(c);
+        }
+    }
+    by_group
+        .into_iter()
+        .map(|mut cands| {
+            cands.sort_by(|a, b| a.rank(b));
+            let mut seen: HashSet<CharDoc> = HashSet::new();
+            let mut out = Vec::with_capacity(keep);
+            for c in cands {
+                if out.len() == keep {
+                    break;
+                }
+                if let Some(child) = entries[c.entry].doc.apply(&c.edit) {
+                    if seen.insert(child) {
+                        out.push(c);
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Every allowed edit of one document (the loss-based beam and the random
+/// baseline enumerate them): the same set `top_children` scores.
+pub fn all_edits(doc: &CharDoc, open: &[bool], positions: usize, allowed_chars: &[char]) -> Vec<CharEdit> {
+    let mut out = Vec::new();
+    for (w, word) in doc.words.iter().enumerate() {
+        if !open.get(w).copied().unwrap_or(false) {
+            continue;
+        }
+        let n = word.len().min(positions - 1);
+        for (j, &here) in word.iter().enumerate().take(n) {
+            for &c in allowed_chars {
+                if c != here {
+                    out.push(CharEdit { op: CharOp::Flip, word: w, pos: j, ch: c });
+                }
+            }
+        }
+        if word.len() >= 2 {
+            for j in 0..n {
+                out.push(CharEdit { op: CharOp::Delete, word: w, pos: j, ch: '\0' });
+            }
+        }
+        if word.len() < positions - 1 {
+            for j in 0..=n {
+                for &c in allowed_chars {
+                    out.push(CharEdit { op: CharOp::Insert, word: w, pos: j, ch: c });
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,95 @@
+//! Batched model evaluation for attacks: probabilities, the attack's loss
+//! J per example, and (optionally) the gradient of J with respect to the
+//! embedded input — one forward and at most one backward pass for a whole
+//! stack of beam entries from many documents.
+
+use crate::error::Result;
+use crate::models::{Input, Mode, Model};
+use crate::nn::ParamStore;
+use crate::tape::Tape;
+use crate::tensor::Tensor;
+
+/// What the attack maximises for one example: `J = CE(x, label)`
+/// (untargeted: push away from the true label), or `J = −CE(x, target)`
+/// (targeted: pull towards the target).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Goal {
+    pub label: usize,
+    pub target: Option<usize>,
+}
+
+impl Goal {
+    /// The class whose cross-entropy J is built on, and J's sign.
+    fn class_and_sign(&self) -> (usize, f32) {
+        match self.target {
+            Some(t) => (t, -1.0),
+            None => (self.label, 1.0),
+        }
+    }
+
+    /// How strongly `probs` is adversarial: the predicted class's
+    /// probability if it is a wrong class (untargeted) or the target
+    /// (targeted), else 0. Success at threshold τ is `adversarial ≥ τ`.
+    pub fn adversarial(&self, probs: &[f32]) -> f32 {
+        let pred = crate::train::argmax(probs);
+        let hit = match self.target {
+            Some(t) => pred == t,
+            None => pred != self.label,
+        };
+        if hit {
+            probs[pred]
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One batch's evaluation.
+pub struct Evaluation {
+    /// `[B][C]` probabilities.
+    pub probs: Vec<Vec<f32>>,
+    /// J per example.
+    pub loss: Vec<f32>,
+    /// dJ/d(embedded input), in the layout `Model::embed` returns
+    /// (`[B·W, L, D]` for characters, `[B, T, D]` for words).
+    pub grads: Option<Tensor>,
+}
+
+/// Runs `model` (evaluation mode, weights frozen) on `input`.
+pub fn evaluate(
+    model: &Model,
+    store: &ParamStore,
+    input: &Input,
+    goals: &[Goal],
+    need_grads: bool,
+) -> Result<Evaluation> {
+    let tape = if need_grads { Tape::new() } else { Tape::no_grad() };
+    let p = tape.bind_frozen(store);
+    let embedded = tape.value(model.embed(&tape, &p, input)?)?;
+    let leaf = tape.leaf(embedded);
+    let logits = model.forward_embedded(&tape, &p, input, leaf, Mode::EVAL)?;
+    let logp = tape.log_softmax(logits)?;
+    let lp = tape.value(logp)?;
+    let c = *lp.shape().last().unwrap_or(&1);
+    let probs: Vec<Vec<f32>> = lp.data().chunks(c).map(|r| r.iter().map(|v| v.exp()).collect()).collect();
+    let loss: Vec<f32> = goals
+        .iter()
+        .enumerate()
+        .map(|(b, g)| {
+            let (k, sign) = g.class_and_sign();
+            -sign * lp.data()[b * c + k]
+        })
+        .collect();
+    let grads = if need_grads {
+        // dJ/dlogp is −sign at the goal's class: one gather and a weighted sum.
+        let classes: Vec<usize> = goals.iter().map(|g| g.class_and_sign().0).collect();
+        let picked = tape.gather(logp, &classes)?;
+        let signs = tape.constant(Tensor::new(&[goals.len()], goals.iter().map(|g| -g.class_and_sign().1).collect())?);
+        let j = tape.sum(tape.mul(picked, signs)?)?;
+        let g = tape.backward(j)?;
+        Some(g.get(leaf).cloned().unwrap_or_else(|| Tensor::zeros(&[0])))
+    } else {
+        None
+    };
+    Ok(Evaluation { probs, loss, grads })
+}

@@ -1,0 +1,230 @@
+//! What an attack writes: one JSON line per example (ATTACKS.md's fields
+//! and more), and a run summary computed from those lines.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The confidence thresholds the success-rate curve is reported at
+/// (HotFlip Figure 2).
+pub const TAUS: [f32; 5] = [0.5, 0.6, 0.7, 0.8, 0.9];
+
+/// The key a threshold has in JSON maps (`"0.5"`).
+pub fn tau_key(t: f32) -> String {
+    format!("{t:.1}")
+}
+
+/// One applied change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// `flip`, `insert`, `delete` (characters), `word` (word flip) or `unk`.
+    pub op: String,
+    /// Index of the word in the document.
+    pub word: usize,
+    /// Character position in the word (0 for word-level changes).
+    pub pos: usize,
+    /// The character or word removed or replaced (empty for an insert).
+    pub from: String,
+    /// The character or word put in (empty for a delete).
+    pub to: String,
+    /// The whole word before and after.
+    pub word_before: String,
+    pub word_after: String,
+    /// First-order predicted change of the attack's loss J (the op's score);
+    /// absent for methods that rank by the true loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<f32>,
+    /// The actual change of J, from the forward passes before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual: Option<f32>,
+}
+
+/// One example's outcome (a line of the `--out` JSON Lines file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExampleResult {
+    /// Position in the split.
+    pub index: usize,
+    pub label: usize,
+    /// Not attacked because the model got it wrong already.
+    pub skipped: bool,
+    pub orig_text: String,
+    pub orig_pred: usize,
+    pub orig_prob: f32,
+    pub adv_text: String,
+    pub adv_pred: usize,
+    pub adv_prob: f32,
+    /// Adversarial with probability ≥ τ (misclassified, or the target class).
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<usize>,
+    pub changes: Vec<Change>,
+    /// Characters edited (one per character change; for word changes the
+    /// characters of the new word).
+    pub chars_changed: usize,
+    /// Non-space characters of the attacked text.
+    pub n_chars: usize,
+    pub frac_changed: f32,
+    /// The budget in changes.
+    pub max_changes: usize,
+    /// Changes at which each τ of `TAUS` was first reached (absent: never).
+    pub tau_changes: BTreeMap<String, usize>,
+    /// The largest adversarial probability seen on any evaluated entry.
+    pub best_adv_prob: f32,
+    pub forward_passes: u64,
+    pub backward_passes: u64,
+    /// Wall time spent on this example; when examples are attacked
+    /// together, each step's time is shared among the examples in it.
+    pub seconds: f64,
+}
+
+/// The run's figures (the `--summary` file).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub method: String,
+    pub level: String,
+    pub tau: f32,
+    pub beam: usize,
+    pub budget: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<usize>,
+    /// Correctly classified examples attacked, and misclassified ones skipped.
+    pub attacked: usize,
+    pub skipped: usize,
+    pub successes: usize,
+    pub success_rate: f64,
+    /// Success rate at each τ of `TAUS`. Exact up to the run's τ (the search
+    /// ran until it reached it); above it, a lower bound from the largest
+    /// adversarial probability the search met before stopping.
+    pub success_by_tau: BTreeMap<String, f64>,
+    /// Mean share of characters changed, over successful examples.
+    pub mean_frac_changed: f64,
+    /// Mean number of changes, over successful examples.
+    pub mean_changes: f64,
+    /// Successful examples by number of changes: `"1"`, `"2"`, `"3+"`.
+    pub changes_hist: BTreeMap<String, usize>,
+    /// Share of each operation among the changes of successful examples.
+    pub op_share: BTreeMap<String, f64>,
+    pub forward_passes_per_example: f64,
+    pub backward_passes_per_example: f64,
+    pub seconds_per_example: f64,
+    /// Mean seconds per successful example by number of changes (HotFlip Table 2).
+    pub seconds_by_changes: BTreeMap<String, f64>,
+    /// Pairs of (predicted, actual) loss changes over all applied changes,
+    /// their means, and their Pearson correlation.
+    pub fidelity_pairs: usize,
+    pub fidelity_correlation: Option<f64>,
+    pub mean_predicted: Option<f64>,
+    pub mean_actual: Option<f64>,
+}
+
+fn bucket(n: usize) -> String {
+    if n >= 3 {
+        "3+".into()
+    } else {
+        n.to_string()
+    }
+}
+
+fn mean(xs: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = xs.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n == 0 {
+        0.0
+    } else {
+        s / n as f64
+    }
+}
+
+/// Pearson correlation; `None` with fewer than 2 pairs or no spread.
+pub fn pearson(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.len() < 2 {
+        return None;
+    }
+    let mx = mean(pairs.iter().map(|p| p.0));
+    let my = mean(pairs.iter().map(|p| p.1));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for &(x, y) in pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+/// How a run was configured (copied into the summary).
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub method: String,
+    pub level: String,
+    pub tau: f32,
+    pub beam: usize,
+    pub budget: f32,
+    pub target: Option<usize>,
+}
+
+impl Summary {
+    pub fn of(info: &RunInfo, results: &[ExampleResult]) -> Summary {
+        let attacked: Vec<&ExampleResult> = results.iter().filter(|r| !r.skipped).collect();
+        let wins: Vec<&ExampleResult> = attacked.iter().copied().filter(|r| r.success).collect();
+        let n = attacked.len();
+        let rate = |k: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        let mut success_by_tau = BTreeMap::new();
+        for t in TAUS {
+            let k = attacked.iter().filter(|r| r.tau_changes.contains_key(&tau_key(t)) || r.best_adv_prob >= t).count();
+            success_by_tau.insert(tau_key(t), rate(k));
+        }
+        let mut changes_hist = BTreeMap::new();
+        let mut op_count: BTreeMap<String, usize> = BTreeMap::new();
+        let mut by_changes: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for r in &wins {
+            *changes_hist.entry(bucket(r.changes.len())).or_insert(0) += 1;
+            by_changes.entry(bucket(r.changes.len())).or_default().push(r.seconds);
+            for c in &r.changes {
+                *op_count.entry(c.op.clone()).or_insert(0) += 1;
+            }
+        }
+        let total_ops: usize = op_count.values().sum();
+        let op_share = op_count.into_iter().map(|(k, v)| (k, v as f64 / total_ops.max(1) as f64)).collect();
+        let pairs: Vec<(f64, f64)> = attacked
+            .iter()
+            .flat_map(|r| r.changes.iter())
+            .filter_map(|c| Some((c.predicted? as f64, c.actual? as f64)))
+            .collect();
+        Summary {
+            method: info.method.clone(),
+            level: info.level.clone(),
+            tau: info.tau,
+            beam: info.beam,
+            budget: info.budget,
+            target: info.target,
+            attacked: n,
+            skipped: results.len() - n,
+            successes: wins.len(),
+            success_rate: rate(wins.len()),
+            success_by_tau,
+            mean_frac_changed: mean(wins.iter().map(|r| r.frac_changed as f64)),
+            mean_changes: mean(wins.iter().map(|r| r.changes.len() as f64)),
+            changes_hist,
+            op_share,
+            forward_passes_per_example: mean(attacked.iter().map(|r| r.forward_passes as f64)),
+            backward_passes_per_example: mean(attacked.iter().map(|r| r.backward_passes as f64)),
+            seconds_per_example: mean(attacked.iter().map(|r| r.seconds)),
+            seconds_by_changes: by_changes.into_iter().map(|(k, v)| (k, mean(v.into_iter()))).collect(),
+            fidelity_pairs: pairs.len(),
+            fidelity_correlation: pearson(&pairs),
+            mean_predicted: (!pairs.is_empty()).then(|| mean(pairs.iter().map(|p| p.0))),
+            mean_actual: (!pairs.is_empty()).then(|| mean(pairs.iter().map(|p| p.1))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pearson_by_hand() {
+        assert!((pearson(&[(1.0, 2.0), (2.0, 4.0), (3.0, 6.0)]).unwrap() - 1.0).abs() < 1e-12);
+        assert!((pearson(&[(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)]).unwrap() + 1.0).abs() < 1e-12);
+        assert!(pearson(&[(1.0, 1.0), (1.0, 2.0)]).is_none());
+    }
+}

@@ -1,0 +1,258 @@
+//! `hotflip attack`: HotFlip and its baselines on a trained model.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use hotflip::attack::results_file::ResultsFile;
+use hotflip::attack::{CharAttacker, ExampleResult, Method, RunInfo, Settings, Summary, Task};
+use hotflip::checkpoint::atomic;
+use hotflip::cuda::Backend;
+use hotflip::data::AnyDataset;
+
+use super::common::{announce_backend, load_model, DataArgs};
+use super::eval::Split;
+use super::CliResult;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    /// Character flips, insertions and deletions (char_cnn_lstm).
+    Char,
+    /// Word flips under the semantic constraints (word models).
+    Word,
+    /// Replace one word by UNK (word models).
+    Unk,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// Beam search ranked by first-order gradient scores.
+    Hotflip,
+    /// Beam search ranked by the true loss of every child (slow baseline).
+    LossBeam,
+    /// As many random changes as HotFlip makes.
+    Random,
+    /// Beam search with random gradients.
+    RandomGrad,
+}
+
+#[derive(Args)]
+pub struct AttackArgs {
+    /// A checkpoint directory, or a training run (its best/ is used).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, value_enum, default_value = "test")]
+    split: Split,
+    /// Attack this many correctly classified examples (the first ones of the split).
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, value_enum, default_value = "char")]
+    level: Level,
+    #[arg(long, value_enum, default_value = "hotflip")]
+    method: MethodArg,
+    /// Beam width (default 10; 5 for loss-beam, as HotFlip Table 2); 1 = greedy.
+    #[arg(long)]
+    beam: Option<usize>,
+    /// Success: the adversarial class reaches this probability.
+    #[arg(long, default_value_t = 0.5)]
+    tau: f32,
+    /// Largest share of characters changed.
+    #[arg(long, default_value_t = 0.1)]
+    budget: f32,
+    /// Targeted attack towards this label (name or index).
+    #[arg(long, value_name = "LABEL")]
+    target: Option<String>,
+    /// Documents attacked together (their beams share forward and backward passes).
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Beam entries per forward/backward pass at most.
+    #[arg(long, default_value_t = 512)]
+    eval_batch: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Allow several changed characters in one word.
+    #[arg(long)]
+    multiple_per_word: bool,
+    /// Allow changed words that are in the training vocabulary.
+    #[arg(long)]
+    allow_training_words: bool,
+    /// Results, one JSON object per example; rerunning resumes.
+    #[arg(long, value_name = "FILE.jsonl")]
+    out: PathBuf,
+    /// The run's summary as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    summary: Option<PathBuf>,
+    /// An HTML report.
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<PathBuf>,
+    #[arg(long)]
+    no_progress: bool,
+}
+
+pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+    if a.level != Level::Char {
+        return Err("word-level attacks are not available yet; use --level char".into());
+    }
+    if a.batch == 0 {
+        return Err("--batch must be at least 1".into());
+    }
+    announce_backend(threads, backend);
+    let ck = load_model(&a.model)?;
+    if !ck.config.model.is_char_level() {
+        return Err(format!(
+            "--level char needs a char_cnn_lstm model; {} is {}",
+            ck.dir.display(),
+            ck.config.model.arch()
+        )
+        .into());
+    }
+    let data = match a.data.load()? {
+        AnyDataset::Classification(d) => d,
+        other => return Err(format!("`{}` is not a classification data set", other.name()).into()),
+    };
+    if data.labels != ck.config.labels {
+        return Err(
+            format!("the model's labels {:?} differ from {}'s {:?}", ck.config.labels, data.name, data.labels).into()
+        );
+    }
+    let target = match &a.target {
+        None => None,
+        Some(t) => Some(
+            ck.config
+                .labels
+                .iter()
+                .position(|l| l == t)
+                .or_else(|| t.parse::<usize>().ok().filter(|&i| i < ck.config.labels.len()))
+                .ok_or_else(|| {
+                    format!("--target `{t}` is neither a label name nor an index; labels: {:?}", ck.config.labels)
+                })?,
+        ),
+    };
+    let method = match a.method {
+        MethodArg::Hotflip => Method::HotFlip,
+        MethodArg::LossBeam => Method::LossBeam,
+        MethodArg::Random => Method::Random,
+        MethodArg::RandomGrad => Method::RandomGrad,
+    };
+    let beam = a.beam.unwrap_or(if method == Method::LossBeam { 5 } else { 10 });
+    let settings = Settings {
+        method,
+        beam,
+        tau: a.tau,
+        budget: a.budget,
+        one_change_per_word: !a.multiple_per_word,
+        forbid_training_words: !a.allow_training_words,
+        target,
+        seed: a.seed,
+        eval_batch: a.eval_batch.max(1),
+    };
+    let attacker = CharAttacker::new(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings.clone())?;
+    let examples = match a.split {
+        Split::Train => &data.train,
+        Split::Dev => &data.dev,
+        Split::Test => &data.test,
+    };
+    let meta = serde_json::json!({
+        "model": ck.dir.display().to_string(),
+        "dataset": data.name,
+        "split": format!("{:?}", a.split).to_lowercase(),
+        "level": "char",
+        "method": method.name(),
+        "beam": beam,
+        "tau": a.tau,
+        "budget": a.budget,
+        "target": target,
+        "seed": a.seed,
+        "batch": a.batch,
+        "one_change_per_word": settings.one_change_per_word,
+        "forbid_training_words": settings.forbid_training_words,
+    });
+    let mut file = ResultsFile::open(&a.out, &meta)?;
+    let attacked_of = |rs: &[ExampleResult]| rs.iter().filter(|r| !r.skipped).count();
+    let limit = a.limit.unwrap_or(usize::MAX);
+    if !file.results.is_empty() {
+        eprintln!(
+            "resuming {}: {} examples done ({} attacked)",
+            a.out.display(),
+            file.results.len(),
+            attacked_of(&file.results)
+        );
+    }
+    let total = a.limit.unwrap_or(examples.len()).min(examples.len()) as u64;
+    let bar = if a.no_progress {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
+    } else {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template("attack [{bar:30}] {pos}/{len} attacked {msg} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let show = |bar: &ProgressBar, rs: &[ExampleResult]| {
+        let att: Vec<&ExampleResult> = rs.iter().filter(|r| !r.skipped).collect();
+        let wins = att.iter().filter(|r| r.success).count();
+        bar.set_position(att.len() as u64);
+        bar.set_message(format!(
+            "| {wins} succeeded ({:.1}%) | {} skipped",
+            100.0 * wins as f64 / att.len().max(1) as f64,
+            rs.len() - att.len()
+        ));
+    };
+    show(&bar, &file.results);
+    let start = Instant::now();
+    let mut next = 0usize;
+    let mut interrupted = false;
+    while attacked_of(&file.results) < limit && next < examples.len() {
+        if interrupt.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let mut tasks = Vec::with_capacity(a.batch);
+        while tasks.len() < a.batch && next < examples.len() {
+            if !file.done.contains(&next) {
+                tasks.push(Task { index: next, text: examples[next].text.clone(), label: examples[next].label });
+            }
+            next += 1;
+        }
+        if tasks.is_empty() {
+            break;
+        }
+        let mut results = attacker.attack(&tasks)?;
+        // Stop exactly at the limit: drop results past the example that reaches it.
+        let room = limit - attacked_of(&file.results);
+        let mut seen = 0;
+        results.retain(|r| {
+            if seen >= room {
+                return false;
+            }
+            seen += !r.skipped as usize;
+            true
+        });
+        file.append(&results)?;
+        show(&bar, &file.results);
+    }
+    bar.finish_and_clear();
+    let info =
+        RunInfo { method: method.name().into(), level: "char".into(), tau: a.tau, beam, budget: a.budget, target };
+    let summary = Summary::of(&info, &file.results);
+    if let Some(p) = &a.summary {
+        atomic::write_file(p, &serde_json::to_vec_pretty(&summary)?)?;
+    }
+    if let Some(p) = &a.html {
+        let html = hotflip::attack::report::html(&summary, &file.results, &ck.config.labels);
+        atomic::write_file(p, html.as_bytes())?;
+    }
+    eprint!("{}", hotflip::attack::report::table(&summary));
+    eprintln!("({:.1} s this session; results in {})", start.elapsed().as_secs_f64(), a.out.display());
+    if interrupted {
+        eprintln!("interrupted: finished examples are saved; run the same command again to continue");
+    }
+    Ok(())
+}
