@@ -61,6 +61,12 @@ pub enum Error {
 
     #[error("unknown data set `{name}`; known: {}", known.join(", "))]
     UnknownDataset { name: String, known: Vec<String> },
+
+    /// A part-of-speech tag that is not one of the 17 Universal POS tags.
+    #[error(
+        "unknown UPOS tag `{tag}`; expected one of ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X"
+    )]
+    UnknownUpos { tag: String },
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {

@@ -1,0 +1,12 @@
+//! Linguistic resources for HotFlip's word-level attack (Ebrahimi et al.
+//! 2018, §5; ATTACKS.md "HotFlip, word level"): a word w_i may be flipped to
+//! w_j only if both have the same part of speech ([`pos`]), neither is a
+//! stop-word ([`stopwords`]) and they are not the same lexeme ([`stem`]).
+//! [`resources`] finds the files these read under the shared data root.
+//!
+//! Everything here is independent of the autodiff engine: plain strings in,
+//! plain answers out.
+
+pub mod pos;
+
+pub use pos::{PerceptronTagger, PosTagger, TaggedSentence, Upos};
