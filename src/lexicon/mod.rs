@@ -8,5 +8,7 @@
 //! plain answers out.
 
 pub mod pos;
+pub mod stem;
 
 pub use pos::{PerceptronTagger, PosTagger, TaggedSentence, Upos};
+pub use stem::{same_lexeme, stem};
