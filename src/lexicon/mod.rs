@@ -7,8 +7,11 @@
 //! Everything here is independent of the autodiff engine: plain strings in,
 //! plain answers out.
 
+mod lines;
 pub mod pos;
 pub mod stem;
+pub mod stopwords;
 
 pub use pos::{PerceptronTagger, PosTagger, TaggedSentence, Upos};
 pub use stem::{same_lexeme, stem};
+pub use stopwords::{is_stop_word, StopWords};

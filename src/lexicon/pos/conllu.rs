@@ -11,10 +11,11 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{TaggedSentence, Upos};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::lexicon::lines::TextLines;
 
 /// CoNLL-U has exactly ten tab-separated columns.
 const COLUMNS: usize = 10;
@@ -28,31 +29,27 @@ pub fn read(path: &Path) -> Result<Vec<TaggedSentence>> {
 /// treebank never has to be in memory as text. After the first error it
 /// yields nothing more.
 pub struct Reader<R> {
-    path: PathBuf,
-    input: R,
-    buf: Vec<u8>,
-    line: usize,
+    lines: TextLines<R>,
     failed: bool,
 }
 
 impl Reader<BufReader<File>> {
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        Ok(Reader::new(BufReader::new(file), path))
+        Ok(Reader { lines: TextLines::open(path)?, failed: false })
     }
 }
 
 impl<R: BufRead> Reader<R> {
     /// Reads from `input`; `path` is only used to name errors.
     pub fn new(input: R, path: &Path) -> Self {
-        Reader { path: path.to_path_buf(), input, buf: Vec::new(), line: 0, failed: false }
+        Reader { lines: TextLines::new(input, path), failed: false }
     }
 
     /// Reads lines until a sentence is complete.
     fn next_sentence(&mut self) -> Result<Option<TaggedSentence>> {
         let mut sentence = TaggedSentence { tokens: Vec::new(), tags: Vec::new() };
         loop {
-            let Some(line) = next_line(&mut self.input, &mut self.buf, &mut self.line, &self.path)? else {
+            let Some(line) = self.lines.next_line()? else {
                 return Ok((!sentence.tokens.is_empty()).then_some(sentence));
             };
             if line.trim().is_empty() {
@@ -65,13 +62,9 @@ impl<R: BufRead> Reader<R> {
             if line.starts_with('#') {
                 continue;
             }
-            let word = parse_token_line(line, sentence.tokens.len()).map_err(|msg| Error::Data {
-                path: self.path.clone(),
-                line: self.line,
-                msg,
-            })?;
-            if let Some((form, tag)) = word {
-                sentence.tokens.push(form.to_string());
+            let word = parse_token_line(line, sentence.tokens.len()).map(|w| w.map(|(f, t)| (f.to_string(), t)));
+            if let Some((form, tag)) = word.map_err(|msg| self.lines.error(msg))? {
+                sentence.tokens.push(form);
                 sentence.tags.push(tag);
             }
         }
@@ -89,34 +82,6 @@ impl<R: BufRead> Iterator for Reader<R> {
         self.failed = next.is_err();
         next.transpose()
     }
-}
-
-/// The next line without its line ending (and, on line 1, without a byte
-/// order mark), or `None` at the end; `line` counts the lines read.
-fn next_line<'b>(
-    input: &mut impl BufRead,
-    buf: &'b mut Vec<u8>,
-    line: &mut usize,
-    path: &Path,
-) -> Result<Option<&'b str>> {
-    buf.clear();
-    let n = input.read_until(b'\n', buf).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    if n == 0 {
-        return Ok(None);
-    }
-    *line += 1;
-    let mut bytes = buf.as_slice();
-    if let Some(rest) = bytes.strip_suffix(b"\n") {
-        bytes = rest.strip_suffix(b"\r").unwrap_or(rest);
-    }
-    if *line == 1 {
-        bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-    }
-    std::str::from_utf8(bytes).map(Some).map_err(|e| Error::Data {
-        path: path.to_path_buf(),
-        line: *line,
-        msg: format!("not valid UTF-8 at byte {}", e.valid_up_to() + 1),
-    })
 }
 
 /// FORM and UPOS of a word line; `None` for a multiword range or an empty
