@@ -9,6 +9,7 @@
 
 mod lines;
 pub mod pos;
+pub mod resources;
 pub mod stem;
 pub mod stopwords;
 
