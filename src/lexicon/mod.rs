@@ -1,7 +1,7 @@
 //! Linguistic resources for HotFlip's word-level attack (Ebrahimi et al.
 //! 2018, §5; ATTACKS.md "HotFlip, word level"): a word w_i may be flipped to
 //! w_j only if both have the same part of speech ([`pos`]), neither is a
-//! stop-word ([`stopwords`]) and they are not the same lexeme ([`stem`]).
+//! stop-word ([`stopwords`]) and they are not the same lexeme ([`stem`](mod@stem)).
 //! [`resources`] finds the files these read under the shared data root;
 //! [`flip::FlipFilter`] puts the three conditions together for the attack.
 //!

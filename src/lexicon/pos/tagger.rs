@@ -128,7 +128,9 @@ impl PerceptronTagger {
         (self.tagdict.len(), self.weights.len())
     }
 
-    /// Writes the model as JSON, atomically (see [`super::model_file`]).
+    /// Writes the model as one JSON object (format version, feature-set
+    /// name, tag dictionary, sparse averaged weights), atomically: a crash
+    /// never leaves a half-written model under `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
         super::model_file::save(self, path)
     }
