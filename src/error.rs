@@ -61,6 +61,17 @@ pub enum Error {
 
     #[error("unknown data set `{name}`; known: {}", known.join(", "))]
     UnknownDataset { name: String, known: Vec<String> },
+
+    /// A part-of-speech tag that is not one of the 17 Universal POS tags.
+    #[error(
+        "unknown UPOS tag `{tag}`; expected one of ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X"
+    )]
+    UnknownUpos { tag: String },
+
+    /// A linguistic resource (a POS treebank, a stop-word list) that is not
+    /// under the data root; `looked_for` says which names would have matched.
+    #[error("no {what} found under {}; looked for {looked_for}", root.display())]
+    MissingResource { what: &'static str, root: PathBuf, looked_for: String },
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {

@@ -14,6 +14,7 @@ pub mod cuda;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
+pub mod lexicon;
 pub mod models;
 pub mod nn;
 pub mod ops;

@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod device;
 mod eval;
+mod pos;
 mod predict;
 mod train;
 
@@ -48,6 +49,10 @@ enum Command {
     /// Report the GPU, driver and NVRTC, compile every CUDA kernel and, on a
     /// GPU, check each against its CPU twin.
     Device(device::DeviceArgs),
+    /// Train the part-of-speech tagger the word-level attack uses, from a CoNLL-U treebank.
+    PosTrain(pos::PosTrainArgs),
+    /// Tag sentences from standard input (one per line, tokens split on whitespace) as token/UPOS.
+    PosTag(pos::PosTagArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -94,6 +99,8 @@ pub fn run() -> CliResult<()> {
         Command::Predict(a) => predict::run(a, threads, &backend),
         Command::Bench(cmd) => bench::run(cmd, threads, &backend),
         Command::Device(args) => device::run(args, &backend),
+        Command::PosTrain(args) => pos::train(args),
+        Command::PosTag(args) => pos::tag(args),
     }
 }
 
