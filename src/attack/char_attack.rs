@@ -367,7 +367,9 @@ impl<'a> CharAttacker<'a> {
             let ev = evaluate(self.model, self.store, &self.input(&refs)?, &goals, need)?;
             for (k, &(j, e)) in pending.iter().enumerate() {
                 jobs[j].fwd += 1;
-                jobs[j].bwd += need as u64;
+                // Counted where the example needed it (a job at its last
+                // depth only needs the forward pass, whatever its batch).
+                jobs[j].bwd += (need && jobs[j].depth < jobs[j].max_changes) as u64;
                 jobs[j].entries[e].eval = Some((ev.probs[k].clone(), ev.loss[k]));
             }
             if need {

@@ -207,24 +207,28 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     };
     show(&bar, &file.results);
     let start = Instant::now();
-    let mut next = 0usize;
+    // Batches are fixed slices of the split ([k·K, (k+1)·K)), so a resumed
+    // run attacks every example in the same company as an uninterrupted one
+    // and writes the same numbers; finished examples of a partly done batch
+    // are attacked again and their results discarded.
+    let first_open = (0..examples.len()).find(|i| !file.done.contains(i)).unwrap_or(examples.len());
+    let mut batch_start = first_open - first_open % a.batch;
     let mut interrupted = false;
-    while attacked_of(&file.results) < limit && next < examples.len() {
+    while attacked_of(&file.results) < limit && batch_start < examples.len() {
         if interrupt.load(Ordering::Relaxed) {
             interrupted = true;
             break;
         }
-        let mut tasks = Vec::with_capacity(a.batch);
-        while tasks.len() < a.batch && next < examples.len() {
-            if !file.done.contains(&next) {
-                tasks.push(Task { index: next, text: examples[next].text.clone(), label: examples[next].label });
-            }
-            next += 1;
-        }
-        if tasks.is_empty() {
-            break;
+        let end = (batch_start + a.batch).min(examples.len());
+        let tasks: Vec<Task> = (batch_start..end)
+            .map(|i| Task { index: i, text: examples[i].text.clone(), label: examples[i].label })
+            .collect();
+        batch_start = end;
+        if tasks.iter().all(|t| file.done.contains(&t.index)) {
+            continue;
         }
         let mut results = attacker.attack(&tasks)?;
+        results.retain(|r| !file.done.contains(&r.index));
         // Stop exactly at the limit: drop results past the example that reaches it.
         let room = limit - attacked_of(&file.results);
         let mut seen = 0;
