@@ -26,7 +26,7 @@ fn setup(name: &str) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::create_dir_all(&data).unwrap();
     let mut rng = Rng::new(9);
     let alpha: Vec<char> = "abcdefgh".chars().collect();
-    let mut line = |rng: &mut Rng| {
+    let line = |rng: &mut Rng| {
         let n = 3 + rng.below(6);
         let words: Vec<String> =
             (0..n).map(|_| (0..1 + rng.below(6)).map(|_| alpha[rng.below(alpha.len())]).collect()).collect();
