@@ -310,7 +310,7 @@ fn a_wide_enough_beam_is_exhaustive_search() {
         // Budget of exactly two changes.
         let budget = 2.0 / doc.n_chars() as f32 + 1e-4;
         let settings = Settings { beam: 100_000, tau, budget, ..Settings::default() };
-        let attacker = CharAttacker::new(&f.model, &f.store, &f.vocab, true, settings).unwrap();
+        let attacker = CharAttacker::chars(&f.model, &f.store, &f.vocab, true, settings).unwrap();
         let r = attacker.attack(&[Task { index: 0, text: text.clone(), label }]).unwrap().remove(0);
         assert_eq!(r.max_changes, 2.min(doc.words.len()));
 
@@ -384,7 +384,7 @@ fn constraints_hold_on_random_inputs() {
                 seed: k as u64,
                 ..Settings::default()
             };
-            let attacker = CharAttacker::new(&f.model, &f.store, &f.vocab, true, settings).unwrap();
+            let attacker = CharAttacker::chars(&f.model, &f.store, &f.vocab, true, settings).unwrap();
             let results = attacker.attack(&tasks).unwrap();
             assert_eq!(results.len(), tasks.len());
             for r in results.iter().filter(|r| !r.skipped) {

@@ -63,6 +63,10 @@ pub struct ExampleResult {
     pub chars_changed: usize,
     /// Non-space characters of the attacked text.
     pub n_chars: usize,
+    /// Units the budget counts: characters (character level) or words.
+    pub n_units: usize,
+    /// Changes over `n_units`: the share of characters changed, or of words
+    /// for word-level attacks.
     pub frac_changed: f32,
     /// The budget in changes.
     pub max_changes: usize,
@@ -87,6 +91,8 @@ pub struct Summary {
     pub budget: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<usize>,
+    /// Which constraints were on.
+    pub constraints: BTreeMap<String, String>,
     /// Correctly classified examples attacked, and misclassified ones skipped.
     pub attacked: usize,
     pub skipped: usize,
@@ -159,6 +165,8 @@ pub struct RunInfo {
     pub beam: usize,
     pub budget: f32,
     pub target: Option<usize>,
+    /// Which constraints were on (e.g. `same_pos: off` without a tagger).
+    pub constraints: BTreeMap<String, String>,
 }
 
 impl Summary {
@@ -196,6 +204,7 @@ impl Summary {
             beam: info.beam,
             budget: info.budget,
             target: info.target,
+            constraints: info.constraints.clone(),
             attacked: n,
             skipped: results.len() - n,
             successes: wins.len(),

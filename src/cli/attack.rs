@@ -1,5 +1,6 @@
 //! `hotflip attack`: HotFlip and its baselines on a trained model.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,10 +10,15 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use hotflip::attack::results_file::ResultsFile;
-use hotflip::attack::{CharAttacker, ExampleResult, Method, RunInfo, Settings, Summary, Task};
+use hotflip::attack::{
+    Attacker, CharAttacker, ExampleResult, Method, RunInfo, Settings, Summary, Task, WordConstraints, WordMode,
+    WordSpace,
+};
 use hotflip::checkpoint::atomic;
 use hotflip::cuda::Backend;
 use hotflip::data::AnyDataset;
+use hotflip::lexicon::pos::TrainOptions as TaggerOptions;
+use hotflip::lexicon::{PerceptronTagger, PosTagger, StopWords};
 
 use super::common::{announce_backend, load_model, DataArgs};
 use super::eval::Split;
@@ -79,9 +85,33 @@ pub struct AttackArgs {
     /// Allow several changed characters in one word.
     #[arg(long)]
     multiple_per_word: bool,
-    /// Allow changed words that are in the training vocabulary.
+    /// Allow changed words that are in the training vocabulary (character level).
     #[arg(long)]
     allow_training_words: bool,
+    /// At most this many changes (default: the budget for characters; 2 word flips; 1 UNK).
+    #[arg(long)]
+    max_changes: Option<usize>,
+    /// Word flips: cosine similarity threshold on the model's embeddings.
+    #[arg(long, default_value_t = 0.8)]
+    cosine: f32,
+    /// Word flips: no cosine-similarity constraint.
+    #[arg(long)]
+    no_cosine: bool,
+    /// Word flips: no part-of-speech constraint.
+    #[arg(long)]
+    no_pos: bool,
+    /// Word flips: a CoNLL-U treebank to train the POS tagger on (default: one found under ../shared/data).
+    #[arg(long, value_name = "FILE")]
+    pos_treebank: Option<PathBuf>,
+    /// Word flips: a tagger saved by `hotflip pos-train`.
+    #[arg(long, value_name = "FILE")]
+    pos_model: Option<PathBuf>,
+    /// Word flips: allow stop-words.
+    #[arg(long)]
+    allow_stopwords: bool,
+    /// Word flips: allow a word's own inflections (same stem).
+    #[arg(long)]
+    allow_same_stem: bool,
     /// Results, one JSON object per example; rerunning resumes.
     #[arg(long, value_name = "FILE.jsonl")]
     out: PathBuf,
@@ -95,23 +125,55 @@ pub struct AttackArgs {
     no_progress: bool,
 }
 
-pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
-    if a.level != Level::Char {
-        return Err("word-level attacks are not available yet; use --level char".into());
+/// One batch of tasks in, one result per task out.
+type AttackFn<'a> = dyn Fn(&[Task]) -> hotflip::Result<Vec<ExampleResult>> + 'a;
+
+/// The POS tagger for word flips: given, trained from a given or found
+/// treebank, or none (the constraint is then off, and the summary says so).
+fn pos_tagger(a: &AttackArgs, data_dir: &std::path::Path) -> CliResult<Option<Box<dyn PosTagger + Send + Sync>>> {
+    if a.no_pos {
+        return Ok(None);
     }
+    if let Some(m) = &a.pos_model {
+        return Ok(Some(Box::new(PerceptronTagger::load(m)?)));
+    }
+    let root = data_dir.parent().unwrap_or(data_dir);
+    let treebank = a.pos_treebank.clone().or_else(|| hotflip::lexicon::resources::find_pos_treebank(root));
+    match treebank {
+        Some(t) => {
+            eprintln!("pos: training the tagger on {}", t.display());
+            let opts = TaggerOptions { lowercase: true, ..TaggerOptions::default() };
+            Ok(Some(Box::new(PerceptronTagger::train_conllu(&t, &opts)?)))
+        }
+        None => {
+            eprintln!(
+                "pos: no POS treebank under {} and no --pos-treebank/--pos-model: the same-part-of-speech constraint is OFF for this run (the summary records it)",
+                root.display()
+            );
+            Ok(None)
+        }
+    }
+}
+
+pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.batch == 0 {
         return Err("--batch must be at least 1".into());
     }
     announce_backend(threads, backend);
     let ck = load_model(&a.model)?;
-    if !ck.config.model.is_char_level() {
+    let char_model = ck.config.model.is_char_level();
+    if (a.level == Level::Char) != char_model {
         return Err(format!(
-            "--level char needs a char_cnn_lstm model; {} is {}",
+            "--level {:?} does not fit {} ({}): use --level char for char_cnn_lstm, word or unk for word models",
+            a.level,
             ck.dir.display(),
             ck.config.model.arch()
         )
+        .to_lowercase()
         .into());
     }
+    let data_dir =
+        hotflip::data::locate(&a.data.dataset.replace("ag_news_small", "ag_news"), a.data.data_dir.as_deref())?;
     let data = match a.data.load()? {
         AnyDataset::Classification(d) => d,
         other => return Err(format!("`{}` is not a classification data set", other.name()).into()),
@@ -141,18 +203,49 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         MethodArg::RandomGrad => Method::RandomGrad,
     };
     let beam = a.beam.unwrap_or(if method == Method::LossBeam { 5 } else { 10 });
+    let max_changes = a.max_changes.or(match a.level {
+        Level::Char => None,
+        Level::Word => Some(2),
+        Level::Unk => Some(1),
+    });
     let settings = Settings {
         method,
         beam,
         tau: a.tau,
         budget: a.budget,
+        max_changes,
         one_change_per_word: !a.multiple_per_word,
         forbid_training_words: !a.allow_training_words,
         target,
         seed: a.seed,
         eval_batch: a.eval_batch.max(1),
     };
-    let attacker = CharAttacker::new(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings.clone())?;
+    let mut constraints: BTreeMap<String, String> = BTreeMap::new();
+    constraints.insert("one_change_per_word".into(), settings.one_change_per_word.to_string());
+    let attack: Box<AttackFn<'_>> = match a.level {
+        Level::Char => {
+            constraints.insert("not_training_word".into(), settings.forbid_training_words.to_string());
+            let attacker = CharAttacker::chars(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings.clone())?;
+            Box::new(move |t: &[Task]| attacker.attack(t))
+        }
+        Level::Word | Level::Unk => {
+            let wc = WordConstraints {
+                cosine: (!a.no_cosine).then_some(a.cosine),
+                pos: if a.level == Level::Word { pos_tagger(&a, &data_dir)? } else { None },
+                stopwords: (!a.allow_stopwords && a.level == Level::Word).then(StopWords::english),
+                distinct_lexemes: !a.allow_same_stem && a.level == Level::Word,
+            };
+            if a.level == Level::Word {
+                constraints.extend(wc.describe());
+            }
+            let mode = if a.level == Level::Word { WordMode::Flip } else { WordMode::Unk };
+            let space =
+                WordSpace::new(&ck.model, &ck.store, &ck.vocab.vocab, ck.config.lowercase, mode, wc, &settings)?;
+            let attacker = Attacker::new(&ck.model, &ck.store, space, settings.clone())?;
+            Box::new(move |t: &[Task]| attacker.attack(t))
+        }
+    };
+    let level = format!("{:?}", a.level).to_lowercase();
     let examples = match a.split {
         Split::Train => &data.train,
         Split::Dev => &data.dev,
@@ -162,16 +255,16 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         "model": ck.dir.display().to_string(),
         "dataset": data.name,
         "split": format!("{:?}", a.split).to_lowercase(),
-        "level": "char",
+        "level": level,
         "method": method.name(),
         "beam": beam,
         "tau": a.tau,
         "budget": a.budget,
+        "max_changes": max_changes,
         "target": target,
         "seed": a.seed,
         "batch": a.batch,
-        "one_change_per_word": settings.one_change_per_word,
-        "forbid_training_words": settings.forbid_training_words,
+        "constraints": constraints,
     });
     let mut file = ResultsFile::open(&a.out, &meta)?;
     let attacked_of = |rs: &[ExampleResult]| rs.iter().filter(|r| !r.skipped).count();
@@ -185,11 +278,8 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         );
     }
     let total = a.limit.unwrap_or(examples.len()).min(examples.len()) as u64;
-    let bar = if a.no_progress {
-        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
-    } else {
-        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-    };
+    let target_draw = if a.no_progress { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
+    let bar = ProgressBar::with_draw_target(Some(total), target_draw);
     bar.set_style(
         ProgressStyle::with_template("attack [{bar:30}] {pos}/{len} attacked {msg} ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -227,7 +317,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         if tasks.iter().all(|t| file.done.contains(&t.index)) {
             continue;
         }
-        let mut results = attacker.attack(&tasks)?;
+        let mut results = attack(&tasks)?;
         results.retain(|r| !file.done.contains(&r.index));
         // Stop exactly at the limit: drop results past the example that reaches it.
         let room = limit - attacked_of(&file.results);
@@ -243,8 +333,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         show(&bar, &file.results);
     }
     bar.finish_and_clear();
-    let info =
-        RunInfo { method: method.name().into(), level: "char".into(), tau: a.tau, beam, budget: a.budget, target };
+    let info = RunInfo { method: method.name().into(), level, tau: a.tau, beam, budget: a.budget, target, constraints };
     let summary = Summary::of(&info, &file.results);
     if let Some(p) = &a.summary {
         atomic::write_file(p, &serde_json::to_vec_pretty(&summary)?)?;

@@ -1,22 +1,18 @@
-//! The character-level attack on `char_cnn_lstm` (HotFlip §3–4): beam
-//! search over flips, insertions and deletions ranked by first-order scores,
-//! and the paper's baselines (loss-ranked beam, random gradients, random
-//! changes). Many documents are attacked together: at every step the beam
-//! entries of all of them are stacked into one forward and one backward pass.
+//! Beam search over edits (HotFlip §3–4) and the paper's baselines, for any
+//! `Space` of edits. Many documents are attacked together: at every step
+//! the beam entries of all of them are stacked into one forward and one
+//! backward pass.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
-use crate::attack::char_doc::{edit_display_word, CharDoc, CharEdit, CharOp};
-use crate::attack::char_score::{all_edits, top_children, EntryRef, ScoreTensors};
 use crate::attack::oracle::{evaluate, Evaluation, Goal};
-use crate::attack::result::{tau_key, Change, ExampleResult, TAUS};
-use crate::data::{ModelVocab, Tokenizer, Vocab};
+use crate::attack::result::{tau_key, ExampleResult, TAUS};
+use crate::attack::space::{ScoreEntry, Space};
 use crate::error::{Error, Result};
-use crate::models::{CharBatch, Input, Model, ModelConfig};
+use crate::models::Model;
 use crate::nn::ParamStore;
 use crate::rng::Rng;
-use crate::tensor::Tensor;
 
 /// How children are ranked (ATTACKS.md's method and baselines).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,11 +45,16 @@ pub struct Settings {
     pub beam: usize,
     /// Success threshold τ on the adversarial class's probability.
     pub tau: f32,
-    /// Largest share of the document's characters that may change.
+    /// Largest share of the document's units (characters, or words for
+    /// word-level attacks) that may change.
     pub budget: f32,
-    /// At most one changed character per word (ATTACKS.md, on by default).
+    /// A fixed number of changes instead of the budget (word level: the
+    /// paper's "one or two flips").
+    pub max_changes: Option<usize>,
+    /// At most one change per word (ATTACKS.md, on by default).
     pub one_change_per_word: bool,
-    /// The changed word must not be a training word (on by default).
+    /// The changed word must not be a training word (character level, on
+    /// by default).
     pub forbid_training_words: bool,
     /// Targeted attack towards this class.
     pub target: Option<usize>,
@@ -69,6 +70,7 @@ impl Default for Settings {
             beam: 10,
             tau: 0.5,
             budget: 0.1,
+            max_changes: None,
             one_change_per_word: true,
             forbid_training_words: true,
             target: None,
@@ -88,152 +90,90 @@ pub struct Task {
 
 /// One applied edit along a beam path.
 #[derive(Clone, Debug)]
-struct Step {
-    edit: CharEdit,
-    from: Option<char>,
-    word_before: Vec<char>,
-    word_after: Vec<char>,
+struct Step<E> {
+    edit: E,
     predicted: Option<f32>,
     actual: Option<f32>,
 }
 
 #[derive(Clone, Debug)]
-struct Entry {
-    doc: CharDoc,
+struct Entry<D, E> {
+    doc: D,
     /// Sum of the first-order scores along the path.
     score: f32,
-    path: Vec<Step>,
+    path: Vec<Step<E>>,
     /// J of the parent, for the actual loss change of the last step.
     parent_loss: Option<f32>,
     /// (probabilities, J) once evaluated.
     eval: Option<(Vec<f32>, f32)>,
 }
 
+impl<D, E> Entry<D, E> {
+    fn loss(&self) -> f32 {
+        self.eval.as_ref().map_or(f32::NEG_INFINITY, |e| e.1)
+    }
+}
+
 /// One document under attack.
-struct Job {
+struct Job<D, E> {
     /// Position in the batch of tasks.
     task: usize,
     /// The example's index in its split (seeds depend on it, not on batching).
     index: usize,
     goal: Goal,
-    orig: CharDoc,
+    orig: D,
     orig_probs: Vec<f32>,
     max_changes: usize,
-    entries: Vec<Entry>,
+    entries: Vec<Entry<D, E>>,
     depth: usize,
     fwd: u64,
     bwd: u64,
     seconds: f64,
     tau_changes: BTreeMap<String, usize>,
     best_adv: f32,
-    result: Option<Entry>,
+    result: Option<Entry<D, E>>,
     success: bool,
 }
 
-/// The character attack on one model.
-pub struct CharAttacker<'a> {
-    model: &'a Model,
-    store: &'a ParamStore,
-    vocab: &'a Vocab,
-    word_vocab: Option<&'a Vocab>,
-    tok: Tokenizer,
-    positions: usize,
-    max_words: usize,
-    table: Tensor,
-    allowed: Vec<bool>,
-    chars: Vec<char>,
-    allowed_chars: Vec<char>,
+/// An attack on one model in one space of edits.
+pub struct Attacker<'a, S: Space> {
+    pub model: &'a Model,
+    pub store: &'a ParamStore,
+    pub space: S,
     pub settings: Settings,
 }
 
-impl<'a> CharAttacker<'a> {
-    pub fn new(
-        model: &'a Model,
-        store: &'a ParamStore,
-        vocab: &'a ModelVocab,
-        lowercase: bool,
-        settings: Settings,
-    ) -> Result<Self> {
-        let ModelConfig::CharCnnLstm(cfg) = model.config() else {
-            return Err(Error::invalid("attack", "the character attack needs a char_cnn_lstm model"));
-        };
+impl<'a, S: Space> Attacker<'a, S> {
+    pub fn new(model: &'a Model, store: &'a ParamStore, space: S, settings: Settings) -> Result<Self> {
         let ok = settings.beam > 0 && settings.tau > 0.0 && settings.tau < 1.0 && settings.budget > 0.0;
-        if !ok {
+        if !ok || settings.max_changes == Some(0) {
             return Err(Error::invalid(
                 "attack",
                 format!(
-                    "beam {} ≥ 1, τ {} in (0, 1) and budget {} > 0 required",
+                    "beam {} ≥ 1, τ {} in (0, 1), budget {} > 0 and max changes ≥ 1 required",
                     settings.beam, settings.tau, settings.budget
                 ),
             ));
         }
+        let n_classes = model.config().n_classes();
         if let Some(t) = settings.target {
-            if t >= cfg.n_classes {
-                return Err(Error::invalid("attack", format!("target class {t} of a {}-class model", cfg.n_classes)));
+            if t >= n_classes {
+                return Err(Error::invalid("attack", format!("target class {t} of a {n_classes}-class model")));
             }
         }
-        let table = store.get(model.embedding_param()).clone();
-        let v = table.shape()[0];
-        let mut chars = vec!['\0'; v];
-        let mut allowed = vec![false; v];
-        for id in Vocab::RESERVED..v {
-            if let Some(tok) = vocab.vocab.token(id) {
-                if let Some(c) = tok.chars().next() {
-                    chars[id] = c;
-                    // Whitespace would split the word; PAD and UNK are not text.
-                    allowed[id] = !c.is_whitespace();
-                }
-            }
-        }
-        let allowed_chars = (0..v).filter(|&i| allowed[i]).map(|i| chars[i]).collect();
-        Ok(CharAttacker {
-            model,
-            store,
-            vocab: &vocab.vocab,
-            word_vocab: vocab.word_vocab.as_ref(),
-            tok: Tokenizer::new(lowercase),
-            positions: cfg.max_word_len,
-            max_words: cfg.max_words,
-            table,
-            allowed,
-            chars,
-            allowed_chars,
-            settings,
-        })
-    }
-
-    fn input(&self, docs: &[&CharDoc]) -> Result<Input> {
-        let ids: Vec<Vec<Vec<usize>>> = docs.iter().map(|d| d.ids(self.vocab)).collect();
-        Ok(Input::Chars(CharBatch::from_docs(&ids, self.positions, self.max_words)?))
-    }
-
-    fn open(&self, doc: &CharDoc) -> Vec<bool> {
-        doc.changed.iter().map(|&c| !(c && self.settings.one_change_per_word)).collect()
-    }
-
-    /// Whether an edit breaks the word-vocabulary constraint.
-    fn forbidden(&self, doc: &CharDoc, e: &CharEdit) -> bool {
-        if !self.settings.forbid_training_words {
-            return false;
-        }
-        let Some(wv) = self.word_vocab else { return false };
-        match doc.edited_word(e) {
-            Some(w) => wv.contains(&w.iter().collect::<String>()),
-            None => true,
-        }
+        Ok(Attacker { model, store, space, settings })
     }
 
     /// Attacks `tasks` together; one result per task, in order.
     pub fn attack(&self, tasks: &[Task]) -> Result<Vec<ExampleResult>> {
-        if self.settings.method == Method::Random {
-            let counter = CharAttacker {
-                settings: Settings { method: Method::HotFlip, ..self.settings.clone() },
-                ..self.clone_parts()
-            };
-            let reference = counter.attack(tasks)?;
-            let counts: Vec<usize> = reference.iter().map(|r| r.changes.len()).collect();
-            return self.attack_random(tasks, &counts);
+        match self.settings.method {
+            Method::Random => self.attack_random(tasks),
+            m => self.search(tasks, m),
         }
+    }
+
+    /// The beam search with children ranked by `method`.
+    fn search(&self, tasks: &[Task], method: Method) -> Result<Vec<ExampleResult>> {
         let start = Instant::now();
         let (mut jobs, mut results) = self.classify(tasks)?;
         let first = start.elapsed().as_secs_f64() / tasks.len().max(1) as f64;
@@ -243,7 +183,7 @@ impl<'a> CharAttacker<'a> {
         while jobs.iter().any(|j| j.result.is_none()) {
             for chunk in self.chunks(&jobs) {
                 let t0 = Instant::now();
-                self.advance(&mut jobs, &chunk)?;
+                self.advance(&mut jobs, &chunk, method)?;
                 let share = t0.elapsed().as_secs_f64() / chunk.len() as f64;
                 for &j in &chunk {
                     jobs[j].seconds += share;
@@ -260,36 +200,22 @@ impl<'a> CharAttacker<'a> {
             .collect()
     }
 
-    /// A copy sharing the borrowed model, for running a second method.
-    fn clone_parts(&self) -> CharAttacker<'a> {
-        CharAttacker {
-            model: self.model,
-            store: self.store,
-            vocab: self.vocab,
-            word_vocab: self.word_vocab,
-            tok: self.tok,
-            positions: self.positions,
-            max_words: self.max_words,
-            table: self.table.clone(),
-            allowed: self.allowed.clone(),
-            chars: self.chars.clone(),
-            allowed_chars: self.allowed_chars.clone(),
-            settings: self.settings.clone(),
-        }
+    fn evaluate(&self, docs: &[&S::Doc], goals: &[Goal], grads: bool) -> Result<Evaluation> {
+        evaluate(self.model, self.store, &self.space.input(docs)?, goals, grads)
     }
 
     /// One forward pass over the originals: which are correctly classified
     /// (and so attacked), and the jobs for them.
     #[allow(clippy::type_complexity)]
-    fn classify(&self, tasks: &[Task]) -> Result<(Vec<Job>, Vec<Option<ExampleResult>>)> {
-        let docs: Vec<CharDoc> = tasks.iter().map(|t| CharDoc::new(&t.text, self.tok, self.max_words)).collect();
+    fn classify(&self, tasks: &[Task]) -> Result<(Vec<Job<S::Doc, S::Edit>>, Vec<Option<ExampleResult>>)> {
+        let docs: Vec<S::Doc> = tasks.iter().map(|t| self.space.parse(&t.text)).collect();
         let mut results: Vec<Option<ExampleResult>> = vec![None; tasks.len()];
-        let readable: Vec<usize> = (0..tasks.len()).filter(|&i| !docs[i].words.is_empty()).collect();
+        let readable: Vec<usize> = (0..tasks.len()).filter(|&i| !self.space.is_empty(&docs[i])).collect();
         let mut probs: Vec<Vec<f32>> = vec![Vec::new(); tasks.len()];
         for chunk in readable.chunks(self.settings.eval_batch.max(1)) {
-            let refs: Vec<&CharDoc> = chunk.iter().map(|&i| &docs[i]).collect();
+            let refs: Vec<&S::Doc> = chunk.iter().map(|&i| &docs[i]).collect();
             let goals: Vec<Goal> = chunk.iter().map(|&i| Goal { label: tasks[i].label, target: None }).collect();
-            let ev = evaluate(self.model, self.store, &self.input(&refs)?, &goals, false)?;
+            let ev = self.evaluate(&refs, &goals, false)?;
             for (k, &i) in chunk.iter().enumerate() {
                 probs[i] = ev.probs[k].clone();
             }
@@ -299,14 +225,9 @@ impl<'a> CharAttacker<'a> {
             let doc = &docs[i];
             let pred = if probs[i].is_empty() { usize::MAX } else { crate::train::argmax(&probs[i]) };
             let wrong = pred != t.label || self.settings.target == Some(t.label);
-            if doc.words.is_empty() || wrong {
+            if self.space.is_empty(doc) || wrong {
                 results[i] = Some(self.skipped(t, doc, &probs[i]));
                 continue;
-            }
-            let n_chars = doc.n_chars();
-            let mut max_changes = ((self.settings.budget * n_chars as f32).floor() as usize).max(1);
-            if self.settings.one_change_per_word {
-                max_changes = max_changes.min(doc.words.len());
             }
             jobs.push(Job {
                 task: i,
@@ -314,7 +235,7 @@ impl<'a> CharAttacker<'a> {
                 goal: Goal { label: t.label, target: self.settings.target },
                 orig: doc.clone(),
                 orig_probs: probs[i].clone(),
-                max_changes,
+                max_changes: self.space.max_changes(doc, &self.settings),
                 entries: vec![Entry { doc: doc.clone(), score: 0.0, path: Vec::new(), parent_loss: None, eval: None }],
                 depth: 0,
                 fwd: 1,
@@ -330,7 +251,7 @@ impl<'a> CharAttacker<'a> {
     }
 
     /// Unfinished jobs grouped so that no job's beam is split across passes.
-    fn chunks(&self, jobs: &[Job]) -> Vec<Vec<usize>> {
+    fn chunks(&self, jobs: &[Job<S::Doc, S::Edit>]) -> Vec<Vec<usize>> {
         let mut out: Vec<Vec<usize>> = Vec::new();
         let mut size = 0;
         for (j, job) in jobs.iter().enumerate() {
@@ -352,8 +273,8 @@ impl<'a> CharAttacker<'a> {
 
     /// Evaluates a chunk's entries, decides which jobs are done, and
     /// expands the others by one change.
-    fn advance(&self, jobs: &mut [Job], chunk: &[usize]) -> Result<()> {
-        let wants_grads = matches!(self.settings.method, Method::HotFlip | Method::RandomGrad);
+    fn advance(&self, jobs: &mut [Job<S::Doc, S::Edit>], chunk: &[usize], method: Method) -> Result<()> {
+        let wants_grads = matches!(method, Method::HotFlip | Method::RandomGrad);
         let pending: Vec<(usize, usize)> = chunk
             .iter()
             .flat_map(|&j| (0..jobs[j].entries.len()).map(move |e| (j, e)))
@@ -362,9 +283,9 @@ impl<'a> CharAttacker<'a> {
         let mut grads: Option<(Evaluation, Vec<(usize, usize)>)> = None;
         if !pending.is_empty() {
             let need = wants_grads && pending.iter().any(|&(j, _)| jobs[j].depth < jobs[j].max_changes);
-            let refs: Vec<&CharDoc> = pending.iter().map(|&(j, e)| &jobs[j].entries[e].doc).collect();
+            let refs: Vec<&S::Doc> = pending.iter().map(|&(j, e)| &jobs[j].entries[e].doc).collect();
             let goals: Vec<Goal> = pending.iter().map(|&(j, _)| jobs[j].goal).collect();
-            let ev = evaluate(self.model, self.store, &self.input(&refs)?, &goals, need)?;
+            let ev = self.evaluate(&refs, &goals, need)?;
             for (k, &(j, e)) in pending.iter().enumerate() {
                 jobs[j].fwd += 1;
                 // Counted where the example needed it (a job at its last
@@ -393,14 +314,14 @@ impl<'a> CharAttacker<'a> {
                     }
                 }
             }
-            let adv_of = |e: &Entry| e.eval.as_ref().map_or(0.0, |(p, _)| job.goal.adversarial(p));
-            let loss_of = |e: &Entry| e.eval.as_ref().map_or(f32::NEG_INFINITY, |(_, l)| *l);
+            let goal = job.goal;
+            let adv_of = |e: &Entry<S::Doc, S::Edit>| e.eval.as_ref().map_or(0.0, |(p, _)| goal.adversarial(p));
             let best_adv = job.entries.iter().max_by(|a, b| adv_of(a).total_cmp(&adv_of(b)));
             if let Some(best) = best_adv.filter(|e| adv_of(e) >= self.settings.tau) {
                 job.result = Some(best.clone());
                 job.success = true;
             } else if job.depth >= job.max_changes {
-                job.result = job.entries.iter().max_by(|a, b| loss_of(a).total_cmp(&loss_of(b))).cloned();
+                job.result = job.entries.iter().max_by(|a, b| a.loss().total_cmp(&b.loss())).cloned();
             } else {
                 expand.push(j);
             }
@@ -408,11 +329,11 @@ impl<'a> CharAttacker<'a> {
         if expand.is_empty() {
             return Ok(());
         }
-        let children: Vec<Vec<Entry>> = match self.settings.method {
+        let children = match method {
             Method::LossBeam => self.loss_children(jobs, &expand)?,
             _ => {
                 let (ev, order) = grads.ok_or_else(|| Error::invalid("attack", "no gradients for expansion"))?;
-                self.scored_children(jobs, &expand, ev, &order)?
+                self.scored_children(jobs, &expand, ev, &order, method == Method::RandomGrad)?
             }
         };
         for (&j, kids) in expand.iter().zip(children) {
@@ -420,8 +341,7 @@ impl<'a> CharAttacker<'a> {
             job.depth += 1;
             if kids.is_empty() {
                 // Nothing left to change: the best entry so far stands.
-                let loss_of = |e: &Entry| e.eval.as_ref().map_or(f32::NEG_INFINITY, |(_, l)| *l);
-                job.result = job.entries.iter().max_by(|a, b| loss_of(a).total_cmp(&loss_of(b))).cloned();
+                job.result = job.entries.iter().max_by(|a, b| a.loss().total_cmp(&b.loss())).cloned();
             } else {
                 job.entries = kids;
             }
@@ -430,66 +350,41 @@ impl<'a> CharAttacker<'a> {
     }
 
     /// HotFlip (or random-gradient) children of the jobs in `expand`.
+    #[allow(clippy::type_complexity)]
     fn scored_children(
         &self,
-        jobs: &[Job],
+        jobs: &[Job<S::Doc, S::Edit>],
         expand: &[usize],
         ev: Evaluation,
         order: &[(usize, usize)],
-    ) -> Result<Vec<Vec<Entry>>> {
+        random_grads: bool,
+    ) -> Result<Vec<Vec<Entry<S::Doc, S::Edit>>>> {
         let grads = ev.grads.ok_or_else(|| Error::invalid("attack", "the evaluation returned no gradients"))?;
-        let (l, d) = (self.positions, self.table.shape()[1]);
-        let words = grads.shape()[0] / order.len().max(1);
         let mut g = grads.into_vec();
-        if self.settings.method == Method::RandomGrad {
-            // Seeded per example and depth, so a document's random scores do
-            // not depend on which documents share its batch.
-            let row = words * l * d;
+        if random_grads {
+            // Seeded per example, depth and entry, so a document's random
+            // scores do not depend on which documents share its batch.
+            let row = g.len() / order.len().max(1);
             for (k, &(j, e)) in order.iter().enumerate() {
                 let stream = (jobs[j].index as u64) << 32 | (jobs[j].depth as u64) << 16 | e as u64;
                 let mut rng = Rng::derive(self.settings.seed ^ 0x5247, stream);
                 g[k * row..(k + 1) * row].iter_mut().for_each(|x| *x = rng.normal());
             }
         }
-        let refs: Vec<&CharDoc> = order.iter().map(|&(j, e)| &jobs[j].entries[e].doc).collect();
-        let ids = match self.input(&refs)? {
-            Input::Chars(b) => b.ids,
-            Input::Words(_) => return Err(Error::invalid("attack", "character batch expected")),
-        };
         let group_of: std::collections::HashMap<usize, usize> =
             expand.iter().enumerate().map(|(g, &j)| (j, g)).collect();
-        let opens: Vec<Vec<bool>> = order.iter().map(|&(j, e)| self.open(&jobs[j].entries[e].doc)).collect();
-        // Entries of finished jobs keep their rows in the batch but are
-        // closed, so they produce no children.
-        let closed: Vec<Vec<bool>> =
-            order.iter().map(|&(j, e)| vec![false; jobs[j].entries[e].doc.words.len()]).collect();
-        let entries: Vec<EntryRef<'_>> = order
+        let entries: Vec<ScoreEntry<'_, S::Doc>> = order
             .iter()
-            .enumerate()
-            .map(|(k, &(j, e))| {
+            .map(|&(j, e)| {
                 let ent = &jobs[j].entries[e];
-                let (group, open) = match group_of.get(&j) {
-                    Some(&g) => (g, &opens[k]),
-                    None => (0, &closed[k]),
+                let (group, active) = match group_of.get(&j) {
+                    Some(&g) => (g, true),
+                    None => (0, false),
                 };
-                EntryRef { doc: &ent.doc, group, score: ent.score, open }
+                ScoreEntry { doc: &ent.doc, group, score: ent.score, active }
             })
             .collect();
-        let vocab = self.vocab;
-        let char_id = move |c: char| vocab.char_id(c);
-        let t = ScoreTensors {
-            grads: &g,
-            ids: &ids,
-            words,
-            positions: l,
-            dim: d,
-            table: self.table.data(),
-            allowed: &self.allowed,
-            chars: &self.chars,
-            char_id: &char_id,
-        };
-        let forbidden = |doc: &CharDoc, e: &CharEdit| self.forbidden(doc, e);
-        let picked = top_children(&t, &entries, expand.len(), self.settings.beam, &forbidden);
+        let picked = self.space.children(&g, &entries, expand.len(), self.settings.beam)?;
         Ok(picked
             .into_iter()
             .map(|cands| {
@@ -505,17 +400,18 @@ impl<'a> CharAttacker<'a> {
     }
 
     /// Loss-ranked children: every allowed child evaluated by a forward pass.
-    fn loss_children(&self, jobs: &mut [Job], expand: &[usize]) -> Result<Vec<Vec<Entry>>> {
+    #[allow(clippy::type_complexity)]
+    fn loss_children(
+        &self,
+        jobs: &mut [Job<S::Doc, S::Edit>],
+        expand: &[usize],
+    ) -> Result<Vec<Vec<Entry<S::Doc, S::Edit>>>> {
         let mut out = Vec::with_capacity(expand.len());
         for &j in expand {
-            let mut kids: Vec<Entry> = Vec::new();
-            let mut seen: HashSet<CharDoc> = HashSet::new();
+            let mut kids: Vec<Entry<S::Doc, S::Edit>> = Vec::new();
+            let mut seen: HashSet<S::Doc> = HashSet::new();
             for parent in &jobs[j].entries {
-                let open = self.open(&parent.doc);
-                for edit in all_edits(&parent.doc, &open, self.positions, &self.allowed_chars) {
-                    if self.forbidden(&parent.doc, &edit) {
-                        continue;
-                    }
+                for edit in self.space.edits(&parent.doc) {
                     if let Some(child) = self.child(parent, edit, None, parent.score) {
                         if seen.insert(child.doc.clone()) {
                             kids.push(child);
@@ -524,57 +420,47 @@ impl<'a> CharAttacker<'a> {
                 }
             }
             for chunk in kids.chunks_mut(self.settings.eval_batch.max(1)) {
-                let refs: Vec<&CharDoc> = chunk.iter().map(|k| &k.doc).collect();
+                let refs: Vec<&S::Doc> = chunk.iter().map(|k| &k.doc).collect();
                 let goals = vec![jobs[j].goal; chunk.len()];
-                let ev = evaluate(self.model, self.store, &self.input(&refs)?, &goals, false)?;
+                let ev = self.evaluate(&refs, &goals, false)?;
                 for (k, kid) in chunk.iter_mut().enumerate() {
                     kid.eval = Some((ev.probs[k].clone(), ev.loss[k]));
                 }
             }
             jobs[j].fwd += kids.len() as u64;
             // Highest true loss first; the enumeration order breaks ties.
-            let mut order: Vec<usize> = (0..kids.len()).collect();
-            let loss = |k: &Entry| k.eval.as_ref().map_or(f32::NEG_INFINITY, |e| e.1);
-            order.sort_by(|&a, &b| loss(&kids[b]).total_cmp(&loss(&kids[a])).then(a.cmp(&b)));
-            let keep: HashSet<usize> = order.into_iter().take(self.settings.beam).collect();
-            let mut chosen: Vec<(usize, Entry)> =
-                kids.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).collect();
-            chosen.sort_by(|a, b| loss(&b.1).total_cmp(&loss(&a.1)).then(a.0.cmp(&b.0)));
-            out.push(chosen.into_iter().map(|(_, e)| e).collect());
+            let mut ranked: Vec<(usize, Entry<S::Doc, S::Edit>)> = kids.into_iter().enumerate().collect();
+            ranked.sort_by(|a, b| b.1.loss().total_cmp(&a.1.loss()).then(a.0.cmp(&b.0)));
+            out.push(ranked.into_iter().take(self.settings.beam).map(|(_, e)| e).collect());
         }
         Ok(out)
     }
 
     /// The entry after one more edit (its evaluation still to come).
-    fn child(&self, parent: &Entry, edit: CharEdit, gain: Option<f32>, total: f32) -> Option<Entry> {
-        let doc = parent.doc.apply(&edit)?;
-        let word_before = parent.doc.words[edit.word].clone();
-        let word_after = doc.words[edit.word].clone();
+    fn child(
+        &self,
+        parent: &Entry<S::Doc, S::Edit>,
+        edit: S::Edit,
+        gain: Option<f32>,
+        total: f32,
+    ) -> Option<Entry<S::Doc, S::Edit>> {
+        let doc = self.space.apply(&parent.doc, &edit)?;
         let mut path = parent.path.clone();
-        path.push(Step {
-            edit,
-            from: parent.doc.from_char(&edit),
-            word_before,
-            word_after,
-            predicted: gain,
-            actual: None,
-        });
+        path.push(Step { edit, predicted: gain, actual: None });
         Some(Entry { doc, score: total, path, parent_loss: parent.eval.as_ref().map(|e| e.1), eval: None })
     }
 
-    /// The random baseline: `counts[i]` random allowed changes per example.
-    fn attack_random(&self, tasks: &[Task], counts: &[usize]) -> Result<Vec<ExampleResult>> {
+    /// The random baseline: as many random allowed changes per example as
+    /// the HotFlip search makes on it.
+    fn attack_random(&self, tasks: &[Task]) -> Result<Vec<ExampleResult>> {
+        let counts: Vec<usize> = self.search(tasks, Method::HotFlip)?.iter().map(|r| r.changes.len()).collect();
         let start = Instant::now();
         let (mut jobs, mut results) = self.classify(tasks)?;
         for job in &mut jobs {
             let mut rng = Rng::derive(self.settings.seed, 0x52_41_4e_44 ^ job.index as u64);
             let mut entry = job.entries[0].clone();
             for _ in 0..counts[job.task].min(job.max_changes) {
-                let open = self.open(&entry.doc);
-                let edits: Vec<CharEdit> = all_edits(&entry.doc, &open, self.positions, &self.allowed_chars)
-                    .into_iter()
-                    .filter(|e| !self.forbidden(&entry.doc, e))
-                    .collect();
+                let edits = self.space.edits(&entry.doc);
                 if edits.is_empty() {
                     break;
                 }
@@ -583,13 +469,12 @@ impl<'a> CharAttacker<'a> {
             }
             job.entries = vec![entry];
         }
-        let refs: Vec<&CharDoc> = jobs.iter().map(|j| &j.entries[0].doc).collect();
+        let refs: Vec<&S::Doc> = jobs.iter().map(|j| &j.entries[0].doc).collect();
         let goals: Vec<Goal> = jobs.iter().map(|j| j.goal).collect();
+        let n = self.settings.eval_batch.max(1);
         let mut evals = Vec::new();
-        for (rchunk, gchunk) in
-            refs.chunks(self.settings.eval_batch.max(1)).zip(goals.chunks(self.settings.eval_batch.max(1)))
-        {
-            let ev = evaluate(self.model, self.store, &self.input(rchunk)?, gchunk, false)?;
+        for (rchunk, gchunk) in refs.chunks(n).zip(goals.chunks(n)) {
+            let ev = self.evaluate(rchunk, gchunk, false)?;
             evals.extend(ev.probs.into_iter().zip(ev.loss));
         }
         let share = start.elapsed().as_secs_f64() / tasks.len().max(1) as f64;
@@ -617,7 +502,7 @@ impl<'a> CharAttacker<'a> {
             .collect()
     }
 
-    fn skipped(&self, t: &Task, doc: &CharDoc, probs: &[f32]) -> ExampleResult {
+    fn skipped(&self, t: &Task, doc: &S::Doc, probs: &[f32]) -> ExampleResult {
         let pred = if probs.is_empty() { t.label } else { crate::train::argmax(probs) };
         let prob = probs.get(pred).copied().unwrap_or(0.0);
         ExampleResult {
@@ -634,7 +519,8 @@ impl<'a> CharAttacker<'a> {
             target: self.settings.target,
             changes: Vec::new(),
             chars_changed: 0,
-            n_chars: doc.n_chars(),
+            n_chars: self.space.n_chars(doc),
+            n_units: self.space.units(doc),
             frac_changed: 0.0,
             max_changes: 0,
             tau_changes: BTreeMap::new(),
@@ -645,34 +531,24 @@ impl<'a> CharAttacker<'a> {
         }
     }
 
-    fn finish(&self, t: &Task, job: Job) -> ExampleResult {
+    fn finish(&self, t: &Task, job: Job<S::Doc, S::Edit>) -> ExampleResult {
         let entry = job.result.unwrap_or_else(|| job.entries[0].clone());
         let probs = entry.eval.as_ref().map(|e| e.0.clone()).unwrap_or_else(|| job.orig_probs.clone());
         let adv_pred = crate::train::argmax(&probs);
         let orig_pred = crate::train::argmax(&job.orig_probs);
-        // Rebuild the text: edited words in place of the originals (keeping
-        // their case), every other word — including those past the model's
-        // max_words — as written.
-        let mut shown: Vec<String> = t.text.split_whitespace().map(String::from).collect();
         let mut changes = Vec::with_capacity(entry.path.len());
-        let mut norm: Vec<Vec<char>> = job.orig.words.clone();
+        let mut doc = job.orig.clone();
         for s in &entry.path {
-            let w = s.edit.word;
-            shown[w] = edit_display_word(&shown[w], &norm[w], &s.edit);
-            norm[w] = s.word_after.clone();
-            changes.push(Change {
-                op: s.edit.op.name().into(),
-                word: w,
-                pos: s.edit.pos,
-                from: s.from.map(String::from).unwrap_or_default(),
-                to: if s.edit.op == CharOp::Delete { String::new() } else { s.edit.ch.to_string() },
-                word_before: s.word_before.iter().collect(),
-                word_after: s.word_after.iter().collect(),
-                predicted: s.predicted,
-                actual: s.actual,
-            });
+            let mut c = self.space.change(&doc, &s.edit);
+            c.predicted = s.predicted;
+            c.actual = s.actual;
+            changes.push(c);
+            if let Some(next) = self.space.apply(&doc, &s.edit) {
+                doc = next;
+            }
         }
-        let n_chars = job.orig.n_chars();
+        let edits: Vec<S::Edit> = entry.path.iter().map(|s| s.edit).collect();
+        let units = self.space.units(&job.orig);
         ExampleResult {
             index: t.index,
             label: t.label,
@@ -680,14 +556,15 @@ impl<'a> CharAttacker<'a> {
             orig_text: t.text.clone(),
             orig_pred,
             orig_prob: job.orig_probs[orig_pred],
-            adv_text: shown.join(" "),
+            adv_text: self.space.render(&t.text, &job.orig, &edits),
             adv_pred,
             adv_prob: probs[adv_pred],
             success: job.success,
             target: self.settings.target,
-            chars_changed: changes.len(),
-            n_chars,
-            frac_changed: changes.len() as f32 / n_chars.max(1) as f32,
+            chars_changed: self.space.chars_changed(&changes),
+            n_chars: self.space.n_chars(&job.orig),
+            n_units: units,
+            frac_changed: changes.len() as f32 / units.max(1) as f32,
             changes,
             max_changes: job.max_changes,
             tau_changes: job.tau_changes,

@@ -1,0 +1,224 @@
+//! The character edit space of `char_cnn_lstm` (HotFlip §3): flips,
+//! insertions and deletions, one changed character per word, changed words
+//! outside the training vocabulary, never PAD, UNK or whitespace.
+
+use crate::attack::char_doc::{edit_display_word, CharDoc, CharEdit, CharOp};
+use crate::attack::char_score::{all_edits, top_children, EntryRef, ScoreTensors};
+use crate::attack::result::Change;
+use crate::attack::search::Settings;
+use crate::attack::space::{ScoreEntry, Scored, Space};
+use crate::data::{ModelVocab, Tokenizer, Vocab};
+use crate::error::{Error, Result};
+use crate::models::{CharBatch, Input, Model, ModelConfig};
+use crate::nn::ParamStore;
+use crate::tensor::Tensor;
+
+pub struct CharSpace<'a> {
+    vocab: &'a Vocab,
+    word_vocab: Option<&'a Vocab>,
+    tok: Tokenizer,
+    positions: usize,
+    max_words: usize,
+    /// The character embedding table `[V, D]`.
+    table: Tensor,
+    allowed: Vec<bool>,
+    chars: Vec<char>,
+    allowed_chars: Vec<char>,
+    one_change_per_word: bool,
+    forbid_training_words: bool,
+}
+
+impl<'a> CharSpace<'a> {
+    pub fn new(
+        model: &Model,
+        store: &ParamStore,
+        vocab: &'a ModelVocab,
+        lowercase: bool,
+        settings: &Settings,
+    ) -> Result<Self> {
+        let ModelConfig::CharCnnLstm(cfg) = model.config() else {
+            return Err(Error::invalid("attack", "the character attack needs a char_cnn_lstm model"));
+        };
+        let table = store.get(model.embedding_param()).clone();
+        let v = table.shape()[0];
+        let mut chars = vec!['\0'; v];
+        let mut allowed = vec![false; v];
+        for (id, (c, ok)) in chars.iter_mut().zip(allowed.iter_mut()).enumerate().skip(Vocab::RESERVED) {
+            if let Some(ch) = vocab.vocab.token(id).and_then(|t| t.chars().next()) {
+                *c = ch;
+                // Whitespace would split the word; PAD and UNK are not text.
+                *ok = !ch.is_whitespace();
+            }
+        }
+        let allowed_chars = (0..v).filter(|&i| allowed[i]).map(|i| chars[i]).collect();
+        Ok(CharSpace {
+            vocab: &vocab.vocab,
+            word_vocab: vocab.word_vocab.as_ref(),
+            tok: Tokenizer::new(lowercase),
+            positions: cfg.max_word_len,
+            max_words: cfg.max_words,
+            table,
+            allowed,
+            chars,
+            allowed_chars,
+            one_change_per_word: settings.one_change_per_word,
+            forbid_training_words: settings.forbid_training_words,
+        })
+    }
+
+    fn open(&self, doc: &CharDoc) -> Vec<bool> {
+        doc.changed.iter().map(|&c| !(c && self.one_change_per_word)).collect()
+    }
+
+    /// Whether an edit breaks the word-vocabulary constraint.
+    fn forbidden(&self, doc: &CharDoc, e: &CharEdit) -> bool {
+        if !self.forbid_training_words {
+            return false;
+        }
+        let Some(wv) = self.word_vocab else { return false };
+        match doc.edited_word(e) {
+            Some(w) => wv.contains(&w.iter().collect::<String>()),
+            None => true,
+        }
+    }
+}
+
+impl Space for CharSpace<'_> {
+    type Doc = CharDoc;
+    type Edit = CharEdit;
+
+    fn level(&self) -> &'static str {
+        "char"
+    }
+
+    fn parse(&self, text: &str) -> CharDoc {
+        CharDoc::new(text, self.tok, self.max_words)
+    }
+
+    fn is_empty(&self, doc: &CharDoc) -> bool {
+        doc.words.is_empty()
+    }
+
+    fn input(&self, docs: &[&CharDoc]) -> Result<Input> {
+        let ids: Vec<Vec<Vec<usize>>> = docs.iter().map(|d| d.ids(self.vocab)).collect();
+        Ok(Input::Chars(CharBatch::from_docs(&ids, self.positions, self.max_words)?))
+    }
+
+    fn units(&self, doc: &CharDoc) -> usize {
+        doc.n_chars()
+    }
+
+    fn n_chars(&self, doc: &CharDoc) -> usize {
+        doc.n_chars()
+    }
+
+    fn max_changes(&self, doc: &CharDoc, s: &Settings) -> usize {
+        let mut n = s.max_changes.unwrap_or_else(|| ((s.budget * doc.n_chars() as f32).floor() as usize).max(1));
+        if self.one_change_per_word {
+            n = n.min(doc.words.len());
+        }
+        n
+    }
+
+    fn apply(&self, doc: &CharDoc, edit: &CharEdit) -> Option<CharDoc> {
+        doc.apply(edit)
+    }
+
+    fn edits(&self, doc: &CharDoc) -> Vec<CharEdit> {
+        all_edits(doc, &self.open(doc), self.positions, &self.allowed_chars)
+            .into_iter()
+            .filter(|e| !self.forbidden(doc, e))
+            .collect()
+    }
+
+    fn children(
+        &self,
+        grads: &[f32],
+        entries: &[ScoreEntry<'_, CharDoc>],
+        groups: usize,
+        keep: usize,
+    ) -> Result<Vec<Vec<Scored<CharEdit>>>> {
+        let docs: Vec<&CharDoc> = entries.iter().map(|e| e.doc).collect();
+        let Input::Chars(batch) = self.input(&docs)? else {
+            return Err(Error::invalid("attack", "character batch expected"));
+        };
+        let d = self.table.shape()[1];
+        if grads.len() != batch.batch * batch.words * self.positions * d {
+            return Err(Error::invalid("attack", "gradients do not match the character batch"));
+        }
+        let opens: Vec<Vec<bool>> =
+            entries.iter().map(|e| if e.active { self.open(e.doc) } else { vec![false; e.doc.words.len()] }).collect();
+        let refs: Vec<EntryRef<'_>> = entries
+            .iter()
+            .zip(&opens)
+            .map(|(e, open)| EntryRef { doc: e.doc, group: e.group, score: e.score, open })
+            .collect();
+        let vocab = self.vocab;
+        let char_id = move |c: char| vocab.char_id(c);
+        let t = ScoreTensors {
+            grads,
+            ids: &batch.ids,
+            words: batch.words,
+            positions: self.positions,
+            dim: d,
+            table: self.table.data(),
+            allowed: &self.allowed,
+            chars: &self.chars,
+            char_id: &char_id,
+        };
+        let forbidden = |doc: &CharDoc, e: &CharEdit| self.forbidden(doc, e);
+        Ok(top_children(&t, &refs, groups, keep, &forbidden)
+            .into_iter()
+            .map(|g| {
+                g.into_iter().map(|c| Scored { entry: c.entry, edit: c.edit, gain: c.gain, total: c.total }).collect()
+            })
+            .collect())
+    }
+
+    fn change(&self, before: &CharDoc, e: &CharEdit) -> Change {
+        let word_before: String = before.words.get(e.word).map(|w| w.iter().collect()).unwrap_or_default();
+        let word_after: String = before.edited_word(e).map(|w| w.into_iter().collect()).unwrap_or_default();
+        Change {
+            op: e.op.name().into(),
+            word: e.word,
+            pos: e.pos,
+            from: before.from_char(e).map(String::from).unwrap_or_default(),
+            to: if e.op == CharOp::Delete { String::new() } else { e.ch.to_string() },
+            word_before,
+            word_after,
+            predicted: None,
+            actual: None,
+        }
+    }
+
+    fn render(&self, text: &str, orig: &CharDoc, path: &[CharEdit]) -> String {
+        // Edited words in place of the originals (keeping their case), every
+        // other word — including those past max_words — as written.
+        let mut shown: Vec<String> = text.split_whitespace().map(String::from).collect();
+        let mut doc = orig.clone();
+        for e in path {
+            if let (Some(w), Some(next)) = (shown.get_mut(e.word), doc.apply(e)) {
+                *w = edit_display_word(w, &doc.words[e.word], e);
+                doc = next;
+            }
+        }
+        shown.join(" ")
+    }
+}
+
+/// The character attack, as most callers want it.
+pub type CharAttacker<'a> = crate::attack::search::Attacker<'a, CharSpace<'a>>;
+
+impl<'a> crate::attack::search::Attacker<'a, CharSpace<'a>> {
+    /// The character attack on a `char_cnn_lstm` with its vocabulary.
+    pub fn chars(
+        model: &'a Model,
+        store: &'a ParamStore,
+        vocab: &'a ModelVocab,
+        lowercase: bool,
+        settings: Settings,
+    ) -> Result<Self> {
+        let space = CharSpace::new(model, store, vocab, lowercase, &settings)?;
+        Self::new(model, store, space, settings)
+    }
+}

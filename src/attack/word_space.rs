@@ -1,0 +1,412 @@
+//! The word edit space (HotFlip §5): flip word w_i to w_j, scored
+//! `e_i · (E_j − E_i)` on the model's own (fine-tuned, and for the LSTM
+//! models normalised) embeddings, under four constraints — cosine
+//! similarity above 0.8, same part of speech, no stop-words, not the same
+//! lexeme — or replace a word by UNK (the UNK attack).
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::attack::result::Change;
+use crate::attack::search::Settings;
+use crate::attack::space::{ScoreEntry, Scored, Space};
+use crate::data::{Tokenizer, Vocab};
+use crate::error::{Error, Result};
+use crate::lexicon::pos::PosTagger;
+use crate::lexicon::stem::same_lexeme;
+use crate::lexicon::stopwords::StopWords;
+use crate::models::{Input, Model, WordBatch};
+use crate::nn::ParamStore;
+use crate::tape::Tape;
+use crate::tensor::Tensor;
+
+/// A sentence as a word model reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WordDoc {
+    /// Normalised words (lowercased if the model lowercases).
+    pub words: Vec<String>,
+    pub ids: Vec<usize>,
+    pub changed: Vec<bool>,
+}
+
+/// Replace the word at `pos` by vocabulary entry `to` (UNK for the UNK attack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WordEdit {
+    pub pos: usize,
+    pub to: usize,
+}
+
+/// Word flips under the semantic constraints, or UNK replacements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WordMode {
+    Flip,
+    Unk,
+}
+
+/// The constraints of a word flip; each can be switched off (`None`/false).
+pub struct WordConstraints {
+    /// Cosine similarity of the two words' embeddings must exceed this (0.8).
+    pub cosine: Option<f32>,
+    /// Same part of speech in context, by this tagger.
+    pub pos: Option<Box<dyn PosTagger + Send + Sync>>,
+    /// Neither word may be a stop-word.
+    pub stopwords: Option<StopWords>,
+    /// The words must not share a stem.
+    pub distinct_lexemes: bool,
+}
+
+impl WordConstraints {
+    /// All four, as ATTACKS.md asks (the tagger is the caller's to supply).
+    pub fn paper(tagger: Option<Box<dyn PosTagger + Send + Sync>>) -> Self {
+        WordConstraints {
+            cosine: Some(0.8),
+            pos: tagger,
+            stopwords: Some(StopWords::english()),
+            distinct_lexemes: true,
+        }
+    }
+
+    /// One line per constraint, for summaries.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        vec![
+            ("cosine".into(), self.cosine.map_or("off".into(), |c| format!("> {c}"))),
+            ("same_pos".into(), if self.pos.is_some() { "on".into() } else { "off".into() }),
+            ("no_stopwords".into(), if self.stopwords.is_some() { "on".into() } else { "off".into() }),
+            ("distinct_lexemes".into(), if self.distinct_lexemes { "on".into() } else { "off".into() }),
+        ]
+    }
+}
+
+pub struct WordSpace<'a> {
+    vocab: &'a Vocab,
+    tok: Tokenizer,
+    max_words: usize,
+    min_len: usize,
+    mode: WordMode,
+    /// The embedding table as the model reads it `[V, D]`, and its rows
+    /// scaled to unit length (for cosine similarity).
+    table: Tensor,
+    unit: Vec<f32>,
+    constraints: WordConstraints,
+    one_change_per_word: bool,
+    /// Vocabulary ids within the cosine threshold of a word, by word id.
+    neighbours: Mutex<HashMap<usize, Vec<usize>>>,
+}
+
+impl<'a> WordSpace<'a> {
+    pub fn new(
+        model: &Model,
+        store: &ParamStore,
+        vocab: &'a Vocab,
+        lowercase: bool,
+        mode: WordMode,
+        constraints: WordConstraints,
+        settings: &Settings,
+    ) -> Result<Self> {
+        let cfg = model.config();
+        if cfg.is_char_level() || cfg.is_tagger() {
+            return Err(Error::invalid(
+                "attack",
+                format!("word-level attacks need a word classifier, not {}", cfg.arch()),
+            ));
+        }
+        let tape = Tape::no_grad();
+        let p = tape.bind_frozen(store);
+        let table = match model.word_table(&tape, &p)? {
+            Some(t) => tape.value(t)?,
+            None => return Err(Error::invalid("attack", "the model has no word embeddings")),
+        };
+        let (v, d) = (table.shape()[0], table.shape()[1]);
+        if v != vocab.len() {
+            return Err(Error::invalid("attack", format!("vocabulary of {} words for a table of {v}", vocab.len())));
+        }
+        let mut unit = table.data().to_vec();
+        for row in unit.chunks_mut(d) {
+            let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if n > 0.0 {
+                row.iter_mut().for_each(|x| *x /= n);
+            }
+        }
+        Ok(WordSpace {
+            vocab,
+            tok: Tokenizer::new(lowercase),
+            max_words: cfg.max_words(),
+            min_len: model.min_len(),
+            mode,
+            table,
+            unit,
+            constraints,
+            one_change_per_word: settings.one_change_per_word,
+            neighbours: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn dim(&self) -> usize {
+        self.table.shape()[1]
+    }
+
+    /// Ids within the cosine threshold of `id` (every real word without a threshold).
+    fn similar(&self, id: usize) -> Vec<usize> {
+        if let Some(hit) = self.neighbours.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return hit;
+        }
+        let (v, d) = (self.table.shape()[0], self.dim());
+        let me = &self.unit[id * d..(id + 1) * d];
+        let out: Vec<usize> = (Vocab::RESERVED..v)
+            .filter(|&j| j != id)
+            .filter(|&j| match self.constraints.cosine {
+                Some(c) => me.iter().zip(&self.unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum::<f32>() > c,
+                None => true,
+            })
+            .collect();
+        if let Ok(mut m) = self.neighbours.lock() {
+            m.insert(id, out.clone());
+        }
+        out
+    }
+
+    /// Allowed replacements of each word of `doc` (empty where closed).
+    fn candidates(&self, doc: &WordDoc) -> Vec<Vec<usize>> {
+        let tokens: Vec<&str> = doc.words.iter().map(String::as_str).collect();
+        let tags = self.constraints.pos.as_ref().map(|t| t.tag(&tokens));
+        (0..doc.words.len())
+            .map(|i| {
+                let id = doc.ids[i];
+                if id < Vocab::RESERVED || (doc.changed[i] && self.one_change_per_word) {
+                    return Vec::new();
+                }
+                if self.mode == WordMode::Unk {
+                    return vec![Vocab::UNK];
+                }
+                if self.constraints.stopwords.as_ref().is_some_and(|s| s.contains(&doc.words[i])) {
+                    return Vec::new();
+                }
+                self.similar(id)
+                    .into_iter()
+                    .filter(|&j| {
+                        let w = self.vocab.token(j).unwrap_or_default();
+                        if self.constraints.stopwords.as_ref().is_some_and(|s| s.contains(w)) {
+                            return false;
+                        }
+                        if self.constraints.distinct_lexemes && same_lexeme(&doc.words[i], w) {
+                            return false;
+                        }
+                        match (&self.constraints.pos, &tags) {
+                            (Some(tagger), Some(tags)) => {
+                                let mut flipped = tokens.clone();
+                                flipped[i] = w;
+                                tagger.tag(&flipped)[i] == tags[i]
+                            }
+                            _ => true,
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A spelling of `word` the vocabulary does not know, so the model reads
+    /// UNK where a person still reads the word: a doubled letter.
+    fn legible_unknown(&self, word: &str) -> String {
+        let chars: Vec<char> = word.chars().collect();
+        for k in (0..chars.len()).rev().chain(std::iter::once(usize::MAX)) {
+            let mut c = chars.clone();
+            if k == usize::MAX {
+                c.push('~');
+            } else {
+                c.insert(k, chars[k]);
+            }
+            let s: String = c.into_iter().collect();
+            if self.vocab.get(&self.tok.normalize(&s)).is_none() {
+                return s;
+            }
+        }
+        format!("{word}~")
+    }
+}
+
+impl Space for WordSpace<'_> {
+    type Doc = WordDoc;
+    type Edit = WordEdit;
+
+    fn level(&self) -> &'static str {
+        match self.mode {
+            WordMode::Flip => "word",
+            WordMode::Unk => "unk",
+        }
+    }
+
+    fn parse(&self, text: &str) -> WordDoc {
+        let words: Vec<String> =
+            text.split_whitespace().take(self.max_words).map(|w| self.tok.normalize(w).into_owned()).collect();
+        let ids = words.iter().map(|w| self.vocab.id(w)).collect();
+        let changed = vec![false; words.len()];
+        WordDoc { words, ids, changed }
+    }
+
+    fn is_empty(&self, doc: &WordDoc) -> bool {
+        doc.words.is_empty()
+    }
+
+    fn input(&self, docs: &[&WordDoc]) -> Result<Input> {
+        let ids: Vec<Vec<usize>> = docs.iter().map(|d| d.ids.clone()).collect();
+        Ok(Input::Words(WordBatch::from_sentences(&ids, self.max_words, self.min_len)?))
+    }
+
+    fn units(&self, doc: &WordDoc) -> usize {
+        doc.words.len()
+    }
+
+    fn n_chars(&self, doc: &WordDoc) -> usize {
+        doc.words.iter().map(|w| w.chars().count()).sum()
+    }
+
+    fn max_changes(&self, doc: &WordDoc, s: &Settings) -> usize {
+        let n = s.max_changes.unwrap_or_else(|| ((s.budget * doc.words.len() as f32).floor() as usize).max(1));
+        n.min(doc.words.len())
+    }
+
+    fn apply(&self, doc: &WordDoc, e: &WordEdit) -> Option<WordDoc> {
+        if e.pos >= doc.words.len() || doc.ids[e.pos] == e.to {
+            return None;
+        }
+        let mut d = doc.clone();
+        d.ids[e.pos] = e.to;
+        d.words[e.pos] = self.vocab.token(e.to).unwrap_or(Vocab::UNK_STR).to_string();
+        d.changed[e.pos] = true;
+        Some(d)
+    }
+
+    fn edits(&self, doc: &WordDoc) -> Vec<WordEdit> {
+        self.candidates(doc)
+            .into_iter()
+            .enumerate()
+            .flat_map(|(pos, js)| js.into_iter().map(move |to| WordEdit { pos, to }))
+            .collect()
+    }
+
+    fn children(
+        &self,
+        grads: &[f32],
+        entries: &[ScoreEntry<'_, WordDoc>],
+        groups: usize,
+        keep: usize,
+    ) -> Result<Vec<Vec<Scored<WordEdit>>>> {
+        let docs: Vec<&WordDoc> = entries.iter().map(|e| e.doc).collect();
+        let Input::Words(batch) = self.input(&docs)? else {
+            return Err(Error::invalid("attack", "word batch expected"));
+        };
+        let d = self.dim();
+        if grads.len() != batch.batch * batch.len * d {
+            return Err(Error::invalid("attack", "gradients do not match the word batch"));
+        }
+        let e_tab = self.table.data();
+        let per_entry: Vec<Vec<Scored<WordEdit>>> = entries
+            .par_iter()
+            .enumerate()
+            .map(|(k, entry)| {
+                if !entry.active {
+                    return Vec::new();
+                }
+                let mut all = Vec::new();
+                for (pos, js) in self.candidates(entry.doc).into_iter().enumerate() {
+                    let g = &grads[(k * batch.len + pos) * d..(k * batch.len + pos + 1) * d];
+                    let cur = entry.doc.ids[pos];
+                    let base: f32 = g.iter().zip(&e_tab[cur * d..(cur + 1) * d]).map(|(a, b)| a * b).sum();
+                    for to in js {
+                        let s: f32 = g.iter().zip(&e_tab[to * d..(to + 1) * d]).map(|(a, b)| a * b).sum();
+                        let gain = s - base;
+                        all.push(Scored { entry: k, edit: WordEdit { pos, to }, gain, total: entry.score + gain });
+                    }
+                }
+                all
+            })
+            .collect();
+        let mut by_group: Vec<Vec<Scored<WordEdit>>> = vec![Vec::new(); groups];
+        for s in per_entry.into_iter().flatten() {
+            by_group[entries[s.entry].group].push(s);
+        }
+        Ok(by_group
+            .into_iter()
+            .map(|cands| {
+                // Best first; entry and edit break ties so threads never matter.
+                let mut heap: BinaryHeap<Ranked> = cands.into_iter().map(Ranked).collect();
+                let mut seen = HashSet::new();
+                let mut out = Vec::with_capacity(keep);
+                while let Some(Ranked(c)) = heap.pop() {
+                    if out.len() == keep {
+                        break;
+                    }
+                    if let Some(child) = self.apply(entries[c.entry].doc, &c.edit) {
+                        if seen.insert(child) {
+                            out.push(c);
+                        }
+                    }
+                }
+                out
+            })
+            .collect())
+    }
+
+    fn change(&self, before: &WordDoc, e: &WordEdit) -> Change {
+        let from = before.words.get(e.pos).cloned().unwrap_or_default();
+        let to = match self.mode {
+            WordMode::Unk => self.legible_unknown(&from),
+            WordMode::Flip => self.vocab.token(e.to).unwrap_or_default().to_string(),
+        };
+        Change {
+            op: self.level().into(),
+            word: e.pos,
+            pos: 0,
+            from: from.clone(),
+            to: to.clone(),
+            word_before: from,
+            word_after: to,
+            predicted: None,
+            actual: None,
+        }
+    }
+
+    fn chars_changed(&self, changes: &[Change]) -> usize {
+        changes.iter().map(|c| c.to.chars().count()).sum()
+    }
+
+    fn render(&self, text: &str, orig: &WordDoc, path: &[WordEdit]) -> String {
+        let mut shown: Vec<String> = text.split_whitespace().map(String::from).collect();
+        let mut doc = orig.clone();
+        for e in path {
+            let c = self.change(&doc, e);
+            if let (Some(w), Some(next)) = (shown.get_mut(e.pos), self.apply(&doc, e)) {
+                *w = c.to;
+                doc = next;
+            }
+        }
+        shown.join(" ")
+    }
+}
+
+/// Max-heap order of scored edits: highest total first, then lowest
+/// (entry, edit).
+struct Ranked(Scored<WordEdit>);
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total.total_cmp(&o.0.total).then(o.0.entry.cmp(&self.0.entry)).then(o.0.edit.cmp(&self.0.edit))
+    }
+}
+
+/// The word attack.
+pub type WordAttacker<'a> = crate::attack::search::Attacker<'a, WordSpace<'a>>;
