@@ -5,7 +5,7 @@ use hotflip::attack::oracle::{evaluate, Goal};
 use hotflip::attack::{Attacker, ScoreEntry, Settings, Space, Task, WordConstraints, WordMode, WordSpace};
 use hotflip::data::{Vocab, VocabKind};
 use hotflip::lexicon::{same_lexeme, PosTagger, StopWords, Upos};
-use hotflip::models::{Input, Mode, Model, ModelConfig, WordBatch, WordCnnConfig};
+use hotflip::models::{Input, Mode, Model, ModelConfig, WordCnnConfig};
 use hotflip::nn::ParamStore;
 use hotflip::{Rng, Tape, Tensor};
 
