@@ -7,6 +7,7 @@
 //! and `Tape::backward` returns [`Gradients`] for parameters and for any
 //! intermediate value marked with `Tape::retain_grad`.
 
+pub mod adv;
 pub mod attack;
 pub mod bench;
 pub mod checkpoint;

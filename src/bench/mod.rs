@@ -1,6 +1,7 @@
 //! Benchmark workloads shared by `hotflip bench` and the criterion benches
 //! (shared/spec/BENCHMARKS.md).
 
+pub mod advstep;
 pub mod engine;
 pub mod gemm;
 

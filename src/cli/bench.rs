@@ -13,6 +13,30 @@ pub enum BenchCommand {
     Engine(EngineArgs),
     /// GEMM GFLOP/s at the models' shapes (the CPU ceiling W1 runs under).
     Gemm(GemmArgs),
+    /// W3: one lstm_classifier training step, plain vs AdvT vs iAdvT (ms).
+    Advstep(AdvStepArgs),
+}
+
+#[derive(Args)]
+pub struct AdvStepArgs {
+    #[arg(long, default_value_t = 20_000)]
+    vocab: usize,
+    #[arg(long, default_value_t = 256)]
+    dim: usize,
+    #[arg(long, default_value_t = 1024)]
+    hidden: usize,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 100)]
+    words: usize,
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Timed steps per method; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -54,6 +78,31 @@ pub struct EngineArgs {
 
 pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()> {
     match cmd {
+        BenchCommand::Advstep(a) => {
+            if a.vocab < 3 || a.dim == 0 || a.hidden == 0 || a.batch == 0 || a.words == 0 {
+                return Err("--vocab ≥ 3 and positive --dim, --hidden, --batch, --words required".into());
+            }
+            if !a.json {
+                eprintln!("backend: cpu ({threads} threads)");
+            }
+            let shape = hotflip::bench::advstep::AdvStepShape {
+                vocab: a.vocab,
+                dim: a.dim,
+                hidden: a.hidden,
+                batch: a.batch,
+                words: a.words,
+            };
+            let r = hotflip::bench::advstep::run(shape, a.warmup, a.iters)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "W3 lstm_classifier V {} D {} H {} batch {} × {} words: plain {:.1} ms, AdvT {:.1} ms, iAdvT {:.1} ms (iAdvT/AdvT {:.2}, iAdvT/plain {:.2})",
+                    r.vocab, r.dim, r.hidden, r.batch, r.words, r.plain_ms, r.advt_ms, r.iadvt_ms, r.iadvt_over_advt, r.iadvt_over_plain
+                );
+            }
+            Ok(())
+        }
         BenchCommand::Gemm(a) => {
             if !a.json {
                 eprintln!("backend: cpu ({threads} threads)");

@@ -11,7 +11,9 @@ use hotflip::checkpoint::CheckpointConfig;
 use hotflip::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
 use hotflip::nn::ParamStore;
 use hotflip::optim::AdamConfig;
-use hotflip::train::{self, Plain, StopReason, TrainOptions, Trainee, Trainer, VocabOptions};
+use hotflip::adv::{EmbeddingAdversary, EmbeddingMethod, FlipKind, FlipTraining};
+use hotflip::ops::neighbours::AlphaScope;
+use hotflip::train::{self, Objective, Plain, StopReason, TrainOptions, Trainee, Trainer, VocabOptions};
 use hotflip::Rng;
 
 use super::common::{announce_backend, DataArgs};
@@ -93,6 +95,87 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Adversarial training: HotFlip flips (characters), one word flip
+    /// (word-sem, word-unk), or embedding perturbations (advt, vat, iadvt, ivat, random).
+    #[arg(long, value_enum, default_value = "none")]
+    adv: AdvArg,
+    /// Perturbation norm per example (default: 5; 15 for iadvt and ivat).
+    #[arg(long)]
+    epsilon: Option<f32>,
+    /// Weight λ of the adversarial term.
+    #[arg(long, default_value_t = 1.0)]
+    lambda: f32,
+    /// K nearest words of iAdvT / iVAT.
+    #[arg(long, default_value_t = 10)]
+    neighbours: usize,
+    /// Normalise iAdvT's α per example (Sato et al.) or per position.
+    #[arg(long, value_enum, default_value = "example")]
+    alpha_scope: ScopeArg,
+    /// HotFlip training: share of characters flipped per example.
+    #[arg(long, default_value_t = 0.2)]
+    flip_fraction: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "kebab-case")]
+pub enum AdvArg {
+    None,
+    Hotflip,
+    WordSem,
+    WordUnk,
+    Advt,
+    Vat,
+    Iadvt,
+    Ivat,
+    Random,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    Example,
+    Position,
+}
+
+fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
+    let emb = |m: EmbeddingMethod| -> Box<dyn Objective> {
+        let mut o = EmbeddingAdversary::paper(m, a.seed);
+        if let Some(e) = a.epsilon {
+            o.epsilon = e;
+        }
+        o.lambda = a.lambda;
+        o.neighbours = a.neighbours;
+        o.scope = match a.alpha_scope {
+            ScopeArg::Example => AlphaScope::PerExample,
+            ScopeArg::Position => AlphaScope::PerPosition,
+        };
+        Box::new(o)
+    };
+    let flip = |k: FlipKind| -> Box<dyn Objective> {
+        let mut o = FlipTraining::paper(k);
+        o.fraction = a.flip_fraction;
+        Box::new(o)
+    };
+    let needs_words = !matches!(a.adv, AdvArg::None | AdvArg::Hotflip);
+    if needs_words && a.arch == Arch::CharCnnLstm {
+        return Err(format!("--adv {:?} perturbs word embeddings; char_cnn_lstm takes --adv hotflip", a.adv).to_lowercase().into());
+    }
+    if a.adv == AdvArg::Hotflip && a.arch != Arch::CharCnnLstm {
+        return Err("--adv hotflip flips characters; for word models use --adv word-sem or word-unk".into());
+    }
+    if a.epsilon.is_some_and(|e| !(e > 0.0)) || !(a.lambda >= 0.0) || a.neighbours == 0 {
+        return Err("--epsilon must be positive, --lambda non-negative, --neighbours at least 1".into());
+    }
+    Ok(match a.adv {
+        AdvArg::None => Box::new(Plain),
+        AdvArg::Hotflip => flip(FlipKind::Chars),
+        AdvArg::WordSem => flip(FlipKind::WordSem),
+        AdvArg::WordUnk => flip(FlipKind::WordUnk),
+        AdvArg::Advt => emb(EmbeddingMethod::AdvT),
+        AdvArg::Vat => emb(EmbeddingMethod::Vat),
+        AdvArg::Iadvt => emb(EmbeddingMethod::IAdvT),
+        AdvArg::Ivat => emb(EmbeddingMethod::IVat),
+        AdvArg::Random => emb(EmbeddingMethod::Random),
+    })
 }
 
 fn model_config(a: &TrainArgs, vocab: usize, classes: usize) -> CliResult<ModelConfig> {
@@ -139,6 +222,7 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if a.minutes.is_some_and(|m| m <= 0.0) {
         return Err("--minutes must be positive".into());
     }
+    let mut objective = objective(&a)?;
     announce_backend(threads, backend);
     let data = a.data.load()?;
     let char_level = a.arch == Arch::CharCnnLstm;
@@ -198,7 +282,10 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     };
     let trainer = Trainer { out: a.out.clone(), opts, data: &encoded, interrupt };
     let mut trainee = Trainee { model, store, config, vocab };
-    let summary = trainer.run(&mut trainee, &mut Plain, a.resume)?;
+    if a.adv != AdvArg::None {
+        eprintln!("objective: {}", objective.name());
+    }
+    let summary = trainer.run(&mut trainee, objective.as_mut(), a.resume)?;
     let json = serde_json::to_string_pretty(&summary)?;
     hotflip::checkpoint::atomic::write_file(&a.out.join("summary.json"), json.as_bytes())?;
     match summary.stopped {

@@ -1,0 +1,242 @@
+//! Adversarial and virtual adversarial training in word-embedding space
+//! (Sato et al. 2018, after Miyato et al. 2017), for `lstm_classifier` and
+//! `bilstm_tagger` (and any word model): objective `J(clean) + λ·J_adv`.
+//!
+//! - AdvT: `r = ε g/‖g‖`, g the loss gradient at the embeddings.
+//! - VAT: a random direction ξ·d, one power iteration on
+//!   `KL(p(x) ‖ p(x + ξd))`, `r = ε ĝ/‖ĝ‖`; J_adv is that KL at r (p fixed).
+//! - iAdvT / iVAT: the same, with r restricted to `Σ_k α_k d_k`, d_k the
+//!   unit directions to the K nearest vocabulary embeddings (recomputed each
+//!   step from the current embeddings).
+//! - Random: r a random direction of norm ε (the baseline).
+
+use crate::adv::perturb::{check, gather, normalize_per_example, random_direction, real_positions, scatter};
+use crate::error::{Error, Result};
+use crate::models::{Input, Mode, Model, WordBatch};
+use crate::nn::ParamStore;
+use crate::ops::neighbours::{self, AlphaScope, IadvtConfig, Table};
+use crate::optim::Grads;
+use crate::rng::Rng;
+use crate::tape::{Tape, Var};
+use crate::tensor::Tensor;
+use crate::train::{collect_grads, task_loss, Batch, Objective, StepContext, StepResult, Targets};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbeddingMethod {
+    AdvT,
+    Vat,
+    IAdvT,
+    IVat,
+    Random,
+}
+
+impl EmbeddingMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            EmbeddingMethod::AdvT => "advt",
+            EmbeddingMethod::Vat => "vat",
+            EmbeddingMethod::IAdvT => "iadvt",
+            EmbeddingMethod::IVat => "ivat",
+            EmbeddingMethod::Random => "random",
+        }
+    }
+
+    fn virtual_(self) -> bool {
+        matches!(self, EmbeddingMethod::Vat | EmbeddingMethod::IVat)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EmbeddingAdversary {
+    pub method: EmbeddingMethod,
+    /// Norm of the perturbation per example (AdvT/VAT 5, iAdvT/iVAT 15).
+    pub epsilon: f32,
+    /// Weight of the adversarial term.
+    pub lambda: f32,
+    /// VAT's finite-difference step for the power iteration.
+    pub xi: f32,
+    /// K nearest words (iAdvT, iVAT).
+    pub neighbours: usize,
+    pub scope: AlphaScope,
+    pub seed: u64,
+}
+
+impl EmbeddingAdversary {
+    /// Sato et al.'s settings for `method` (ε 5, or 15 for the
+    /// interpretable versions; λ 1; K 10; ξ 0.1).
+    pub fn paper(method: EmbeddingMethod, seed: u64) -> Self {
+        let epsilon = if matches!(method, EmbeddingMethod::IAdvT | EmbeddingMethod::IVat) { 15.0 } else { 5.0 };
+        EmbeddingAdversary { method, epsilon, lambda: 1.0, xi: 0.1, neighbours: 10, scope: AlphaScope::PerExample, seed }
+    }
+}
+
+/// Sum of two gradient lists, the second scaled.
+fn add_scaled(a: Grads, b: Grads, s: f32) -> Grads {
+    a.into_iter()
+        .zip(b)
+        .map(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) => {
+                let v: Vec<f32> = x.data().iter().zip(y.data()).map(|(p, q)| p + s * q).collect();
+                Some(Tensor::new(x.shape(), v).expect("same shapes"))
+            }
+            (Some(x), None) => Some(x),
+            (None, Some(y)) => {
+                let v: Vec<f32> = y.data().iter().map(|q| s * q).collect();
+                Some(Tensor::new(y.shape(), v).expect("same shape"))
+            }
+            (None, None) => None,
+        })
+        .collect()
+}
+
+/// KL(p ‖ q) over the rows that are predictions (all rows of a classifier;
+/// the real tokens of the tagger).
+fn kl_loss(tape: &Tape, p_logits: &Tensor, q_logits: Var, targets: &Targets) -> Result<Var> {
+    let p = tape.constant(p_logits.clone());
+    match targets {
+        Targets::Classes(_) => tape.kl_div(p, q_logits),
+        Targets::Tags { mask, .. } => {
+            let c = *p_logits.shape().last().unwrap_or(&1);
+            let rows: Vec<usize> = mask.iter().enumerate().filter(|(_, &m)| m > 0.0).map(|(i, _)| i).collect();
+            let n = mask.len();
+            let p2 = tape.index_select(tape.reshape(p, &[n, c])?, &rows)?;
+            let q2 = tape.index_select(tape.reshape(q_logits, &[n, c])?, &rows)?;
+            tape.kl_div(p2, q2)
+        }
+    }
+}
+
+impl EmbeddingAdversary {
+    /// dKL/dr at `r` (the power iteration's gradient), with weights frozen.
+    #[allow(clippy::too_many_arguments)]
+    fn kl_gradient(
+        &self,
+        model: &Model,
+        store: &ParamStore,
+        input: &Input,
+        embedded: &Tensor,
+        r: Vec<f32>,
+        p_logits: &Tensor,
+        targets: &Targets,
+        mode: Mode,
+    ) -> Result<Vec<f32>> {
+        let tape = Tape::new();
+        let p = tape.bind_frozen(store);
+        let e = tape.constant(embedded.clone());
+        let rv = tape.leaf(Tensor::new(embedded.shape(), r)?);
+        let logits = model.forward_embedded(&tape, &p, input, tape.add(e, rv)?, mode)?;
+        let kl = kl_loss(&tape, p_logits, logits, targets)?;
+        let g = tape.backward(kl)?;
+        Ok(g.get(rv).map(|t| t.data().to_vec()).unwrap_or_else(|| vec![0.0; embedded.numel()]))
+    }
+
+    /// The perturbation `[B, T, D]` for this batch.
+    #[allow(clippy::too_many_arguments)]
+    fn perturbation(
+        &self,
+        ctx: &StepContext<'_>,
+        input: &Input,
+        x: &WordBatch,
+        embedded: &Tensor,
+        g: &[f32],
+        p_logits: &Tensor,
+        targets: &Targets,
+    ) -> Result<Vec<f32>> {
+        let d = *embedded.shape().last().unwrap_or(&1);
+        check(g, x, d)?;
+        let mut rng = Rng::derive(self.seed, ctx.step);
+        let interpretable = || -> Result<(Tensor, Vec<usize>, Vec<f32>)> {
+            let tape = Tape::no_grad();
+            let p = tape.bind_frozen(ctx.store);
+            let table = ctx
+                .model
+                .word_table(&tape, &p)?
+                .ok_or_else(|| Error::invalid("iadvt", "the model has no word embeddings"))?;
+            let table = tape.value(table)?;
+            let ids: Vec<usize> = real_positions(x).into_iter().map(|(b, t)| x.ids[b * x.len + t]).collect();
+            Ok((table, ids, gather(embedded.data(), x, d)))
+        };
+        Ok(match self.method {
+            EmbeddingMethod::AdvT => {
+                let mut r = g.to_vec();
+                normalize_per_example(&mut r, x, d, self.epsilon);
+                r
+            }
+            EmbeddingMethod::Random => random_direction(x, d, self.epsilon, &mut rng),
+            EmbeddingMethod::Vat => {
+                let start = random_direction(x, d, self.xi, &mut rng);
+                let mut gd = self.kl_gradient(ctx.model, ctx.store, input, embedded, start, p_logits, targets, ctx.mode)?;
+                // Padding rows carry no gradient; keep them exactly zero.
+                gd = scatter(&gather(&gd, x, d), x, d);
+                normalize_per_example(&mut gd, x, d, self.epsilon);
+                gd
+            }
+            EmbeddingMethod::IAdvT => {
+                let (table, ids, w) = interpretable()?;
+                let t = Table::new(table.data(), table.shape()[0], d)?;
+                let cfg = IadvtConfig { k: self.neighbours, eps: self.epsilon, scope: self.scope };
+                let nb = neighbours::iadvt(t, &ids, &w, &gather(g, x, d), &x.lengths, &cfg)?;
+                scatter(&nb.r, x, d)
+            }
+            EmbeddingMethod::IVat => {
+                let (table, ids, w) = interpretable()?;
+                let t = Table::new(table.data(), table.shape()[0], d)?;
+                let k = self.neighbours;
+                let nearest = neighbours::nearest(t, &ids, &w, k)?;
+                // A random unit α per example, scaled by ξ, as VAT's start.
+                let raw: Vec<f32> = (0..ids.len() * k).map(|_| rng.normal()).collect();
+                let alpha0 = neighbours::alpha(&raw, k, &x.lengths, AlphaScope::PerExample, self.xi)?;
+                let r0 = neighbours::perturbation(t, &w, &nearest.ids, k, &alpha0)?;
+                let gr = self.kl_gradient(ctx.model, ctx.store, input, embedded, scatter(&r0, x, d), p_logits, targets, ctx.mode)?;
+                let ghat = neighbours::alpha_grad(t, &w, &nearest.ids, k, &gather(&gr, x, d))?;
+                let alpha = neighbours::alpha(&ghat, k, &x.lengths, self.scope, self.epsilon)?;
+                scatter(&neighbours::perturbation(t, &w, &nearest.ids, k, &alpha)?, x, d)
+            }
+        })
+    }
+}
+
+impl Objective for EmbeddingAdversary {
+    fn name(&self) -> String {
+        format!("{}(eps={},lambda={},k={})", self.method.name(), self.epsilon, self.lambda, self.neighbours)
+    }
+
+    fn step(&mut self, ctx: &StepContext<'_>, batch: &Batch) -> Result<StepResult> {
+        let Input::Words(x) = &batch.input else {
+            return Err(Error::invalid("adversarial training", "embedding perturbations need a word model"));
+        };
+        // Clean pass: the loss, its parameter gradients, and g at the embeddings.
+        let tape = Tape::new();
+        let p = tape.bind(ctx.store);
+        let f = ctx.model.forward(&tape, &p, &batch.input, None, ctx.mode)?;
+        tape.retain_grad(f.embedded)?;
+        let embedded = tape.value(f.embedded)?;
+        let p_logits = tape.value(f.logits)?;
+        let loss = task_loss(&tape, f.logits, &batch.targets)?;
+        let clean = tape.value(loss)?.item()?;
+        let mut g = tape.backward(loss)?;
+        let ge = g.get(f.embedded).map(|t| t.data().to_vec()).unwrap_or_else(|| vec![0.0; embedded.numel()]);
+        let clean_grads = collect_grads(&p, &mut g, ctx.store);
+
+        let r = self.perturbation(ctx, &batch.input, x, &embedded, &ge, &p_logits, &batch.targets)?;
+
+        // Adversarial pass at the (constant) perturbation.
+        let tape = Tape::new();
+        let p = tape.bind(ctx.store);
+        let rv = tape.constant(Tensor::new(embedded.shape(), r)?);
+        let f = ctx.model.forward(&tape, &p, &batch.input, Some(rv), ctx.mode)?;
+        let adv = if self.method.virtual_() {
+            kl_loss(&tape, &p_logits, f.logits, &batch.targets)?
+        } else {
+            task_loss(&tape, f.logits, &batch.targets)?
+        };
+        let adv_value = tape.value(adv)?.item()?;
+        let mut g = tape.backward(adv)?;
+        let adv_grads = collect_grads(&p, &mut g, ctx.store);
+        Ok(StepResult {
+            loss: clean + self.lambda * adv_value,
+            grads: add_scaled(clean_grads, adv_grads, self.lambda),
+            parts: vec![("clean", clean), ("adv", adv_value)],
+        })
+    }
+}

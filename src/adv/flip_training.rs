@@ -1,0 +1,217 @@
+//! HotFlip adversarial training (Ebrahimi et al. 2018 §6): per example one
+//! backward pass, then the top r flips applied at once (no beam search),
+//! and the loss on the clean and the adversarial batch.
+//!
+//! - Characters (`char_cnn_lstm`): r = 20% of the document's characters,
+//!   at most one flip per word (each word's best flip, the r best words).
+//! - Words (any word model): one flip per example, to a word whose
+//!   embedding has cosine similarity above 0.8 (SEM), or to UNK.
+//!
+//! Training uses the first-order scores alone: no vocabulary, part-of-speech
+//! or stop-word checks, which the attack applies but which would cost more
+//! than the training step itself.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::models::{CharBatch, Input, WordBatch};
+use crate::optim::Grads;
+use crate::tape::Tape;
+use crate::tensor::Tensor;
+use crate::train::{collect_grads, task_loss, Batch, Objective, StepContext, StepResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlipKind {
+    /// Character flips (HotFlip's character model).
+    Chars,
+    /// One word flip to a semantically close word.
+    WordSem,
+    /// One word replaced by UNK.
+    WordUnk,
+}
+
+#[derive(Clone, Debug)]
+pub struct FlipTraining {
+    pub kind: FlipKind,
+    /// Share of characters flipped (characters).
+    pub fraction: f32,
+    /// Cosine threshold for SEM word flips.
+    pub cosine: f32,
+    /// Weights of the clean and the adversarial loss.
+    pub clean_weight: f32,
+    pub adv_weight: f32,
+}
+
+impl FlipTraining {
+    pub fn paper(kind: FlipKind) -> Self {
+        FlipTraining { kind, fraction: 0.2, cosine: 0.8, clean_weight: 1.0, adv_weight: 1.0 }
+    }
+}
+
+/// `S_j(c) − S_j(a)` of each word's best character flip: (score, position,
+/// char id), or `None` for a word with nothing to flip.
+fn best_char_flips(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize) -> Vec<Option<(f32, usize, usize)>> {
+    let l = x.chars;
+    (0..x.batch * x.words)
+        .into_par_iter()
+        .map(|row| {
+            let (b, w) = (row / x.words, row % x.words);
+            if w >= x.lengths[b] {
+                return None;
+            }
+            let ids = &x.ids[row * l..(row + 1) * l];
+            let mut best: Option<(f32, usize, usize)> = None;
+            for j in 0..l {
+                let a = ids[j];
+                if a == 0 {
+                    break;
+                }
+                let gj = &g[(row * l + j) * d..(row * l + j + 1) * d];
+                let dot = |c: usize| -> f32 { gj.iter().zip(&table[c * d..(c + 1) * d]).map(|(p, q)| p * q).sum() };
+                let base = dot(a);
+                for c in 2..v {
+                    if c != a {
+                        let s = dot(c) - base;
+                        if best.is_none_or(|(bs, _, _)| s > bs) {
+                            best = Some((s, j, c));
+                        }
+                    }
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// The batch with each example's top r word-best flips applied.
+fn flip_chars(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize, fraction: f32) -> CharBatch {
+    let best = best_char_flips(x, g, table, v, d);
+    let l = x.chars;
+    let mut out = x.clone();
+    for b in 0..x.batch {
+        let chars: usize =
+            (0..x.lengths[b]).map(|w| x.ids[(b * x.words + w) * l..(b * x.words + w + 1) * l].iter().filter(|&&c| c != 0).count()).sum();
+        let r = ((fraction * chars as f32).round() as usize).max(1);
+        let mut words: Vec<(f32, usize, usize, usize)> =
+            (0..x.lengths[b]).filter_map(|w| best[b * x.words + w].map(|(s, j, c)| (s, w, j, c))).collect();
+        words.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+        for &(_, w, j, c) in words.iter().take(r) {
+            out.ids[(b * x.words + w) * l + j] = c;
+        }
+    }
+    out
+}
+
+/// The batch with each example's best single word flip applied (to a word
+/// within the cosine threshold, or to UNK).
+fn flip_words(x: &WordBatch, g: &[f32], table: &[f32], v: usize, d: usize, kind: FlipKind, cosine: f32) -> WordBatch {
+    let norm = |r: usize| -> f32 { table[r * d..(r + 1) * d].iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12) };
+    let dot = |a: &[f32], r: usize| -> f32 { a.iter().zip(&table[r * d..(r + 1) * d]).map(|(p, q)| p * q).sum() };
+    let picks: Vec<Option<(usize, usize)>> = (0..x.batch)
+        .into_par_iter()
+        .map(|b| {
+            let mut best: Option<(f32, usize, usize)> = None;
+            for t in 0..x.lengths[b] {
+                let id = x.ids[b * x.len + t];
+                if id < 2 {
+                    continue;
+                }
+                let gt = &g[(b * x.len + t) * d..(b * x.len + t + 1) * d];
+                let base = dot(gt, id);
+                let candidates: Vec<usize> = match kind {
+                    FlipKind::WordUnk => vec![1],
+                    _ => {
+                        let e = &table[id * d..(id + 1) * d];
+                        let ne = norm(id);
+                        (2..v).filter(|&j| j != id && dot(e, j) / (ne * norm(j)) > cosine).collect()
+                    }
+                };
+                for j in candidates {
+                    let s = dot(gt, j) - base;
+                    if best.is_none_or(|(bs, _, _)| s > bs) {
+                        best = Some((s, t, j));
+                    }
+                }
+            }
+            best.map(|(_, t, j)| (t, j))
+        })
+        .collect();
+    let mut out = x.clone();
+    for (b, p) in picks.into_iter().enumerate() {
+        if let Some((t, j)) = p {
+            out.ids[b * x.len + t] = j;
+        }
+    }
+    out
+}
+
+impl Objective for FlipTraining {
+    fn name(&self) -> String {
+        match self.kind {
+            FlipKind::Chars => format!("hotflip(r={})", self.fraction),
+            FlipKind::WordSem => format!("word-sem(cos={})", self.cosine),
+            FlipKind::WordUnk => "word-unk".into(),
+        }
+    }
+
+    fn step(&mut self, ctx: &StepContext<'_>, batch: &Batch) -> Result<StepResult> {
+        let tape = Tape::new();
+        let p = tape.bind(ctx.store);
+        let f = ctx.model.forward(&tape, &p, &batch.input, None, ctx.mode)?;
+        tape.retain_grad(f.embedded)?;
+        let loss = task_loss(&tape, f.logits, &batch.targets)?;
+        let clean = tape.value(loss)?.item()?;
+        let scaled = tape.scale(loss, self.clean_weight)?;
+        let mut g = tape.backward(scaled)?;
+        let ge = g.get(f.embedded).map(|t| t.data().to_vec()).unwrap_or_default();
+        let clean_grads = collect_grads(&p, &mut g, ctx.store);
+        // Scores come from dJ/de; undo the weight so they are J's own.
+        let ge: Vec<f32> = ge.iter().map(|v| v / self.clean_weight.max(1e-12)).collect();
+
+        let table = ctx.store.get(ctx.model.embedding_param());
+        let (v, d) = (table.shape()[0], table.shape()[1]);
+        let adv_input = match (&batch.input, self.kind) {
+            (Input::Chars(x), FlipKind::Chars) => Input::Chars(flip_chars(x, &ge, table.data(), v, d, self.fraction)),
+            (Input::Words(x), FlipKind::WordSem | FlipKind::WordUnk) => {
+                // The table the model reads (normalised for the LSTM models).
+                let t2 = Tape::no_grad();
+                let p2 = t2.bind_frozen(ctx.store);
+                let read = match ctx.model.word_table(&t2, &p2)? {
+                    Some(t) => t2.value(t)?,
+                    None => table.clone(),
+                };
+                Input::Words(flip_words(x, &ge, read.data(), v, d, self.kind, self.cosine))
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "adversarial training",
+                    "hotflip training needs a character model; word-sem and word-unk need a word model",
+                ))
+            }
+        };
+        let tape = Tape::new();
+        let p = tape.bind(ctx.store);
+        let f = ctx.model.forward(&tape, &p, &adv_input, None, ctx.mode)?;
+        let loss = task_loss(&tape, f.logits, &batch.targets)?;
+        let adv = tape.value(loss)?.item()?;
+        let scaled = tape.scale(loss, self.adv_weight)?;
+        let mut g = tape.backward(scaled)?;
+        let adv_grads = collect_grads(&p, &mut g, ctx.store);
+        let grads: Grads = clean_grads
+            .into_iter()
+            .zip(adv_grads)
+            .map(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => {
+                    Some(Tensor::new(a.shape(), a.data().iter().zip(b.data()).map(|(x, y)| x + y).collect()).ok()?)
+                }
+                (a, None) => a,
+                (None, b) => b,
+            })
+            .collect();
+        Ok(StepResult {
+            loss: self.clean_weight * clean + self.adv_weight * adv,
+            grads,
+            parts: vec![("clean", clean), ("adv", adv)],
+        })
+    }
+}

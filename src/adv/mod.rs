@@ -1,0 +1,11 @@
+//! Training that resists adversarial examples: HotFlip's flip-based
+//! adversarial training (characters, word SEM/UNK) and Sato et al.'s
+//! embedding-space methods (AdvT, VAT, iAdvT, iVAT, random), each an
+//! `Objective` for the training loop.
+
+pub mod embedding;
+pub mod flip_training;
+pub mod perturb;
+
+pub use embedding::{EmbeddingAdversary, EmbeddingMethod};
+pub use flip_training::{FlipKind, FlipTraining};
