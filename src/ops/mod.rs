@@ -5,6 +5,7 @@
 pub mod cpu;
 pub mod fastmath;
 pub mod gemm;
+pub mod neighbours;
 pub mod packed_gemm;
 
 pub(crate) mod binary;
