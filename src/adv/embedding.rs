@@ -66,7 +66,15 @@ impl EmbeddingAdversary {
     /// interpretable versions; λ 1; K 10; ξ 0.1).
     pub fn paper(method: EmbeddingMethod, seed: u64) -> Self {
         let epsilon = if matches!(method, EmbeddingMethod::IAdvT | EmbeddingMethod::IVat) { 15.0 } else { 5.0 };
-        EmbeddingAdversary { method, epsilon, lambda: 1.0, xi: 0.1, neighbours: 10, scope: AlphaScope::PerExample, seed }
+        EmbeddingAdversary {
+            method,
+            epsilon,
+            lambda: 1.0,
+            xi: 0.1,
+            neighbours: 10,
+            scope: AlphaScope::PerExample,
+            seed,
+        }
     }
 }
 
@@ -165,7 +173,8 @@ impl EmbeddingAdversary {
             EmbeddingMethod::Random => random_direction(x, d, self.epsilon, &mut rng),
             EmbeddingMethod::Vat => {
                 let start = random_direction(x, d, self.xi, &mut rng);
-                let mut gd = self.kl_gradient(ctx.model, ctx.store, input, embedded, start, p_logits, targets, ctx.mode)?;
+                let mut gd =
+                    self.kl_gradient(ctx.model, ctx.store, input, embedded, start, p_logits, targets, ctx.mode)?;
                 // Padding rows carry no gradient; keep them exactly zero.
                 gd = scatter(&gather(&gd, x, d), x, d);
                 normalize_per_example(&mut gd, x, d, self.epsilon);
@@ -187,12 +196,64 @@ impl EmbeddingAdversary {
                 let raw: Vec<f32> = (0..ids.len() * k).map(|_| rng.normal()).collect();
                 let alpha0 = neighbours::alpha(&raw, k, &x.lengths, AlphaScope::PerExample, self.xi)?;
                 let r0 = neighbours::perturbation(t, &w, &nearest.ids, k, &alpha0)?;
-                let gr = self.kl_gradient(ctx.model, ctx.store, input, embedded, scatter(&r0, x, d), p_logits, targets, ctx.mode)?;
+                let gr = self.kl_gradient(
+                    ctx.model,
+                    ctx.store,
+                    input,
+                    embedded,
+                    scatter(&r0, x, d),
+                    p_logits,
+                    targets,
+                    ctx.mode,
+                )?;
                 let ghat = neighbours::alpha_grad(t, &w, &nearest.ids, k, &gather(&gr, x, d))?;
                 let alpha = neighbours::alpha(&ghat, k, &x.lengths, self.scope, self.epsilon)?;
                 scatter(&neighbours::perturbation(t, &w, &nearest.ids, k, &alpha)?, x, d)
             }
         })
+    }
+}
+
+impl EmbeddingAdversary {
+    /// The perturbation this objective would train against on `batch`
+    /// (`[B, T, D]`), with the clean embeddings it is added to: for tests
+    /// and for inspecting what the model is trained to resist.
+    pub fn perturbation_of(&self, ctx: &StepContext<'_>, batch: &Batch) -> Result<(Tensor, Tensor)> {
+        let Input::Words(x) = &batch.input else {
+            return Err(Error::invalid("adversarial training", "embedding perturbations need a word model"));
+        };
+        let tape = Tape::new();
+        let p = tape.bind_frozen(ctx.store);
+        let e = tape.value(ctx.model.embed(&tape, &p, &batch.input)?)?;
+        let leaf = tape.leaf(e.clone());
+        let logits = ctx.model.forward_embedded(&tape, &p, &batch.input, leaf, ctx.mode)?;
+        let p_logits = tape.value(logits)?;
+        let loss = task_loss(&tape, logits, &batch.targets)?;
+        let g = tape.backward(loss)?;
+        let ge = g.get(leaf).map(|t| t.data().to_vec()).unwrap_or_else(|| vec![0.0; e.numel()]);
+        let r = self.perturbation(ctx, &batch.input, x, &e, &ge, &p_logits, &batch.targets)?;
+        Ok((e.clone(), Tensor::new(e.shape(), r)?))
+    }
+
+    /// dKL(p ‖ p(x + r))/dr at `r`, weights frozen (VAT's power-iteration
+    /// gradient), exposed for tests.
+    pub fn kl_gradient_at(&self, ctx: &StepContext<'_>, batch: &Batch, r: &Tensor) -> Result<Tensor> {
+        let tape = Tape::no_grad();
+        let p = tape.bind_frozen(ctx.store);
+        let e = tape.value(ctx.model.embed(&tape, &p, &batch.input)?)?;
+        let logits =
+            tape.value(ctx.model.forward_embedded(&tape, &p, &batch.input, tape.constant(e.clone()), ctx.mode)?)?;
+        let g = self.kl_gradient(
+            ctx.model,
+            ctx.store,
+            &batch.input,
+            &e,
+            r.data().to_vec(),
+            &logits,
+            &batch.targets,
+            ctx.mode,
+        )?;
+        Tensor::new(e.shape(), g)
     }
 }
 

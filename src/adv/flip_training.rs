@@ -11,10 +11,13 @@
 //! or stop-word checks, which the attack applies but which would cost more
 //! than the training step itself.
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::models::{CharBatch, Input, WordBatch};
+use crate::ops::gemm::{self, View, ViewMut};
 use crate::optim::Grads;
 use crate::tape::Tape;
 use crate::tensor::Tensor;
@@ -89,8 +92,9 @@ fn flip_chars(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize, fract
     let l = x.chars;
     let mut out = x.clone();
     for b in 0..x.batch {
-        let chars: usize =
-            (0..x.lengths[b]).map(|w| x.ids[(b * x.words + w) * l..(b * x.words + w + 1) * l].iter().filter(|&&c| c != 0).count()).sum();
+        let chars: usize = (0..x.lengths[b])
+            .map(|w| x.ids[(b * x.words + w) * l..(b * x.words + w + 1) * l].iter().filter(|&&c| c != 0).count())
+            .sum();
         let r = ((fraction * chars as f32).round() as usize).max(1);
         let mut words: Vec<(f32, usize, usize, usize)> =
             (0..x.lengths[b]).filter_map(|w| best[b * x.words + w].map(|(s, j, c)| (s, w, j, c))).collect();
@@ -102,11 +106,36 @@ fn flip_chars(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize, fract
     out
 }
 
+/// For each distinct word id of the batch, the ids whose embeddings have
+/// cosine similarity above `cosine` with it: one GEMM of the batch's unit
+/// rows against the whole unit table, instead of a scan per position.
+fn similar_words(x: &WordBatch, table: &[f32], v: usize, d: usize, cosine: f32) -> HashMap<usize, Vec<usize>> {
+    let mut unit = table.to_vec();
+    for row in unit.chunks_mut(d) {
+        let n = row.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|a| *a /= n);
+    }
+    let mut ids: Vec<usize> = x.ids.iter().copied().filter(|&i| i >= 2).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let q: Vec<f32> = ids.iter().flat_map(|&i| unit[i * d..(i + 1) * d].iter().copied()).collect();
+    let mut sims = vec![0.0f32; ids.len() * v];
+    gemm::matmul(View::rm(&q, ids.len(), d), View::t(&unit, d, v), ViewMut::rm(&mut sims, ids.len(), v), false);
+    ids.iter()
+        .enumerate()
+        .map(|(k, &id)| {
+            let row = &sims[k * v..(k + 1) * v];
+            (id, (2..v).filter(|&j| j != id && row[j] > cosine).collect())
+        })
+        .collect()
+}
+
 /// The batch with each example's best single word flip applied (to a word
 /// within the cosine threshold, or to UNK).
 fn flip_words(x: &WordBatch, g: &[f32], table: &[f32], v: usize, d: usize, kind: FlipKind, cosine: f32) -> WordBatch {
-    let norm = |r: usize| -> f32 { table[r * d..(r + 1) * d].iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12) };
     let dot = |a: &[f32], r: usize| -> f32 { a.iter().zip(&table[r * d..(r + 1) * d]).map(|(p, q)| p * q).sum() };
+    let similar = if kind == FlipKind::WordSem { similar_words(x, table, v, d, cosine) } else { HashMap::new() };
+    let unk = [1usize];
     let picks: Vec<Option<(usize, usize)>> = (0..x.batch)
         .into_par_iter()
         .map(|b| {
@@ -118,15 +147,11 @@ fn flip_words(x: &WordBatch, g: &[f32], table: &[f32], v: usize, d: usize, kind:
                 }
                 let gt = &g[(b * x.len + t) * d..(b * x.len + t + 1) * d];
                 let base = dot(gt, id);
-                let candidates: Vec<usize> = match kind {
-                    FlipKind::WordUnk => vec![1],
-                    _ => {
-                        let e = &table[id * d..(id + 1) * d];
-                        let ne = norm(id);
-                        (2..v).filter(|&j| j != id && dot(e, j) / (ne * norm(j)) > cosine).collect()
-                    }
+                let candidates: &[usize] = match kind {
+                    FlipKind::WordUnk => &unk,
+                    _ => similar.get(&id).map_or(&[], Vec::as_slice),
                 };
-                for j in candidates {
+                for &j in candidates {
                     let s = dot(gt, j) - base;
                     if best.is_none_or(|(bs, _, _)| s > bs) {
                         best = Some((s, t, j));

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use hotflip::adv::{EmbeddingAdversary, EmbeddingMethod, FlipKind, FlipTraining};
 use hotflip::checkpoint::CheckpointConfig;
 use hotflip::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
 use hotflip::nn::ParamStore;
-use hotflip::optim::AdamConfig;
-use hotflip::adv::{EmbeddingAdversary, EmbeddingMethod, FlipKind, FlipTraining};
 use hotflip::ops::neighbours::AlphaScope;
+use hotflip::optim::AdamConfig;
 use hotflip::train::{self, Objective, Plain, StopReason, TrainOptions, Trainee, Trainer, VocabOptions};
 use hotflip::Rng;
 
@@ -157,12 +157,15 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
     };
     let needs_words = !matches!(a.adv, AdvArg::None | AdvArg::Hotflip);
     if needs_words && a.arch == Arch::CharCnnLstm {
-        return Err(format!("--adv {:?} perturbs word embeddings; char_cnn_lstm takes --adv hotflip", a.adv).to_lowercase().into());
+        return Err(format!("--adv {:?} perturbs word embeddings; char_cnn_lstm takes --adv hotflip", a.adv)
+            .to_lowercase()
+            .into());
     }
     if a.adv == AdvArg::Hotflip && a.arch != Arch::CharCnnLstm {
         return Err("--adv hotflip flips characters; for word models use --adv word-sem or word-unk".into());
     }
-    if a.epsilon.is_some_and(|e| !(e > 0.0)) || !(a.lambda >= 0.0) || a.neighbours == 0 {
+    let ok = a.epsilon.is_none_or(|e| e > 0.0) && a.lambda >= 0.0 && a.neighbours > 0;
+    if !ok {
         return Err("--epsilon must be positive, --lambda non-negative, --neighbours at least 1".into());
     }
     Ok(match a.adv {
