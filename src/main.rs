@@ -5,6 +5,7 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -19,3 +20,17 @@ fn main() -> ExitCode {
 // back. mimalloc keeps them.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's `purge_delay` option (index 15 of `mi_option_e` in the v3
+/// header the crate builds).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed memory stays with the process instead of being purged back to
+/// the OS: a forward/backward pass frees and reallocates blocks of tens of
+/// megabytes, and each purge made the kernel clear those pages again (a
+/// fifth of an attack's time at 32 documents per batch; page faults fell
+/// from 10,285 to 397).
+fn keep_freed_memory() {
+    // SAFETY: sets a process-wide option; mimalloc allows it at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}

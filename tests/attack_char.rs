@@ -17,6 +17,18 @@ use hotflip::{Rng, Tape, Tensor};
 
 const ALPHABET: &str = "abcdefgh";
 
+/// `[V, D]` → `[D, V]`.
+fn transpose(t: &Tensor) -> Vec<f32> {
+    let (v, d) = (t.shape()[0], t.shape()[1]);
+    let mut out = vec![0.0f32; v * d];
+    for c in 0..v {
+        for k in 0..d {
+            out[k * v + c] = t.data()[c * d + k];
+        }
+    }
+    out
+}
+
 struct Fixture {
     model: Model,
     store: ParamStore,
@@ -147,7 +159,7 @@ fn first_order_scores_are_directional_derivatives_on_the_one_hot_input() {
         words: batch.words,
         positions: 6,
         dim: 3,
-        table: table.data(),
+        table_t: &transpose(&table),
         allowed: &allowed,
         chars: &chars,
         char_id: &char_id,
@@ -231,7 +243,7 @@ fn fused_top_b_equals_materialise_and_sort() {
         words: batch.words,
         positions: 6,
         dim: 3,
-        table: table.data(),
+        table_t: &transpose(&table),
         allowed: &allowed,
         chars: &chars,
         char_id: &char_id,

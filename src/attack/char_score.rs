@@ -39,8 +39,10 @@ pub struct ScoreTensors<'a> {
     pub positions: usize,
     /// Embedding size `D`.
     pub dim: usize,
-    /// The character embedding table `[V, D]`.
-    pub table: &'a [f32],
+    /// The character embedding table transposed, `[D, V]`: `S_j` is then a
+    /// sum of D rows scaled by `e_j`'s components, which vectorises over V
+    /// (a dot product per character would be a scalar reduction).
+    pub table_t: &'a [f32],
     /// Which ids may be flipped to or inserted (`[V]`; never PAD or UNK).
     pub allowed: &'a [bool],
     /// The character of each id (`[V]`; PAD and UNK map to `'\0'`).
@@ -113,10 +115,12 @@ fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit
         let n = n_full.min(l - 1);
         // S[j][c] for the visible positions and the trailing PAD.
         for j in 0..=n {
-            let gj = &g[j * d..(j + 1) * d];
-            for c in 0..v {
-                let ec = &t.table[c * d..(c + 1) * d];
-                s[j * v + c] = gj.iter().zip(ec).map(|(x, y)| x * y).sum();
+            let row = &mut s[j * v..(j + 1) * v];
+            row.fill(0.0);
+            for (k, &gk) in g[j * d..(j + 1) * d].iter().enumerate() {
+                for (o, &e) in row.iter_mut().zip(&t.table_t[k * v..(k + 1) * v]) {
+                    *o += gk * e;
+                }
             }
         }
         let at = |j: usize, c: usize| s[j * v + c];

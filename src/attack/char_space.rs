@@ -19,8 +19,9 @@ pub struct CharSpace<'a> {
     tok: Tokenizer,
     positions: usize,
     max_words: usize,
-    /// The character embedding table `[V, D]`.
+    /// The character embedding table `[V, D]`, and transposed `[D, V]`.
     table: Tensor,
+    table_t: Vec<f32>,
     allowed: Vec<bool>,
     chars: Vec<char>,
     allowed_chars: Vec<char>,
@@ -51,7 +52,15 @@ impl<'a> CharSpace<'a> {
             }
         }
         let allowed_chars = (0..v).filter(|&i| allowed[i]).map(|i| chars[i]).collect();
+        let d = table.shape()[1];
+        let mut table_t = vec![0.0f32; v * d];
+        for c in 0..v {
+            for k in 0..d {
+                table_t[k * v + c] = table.data()[c * d + k];
+            }
+        }
         Ok(CharSpace {
+            table_t,
             vocab: &vocab.vocab,
             word_vocab: vocab.word_vocab.as_ref(),
             tok: Tokenizer::new(lowercase),
@@ -102,6 +111,10 @@ impl Space for CharSpace<'_> {
     fn input(&self, docs: &[&CharDoc]) -> Result<Input> {
         let ids: Vec<Vec<Vec<usize>>> = docs.iter().map(|d| d.ids(self.vocab)).collect();
         Ok(Input::Chars(CharBatch::from_docs(&ids, self.positions, self.max_words)?))
+    }
+
+    fn len(&self, doc: &CharDoc) -> usize {
+        doc.words.len()
     }
 
     fn units(&self, doc: &CharDoc) -> usize {
@@ -161,7 +174,7 @@ impl Space for CharSpace<'_> {
             words: batch.words,
             positions: self.positions,
             dim: d,
-            table: self.table.data(),
+            table_t: &self.table_t,
             allowed: &self.allowed,
             chars: &self.chars,
             char_id: &char_id,

@@ -50,6 +50,10 @@ pub trait Space: Sync {
     /// gradients in this batch's layout.
     fn input(&self, docs: &[&Self::Doc]) -> Result<Input>;
 
+    /// The document's length in the batch's padded dimension (words):
+    /// documents of similar length are batched together.
+    fn len(&self, doc: &Self::Doc) -> usize;
+
     /// Units the budget and the changed share count (characters or words).
     fn units(&self, doc: &Self::Doc) -> usize;
 

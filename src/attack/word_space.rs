@@ -255,6 +255,10 @@ impl Space for WordSpace<'_> {
         Ok(Input::Words(WordBatch::from_sentences(&ids, self.max_words, self.min_len)?))
     }
 
+    fn len(&self, doc: &WordDoc) -> usize {
+        doc.words.len()
+    }
+
     fn units(&self, doc: &WordDoc) -> usize {
         doc.words.len()
     }

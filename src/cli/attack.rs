@@ -75,7 +75,7 @@ pub struct AttackArgs {
     #[arg(long, value_name = "LABEL")]
     target: Option<String>,
     /// Documents attacked together (their beams share forward and backward passes).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     batch: usize,
     /// Beam entries per forward/backward pass at most.
     #[arg(long, default_value_t = 512)]

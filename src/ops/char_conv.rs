@@ -16,8 +16,8 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::ops::fastmath;
 use crate::ops::gemm::{self, View, ViewMut};
+use crate::ops::{cpu, fastmath};
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -113,6 +113,13 @@ impl Tape {
             ws.push(wv);
             bs.push(bv);
         }
+        // Filters of one width are contiguous: (first, end, width) per kernel.
+        let mut groups = Vec::with_capacity(ws.len());
+        let mut f0 = 0;
+        for w in &ws {
+            groups.push((f0, f0 + w.shape()[0], w.shape()[2]));
+            f0 += w.shape()[0];
+        }
         let lay = Layout { l, c, wm: *width.iter().max().unwrap_or(&1), f: width.len(), width };
         let (k, ftot) = (lay.k(), lay.f);
         let wc = stack_weights(&ws, &lay);
@@ -134,13 +141,16 @@ impl Tape {
                 for i in 0..n1 - n0 {
                     let (orow, arow) = (&mut out[i * ftot..(i + 1) * ftot], &mut arg[i * ftot..(i + 1) * ftot]);
                     orow.copy_from_slice(&z[i * l * ftot..(i * l + 1) * ftot]);
-                    for p in 1..l {
-                        let zr = &z[(i * l + p) * ftot..(i * l + p + 1) * ftot];
-                        for f in 0..ftot {
-                            // Position p is valid for width w while p + w ≤ L.
-                            if p + lay.width[f] <= l && zr[f] > orow[f] {
-                                orow[f] = zr[f];
-                                arow[f] = p as u8;
+                    // Per width group, positions p with p + w ≤ L; the
+                    // selects are branch-free so the loop vectorises.
+                    for &(f0, f1, w) in &groups {
+                        for p in 1..=l - w {
+                            let zr = &z[(i * l + p) * ftot + f0..(i * l + p) * ftot + f1];
+                            let (o, a) = (&mut orow[f0..f1], &mut arow[f0..f1]);
+                            for ((o, a), &zv) in o.iter_mut().zip(a.iter_mut()).zip(zr) {
+                                let better = zv > *o;
+                                *o = if better { zv } else { *o };
+                                *a = if better { p as u8 } else { *a };
                             }
                         }
                     }
@@ -165,22 +175,41 @@ impl Tape {
             let (gd, yd) = (g.data(), yv.data());
             let dz: Vec<f32> = gd.iter().zip(yd).map(|(&g, &y)| g * (1.0 - y * y)).collect();
             let (l, c, k) = (lay.l, lay.c, lay.k());
-            // Word n's embeddings padded with wm − 1 zero positions, so a
-            // patch is always a plain slice of length k.
-            let padded = |n: usize, buf: &mut Vec<f32>| {
-                buf.clear();
-                buf.extend_from_slice(&xv.data()[n * l * c..(n + 1) * l * c]);
-                buf.resize((l + lay.wm - 1) * c, 0.0);
-            };
+            // A valid position p has p + w ≤ L, so every patch and every
+            // gradient axpy below stays inside its word.
             if sink.wants(x) {
                 // dx[n, p + j, c] += dz · w[f, c, j]: an axpy of w_f·C values
-                // starting at p·C in word n's (padded) gradient.
+                // starting at p·C in word n's gradient.
                 let wct = transpose(&wc, k, ftot);
                 let mut dx = vec![0.0f32; n * l * c];
-                dx.par_chunks_mut(l * c).enumerate().for_each_init(
-                    || vec![0.0f32; (l + lay.wm - 1) * c],
-                    |acc, (ni, dxn)| {
-                        acc.fill(0.0);
+                dx.par_chunks_mut(l * c).enumerate().for_each(|(ni, dxn)| {
+                    for f in 0..ftot {
+                        let d = dz[ni * ftot + f];
+                        if d == 0.0 {
+                            continue;
+                        }
+                        let p = arg[ni * ftot + f] as usize;
+                        let len = lay.width[f] * c;
+                        for (a, &w) in dxn[p * c..p * c + len].iter_mut().zip(&wct[f * k..f * k + len]) {
+                            *a += d * w;
+                        }
+                    }
+                });
+                sink.add(x, Tensor::from_parts(vec![n, l, c], dx))?;
+            }
+            if !kernels.iter().any(|&(w, b)| sink.wants(w) || sink.wants(b)) {
+                return Ok(());
+            }
+            // dWᵀ[f, j·C + c] += dz · x[n, p + j, c]. Each block of words
+            // sums into its own small dWᵀ while its words are in cache; the
+            // blocks are added in order, so threads never change the result.
+            let xd = xv.data();
+            let partials: Vec<Vec<f32>> = (0..n.div_ceil(CHUNK_WORDS))
+                .into_par_iter()
+                .map(|blk| {
+                    let mut part = vec![0.0f32; ftot * k];
+                    for ni in blk * CHUNK_WORDS..((blk + 1) * CHUNK_WORDS).min(n) {
+                        let word = &xd[ni * l * c..(ni + 1) * l * c];
                         for f in 0..ftot {
                             let d = dz[ni * ftot + f];
                             if d == 0.0 {
@@ -188,46 +217,18 @@ impl Tape {
                             }
                             let p = arg[ni * ftot + f] as usize;
                             let len = lay.width[f] * c;
-                            let dst = &mut acc[p * c..p * c + len];
-                            for (a, &w) in dst.iter_mut().zip(&wct[f * k..f * k + len]) {
-                                *a += d * w;
+                            for (r, &v) in part[f * k..f * k + len].iter_mut().zip(&word[p * c..p * c + len]) {
+                                *r += d * v;
                             }
                         }
-                        dxn.copy_from_slice(&acc[..l * c]);
-                    },
-                );
-                sink.add(x, Tensor::from_parts(vec![n, l, c], dx))?;
-            }
-            if !kernels.iter().any(|&(w, b)| sink.wants(w) || sink.wants(b)) {
-                return Ok(());
-            }
-            // dWᵀ[f, j·C + c] += dz · x[n, p + j, c]; parallel over filters,
-            // words summed in order, so the result does not depend on threads.
+                    }
+                    part
+                })
+                .collect();
             let mut dwt = vec![0.0f32; ftot * k];
-            let xpad: Vec<f32> = {
-                let mut all = Vec::with_capacity(n * (l + lay.wm - 1) * c);
-                let mut buf = Vec::new();
-                for ni in 0..n {
-                    padded(ni, &mut buf);
-                    all.extend_from_slice(&buf);
-                }
-                all
-            };
-            let stride = (l + lay.wm - 1) * c;
-            dwt.par_chunks_mut(k).enumerate().for_each(|(f, row)| {
-                let len = lay.width[f] * c;
-                for ni in 0..n {
-                    let d = dz[ni * ftot + f];
-                    if d == 0.0 {
-                        continue;
-                    }
-                    let p = arg[ni * ftot + f] as usize;
-                    let src = &xpad[ni * stride + p * c..ni * stride + p * c + len];
-                    for (r, &v) in row[..len].iter_mut().zip(src) {
-                        *r += d * v;
-                    }
-                }
-            });
+            for part in &partials {
+                cpu::add_assign(&mut dwt, part);
+            }
             let mut off = 0;
             for (i, &(w, b)) in kernels.iter().enumerate() {
                 let (fi, wi) = (ws[i].shape()[0], ws[i].shape()[2]);

@@ -154,11 +154,24 @@ pub(crate) fn cell_backward(
     }
 }
 
-/// Forward pass. Returns (activated gates `[B, T, 4H]`, cells `[B, T, H]`,
-/// outputs `[B, T, H]`).
+/// Swaps the first two axes of `[a, b, inner]`: batch-major ↔ time-major.
+fn swap01(src: &[f32], a: usize, b: usize, inner: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; src.len()];
+    cpu::for_rows(&mut out, inner, |r, row| {
+        let (j, i) = (r / a, r % a);
+        row.copy_from_slice(&src[(i * b + j) * inner..(i * b + j + 1) * inner]);
+    });
+    out
+}
+
+/// Forward pass, time-major so that every step reads and writes one
+/// contiguous `[B, ·]` block (batch-major rows sit `T·4H` floats apart,
+/// which cost more and more cache misses as the batch grew). Returns
+/// (activated gates `[T, B, 4H]`, cells `[T, B, H]`, outputs `[T, B, H]`)
+/// for `x_tm` `[T, B, In]`.
 fn forward(
     d: &Dims,
-    x: &[f32],
+    x_tm: &[f32],
     w_ih: &[f32],
     w_hh: &[f32],
     bias: &[f32],
@@ -167,33 +180,36 @@ fn forward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (b, t, h) = (d.b, d.t, d.h);
     let g4 = 4 * h;
-    let mut gates = vec![0.0f32; b * t * g4];
+    let mut gates = vec![0.0f32; t * b * g4];
     cpu::for_rows(&mut gates, g4, |_, r| r.copy_from_slice(bias));
-    gemm::matmul(View::rm(x, b * t, d.n_in), View::t(w_ih, d.n_in, g4), ViewMut::rm(&mut gates, b * t, g4), true);
+    gemm::matmul(View::rm(x_tm, t * b, d.n_in), View::t(w_ih, d.n_in, g4), ViewMut::rm(&mut gates, t * b, g4), true);
 
-    let mut hs = vec![0.0f32; b * t * h];
-    let mut cs = vec![0.0f32; b * t * h];
+    let mut hs = vec![0.0f32; t * b * h];
+    let mut cs = vec![0.0f32; t * b * h];
     let mut h_state = vec![0.0f32; b * h];
     let mut c_state = vec![0.0f32; b * h];
     let par = b * h >= PAR_CELL;
     let w_hh_t = PackedRhs::transposed(w_hh, g4, h);
     for s in 0..t {
         let tt = d.time(s, reverse);
+        let step = &mut gates[tt * b * g4..(tt + 1) * b * g4];
         if s > 0 {
-            let rows = ViewMut { data: &mut gates[tt * g4..], rows: b, cols: g4, rs: t * g4 };
-            packed_gemm::matmul(View::rm(&h_state, b, h), &w_hh_t, rows, true);
+            packed_gemm::matmul(View::rm(&h_state, b, h), &w_hh_t, ViewMut::rm(step, b, g4), true);
         }
         for_sequences(
             par,
-            (&mut gates, &mut hs, &mut cs, &mut h_state, &mut c_state),
-            [t * g4, t * h, t * h, h, h],
-            |bi, gates, hs, cs, h_state, c_state| {
-                if tt >= lengths[bi] {
-                    return;
+            (
+                step,
+                &mut hs[tt * b * h..(tt + 1) * b * h],
+                &mut cs[tt * b * h..(tt + 1) * b * h],
+                &mut h_state,
+                &mut c_state,
+            ),
+            [g4, h, h, h, h],
+            |bi, row, hrow, crow, h_state, c_state| {
+                if tt < lengths[bi] {
+                    cell_forward(row, c_state, h_state, crow, hrow);
                 }
-                let row = &mut gates[tt * g4..(tt + 1) * g4];
-                let (hrow, crow) = (&mut hs[tt * h..(tt + 1) * h], &mut cs[tt * h..(tt + 1) * h]);
-                cell_forward(row, c_state, h_state, crow, hrow);
             },
         );
     }
@@ -201,12 +217,14 @@ fn forward(
 }
 
 struct Saved {
-    x: Tensor,
+    /// The input, time-major `[T, B, In]`.
+    x_tm: Vec<f32>,
     w_ih: Tensor,
     w_hh: Tensor,
+    /// Time-major activations, cells and outputs.
     gates: Vec<f32>,
     cs: Vec<f32>,
-    hs: Tensor,
+    hs: Vec<f32>,
     lengths: Vec<usize>,
 }
 
@@ -217,8 +235,9 @@ struct WeightGrads {
     bias: Vec<f32>,
 }
 
-/// Backward pass: dX (if `need_x`) and the weight gradients (if `need_w`;
-/// an attack differentiating only with respect to the input skips them).
+/// Backward pass: dX (if `need_x`, batch-major) and the weight gradients
+/// (if `need_w`; an attack differentiating only with respect to the input
+/// skips them). `gy` is batch-major `[B, T, H]`.
 fn backward(
     d: &Dims,
     sv: &Saved,
@@ -229,7 +248,8 @@ fn backward(
 ) -> (Option<Vec<f32>>, Option<WeightGrads>) {
     let (b, t, h) = (d.b, d.t, d.h);
     let g4 = 4 * h;
-    let mut dgates = vec![0.0f32; b * t * g4];
+    let gy = swap01(gy, b, t, h);
+    let mut dgates = vec![0.0f32; t * b * g4];
     let mut dh_next = vec![0.0f32; b * h];
     let mut dc_next = vec![0.0f32; b * h];
     let par = b * h >= PAR_CELL;
@@ -241,71 +261,65 @@ fn backward(
         // The previous step's cell, zero at the first step (and at the
         // reverse direction's first active step, which was never written).
         let prev = if s == 0 { None } else { Some(d.time(s - 1, reverse)) };
+        let step = &mut dgates[tt * b * g4..(tt + 1) * b * g4];
         let cell = |bi: usize, dg: &mut [f32], dh_next: &mut [f32], dc_next: &mut [f32]| {
             if tt >= lengths[bi] {
                 dc_next.fill(0.0);
                 return;
             }
-            let base = bi * t;
-            let act = &gates[(base + tt) * g4..(base + tt + 1) * g4];
-            let c = &cs[(base + tt) * h..(base + tt + 1) * h];
-            let gyr = &gy[(base + tt) * h..(base + tt + 1) * h];
-            let dg = &mut dg[tt * g4..(tt + 1) * g4];
-            let c_prev = prev.map_or(&zeros[..], |p| &cs[(base + p) * h..(base + p + 1) * h]);
+            let at = tt * b + bi;
+            let act = &gates[at * g4..(at + 1) * g4];
+            let c = &cs[at * h..(at + 1) * h];
+            let gyr = &gy[at * h..(at + 1) * h];
+            let c_prev = prev.map_or(&zeros[..], |p| &cs[(p * b + bi) * h..(p * b + bi + 1) * h]);
             cell_backward(act, c, c_prev, gyr, dh_next, dc_next, dg);
         };
         if par {
-            dgates
-                .par_chunks_mut(t * g4)
+            step.par_chunks_mut(g4)
                 .zip(dh_next.par_chunks_mut(h).zip(dc_next.par_chunks_mut(h)))
                 .enumerate()
                 .for_each(|(bi, (dg, (dh, dc)))| cell(bi, dg, dh, dc));
         } else {
-            dgates
-                .chunks_mut(t * g4)
+            step.chunks_mut(g4)
                 .zip(dh_next.chunks_mut(h).zip(dc_next.chunks_mut(h)))
                 .enumerate()
                 .for_each(|(bi, (dg, (dh, dc)))| cell(bi, dg, dh, dc));
         }
         if s > 0 {
-            let rows = View { data: &dgates[tt * g4..], rows: b, cols: g4, rs: t * g4, cs: 1 };
-            packed_gemm::matmul(rows, &w_hh, ViewMut::rm(&mut dh_next, b, h), false);
+            packed_gemm::matmul(View::rm(step, b, g4), &w_hh, ViewMut::rm(&mut dh_next, b, h), false);
         }
     }
 
     let dx = need_x.then(|| {
-        let mut dx = vec![0.0f32; b * t * d.n_in];
+        let mut dx_tm = vec![0.0f32; t * b * d.n_in];
         gemm::matmul(
-            View::rm(&dgates, b * t, g4),
+            View::rm(&dgates, t * b, g4),
             View::rm(sv.w_ih.data(), g4, d.n_in),
-            ViewMut::rm(&mut dx, b * t, d.n_in),
+            ViewMut::rm(&mut dx_tm, t * b, d.n_in),
             false,
         );
-        dx
+        swap01(&dx_tm, t, b, d.n_in)
     });
     if !need_w {
         return (dx, None);
     }
     let mut dw_ih = vec![0.0f32; g4 * d.n_in];
     gemm::matmul(
-        View::t(&dgates, g4, b * t),
-        View::rm(sv.x.data(), b * t, d.n_in),
+        View::t(&dgates, g4, t * b),
+        View::rm(&sv.x_tm, t * b, d.n_in),
         ViewMut::rm(&mut dw_ih, g4, d.n_in),
         false,
     );
-
-    // h_{t-1} for every step, shifted in processing order; zero before the first.
-    let hs = sv.hs.data();
-    let mut h_prev = vec![0.0f32; b * t * h];
-    for bi in 0..b {
-        for s in 1..t {
-            let (tt, p) = (d.time(s, reverse), d.time(s - 1, reverse));
-            h_prev[(bi * t + tt) * h..(bi * t + tt + 1) * h]
-                .copy_from_slice(&hs[(bi * t + p) * h..(bi * t + p + 1) * h]);
-        }
-    }
+    // h_{t-1} in processing order is the neighbouring time block of the
+    // outputs (zero where a sequence had not started or was padding), so
+    // dW_hh is one product of two contiguous blocks.
     let mut dw_hh = vec![0.0f32; g4 * h];
-    gemm::matmul(View::t(&dgates, g4, b * t), View::rm(&h_prev, b * t, h), ViewMut::rm(&mut dw_hh, g4, h), false);
+    if t > 1 {
+        let rows = (t - 1) * b;
+        let (dg, hp) =
+            if reverse { (&dgates[..rows * g4], &sv.hs[b * h..]) } else { (&dgates[b * g4..], &sv.hs[..rows * h]) };
+        gemm::matmul(View::t(dg, g4, rows), View::rm(hp, rows, h), ViewMut::rm(&mut dw_hh, g4, h), false);
+    }
     let bias = cpu::col_sums(&dgates, g4);
     (dx, Some(WeightGrads { w_ih: dw_ih, w_hh: dw_hh, bias }))
 }
@@ -344,9 +358,10 @@ impl Tape {
         }
         let d = Dims { b, t, n_in, h };
         let bias: Vec<f32> = b_ih.data().iter().zip(b_hh.data()).map(|(a, c)| a + c).collect();
-        let (gates, cs, hs) = forward(&d, xv.data(), w_ih.data(), w_hh.data(), &bias, lengths, reverse);
-        let out = Tensor::from_parts(vec![b, t, h], hs);
-        let saved = Saved { x: xv, w_ih, w_hh, gates, cs, hs: out.clone(), lengths: lengths.to_vec() };
+        let x_tm = swap01(xv.data(), b, t, n_in);
+        let (gates, cs, hs) = forward(&d, &x_tm, w_ih.data(), w_hh.data(), &bias, lengths, reverse);
+        let out = Tensor::from_parts(vec![b, t, h], swap01(&hs, t, b, h));
+        let saved = Saved { x_tm, w_ih, w_hh, gates, cs, hs, lengths: lengths.to_vec() };
         self.record("lstm_layer", out, &[x, w.w_ih, w.w_hh, w.b_ih, w.b_hh], move |g, sink| {
             let need_w = [w.w_ih, w.w_hh, w.b_ih, w.b_hh].iter().any(|&v| sink.wants(v));
             let (dx, wg) = backward(&d, &saved, g.data(), reverse, sink.wants(x), need_w);
