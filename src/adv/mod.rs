@@ -5,6 +5,7 @@
 
 pub mod embedding;
 pub mod flip_training;
+pub mod interpret;
 pub mod perturb;
 
 pub use embedding::{EmbeddingAdversary, EmbeddingMethod};

@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod device;
 mod eval;
+mod interpret;
 mod pos;
 mod predict;
 mod train;
@@ -39,6 +40,8 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Score a trained model on a split: accuracy and confusion matrix (tagger: P/R/F0.5).
     Eval(eval::EvalArgs),
+    /// Show which words iAdvT's perturbations point at (Sato et al. Figure 4, Table 7).
+    Interpret(Box<interpret::InterpretArgs>),
     /// Label texts from standard input, one per line.
     Predict(predict::PredictArgs),
     /// Attack a trained model (HotFlip and baselines); resumable JSON Lines results.
@@ -96,6 +99,7 @@ pub fn run() -> CliResult<()> {
         Command::Train(a) => train::run(*a, threads, &backend, interrupt_flag()?),
         Command::Attack(a) => attack::run(*a, threads, &backend, interrupt_flag()?),
         Command::Eval(a) => eval::run(a, threads, &backend),
+        Command::Interpret(a) => interpret::run(*a, threads, &backend),
         Command::Predict(a) => predict::run(a, threads, &backend),
         Command::Bench(cmd) => bench::run(cmd, threads, &backend),
         Command::Device(args) => device::run(args, &backend),
