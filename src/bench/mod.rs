@@ -4,6 +4,7 @@
 pub mod advstep;
 pub mod engine;
 pub mod gemm;
+pub mod score;
 
 /// Median of a non-empty sample (seconds).
 pub fn median(mut xs: Vec<f64>) -> f64 {

@@ -15,6 +15,28 @@ pub enum BenchCommand {
     Gemm(GemmArgs),
     /// W3: one lstm_classifier training step, plain vs AdvT vs iAdvT (ms).
     Advstep(AdvStepArgs),
+    /// W5: HotFlip scoring + top-b pruning, fused vs materialise-and-sort (µs).
+    Score(ScoreArgs),
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[arg(long, default_value_t = 10)]
+    entries: usize,
+    #[arg(long, default_value_t = 64)]
+    words: usize,
+    #[arg(long, default_value_t = 16)]
+    chars: usize,
+    #[arg(long, default_value_t = 100)]
+    alphabet: usize,
+    #[arg(long, default_value_t = 25)]
+    dim: usize,
+    #[arg(long, default_value_t = 10)]
+    keep: usize,
+    #[arg(long, default_value_t = 50)]
+    iters: usize,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -78,6 +100,21 @@ pub struct EngineArgs {
 
 pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()> {
     match cmd {
+        BenchCommand::Score(a) => {
+            if !a.json {
+                eprintln!("backend: cpu ({threads} threads)");
+            }
+            let r = hotflip::bench::score::run(a.entries, a.words, a.chars, a.alphabet, a.dim, a.keep, a.iters)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "W5 scoring {} entries × {} words × {} chars, alphabet {}, dim {}, keep {}: fused {:.0} µs, materialise+sort {:.0} µs ({:.1}×)",
+                    r.entries, r.words, r.chars, r.alphabet, r.dim, r.keep, r.fused_us, r.sorted_us, r.speedup
+                );
+            }
+            Ok(())
+        }
         BenchCommand::Advstep(a) => {
             if a.vocab < 3 || a.dim == 0 || a.hidden == 0 || a.batch == 0 || a.words == 0 {
                 return Err("--vocab ≥ 3 and positive --dim, --hidden, --batch, --words required".into());
