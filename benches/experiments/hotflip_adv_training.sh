@@ -16,8 +16,9 @@ cargo build --release --quiet
 mkdir -p "$out"
 train() {
   local name=$1; shift
-  if [ ! -e "$out/$name/best/config.json" ]; then
-    $hf train --arch char_cnn_lstm --dataset ag_news_small --out "$out/$name" --epochs "$epochs" --seed "$seed" --no-progress "$@"
+  if [ ! -e "$out/$name/summary.json" ]; then
+    local resume=""; [ -e "$out/$name/last/trainer.json" ] && resume=--resume
+    $hf train --arch char_cnn_lstm --dataset ag_news_small --out "$out/$name" --epochs "$epochs" --seed "$seed" --no-progress $resume "$@"
   fi
   $hf eval --model "$out/$name" --dataset ag_news_small --split test --json > "$out/$name.eval.json"
   $hf attack --model "$out/$name" --dataset ag_news_small --limit 200 --no-progress \

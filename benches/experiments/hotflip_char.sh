@@ -13,8 +13,9 @@ hf="target/release/hotflip --threads 2 --device cpu"
 cargo build --release --quiet
 mkdir -p "$out"
 uptime | tee -a "$out/load.txt"
-if [ ! -e "$out/model/best/config.json" ]; then
-  $hf train --arch char_cnn_lstm --dataset ag_news_small --out "$out/model" --epochs 40 --eval-test --no-progress
+if [ ! -e "$out/model/summary.json" ]; then
+  resume=""; [ -e "$out/model/last/trainer.json" ] && resume=--resume
+  $hf train --arch char_cnn_lstm --dataset ag_news_small --out "$out/model" --epochs 40 --eval-test --no-progress $resume
 fi
 $hf eval --model "$out/model" --dataset ag_news_small --split test --json > "$out/eval.json"
 att() { $hf attack --model "$out/model" --dataset ag_news_small --no-progress "$@"; }

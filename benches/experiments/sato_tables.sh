@@ -18,8 +18,8 @@ for seed in $seeds; do
   for adv in none random advt iadvt vat ivat; do
     run="$out/$adv-s$seed"
     if [ ! -e "$run/summary.json" ]; then
-      rm -rf "$run"
-      $hf train --arch lstm_classifier --dataset "$dataset" --out "$run" --epochs "$epochs" --seed "$seed" --adv "$adv" --no-progress
+      resume=""; [ -e "$run/last/trainer.json" ] && resume=--resume
+      $hf train --arch lstm_classifier --dataset "$dataset" --out "$run" --epochs "$epochs" --seed "$seed" --adv "$adv" --no-progress $resume
     fi
     $hf eval --model "$run" --dataset "$dataset" --split test --json > "$run.eval.json"
   done
