@@ -29,22 +29,33 @@ pub struct ScoreReport {
     pub speedup: f64,
 }
 
-pub fn run(entries: usize, words: usize, chars: usize, alphabet: usize, dim: usize, keep: usize, iters: usize) -> Result<ScoreReport> {
+pub fn run(
+    entries: usize,
+    words: usize,
+    chars: usize,
+    alphabet: usize,
+    dim: usize,
+    keep: usize,
+    iters: usize,
+) -> Result<ScoreReport> {
     if alphabet < 3 || chars < 2 || words == 0 || entries == 0 {
         return Err(Error::invalid("bench score", "alphabet ≥ 3, chars ≥ 2, words and entries ≥ 1"));
     }
     let mut rng = Rng::new(5);
     // Characters are ids 2..alphabet, drawn from a private range of chars.
-    let chars_of: Vec<char> = (0..alphabet).map(|i| if i < 2 { '\0' } else { char::from_u32(0x4E00 + i as u32).unwrap_or('x') }).collect();
+    let chars_of: Vec<char> =
+        (0..alphabet).map(|i| if i < 2 { '\0' } else { char::from_u32(0x4E00 + i as u32).unwrap_or('x') }).collect();
     let docs: Vec<CharDoc> = (0..entries)
         .map(|_| {
-            let words: Vec<Vec<char>> =
-                (0..words).map(|_| (0..1 + rng.below(chars - 1)).map(|_| chars_of[2 + rng.below(alphabet - 2)]).collect()).collect();
+            let words: Vec<Vec<char>> = (0..words)
+                .map(|_| (0..1 + rng.below(chars - 1)).map(|_| chars_of[2 + rng.below(alphabet - 2)]).collect())
+                .collect();
             CharDoc { changed: vec![false; words.len()], words }
         })
         .collect();
     let id_of = |c: char| chars_of.iter().position(|&x| x == c).unwrap_or(1);
-    let ids: Vec<Vec<Vec<usize>>> = docs.iter().map(|d| d.words.iter().map(|w| w.iter().map(|&c| id_of(c)).collect()).collect()).collect();
+    let ids: Vec<Vec<Vec<usize>>> =
+        docs.iter().map(|d| d.words.iter().map(|w| w.iter().map(|&c| id_of(c)).collect()).collect()).collect();
     let batch = CharBatch::from_docs(&ids, chars, words)?;
     let grads: Vec<f32> = (0..batch.batch * batch.words * chars * dim).map(|_| rng.normal()).collect();
     let table_t: Vec<f32> = (0..alphabet * dim).map(|_| rng.normal()).collect();

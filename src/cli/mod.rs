@@ -3,6 +3,7 @@
 mod attack;
 mod bench;
 mod common;
+mod demo;
 mod device;
 mod eval;
 mod interpret;
@@ -36,6 +37,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train the small character model on AG's News, evaluate and attack it (the README's main job).
+    Demo(demo::DemoArgs),
     /// Train a model on a data set (best-on-dev checkpoint, resumable; Ctrl-C saves and stops).
     Train(Box<train::TrainArgs>),
     /// Score a trained model on a split: accuracy and confusion matrix (tagger: P/R/F0.5).
@@ -96,6 +99,7 @@ pub fn run() -> CliResult<()> {
     let threads = hotflip::set_threads(cli.threads.unwrap_or(0));
     let backend = resolve_device(cli.device.into())?;
     match cli.command {
+        Command::Demo(a) => demo::run(a, threads, &backend, interrupt_flag()?),
         Command::Train(a) => train::run(*a, threads, &backend, interrupt_flag()?),
         Command::Attack(a) => attack::run(*a, threads, &backend, interrupt_flag()?),
         Command::Eval(a) => eval::run(a, threads, &backend),
