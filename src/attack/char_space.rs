@@ -5,7 +5,7 @@
 use crate::attack::char_doc::{edit_display_word, CharDoc, CharEdit, CharOp};
 use crate::attack::char_score::{all_edits, top_children, EntryRef, ScoreTensors};
 use crate::attack::result::Change;
-use crate::attack::search::Settings;
+use crate::attack::search::{CharOps, Settings};
 use crate::attack::space::{ScoreEntry, Scored, Space};
 use crate::data::{ModelVocab, Tokenizer, Vocab};
 use crate::error::{Error, Result};
@@ -27,6 +27,7 @@ pub struct CharSpace<'a> {
     allowed_chars: Vec<char>,
     one_change_per_word: bool,
     forbid_training_words: bool,
+    ops: CharOps,
 }
 
 impl<'a> CharSpace<'a> {
@@ -72,6 +73,7 @@ impl<'a> CharSpace<'a> {
             allowed_chars,
             one_change_per_word: settings.one_change_per_word,
             forbid_training_words: settings.forbid_training_words,
+            ops: settings.char_ops,
         })
     }
 
@@ -79,8 +81,17 @@ impl<'a> CharSpace<'a> {
         doc.changed.iter().map(|&c| !(c && self.one_change_per_word)).collect()
     }
 
-    /// Whether an edit breaks the word-vocabulary constraint.
+    /// Whether an edit is an operation not allowed, or breaks the
+    /// word-vocabulary constraint.
     fn forbidden(&self, doc: &CharDoc, e: &CharEdit) -> bool {
+        let op_allowed = match e.op {
+            CharOp::Flip => self.ops.flip,
+            CharOp::Insert => self.ops.insert,
+            CharOp::Delete => self.ops.delete,
+        };
+        if !op_allowed {
+            return true;
+        }
         if !self.forbid_training_words {
             return false;
         }

@@ -20,6 +20,6 @@ pub mod word_space;
 
 pub use char_space::{CharAttacker, CharSpace};
 pub use result::{Change, ExampleResult, RunInfo, Summary, TAUS};
-pub use search::{Attacker, Method, Settings, Task};
+pub use search::{Attacker, CharOps, Method, Settings, Task};
 pub use space::{ScoreEntry, Scored, Space};
 pub use word_space::{WordAttacker, WordConstraints, WordDoc, WordEdit, WordMode, WordSpace};

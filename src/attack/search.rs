@@ -58,9 +58,26 @@ pub struct Settings {
     pub forbid_training_words: bool,
     /// Targeted attack towards this class.
     pub target: Option<usize>,
+    /// Which character operations the character attack may use.
+    pub char_ops: CharOps,
     pub seed: u64,
     /// Beam entries per forward/backward pass at most.
     pub eval_batch: usize,
+}
+
+/// The character operations allowed (all by default; HotFlip §6 reports a
+/// flip-only adversary against adversarially trained models).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CharOps {
+    pub flip: bool,
+    pub insert: bool,
+    pub delete: bool,
+}
+
+impl Default for CharOps {
+    fn default() -> Self {
+        CharOps { flip: true, insert: true, delete: true }
+    }
 }
 
 impl Default for Settings {
@@ -74,6 +91,7 @@ impl Default for Settings {
             one_change_per_word: true,
             forbid_training_words: true,
             target: None,
+            char_ops: CharOps::default(),
             seed: 0,
             eval_batch: 512,
         }

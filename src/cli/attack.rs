@@ -11,8 +11,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use hotflip::attack::results_file::ResultsFile;
 use hotflip::attack::{
-    Attacker, CharAttacker, ExampleResult, Method, RunInfo, Settings, Summary, Task, WordConstraints, WordMode,
-    WordSpace,
+    Attacker, CharAttacker, CharOps, ExampleResult, Method, RunInfo, Settings, Summary, Task, WordConstraints,
+    WordMode, WordSpace,
 };
 use hotflip::checkpoint::atomic;
 use hotflip::cuda::Backend;
@@ -32,6 +32,13 @@ pub enum Level {
     Word,
     /// Replace one word by UNK (word models).
     Unk,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OpArg {
+    Flip,
+    Insert,
+    Delete,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,6 +95,9 @@ pub struct AttackArgs {
     /// Allow changed words that are in the training vocabulary (character level).
     #[arg(long)]
     allow_training_words: bool,
+    /// Character operations allowed (comma-separated: flip,insert,delete).
+    #[arg(long, value_delimiter = ',', default_value = "flip,insert,delete")]
+    ops: Vec<OpArg>,
     /// At most this many changes (default: the budget for characters; 2 word flips; 1 UNK).
     #[arg(long)]
     max_changes: Option<usize>,
@@ -217,11 +227,23 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         one_change_per_word: !a.multiple_per_word,
         forbid_training_words: !a.allow_training_words,
         target,
+        char_ops: CharOps {
+            flip: a.ops.contains(&OpArg::Flip),
+            insert: a.ops.contains(&OpArg::Insert),
+            delete: a.ops.contains(&OpArg::Delete),
+        },
         seed: a.seed,
         eval_batch: a.eval_batch.max(1),
     };
+    if a.ops.is_empty() {
+        return Err("--ops needs at least one of flip, insert, delete".into());
+    }
     let mut constraints: BTreeMap<String, String> = BTreeMap::new();
     constraints.insert("one_change_per_word".into(), settings.one_change_per_word.to_string());
+    if a.level == Level::Char {
+        let ops: Vec<String> = a.ops.iter().map(|o| format!("{o:?}").to_lowercase()).collect();
+        constraints.insert("ops".into(), ops.join(","));
+    }
     let attack: Box<AttackFn<'_>> = match a.level {
         Level::Char => {
             constraints.insert("not_training_word".into(), settings.forbid_training_words.to_string());
