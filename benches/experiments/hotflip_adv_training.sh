@@ -23,6 +23,9 @@ train() {
   $hf eval --model "$out/$name" --dataset ag_news_small --split test --json > "$out/$name.eval.json"
   $hf attack --model "$out/$name" --dataset ag_news_small --limit 200 --no-progress \
     --out "$out/$name.attack.jsonl" --summary "$out/$name.attack.json"
+  # The flip-only adversary (the operation adversarial training uses).
+  $hf attack --model "$out/$name" --dataset ag_news_small --limit 200 --no-progress --ops flip \
+    --out "$out/$name.flips.jsonl" --summary "$out/$name.flips.json"
 }
 train baseline --dropout 0
 train dropout --dropout 0.5
