@@ -3,12 +3,14 @@
 //! checkpoints and resume, and the metrics reported.
 
 mod batches;
+mod frequencies;
 mod metrics;
 mod objective;
 mod samples;
 mod trainer;
 
 pub use batches::{epoch_plan, eval_plan, Batch, Targets};
+pub use frequencies::set_embedding_frequencies;
 pub use metrics::{argmax, evaluate, predict, Metrics, Probs};
 pub use objective::{collect_grads, task_loss, Objective, Plain, StepContext, StepResult};
 pub use samples::{build_vocab, encode, Encoded, Sample, Target, Tokens, VocabOptions};

@@ -22,7 +22,7 @@ use crate::data::ModelVocab;
 use crate::error::{Error, Result};
 use crate::models::{Mode, Model};
 use crate::nn::ParamStore;
-use crate::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
+use crate::optim::{clip_grad_norm, renorm_rows, Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::train::batches::{epoch_plan, Batch};
 use crate::train::metrics::{evaluate, Metrics};
@@ -34,6 +34,8 @@ pub const LAST: &str = "last";
 pub const LOG: &str = "train_log.jsonl";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "trainer.json";
+/// The output layer every architecture has (MODELS.md); max-norm acts on it.
+const CLASSIFIER: &str = "classifier.weight";
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
@@ -45,6 +47,10 @@ pub struct TrainOptions {
     pub adam: AdamConfig,
     /// Joint gradient-norm limit.
     pub clip: Option<f32>,
+    /// Max-norm constraint (Kim 2014): after every step, each row of
+    /// `classifier.weight` (one class's weight vector) is scaled back to
+    /// this L2 norm if it grew beyond it.
+    pub max_norm: Option<f32>,
     /// Stop after this many evaluations without a better dev score.
     pub patience: Option<usize>,
     pub seed: u64,
@@ -66,6 +72,7 @@ impl Default for TrainOptions {
             eval_batch: 128,
             adam: AdamConfig::default(),
             clip: Some(5.0),
+            max_norm: None,
             patience: None,
             seed: 0,
             eval_test: false,
@@ -87,6 +94,7 @@ pub enum StopReason {
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainSummary {
     pub stopped: StopReason,
+    /// Epochs trained, a partial last one counted by its share of batches.
     pub epochs: f64,
     pub steps: u64,
     pub minutes: f64,
@@ -195,6 +203,11 @@ impl Trainer<'_> {
         let mut docs = 0usize;
         let mut stopped = StopReason::Epochs;
         let mut best_metrics: Option<Metrics> = None;
+        // Epochs done, counting a partial one by its share of batches (every
+        // epoch has the same number of batches: `epoch_plan` cuts pools that
+        // are whole multiples of the batch size).
+        let plan_len = lengths.len().div_ceil(opts.batch.max(1)).max(1);
+        let epochs_done = |s: &TrainState| s.epoch as f64 + s.batch as f64 / plan_len as f64;
 
         'epochs: while state.epoch < opts.epochs {
             let plan = epoch_plan(&lengths, opts.batch, opts.seed, state.epoch);
@@ -238,6 +251,13 @@ impl Trainer<'_> {
                     clip_grad_norm(&mut r.grads, c);
                 }
                 adam.step(&mut t.store, &r.grads)?;
+                if let Some(m) = opts.max_norm {
+                    let id = t.store.id(CLASSIFIER).ok_or_else(|| Error::Param {
+                        name: CLASSIFIER.into(),
+                        msg: "max-norm needs the output layer, which this model lacks".into(),
+                    })?;
+                    renorm_rows(t.store.get_mut(id), m)?;
+                }
                 state.step += 1;
                 state.batch += 1;
                 docs += batch.len();
@@ -270,10 +290,10 @@ impl Trainer<'_> {
                 break;
             }
         }
-        if stopped == StopReason::TimeBudget {
-            // The last partial epoch still counts: evaluate it, keep it if best.
-            let plan_len = lengths.len().div_ceil(opts.batch.max(1)).max(1);
-            let frac = state.epoch as f64 + state.batch as f64 / plan_len as f64;
+        // The last partial epoch still counts: evaluate it, keep it if best.
+        // At an epoch boundary it was just evaluated, unless nothing was yet.
+        if stopped == StopReason::TimeBudget && (state.batch > 0 || state.best_score.is_none()) {
+            let frac = epochs_done(&state);
             if let Some(m) = self.evaluate_and_log(t, &mut state, &adam, now(), docs, start, frac)? {
                 best_metrics = Some(m);
             }
@@ -282,7 +302,7 @@ impl Trainer<'_> {
         }
         let best_dir = self.out.join(BEST);
         let minutes = now() / 60.0;
-        let epochs = state.epoch as f64;
+        let epochs = epochs_done(&state);
         let test = if stopped == StopReason::Interrupted || !best_dir.exists() {
             None
         } else {
@@ -397,7 +417,12 @@ impl Trainer<'_> {
     fn restore(&self, t: &mut Trainee, adam: &mut Adam, objective: &str) -> Result<TrainState> {
         let dir = self.out.join(LAST);
         if !dir.join(STATE_FILE).exists() {
-            return Err(Error::Checkpoint { path: dir, msg: "nothing to resume here (no trainer.json)".into() });
+            return Err(Error::Checkpoint {
+                path: self.out.clone(),
+                msg: format!(
+                    "nothing to resume here (no {LAST}/{STATE_FILE}); start the run without --resume, or point --out at the run to continue"
+                ),
+            });
         }
         let ck = checkpoint::load(&dir)?;
         if ck.config.model != t.config.model || ck.config.labels != t.config.labels {
