@@ -22,20 +22,19 @@ use crate::data::ModelVocab;
 use crate::error::{Error, Result};
 use crate::models::{Mode, Model};
 use crate::nn::ParamStore;
-use crate::optim::{clip_grad_norm, renorm_rows, Adam, AdamConfig, Optimizer};
+use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::train::batches::{epoch_plan, Batch};
 use crate::train::metrics::{evaluate, Metrics};
-use crate::train::objective::{Objective, StepContext};
+use crate::train::objective::Objective;
 use crate::train::samples::{Encoded, Sample};
+use crate::train::step::Updater;
 
 pub const BEST: &str = "best";
 pub const LAST: &str = "last";
 pub const LOG: &str = "train_log.jsonl";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "trainer.json";
-/// The output layer every architecture has (MODELS.md); max-norm acts on it.
-const CLASSIFIER: &str = "classifier.weight";
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
@@ -163,7 +162,7 @@ impl Trainer<'_> {
             return Err(Error::invalid("train", "the training and dev splits must not be empty"));
         }
         let last_dir = self.out.join(LAST);
-        let mut adam = Adam::new(opts.adam)?;
+        let mut updater = Updater { adam: Adam::new(opts.adam)?, clip: opts.clip, max_norm: opts.max_norm };
         let mut state = TrainState {
             epoch: 0,
             batch: 0,
@@ -177,7 +176,7 @@ impl Trainer<'_> {
             loss_ema: None,
         };
         if resume {
-            state = self.restore(t, &mut adam, &objective.name())?;
+            state = self.restore(t, &mut updater.adam, &objective.name())?;
             eprintln!(
                 "resuming {} at epoch {} batch {} (step {}, {:.1} min so far)",
                 last_dir.display(),
@@ -219,7 +218,7 @@ impl Trainer<'_> {
                     bar.abandon();
                     stopped = StopReason::Interrupted;
                     state.elapsed_s = now();
-                    self.save_last(t, &adam, &state)?;
+                    self.save_last(t, &updater.adam, &state)?;
                     break 'epochs;
                 }
                 if opts.minutes.is_some_and(|m| now() >= m * 60.0) {
@@ -228,41 +227,24 @@ impl Trainer<'_> {
                     break 'epochs;
                 }
                 let batch = Batch::make(&self.data.train, &plan[state.batch], &cfg, min_len)?;
-                let ctx = StepContext {
-                    model: &t.model,
-                    store: &t.store,
-                    mode: Mode::train(mix(opts.seed, state.step)),
-                    step: state.step,
-                };
-                let mut r = objective.step(&ctx, &batch)?;
-                if !r.loss.is_finite() {
+                let mode = Mode::train(mix(opts.seed, state.step));
+                let loss = updater.step(objective, &t.model, &mut t.store, &batch, mode, state.step)?;
+                if !loss.is_finite() {
+                    let advice = if last_dir.join(STATE_FILE).exists() {
+                        format!("lower --lr and continue from {} with --resume, or start again", last_dir.display())
+                    } else {
+                        "lower --lr and start again".to_string()
+                    };
                     return Err(Error::invalid(
                         "train",
-                        format!(
-                            "the loss became {} at step {} (epoch {}); lower --lr or resume from {}",
-                            r.loss,
-                            state.step,
-                            state.epoch + 1,
-                            last_dir.display()
-                        ),
+                        format!("the loss became {loss} at step {} (epoch {}); {advice}", state.step, state.epoch + 1),
                     ));
-                }
-                if let Some(c) = opts.clip {
-                    clip_grad_norm(&mut r.grads, c);
-                }
-                adam.step(&mut t.store, &r.grads)?;
-                if let Some(m) = opts.max_norm {
-                    let id = t.store.id(CLASSIFIER).ok_or_else(|| Error::Param {
-                        name: CLASSIFIER.into(),
-                        msg: "max-norm needs the output layer, which this model lacks".into(),
-                    })?;
-                    renorm_rows(t.store.get_mut(id), m)?;
                 }
                 state.step += 1;
                 state.batch += 1;
                 docs += batch.len();
                 epoch_docs += batch.len();
-                let ema = state.loss_ema.map_or(r.loss as f64, |e| 0.98 * e + 0.02 * r.loss as f64);
+                let ema = state.loss_ema.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
                 state.loss_ema = Some(ema);
                 bar.set_position(state.batch as u64);
                 bar.set_message(format!(
@@ -271,7 +253,7 @@ impl Trainer<'_> {
                 ));
                 if last_save.elapsed() >= opts.save_every {
                     state.elapsed_s = now();
-                    self.save_last(t, &adam, &state)?;
+                    self.save_last(t, &updater.adam, &state)?;
                     last_save = Instant::now();
                 }
             }
@@ -279,11 +261,11 @@ impl Trainer<'_> {
             state.epoch += 1;
             state.batch = 0;
             let epoch = state.epoch as f64;
-            if let Some(m) = self.evaluate_and_log(t, &mut state, &adam, now(), docs, start, epoch)? {
+            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), docs, start, epoch)? {
                 best_metrics = Some(m);
             }
             state.elapsed_s = now();
-            self.save_last(t, &adam, &state)?;
+            self.save_last(t, &updater.adam, &state)?;
             last_save = Instant::now();
             if opts.patience.is_some_and(|p| state.bad_evals >= p) {
                 stopped = StopReason::EarlyStopping;
@@ -294,11 +276,11 @@ impl Trainer<'_> {
         // At an epoch boundary it was just evaluated, unless nothing was yet.
         if stopped == StopReason::TimeBudget && (state.batch > 0 || state.best_score.is_none()) {
             let frac = epochs_done(&state);
-            if let Some(m) = self.evaluate_and_log(t, &mut state, &adam, now(), docs, start, frac)? {
+            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), docs, start, frac)? {
                 best_metrics = Some(m);
             }
             state.elapsed_s = now();
-            self.save_last(t, &adam, &state)?;
+            self.save_last(t, &updater.adam, &state)?;
         }
         let best_dir = self.out.join(BEST);
         let minutes = now() / 60.0;
