@@ -368,3 +368,18 @@ fn tagger_trains_and_reports_f05_on_fce_format_data() {
     let plain = ok(&hotflip(&args[..args.len() - 1]), "eval tagger");
     assert!(plain.contains("F0.5") && plain.contains("label `i`"), "{plain}");
 }
+
+#[test]
+fn bench_train_times_the_training_step() {
+    let args = ["bench", "train", "--batch", "2", "--words", "3", "--chars", "5", "--warmup", "1", "--iters", "2"];
+    let report = json(&ok(&hotflip(&[&args[..], &["--json"]].concat()), "bench train --json"));
+    assert_eq!(report["workload"], "train");
+    assert_eq!(report["preset"], "small");
+    assert_eq!(report["dropout"], 0.5);
+    assert_eq!((report["batch"].as_u64(), report["iters"].as_u64()), (Some(2), Some(2)));
+    let median = report["median_s"].as_f64().expect("median_s");
+    let rate = report["docs_per_s"].as_f64().expect("docs_per_s");
+    assert!(median > 0.0 && (rate - 2.0 / median).abs() < 1e-6 * rate, "{report}");
+    let err = fails(&hotflip(&["bench", "train", "--chars", "1"]), "bench train --chars 1");
+    assert!(err.contains("--chars"), "{err}");
+}
