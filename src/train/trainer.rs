@@ -128,11 +128,29 @@ struct LogLine<'a> {
     minutes: f64,
     lr: f32,
     train_loss: Option<f64>,
+    /// Training documents per second of training steps since the previous
+    /// evaluation.
     docs_per_s: f64,
+    /// Seconds spent in training steps since the previous evaluation (an
+    /// epoch's training time, without evaluation and saving).
+    train_s: f64,
     dev: &'a Metrics,
     #[serde(skip_serializing_if = "Option::is_none")]
     test: Option<&'a Metrics>,
     best: bool,
+}
+
+/// Training work since the previous evaluation.
+#[derive(Default)]
+struct Span {
+    docs: usize,
+    secs: f64,
+}
+
+impl Span {
+    fn docs_per_s(&self) -> f64 {
+        self.docs as f64 / self.secs.max(1e-9)
+    }
 }
 
 /// A model being trained and everything its checkpoints carry.
@@ -199,7 +217,9 @@ impl Trainer<'_> {
         let cfg = t.model.config();
         let min_len = t.model.min_len();
         let mut last_save = Instant::now();
-        let mut docs = 0usize;
+        // Training documents and seconds since the last evaluation (steps
+        // only: evaluation and saving are not training throughput).
+        let mut span = Span::default();
         let mut stopped = StopReason::Epochs;
         let mut best_metrics: Option<Metrics> = None;
         // Epochs done, counting a partial one by its share of batches (every
@@ -211,8 +231,6 @@ impl Trainer<'_> {
         'epochs: while state.epoch < opts.epochs {
             let plan = epoch_plan(&lengths, opts.batch, opts.seed, state.epoch);
             let bar = self.bar(plan.len(), state.epoch, state.batch);
-            let epoch_start = Instant::now();
-            let mut epoch_docs = 0usize;
             while state.batch < plan.len() {
                 if self.interrupt.load(Ordering::Relaxed) {
                     bar.abandon();
@@ -226,6 +244,7 @@ impl Trainer<'_> {
                     stopped = StopReason::TimeBudget;
                     break 'epochs;
                 }
+                let step_start = Instant::now();
                 let batch = Batch::make(&self.data.train, &plan[state.batch], &cfg, min_len)?;
                 let mode = Mode::train(mix(opts.seed, state.step));
                 let loss = updater.step(objective, &t.model, &mut t.store, &batch, mode, state.step)?;
@@ -242,15 +261,12 @@ impl Trainer<'_> {
                 }
                 state.step += 1;
                 state.batch += 1;
-                docs += batch.len();
-                epoch_docs += batch.len();
+                span.docs += batch.len();
+                span.secs += step_start.elapsed().as_secs_f64();
                 let ema = state.loss_ema.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
                 state.loss_ema = Some(ema);
                 bar.set_position(state.batch as u64);
-                bar.set_message(format!(
-                    "loss {ema:.4}  {:.0} docs/s",
-                    epoch_docs as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9)
-                ));
+                bar.set_message(format!("loss {ema:.4}  {:.0} docs/s", span.docs_per_s()));
                 if last_save.elapsed() >= opts.save_every {
                     state.elapsed_s = now();
                     self.save_last(t, &updater.adam, &state)?;
@@ -261,7 +277,7 @@ impl Trainer<'_> {
             state.epoch += 1;
             state.batch = 0;
             let epoch = state.epoch as f64;
-            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), docs, start, epoch)? {
+            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), &mut span, epoch)? {
                 best_metrics = Some(m);
             }
             state.elapsed_s = now();
@@ -276,7 +292,7 @@ impl Trainer<'_> {
         // At an epoch boundary it was just evaluated, unless nothing was yet.
         if stopped == StopReason::TimeBudget && (state.batch > 0 || state.best_score.is_none()) {
             let frac = epochs_done(&state);
-            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), docs, start, frac)? {
+            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), &mut span, frac)? {
                 best_metrics = Some(m);
             }
             state.elapsed_s = now();
@@ -325,15 +341,14 @@ impl Trainer<'_> {
 
     /// Scores dev (and test if asked), logs a line, saves `best/` when dev
     /// improves. Returns the dev metrics when they are the new best.
-    #[allow(clippy::too_many_arguments)]
+    /// `span` (the training since the previous evaluation) is logged and reset.
     fn evaluate_and_log(
         &self,
         t: &Trainee,
         state: &mut TrainState,
         adam: &Adam,
         elapsed_s: f64,
-        docs: usize,
-        start: Instant,
+        span: &mut Span,
         epoch: f64,
     ) -> Result<Option<Metrics>> {
         let dev = evaluate(&t.model, &t.store, &self.data.dev, self.opts.eval_batch)?;
@@ -367,12 +382,14 @@ impl Trainer<'_> {
             minutes: elapsed_s / 60.0,
             lr: adam.current_lr(),
             train_loss: state.loss_ema,
-            docs_per_s: docs as f64 / start.elapsed().as_secs_f64().max(1e-9),
+            docs_per_s: span.docs_per_s(),
+            train_s: span.secs,
             dev: &dev,
             test: test.as_ref(),
             best: better,
         };
         let json = serde_json::to_string(&line).map_err(|e| Error::invalid("train log", e.to_string()))?;
+        *span = Span::default();
         atomic::append_line(&self.out.join(LOG), &json)?;
         let metric = if dev.f05.is_some() { "F0.5" } else { "accuracy" };
         eprintln!(
