@@ -383,3 +383,37 @@ fn bench_train_times_the_training_step() {
     let err = fails(&hotflip(&["bench", "train", "--chars", "1"]), "bench train --chars 1");
     assert!(err.contains("--chars"), "{err}");
 }
+
+#[test]
+fn lstm_classifier_checkpoint_holds_the_training_word_frequencies() {
+    let data = sst2_dir("freq");
+    let run = temp("freq-run");
+    let out = run.path().join("lstm");
+    let args = [
+        "train",
+        "--arch",
+        "lstm_classifier",
+        "--dataset",
+        "sst2",
+        "--data-dir",
+        p(data.path()),
+        "--out",
+        p(&out),
+        "--epochs",
+        "1",
+        "--no-progress",
+    ];
+    ok(&hotflip(&args), "train lstm_classifier");
+    let ck = hotflip::checkpoint::load(&out.join("best")).unwrap_or_else(|e| panic!("{e}"));
+    let freq = ck.store.by_name("embedding.freq").expect("normalised embeddings keep their frequencies").data();
+    // Count the training file's words by hand.
+    let train = std::fs::read_to_string(data.path().join("stsa.binary.train")).expect("training file");
+    let words: Vec<&str> = train.lines().flat_map(|l| l.split_whitespace().skip(1)).collect();
+    assert_eq!(freq[0], 0.0, "PAD never occurs");
+    for w in ["the", "good", "boring"] {
+        let expect = words.iter().filter(|&&x| x == w).count() as f32 / words.len() as f32;
+        let got = freq[ck.vocab.vocab.id(w)];
+        assert!((got - expect).abs() < 1e-6, "{w}: {got} vs {expect}");
+    }
+    assert!((freq.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+}
