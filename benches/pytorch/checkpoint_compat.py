@@ -110,9 +110,15 @@ def check(args):
     inputs = [tokenize(t, vocab, config["lowercase"], vocab["kind"]) for t in texts]
     with torch.no_grad():
         probs = torch.softmax(model(*model.batch(inputs)), dim=-1)
+    if config["arch"] == "bilstm_tagger":
+        # Per token [B, T, 2], padded; hotflip prints each sentence's own
+        # tokens' rows, flattened.
+        probs = torch.cat([probs[i, : len(x)].reshape(-1) for i, x in enumerate(inputs)])
     out = subprocess.run([args.hotflip, "predict", "--model", args.model, "--json"], input="\n".join(texts),
                          capture_output=True, text=True, check=True)
     theirs = [json.loads(line)["probs"] for line in out.stdout.splitlines() if line.strip()]
+    if config["arch"] == "bilstm_tagger":
+        theirs = [p for line in theirs for p in line]
     theirs = torch.tensor(theirs)
     err = ((probs - theirs).abs() / probs.abs().clamp(min=1e-6)).max().item()
     print(json.dumps({"texts": len(texts), "max_rel_err": err, "torch": torch.__version__}))

@@ -5,6 +5,7 @@ pub mod advstep;
 pub mod engine;
 pub mod gemm;
 pub mod score;
+pub mod train;
 
 /// Median of a non-empty sample (seconds).
 pub fn median(mut xs: Vec<f64>) -> f64 {

@@ -17,6 +17,9 @@ pub enum BenchCommand {
     Advstep(AdvStepArgs),
     /// W5: HotFlip scoring + top-b pruning, fused vs materialise-and-sort (µs).
     Score(ScoreArgs),
+    /// Training throughput: documents per second through char_cnn_lstm's training step
+    /// (forward with dropout, backward, clipping, Adam) on W1's synthetic batch.
+    Train(TrainArgs),
 }
 
 #[derive(Args)]
@@ -57,6 +60,30 @@ pub struct AdvStepArgs {
     #[arg(long, default_value_t = 5)]
     iters: usize,
     /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Model size: `small` (the CPU training preset, dropout 0.5) or `paper` (MODELS.md, no dropout).
+    #[arg(long, value_enum, default_value = "small")]
+    preset: Preset,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Words per document.
+    #[arg(long, default_value_t = 40)]
+    words: usize,
+    /// Characters per word (the model's max_word_len).
+    #[arg(long, default_value_t = 16)]
+    chars: usize,
+    /// Untimed steps before timing.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed steps; the median is reported.
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
 }
@@ -153,6 +180,24 @@ pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()
                 } else {
                     println!("{} {m}x{k}x{n}: {:.1} GFLOP/s (median {:.3} ms)", r.kind, r.gflops, r.median_s * 1e3);
                 }
+            }
+            Ok(())
+        }
+        BenchCommand::Train(a) => {
+            if a.batch == 0 || a.words == 0 || a.chars < 2 {
+                return Err("--batch and --words must be at least 1, --chars at least 2".into());
+            }
+            if !a.json {
+                eprintln!("backend: cpu ({threads} threads)");
+            }
+            let r = hotflip::bench::train::run(a.preset, a.batch, a.words, a.chars, a.warmup, a.iters)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "training step char_cnn_lstm {:?} (dropout {}) batch {} × {} words × {} chars: {:.1} docs/s (median {:.4} s over {} steps, {} threads)",
+                    r.preset, r.dropout, r.batch, r.words, r.chars, r.docs_per_s, r.median_s, r.iters, r.threads
+                );
             }
             Ok(())
         }

@@ -68,6 +68,10 @@ pub struct TrainArgs {
     /// Clip the joint gradient norm to this value (0 = no clipping).
     #[arg(long, default_value_t = 5.0)]
     clip: f32,
+    /// Max-norm constraint (Kim 2014 uses 3): after every step, rescale each class's row of
+    /// classifier.weight to at most this L2 norm.
+    #[arg(long, value_name = "X")]
+    max_norm: Option<f32>,
     /// Stop after this many epochs without a better dev score (early stopping).
     #[arg(long)]
     patience: Option<usize>,
@@ -222,8 +226,11 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if a.batch == 0 || a.epochs == 0 {
         return Err("--batch and --epochs must be at least 1".into());
     }
-    if a.minutes.is_some_and(|m| m <= 0.0) {
+    if a.minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
         return Err("--minutes must be positive".into());
+    }
+    if a.max_norm.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
+        return Err("--max-norm must be positive".into());
     }
     let mut objective = objective(&a)?;
     announce_backend(threads, backend);
@@ -250,6 +257,7 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     }
     let mut store = ParamStore::new();
     let model = Model::new(&model_cfg, &mut store, &mut Rng::new(a.seed))?;
+    train::set_embedding_frequencies(&mut store, &encoded.train)?;
     eprintln!(
         "model: {} ({:?} preset), {} parameters, vocabulary {} {}",
         model_cfg.arch(),
@@ -277,6 +285,7 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
         eval_batch: 128,
         adam: AdamConfig { lr: a.lr, decay: a.lr_decay, ..AdamConfig::default() },
         clip: (a.clip > 0.0).then_some(a.clip),
+        max_norm: a.max_norm,
         patience: a.patience,
         seed: a.seed,
         eval_test: a.eval_test,

@@ -7,6 +7,7 @@ use crate::models::{Forward, Mode, WordBatch};
 use crate::nn::{init, Bound, Linear, ParamId, ParamStore};
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
+use crate::tensor::Tensor;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WordCnnConfig {
@@ -62,6 +63,20 @@ impl WordCnnConfig {
     }
 }
 
+/// Kim (2014)'s CNN-rand initialisation: every word vector U[−0.25, 0.25]
+/// (chosen there to match the variance of pre-trained vectors), PAD zero.
+/// PyTorch's default N(0, 1) has seven times its standard deviation (1
+/// against 0.14): measured on SST-2 (BENCHMARKS.md), the words then barely
+/// move from their random codes before the model overfits, and best-on-dev
+/// test accuracy stays near 78% instead of above 80%.
+pub const KIM_EMBEDDING_RANGE: f32 = 0.25;
+
+fn kim_embedding(vocab: usize, dim: usize, rng: &mut Rng) -> Tensor {
+    let mut w = Tensor::uniform(&[vocab, dim], -KIM_EMBEDDING_RANGE, KIM_EMBEDDING_RANGE, rng);
+    w.data_mut()[..dim].fill(0.0);
+    w
+}
+
 #[derive(Clone, Debug)]
 pub struct WordCnn {
     pub config: WordCnnConfig,
@@ -74,7 +89,7 @@ impl WordCnn {
     pub fn new(config: WordCnnConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
         config.validate()?;
         let c = &config;
-        let embedding = store.add("embedding.weight", init::embedding(c.vocab, c.embed_dim, Some(0), rng)?)?;
+        let embedding = store.add("embedding.weight", kim_embedding(c.vocab, c.embed_dim, rng))?;
         let mut convs = Vec::new();
         for (i, (&w, &f)) in c.kernel_widths.iter().zip(&c.kernel_filters).enumerate() {
             let (wt, b) = init::conv1d(f, c.embed_dim, w, rng);
@@ -133,5 +148,25 @@ impl WordCnn {
             h = tape.dropout(h, c.dropout, mode.site(0))?;
         }
         self.classifier.forward(tape, p, h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_starts_as_kim_uniform_with_a_zero_pad_row() {
+        let mut store = ParamStore::new();
+        let m = WordCnn::new(WordCnnConfig::small(50, 2), &mut store, &mut Rng::new(3)).unwrap();
+        let e = store.get(m.embedding).data();
+        let d = m.config.embed_dim;
+        assert!(e[..d].iter().all(|&x| x == 0.0), "PAD row");
+        assert!(e[d..].iter().all(|&x| x.abs() <= KIM_EMBEDDING_RANGE));
+        // Spread over the whole range, not N(0, 1) clipped or a constant.
+        let max = e[d..].iter().fold(0.0f32, |a, &x| a.max(x.abs()));
+        let var = e[d..].iter().map(|&x| x * x).sum::<f32>() / (e.len() - d) as f32;
+        assert!(max > 0.24, "{max}");
+        assert!((var - KIM_EMBEDDING_RANGE.powi(2) / 3.0).abs() < 0.002, "{var}");
     }
 }

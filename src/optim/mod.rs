@@ -8,10 +8,12 @@
 
 mod adam;
 mod clip;
+mod max_norm;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
 pub use clip::clip_grad_norm;
+pub use max_norm::renorm_rows;
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::error::{Error, Result};

@@ -3,13 +3,17 @@
 //! checkpoints and resume, and the metrics reported.
 
 mod batches;
+mod frequencies;
 mod metrics;
 mod objective;
 mod samples;
+mod step;
 mod trainer;
 
 pub use batches::{epoch_plan, eval_plan, Batch, Targets};
+pub use frequencies::set_embedding_frequencies;
 pub use metrics::{argmax, evaluate, predict, Metrics, Probs};
 pub use objective::{collect_grads, task_loss, Objective, Plain, StepContext, StepResult};
 pub use samples::{build_vocab, encode, Encoded, Sample, Target, Tokens, VocabOptions};
+pub use step::Updater;
 pub use trainer::{resolve_model_dir, StopReason, TrainOptions, TrainSummary, Trainee, Trainer, BEST, LAST, LOG};

@@ -22,12 +22,13 @@ use crate::data::ModelVocab;
 use crate::error::{Error, Result};
 use crate::models::{Mode, Model};
 use crate::nn::ParamStore;
-use crate::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
+use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::train::batches::{epoch_plan, Batch};
 use crate::train::metrics::{evaluate, Metrics};
-use crate::train::objective::{Objective, StepContext};
+use crate::train::objective::Objective;
 use crate::train::samples::{Encoded, Sample};
+use crate::train::step::Updater;
 
 pub const BEST: &str = "best";
 pub const LAST: &str = "last";
@@ -45,6 +46,10 @@ pub struct TrainOptions {
     pub adam: AdamConfig,
     /// Joint gradient-norm limit.
     pub clip: Option<f32>,
+    /// Max-norm constraint (Kim 2014): after every step, each row of
+    /// `classifier.weight` (one class's weight vector) is scaled back to
+    /// this L2 norm if it grew beyond it.
+    pub max_norm: Option<f32>,
     /// Stop after this many evaluations without a better dev score.
     pub patience: Option<usize>,
     pub seed: u64,
@@ -66,6 +71,7 @@ impl Default for TrainOptions {
             eval_batch: 128,
             adam: AdamConfig::default(),
             clip: Some(5.0),
+            max_norm: None,
             patience: None,
             seed: 0,
             eval_test: false,
@@ -87,6 +93,7 @@ pub enum StopReason {
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainSummary {
     pub stopped: StopReason,
+    /// Epochs trained, a partial last one counted by its share of batches.
     pub epochs: f64,
     pub steps: u64,
     pub minutes: f64,
@@ -121,11 +128,29 @@ struct LogLine<'a> {
     minutes: f64,
     lr: f32,
     train_loss: Option<f64>,
+    /// Training documents per second of training steps since the previous
+    /// evaluation.
     docs_per_s: f64,
+    /// Seconds spent in training steps since the previous evaluation (an
+    /// epoch's training time, without evaluation and saving).
+    train_s: f64,
     dev: &'a Metrics,
     #[serde(skip_serializing_if = "Option::is_none")]
     test: Option<&'a Metrics>,
     best: bool,
+}
+
+/// Training work since the previous evaluation.
+#[derive(Default)]
+struct Span {
+    docs: usize,
+    secs: f64,
+}
+
+impl Span {
+    fn docs_per_s(&self) -> f64 {
+        self.docs as f64 / self.secs.max(1e-9)
+    }
 }
 
 /// A model being trained and everything its checkpoints carry.
@@ -155,7 +180,7 @@ impl Trainer<'_> {
             return Err(Error::invalid("train", "the training and dev splits must not be empty"));
         }
         let last_dir = self.out.join(LAST);
-        let mut adam = Adam::new(opts.adam)?;
+        let mut updater = Updater { adam: Adam::new(opts.adam)?, clip: opts.clip, max_norm: opts.max_norm };
         let mut state = TrainState {
             epoch: 0,
             batch: 0,
@@ -169,7 +194,7 @@ impl Trainer<'_> {
             loss_ema: None,
         };
         if resume {
-            state = self.restore(t, &mut adam, &objective.name())?;
+            state = self.restore(t, &mut updater.adam, &objective.name())?;
             eprintln!(
                 "resuming {} at epoch {} batch {} (step {}, {:.1} min so far)",
                 last_dir.display(),
@@ -192,21 +217,26 @@ impl Trainer<'_> {
         let cfg = t.model.config();
         let min_len = t.model.min_len();
         let mut last_save = Instant::now();
-        let mut docs = 0usize;
+        // Training documents and seconds since the last evaluation (steps
+        // only: evaluation and saving are not training throughput).
+        let mut span = Span::default();
         let mut stopped = StopReason::Epochs;
         let mut best_metrics: Option<Metrics> = None;
+        // Epochs done, counting a partial one by its share of batches (every
+        // epoch has the same number of batches: `epoch_plan` cuts pools that
+        // are whole multiples of the batch size).
+        let plan_len = lengths.len().div_ceil(opts.batch.max(1)).max(1);
+        let epochs_done = |s: &TrainState| s.epoch as f64 + s.batch as f64 / plan_len as f64;
 
         'epochs: while state.epoch < opts.epochs {
             let plan = epoch_plan(&lengths, opts.batch, opts.seed, state.epoch);
             let bar = self.bar(plan.len(), state.epoch, state.batch);
-            let epoch_start = Instant::now();
-            let mut epoch_docs = 0usize;
             while state.batch < plan.len() {
                 if self.interrupt.load(Ordering::Relaxed) {
                     bar.abandon();
                     stopped = StopReason::Interrupted;
                     state.elapsed_s = now();
-                    self.save_last(t, &adam, &state)?;
+                    self.save_last(t, &updater.adam, &state)?;
                     break 'epochs;
                 }
                 if opts.minutes.is_some_and(|m| now() >= m * 60.0) {
@@ -214,44 +244,32 @@ impl Trainer<'_> {
                     stopped = StopReason::TimeBudget;
                     break 'epochs;
                 }
+                let step_start = Instant::now();
                 let batch = Batch::make(&self.data.train, &plan[state.batch], &cfg, min_len)?;
-                let ctx = StepContext {
-                    model: &t.model,
-                    store: &t.store,
-                    mode: Mode::train(mix(opts.seed, state.step)),
-                    step: state.step,
-                };
-                let mut r = objective.step(&ctx, &batch)?;
-                if !r.loss.is_finite() {
+                let mode = Mode::train(mix(opts.seed, state.step));
+                let loss = updater.step(objective, &t.model, &mut t.store, &batch, mode, state.step)?;
+                if !loss.is_finite() {
+                    let advice = if last_dir.join(STATE_FILE).exists() {
+                        format!("lower --lr and continue from {} with --resume, or start again", last_dir.display())
+                    } else {
+                        "lower --lr and start again".to_string()
+                    };
                     return Err(Error::invalid(
                         "train",
-                        format!(
-                            "the loss became {} at step {} (epoch {}); lower --lr or resume from {}",
-                            r.loss,
-                            state.step,
-                            state.epoch + 1,
-                            last_dir.display()
-                        ),
+                        format!("the loss became {loss} at step {} (epoch {}); {advice}", state.step, state.epoch + 1),
                     ));
                 }
-                if let Some(c) = opts.clip {
-                    clip_grad_norm(&mut r.grads, c);
-                }
-                adam.step(&mut t.store, &r.grads)?;
                 state.step += 1;
                 state.batch += 1;
-                docs += batch.len();
-                epoch_docs += batch.len();
-                let ema = state.loss_ema.map_or(r.loss as f64, |e| 0.98 * e + 0.02 * r.loss as f64);
+                span.docs += batch.len();
+                span.secs += step_start.elapsed().as_secs_f64();
+                let ema = state.loss_ema.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
                 state.loss_ema = Some(ema);
                 bar.set_position(state.batch as u64);
-                bar.set_message(format!(
-                    "loss {ema:.4}  {:.0} docs/s",
-                    epoch_docs as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9)
-                ));
+                bar.set_message(format!("loss {ema:.4}  {:.0} docs/s", span.docs_per_s()));
                 if last_save.elapsed() >= opts.save_every {
                     state.elapsed_s = now();
-                    self.save_last(t, &adam, &state)?;
+                    self.save_last(t, &updater.adam, &state)?;
                     last_save = Instant::now();
                 }
             }
@@ -259,30 +277,30 @@ impl Trainer<'_> {
             state.epoch += 1;
             state.batch = 0;
             let epoch = state.epoch as f64;
-            if let Some(m) = self.evaluate_and_log(t, &mut state, &adam, now(), docs, start, epoch)? {
+            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), &mut span, epoch)? {
                 best_metrics = Some(m);
             }
             state.elapsed_s = now();
-            self.save_last(t, &adam, &state)?;
+            self.save_last(t, &updater.adam, &state)?;
             last_save = Instant::now();
             if opts.patience.is_some_and(|p| state.bad_evals >= p) {
                 stopped = StopReason::EarlyStopping;
                 break;
             }
         }
-        if stopped == StopReason::TimeBudget {
-            // The last partial epoch still counts: evaluate it, keep it if best.
-            let plan_len = lengths.len().div_ceil(opts.batch.max(1)).max(1);
-            let frac = state.epoch as f64 + state.batch as f64 / plan_len as f64;
-            if let Some(m) = self.evaluate_and_log(t, &mut state, &adam, now(), docs, start, frac)? {
+        // The last partial epoch still counts: evaluate it, keep it if best.
+        // At an epoch boundary it was just evaluated, unless nothing was yet.
+        if stopped == StopReason::TimeBudget && (state.batch > 0 || state.best_score.is_none()) {
+            let frac = epochs_done(&state);
+            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), &mut span, frac)? {
                 best_metrics = Some(m);
             }
             state.elapsed_s = now();
-            self.save_last(t, &adam, &state)?;
+            self.save_last(t, &updater.adam, &state)?;
         }
         let best_dir = self.out.join(BEST);
         let minutes = now() / 60.0;
-        let epochs = state.epoch as f64;
+        let epochs = epochs_done(&state);
         let test = if stopped == StopReason::Interrupted || !best_dir.exists() {
             None
         } else {
@@ -323,15 +341,14 @@ impl Trainer<'_> {
 
     /// Scores dev (and test if asked), logs a line, saves `best/` when dev
     /// improves. Returns the dev metrics when they are the new best.
-    #[allow(clippy::too_many_arguments)]
+    /// `span` (the training since the previous evaluation) is logged and reset.
     fn evaluate_and_log(
         &self,
         t: &Trainee,
         state: &mut TrainState,
         adam: &Adam,
         elapsed_s: f64,
-        docs: usize,
-        start: Instant,
+        span: &mut Span,
         epoch: f64,
     ) -> Result<Option<Metrics>> {
         let dev = evaluate(&t.model, &t.store, &self.data.dev, self.opts.eval_batch)?;
@@ -365,12 +382,14 @@ impl Trainer<'_> {
             minutes: elapsed_s / 60.0,
             lr: adam.current_lr(),
             train_loss: state.loss_ema,
-            docs_per_s: docs as f64 / start.elapsed().as_secs_f64().max(1e-9),
+            docs_per_s: span.docs_per_s(),
+            train_s: span.secs,
             dev: &dev,
             test: test.as_ref(),
             best: better,
         };
         let json = serde_json::to_string(&line).map_err(|e| Error::invalid("train log", e.to_string()))?;
+        *span = Span::default();
         atomic::append_line(&self.out.join(LOG), &json)?;
         let metric = if dev.f05.is_some() { "F0.5" } else { "accuracy" };
         eprintln!(
@@ -397,7 +416,12 @@ impl Trainer<'_> {
     fn restore(&self, t: &mut Trainee, adam: &mut Adam, objective: &str) -> Result<TrainState> {
         let dir = self.out.join(LAST);
         if !dir.join(STATE_FILE).exists() {
-            return Err(Error::Checkpoint { path: dir, msg: "nothing to resume here (no trainer.json)".into() });
+            return Err(Error::Checkpoint {
+                path: self.out.clone(),
+                msg: format!(
+                    "nothing to resume here (no {LAST}/{STATE_FILE}); start the run without --resume, or point --out at the run to continue"
+                ),
+            });
         }
         let ck = checkpoint::load(&dir)?;
         if ck.config.model != t.config.model || ck.config.labels != t.config.labels {
