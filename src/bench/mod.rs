@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod gemm;
+pub mod neighbours;
 
 /// Median of a non-empty sample (seconds).
 pub fn median(mut xs: Vec<f64>) -> f64 {
