@@ -4,6 +4,7 @@
 pub mod advstep;
 pub mod engine;
 pub mod gemm;
+pub mod neighbours;
 pub mod score;
 pub mod train;
 

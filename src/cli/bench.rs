@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 
 use hotflip::bench::engine::{self, Preset};
+use hotflip::bench::neighbours;
 use hotflip::cuda::Backend;
 
 use super::CliResult;
@@ -20,6 +21,9 @@ pub enum BenchCommand {
     /// Training throughput: documents per second through char_cnn_lstm's training step
     /// (forward with dropout, backward, clipping, Adam) on W1's synthetic batch.
     Train(TrainArgs),
+    /// W4: iAdvT's nearest-neighbour directions (search, ĝ, α, r) for a
+    /// batch of positions, on the GPU when `--device` picks one.
+    Nn(NnArgs),
 }
 
 #[derive(Args)]
@@ -60,6 +64,34 @@ pub struct AdvStepArgs {
     #[arg(long, default_value_t = 5)]
     iters: usize,
     /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct NnArgs {
+    /// Positions (P).
+    #[arg(long, default_value_t = 12_800)]
+    positions: usize,
+    /// Vocabulary rows of the embedding table (V).
+    #[arg(long, default_value_t = 50_000)]
+    vocab: usize,
+    /// Embedding dimension (D).
+    #[arg(long, default_value_t = 256)]
+    dim: usize,
+    /// Neighbours per position (K).
+    #[arg(short = 'k', long = "k", default_value_t = 10)]
+    k: usize,
+    /// Untimed runs before timing.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Timed runs; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// Seed of the random problem.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
 }
@@ -197,6 +229,26 @@ pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()
                 println!(
                     "training step char_cnn_lstm {:?} (dropout {}) batch {} × {} words × {} chars: {:.1} docs/s (median {:.4} s over {} steps, {} threads)",
                     r.preset, r.dropout, r.batch, r.words, r.chars, r.docs_per_s, r.median_s, r.iters, r.threads
+                );
+            }
+            Ok(())
+        }
+        BenchCommand::Nn(a) => {
+            let wl = neighbours::Workload::new(a.positions, a.vocab, a.dim, a.k, a.seed)?;
+            let gpu = backend.gpu().map(|g| g.as_ref());
+            if !a.json {
+                match gpu {
+                    Some(g) => eprintln!("backend: cuda ({})", g.info().name),
+                    None => eprintln!("backend: cpu ({threads} threads); no GPU figure without a GPU"),
+                }
+            }
+            let r = neighbours::run(&wl, a.warmup, a.iters, gpu)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "W4 neighbours P {} × V {} × D {}, K {}: {:.1} ms ({:.1} GFLOP/s of search GEMM; median of {}, {})",
+                    r.positions, r.vocab, r.dim, r.k, r.ms, r.gflops, r.iters, r.backend
                 );
             }
             Ok(())

@@ -83,6 +83,19 @@ pub struct LstmStep {
     pub has_prev: u32,
 }
 
+/// kernels/neighbours.cu `NnDims`: the sizes of one neighbour search and
+/// its vocabulary splits (`cuda::ops::neighbours::plan` fills it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NnDims {
+    pub positions: u32,
+    pub vocab: u32,
+    pub dim: u32,
+    pub k: u32,
+    pub split_len: u32,
+    pub splits: u32,
+}
+
 // SAFETY: plain-old-data `#[repr(C)]` structs of u32/u64/f32 with no
 // implicit padding, laid out as their C mirrors (checked in tests).
 unsafe impl DeviceRepr for Broadcast {}
@@ -90,6 +103,7 @@ unsafe impl DeviceRepr for ReduceToShape {}
 unsafe impl DeviceRepr for SgdParams {}
 unsafe impl DeviceRepr for AdamParams {}
 unsafe impl DeviceRepr for LstmStep {}
+unsafe impl DeviceRepr for NnDims {}
 
 const U: &str = "unsigned int";
 const ULL: &str = "unsigned long long";
@@ -159,6 +173,14 @@ impl Mirror for LstmStep {
     const FILE: &'static str = "lstm";
     const FIELDS: &'static [(&'static str, &'static str, usize)] =
         &[("batch", U, 0), ("steps", U, 4), ("hidden", U, 8), ("t", U, 12), ("prev_t", U, 16), ("has_prev", U, 20)];
+    const SIZE: usize = 24;
+}
+
+impl Mirror for NnDims {
+    const NAME: &'static str = "NnDims";
+    const FILE: &'static str = "neighbours";
+    const FIELDS: &'static [(&'static str, &'static str, usize)] =
+        &[("positions", U, 0), ("vocab", U, 4), ("dim", U, 8), ("k", U, 12), ("split_len", U, 16), ("splits", U, 20)];
     const SIZE: usize = 24;
 }
 
@@ -269,6 +291,15 @@ mod tests {
             offset_of!(LstmStep, t),
             offset_of!(LstmStep, prev_t),
             offset_of!(LstmStep, has_prev),
+        ]);
+        assert_eq!(size_of::<NnDims>(), NnDims::SIZE);
+        check::<NnDims>(&[
+            offset_of!(NnDims, positions),
+            offset_of!(NnDims, vocab),
+            offset_of!(NnDims, dim),
+            offset_of!(NnDims, k),
+            offset_of!(NnDims, split_len),
+            offset_of!(NnDims, splits),
         ]);
     }
 }

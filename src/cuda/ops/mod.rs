@@ -13,6 +13,7 @@ pub mod embedding;
 pub mod gemm;
 pub mod loss;
 pub mod lstm;
+pub mod neighbours;
 pub mod optim;
 pub mod reduce;
 pub mod unary;
@@ -28,6 +29,7 @@ pub(crate) fn checks() -> Vec<Check> {
         embedding::checks(),
         loss::checks(),
         lstm::checks(),
+        neighbours::checks(),
         optim::checks(),
         reduce::checks(),
         unary::checks(),

@@ -4,7 +4,7 @@
 //!
 //! Each function is the CPU twin of one kernel of `kernels/neighbours.cu`
 //! and does that kernel's arithmetic: differences in f32, reductions over D
-//! in f64 (see [`super::sums`]), one rounding to f32 at the end. All are
+//! in f64 (see `sums.rs`), one rounding to f32 at the end. All are
 //! parallel over positions with fixed chunks (deterministic).
 
 use rayon::prelude::*;

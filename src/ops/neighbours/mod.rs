@@ -21,7 +21,7 @@
 //! with respect to the perturbed embeddings, `g · d` is the gradient with
 //! respect to α ([`alpha_grad`]).
 //!
-//! How: [`search`] never builds `[P, V, D]` or `[P, V]`. It tiles positions
+//! How: [`search()`] never builds `[P, V, D]` or `[P, V]`. It tiles positions
 //! × vocabulary, computes `‖E_v‖² − 2 w_t·E_v` (the squared distance less
 //! the constant `‖w_t‖²`) for a tile with the project's GEMM and keeps a
 //! sorted top-K per position; [`directions`](mod@directions) then works on
