@@ -83,6 +83,18 @@ pub struct LstmStep {
     pub has_prev: u32,
 }
 
+/// kernels/hotflip_score.cu `HotflipDims`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HotflipDims {
+    pub entries: u32,
+    pub words: u32,
+    pub positions: u32,
+    pub dim: u32,
+    pub vocab: u32,
+    pub cap: u32,
+}
+
 // SAFETY: plain-old-data `#[repr(C)]` structs of u32/u64/f32 with no
 // implicit padding, laid out as their C mirrors (checked in tests).
 unsafe impl DeviceRepr for Broadcast {}
@@ -90,6 +102,7 @@ unsafe impl DeviceRepr for ReduceToShape {}
 unsafe impl DeviceRepr for SgdParams {}
 unsafe impl DeviceRepr for AdamParams {}
 unsafe impl DeviceRepr for LstmStep {}
+unsafe impl DeviceRepr for HotflipDims {}
 
 const U: &str = "unsigned int";
 const ULL: &str = "unsigned long long";
@@ -159,6 +172,14 @@ impl Mirror for LstmStep {
     const FILE: &'static str = "lstm";
     const FIELDS: &'static [(&'static str, &'static str, usize)] =
         &[("batch", U, 0), ("steps", U, 4), ("hidden", U, 8), ("t", U, 12), ("prev_t", U, 16), ("has_prev", U, 20)];
+    const SIZE: usize = 24;
+}
+
+impl Mirror for HotflipDims {
+    const NAME: &'static str = "HotflipDims";
+    const FILE: &'static str = "hotflip_score";
+    const FIELDS: &'static [(&'static str, &'static str, usize)] =
+        &[("entries", U, 0), ("words", U, 4), ("positions", U, 8), ("dim", U, 12), ("vocab", U, 16), ("cap", U, 20)];
     const SIZE: usize = 24;
 }
 
@@ -269,6 +290,15 @@ mod tests {
             offset_of!(LstmStep, t),
             offset_of!(LstmStep, prev_t),
             offset_of!(LstmStep, has_prev),
+        ]);
+        assert_eq!(size_of::<HotflipDims>(), HotflipDims::SIZE);
+        check::<HotflipDims>(&[
+            offset_of!(HotflipDims, entries),
+            offset_of!(HotflipDims, words),
+            offset_of!(HotflipDims, positions),
+            offset_of!(HotflipDims, dim),
+            offset_of!(HotflipDims, vocab),
+            offset_of!(HotflipDims, cap),
         ]);
     }
 }
