@@ -50,18 +50,22 @@
 // Kernel 1, hotflip_score_f32: one block per row (grid E·W), threads a
 // multiple of 32. Shared memory (dynamic, hotflip_score.rs `score_smem_bytes`
 // mirrors the carving): the row's gradients [L, D], S [L, V], ids, the allowed
-// mask and characters, per-position terms, and the reduction's slots. Each
-// thread takes candidates i = tid, tid + blockDim, ... (flips, then inserts,
-// then deletes) and keeps its best; then K rounds: the block's best (warp
-// shuffles, then one warp over the warps' bests) is written to slot `round`
-// by the thread that holds it, which alone rescans for its next best below
-// it. Out: per row its best K candidates, best first, the rest HF_EMPTY.
+// mask and characters, per-position terms, and the reduction's slots. Thread
+// t owns the flips and inserts of characters t, t + blockDim, ... and the
+// deletes at positions t, t + blockDim, ..., and keeps its best; then up to K
+// rounds: the block's best (warp shuffles, then one warp over the warps'
+// bests) is written to slot `round` by the thread that holds it, which alone
+// rescans its own candidates for its next best after it. Out: per row its
+// best K candidates, best first, the rest empty.
 //
-// Kernel 2, hotflip_merge_f32: one block per entry merges its W rows' lists
-// the same way. Out: per entry its best K candidates, best first — exactly
-// the per-entry lists of `top_children` without a word-vocabulary filter. The
-// per-group merge and the duplicate-document check need the documents and
-// stay on the host (`merge_groups`).
+// Kernel 2, hotflip_merge_f32: one block per entry, thread t owning rows t,
+// t + blockDim, ... of it with a head pointer into each (sorted) row list;
+// the same rounds, the winner advancing its head. Shared memory: the
+// reduction's slots and W heads (`merge_smem_bytes`). Out: per entry its
+// best K candidates, best first — exactly the per-entry lists of
+// `top_children` without a word-vocabulary filter. The per-group merge and
+// the duplicate-document check need the documents and stay on the host
+// (`merge_groups`).
 //
 // Both kernels write every output element: slots past `count` hold
 // (0, 0, HF_EMPTY).
@@ -162,73 +166,62 @@ struct HfWord {
     const float* dgain;           // delete gains, j < n
     const unsigned int* dok;      // whether the delete at j exists
     unsigned int vocab;
-    unsigned int n_flip;          // candidate indices: flips [0, n_flip),
-    unsigned int n_insert;        // inserts [n_flip, n_flip + n_insert),
-    unsigned int n_cand;          // deletes up to n_cand
+    unsigned int n;               // visible characters
+    bool flips, inserts;          // whether the word has flips, inserts,
+    unsigned int deletes;         // and deletes (at j < deletes)
     float parent;
     unsigned long long word_bits;  // w << HF_WORD_SHIFT
 };
 
-// Candidate i of the word: false if that edit is not allowed.
-__device__ bool hf_word_edit(const HfWord& w, unsigned int i, HfKey* key, float* gain, float* total) {
-    unsigned long long op;
-    unsigned int j, c;
-    float g;
-    if (i < w.n_flip) {
-        j = i / w.vocab;
-        c = i - j * w.vocab;
-        if (!w.allowed[c] || c == w.a[j]) {
-            return false;
-        }
-        g = __fsub_rn(w.S[j * w.vocab + c], w.base[j]);
-        op = 0;
-    } else if (i < w.n_flip + w.n_insert) {
-        unsigned int q = i - w.n_flip;
-        j = q / w.vocab;
-        c = q - j * w.vocab;
-        if (!w.allowed[c]) {
-            return false;
-        }
-        bool here = c != w.a[j];
-        unsigned int count = w.rcnt[j + 1] + (here ? 1u : 0u);
-        if (count == 0) {
-            return false;
-        }
-        float sum = __fadd_rn(w.rsum[j + 1], here ? __fsub_rn(w.S[j * w.vocab + c], w.base[j]) : 0.0f);
-        g = __fdiv_rn(sum, (float)count);
-        op = 1;
-    } else {
-        j = i - w.n_flip - w.n_insert;
-        if (!w.dok[j]) {
-            return false;
-        }
-        g = w.dgain[j];
-        c = 0;
-        op = 2;
-    }
-    unsigned long long ch = op == 2 ? 0ull : (unsigned long long)w.chars[c];
+// Keeps the candidate (op, j, ch, gain) in `best` if it ranks after the
+// ceiling and before `best`.
+__device__ __forceinline__ void hf_consider(const HfWord& w, unsigned long long op, unsigned int j,
+                                            unsigned long long ch, float g, bool has_ceiling, HfKey ceiling,
+                                            HfKey* best, float* gain, float* total) {
+    HfKey k;
     float t = __fadd_rn(w.parent, g);
-    key->order = hf_order(t);
-    key->edit = (op << HF_OP_SHIFT) | w.word_bits | ((unsigned long long)j << HF_POS_SHIFT) | ch;
-    *gain = g;
-    *total = t;
-    return true;
+    k.order = hf_order(t);
+    k.edit = (op << HF_OP_SHIFT) | w.word_bits | ((unsigned long long)j << HF_POS_SHIFT) | ch;
+    if ((!has_ceiling || hf_before(ceiling, k)) && hf_before(k, *best)) {
+        *best = k;
+        *gain = g;
+        *total = t;
+    }
 }
 
 // This thread's best candidate of the word that ranks after `ceiling` (any,
-// if `has_ceiling` is false).
+// if `has_ceiling` is false). Thread t takes the flips and inserts of
+// characters t, t + blockDim, ... at every position, and the deletes at
+// positions t, t + blockDim, ...: no thread needs a division, and a rescan
+// reads one column of S.
 __device__ HfKey hf_word_scan(const HfWord& w, bool has_ceiling, HfKey ceiling, float* gain, float* total) {
     HfKey best = hf_none();
-    for (unsigned int i = threadIdx.x; i < w.n_cand; i += blockDim.x) {
-        HfKey k;
-        float g, t;
-        if (!hf_word_edit(w, i, &k, &g, &t)) {
-            continue;
+    if (w.flips || w.inserts) {
+        for (unsigned int c = threadIdx.x; c < w.vocab; c += blockDim.x) {
+            if (!w.allowed[c]) {
+                continue;
+            }
+            unsigned long long ch = w.chars[c];
+            for (unsigned int j = 0; j <= w.n; ++j) {
+                bool here = c != w.a[j];
+                float d = __fsub_rn(w.S[j * w.vocab + c], w.base[j]);  // the flip to c at j
+                if (w.flips && j < w.n && here) {
+                    hf_consider(w, 0, j, ch, d, has_ceiling, ceiling, &best, gain, total);
+                }
+                if (w.inserts) {
+                    unsigned int count = w.rcnt[j + 1] + (here ? 1u : 0u);
+                    if (count > 0) {
+                        float sum = __fadd_rn(w.rsum[j + 1], here ? d : 0.0f);
+                        hf_consider(w, 1, j, ch, __fdiv_rn(sum, (float)count), has_ceiling, ceiling, &best, gain,
+                                    total);
+                    }
+                }
+            }
         }
-        if ((!has_ceiling || hf_before(ceiling, k)) && hf_before(k, best)) {
-            best = k;
-            *gain = g;
-            *total = t;
+    }
+    for (unsigned int j = threadIdx.x; j < w.deletes; j += blockDim.x) {
+        if (w.dok[j]) {
+            hf_consider(w, 2, j, 0ull, w.dgain[j], has_ceiling, ceiling, &best, gain, total);
         }
     }
     return best;
@@ -275,13 +268,15 @@ extern "C" __global__ void hotflip_score_f32(HotflipDims p, const float* grads, 
     w.dgain = dgain;
     w.dok = dok;
     w.vocab = V;
-    w.n_flip = is_open ? n * V : 0u;
-    w.n_insert = (is_open && n_full < L - 1) ? (n + 1) * V : 0u;
-    w.n_cand = w.n_flip + w.n_insert + ((is_open && n_full >= 2) ? n : 0u);
+    w.n = n;
+    w.flips = is_open && n > 0;
+    w.inserts = is_open && n_full < L - 1;
+    w.deletes = (is_open && n_full >= 2) ? n : 0u;
     w.parent = parent[row / p.words];
     w.word_bits = (unsigned long long)(row % p.words) << HF_WORD_SHIFT;
+    const bool any = w.flips || w.inserts || w.deletes > 0;
 
-    if (w.n_cand > 0) {  // the same in every thread of the block
+    if (any) {  // the same in every thread of the block
         const float* g = grads + row * L * D;
         for (unsigned int i = tid; i < (n + 1) * D; i += nt) {
             g_s[i] = g[i];
@@ -335,7 +330,7 @@ extern "C" __global__ void hotflip_score_f32(HotflipDims p, const float* grads, 
     }
 
     unsigned int count = 0;
-    if (w.n_cand > 0) {
+    if (any) {
         float my_gain = 0.0f, my_total = 0.0f;
         HfKey mine = hf_word_scan(w, false, hf_none(), &my_gain, &my_total);
         for (; count < K; ++count) {
@@ -364,30 +359,35 @@ extern "C" __global__ void hotflip_score_f32(HotflipDims p, const float* grads, 
     }
 }
 
-// This thread's best of the entry's row lists (slots i = w·K + s of the
-// entry) that ranks after `ceiling`; `at` gets its slot.
-__device__ HfKey hf_merge_scan(const float* total, const unsigned long long* edit, const unsigned int* count,
-                               unsigned int n, unsigned int K, bool has_ceiling, HfKey ceiling, unsigned int* at) {
+// This thread's best candidate among the heads of its rows' lists (rows t,
+// t + blockDim, ... of the entry; head[w] is the next slot of row w's list,
+// which is sorted best first); `at` gets its slot, `row` its row.
+__device__ HfKey hf_merge_heads(const float* total, const unsigned long long* edit, const unsigned int* count,
+                                const unsigned int* head, unsigned int W, unsigned int K, unsigned int* at,
+                                unsigned int* row) {
     HfKey best = hf_none();
-    for (unsigned int i = threadIdx.x; i < n; i += blockDim.x) {
-        unsigned int c = count[i / K];
-        if (i % K >= (c < K ? c : K)) {
+    for (unsigned int w = threadIdx.x; w < W; w += blockDim.x) {
+        unsigned int c = count[w] < K ? count[w] : K;
+        if (head[w] >= c) {
             continue;
         }
+        unsigned int i = w * K + head[w];
         HfKey k;
         k.order = hf_order(total[i]);
         k.edit = edit[i];
-        if ((!has_ceiling || hf_before(ceiling, k)) && hf_before(k, best)) {
+        if (hf_before(k, best)) {
             best = k;
             *at = i;
+            *row = w;
         }
     }
     return best;
 }
 
-// One block per entry: the best K of its W rows' lists (kernel 1's output).
-// (p, row_total, row_gain, row_edit, row_count, out_total, out_gain,
-// out_edit, out_count); outputs [E, K] and out_count [E].
+// One block per entry: the best K of its W rows' lists (kernel 1's output,
+// each sorted best first). Shared memory: the reduction slots, then one
+// head per row. (p, row_total, row_gain, row_edit, row_count, out_total,
+// out_gain, out_edit, out_count); outputs [E, K] and out_count [E].
 extern "C" __global__ void hotflip_merge_f32(HotflipDims p, const float* row_total, const float* row_gain,
                                              const unsigned long long* row_edit, const unsigned int* row_count,
                                              float* out_total, float* out_gain, unsigned long long* out_edit,
@@ -397,16 +397,20 @@ extern "C" __global__ void hotflip_merge_f32(HotflipDims p, const float* row_tot
     const unsigned int tid = threadIdx.x, nt = blockDim.x;
     unsigned long long* slot_edit = (unsigned long long*)hf_smem;
     unsigned int* slot_order = (unsigned int*)(slot_edit + HF_SLOTS);
+    unsigned int* head = slot_order + HF_SLOTS;
 
     const unsigned long long first = e * W * K;
     const float* total = row_total + first;
     const float* gain = row_gain + first;
     const unsigned long long* edit = row_edit + first;
     const unsigned int* count_of = row_count + e * W;
-    const unsigned int n = W * K;
+    // Each thread reads and writes only its own rows' heads: no barrier.
+    for (unsigned int w = tid; w < W; w += nt) {
+        head[w] = 0;
+    }
 
-    unsigned int mine_at = 0;
-    HfKey mine = hf_merge_scan(total, edit, count_of, n, K, false, hf_none(), &mine_at);
+    unsigned int mine_at = 0, mine_row = 0;
+    HfKey mine = hf_merge_heads(total, edit, count_of, head, W, K, &mine_at, &mine_row);
     unsigned int count = 0;
     for (; count < K; ++count) {
         HfKey best = hf_block_best(mine, slot_order, slot_edit);
@@ -419,7 +423,8 @@ extern "C" __global__ void hotflip_merge_f32(HotflipDims p, const float* row_tot
             out_total[at] = total[mine_at];
             out_gain[at] = gain[mine_at];
             out_edit[at] = mine.edit;
-            mine = hf_merge_scan(total, edit, count_of, n, K, true, best, &mine_at);
+            head[mine_row] += 1;
+            mine = hf_merge_heads(total, edit, count_of, head, W, K, &mine_at, &mine_row);
         }
     }
     for (unsigned int s = count + tid; s < K; s += nt) {

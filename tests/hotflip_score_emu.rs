@@ -22,7 +22,7 @@ use hotflip::attack::char_doc::{CharDoc, CharEdit};
 use hotflip::attack::char_score::{top_children, Candidate};
 use hotflip::cuda::ops::hotflip_score::{
     compare_all, finish_on_host, twin_entries, twin_rows, twin_scores, Case, CaseSize, HostInputs, HostTops, Lists,
-    ScoreShape, MERGE_THREADS, SCORE_THREADS,
+    MERGE_THREADS, SCORE_THREADS,
 };
 use hotflip::Rng;
 
@@ -106,7 +106,7 @@ fn run(
         threads.1,
         reverse as u32,
         s.score_smem_bytes() as u32,
-        ScoreShape::merge_smem_bytes() as u32,
+        s.merge_smem_bytes() as u32,
     ];
     let le32 = |x: u32| x.to_le_bytes().to_vec();
     let lef = |x: f32| x.to_le_bytes().to_vec();

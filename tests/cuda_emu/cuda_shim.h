@@ -7,9 +7,10 @@
 // - blocks run one after another; threads of a block are fibers switched
 //   only at __syncthreads and warp shuffles (a barrier waits for every
 //   thread of the block, or warp, that has not returned, as on the GPU);
-// - the fibers run in thread order or in reverse (`hf_emu::reverse`):
-//   running the same kernel both ways exposes a missing barrier, since the
-//   code between two barriers then runs in opposite orders;
+// - the fibers run in thread order or in reverse (`hf_emu::reverse`), and
+//   after every barrier resume in that order: running the same kernel both
+//   ways exposes a missing barrier, since the code between two barriers then
+//   runs in opposite orders;
 // - dynamic shared memory is `hf_smem` (the name the kernel files use),
 //   filled with 0xFF bytes (NaN, huge ids) before each block, and followed
 //   by a guard that must be intact afterwards: a write past the launch's
@@ -117,11 +118,12 @@ inline void barrier(unsigned int& arrived, unsigned int& gen, unsigned int first
     if (++arrived >= live(first, count)) {
         arrived = 0;
         ++gen;
-        return;
     }
-    while (gen == mine) {
+    // The last to arrive waits its turn too, so that after every barrier the
+    // threads resume in schedule order.
+    do {
         yield();
-    }
+    } while (gen == mine);
 }
 
 inline void syncthreads() { barrier(block_arrived, block_gen, 0, blockDim.x); }

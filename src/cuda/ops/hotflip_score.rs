@@ -84,9 +84,10 @@ impl ScoreShape {
         SLOTS * 12 + 4 * (l * (d + v) + 6 * l + 2 * v + 2)
     }
 
-    /// Dynamic shared memory of `hotflip_merge_f32`: the reduction slots.
-    pub fn merge_smem_bytes() -> usize {
-        SLOTS * 12
+    /// Dynamic shared memory of `hotflip_merge_f32`: the reduction slots,
+    /// then a head pointer per word row.
+    pub fn merge_smem_bytes(&self) -> usize {
+        SLOTS * 12 + 4 * self.words
     }
 
     /// The kernels' parameters with `cap` candidates per list, after
@@ -108,6 +109,9 @@ impl ScoreShape {
         let fits = |x: usize| x < i32::MAX as usize;
         if !fits(self.rows()) || !fits(words.saturating_mul(cap)) || !fits(self.rows().saturating_mul(cap)) {
             return Err(Error::invalid(op, format!("{self:?} with cap {cap} exceeds the kernels' 32-bit counts")));
+        }
+        if self.merge_smem_bytes() > SMEM_LIMIT {
+            return Err(Error::invalid(op, format!("{words} words need more shared memory than a block has")));
         }
         if self.score_smem_bytes() > SMEM_LIMIT {
             return Err(Error::invalid(
@@ -484,7 +488,7 @@ pub fn merge_entries(gpu: &Gpu, shape: ScoreShape, rows: &Tops, out: &mut Tops) 
     let cfg = LaunchConfig {
         grid_dim: (shape.entries as u32, 1, 1),
         block_dim: (MERGE_THREADS, 1, 1),
-        shared_mem_bytes: ScoreShape::merge_smem_bytes() as u32,
+        shared_mem_bytes: shape.merge_smem_bytes() as u32,
     };
     let f = gpu.function(kr)?;
     let mut args = gpu.stream().launch_builder(&f);
@@ -1259,5 +1263,7 @@ mod tests {
         assert!(s.params("t", 0).is_err());
         assert!(ScoreShape { vocab: 3000, ..s }.params("t", 20).is_err(), "shared memory");
         assert!(ScoreShape { words: MAX_WORDS + 1, positions: 2, dim: 1, vocab: 3, ..s }.params("t", 1).is_err());
+        assert_eq!(s.merge_smem_bytes(), 396 + 4 * 64);
+        assert!(ScoreShape { words: 20_000, ..s }.params("t", 1).is_err(), "merge heads");
     }
 }
