@@ -108,10 +108,7 @@ pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()
                     Some(g) => {
                         eprintln!("gpu: {} (the CUDA kernels are checked against the CPU, then timed)", g.info().name)
                     }
-                    None => eprintln!(
-                        "no GPU in use ({}): CPU figures only",
-                        backend.fallback_note().unwrap_or_else(|| "--device cpu".to_string())
-                    ),
+                    None => eprintln!("no GPU in use: CPU figures only (on a GPU the CUDA kernels are timed too)"),
                 }
             }
             let r = hotflip::bench::score::run(a.entries, a.words, a.chars, a.alphabet, a.dim, a.keep, a.iters, gpu)?;
