@@ -14,10 +14,14 @@
 //! whole step.
 //!
 //! The self-check compares what a kernel returns with the twin's lists under
-//! [`compare_lists`]: scores within tolerance; order and membership equal,
-//! except that candidates may swap (or trade places at a list's end) when
-//! their totals are within the tolerance and their totals are not bit-equal
-//! on both sides, the only differences a summation order could cause.
+//! [`compare_lists`]: every candidate one the twin scores, its total and
+//! gain within tolerance of the twin's; each list in `Candidate::rank` order
+//! by its own totals (so exact ties are broken exactly as the twin breaks
+//! them); order and membership as the twin's, except that candidates whose
+//! twin totals are within the tolerance may swap, or trade places at a
+//! list's end — the only differences another summation order could cause.
+//! On a correct GPU the difference is 0: the kernels are bit-exact.
+//! tests/hotflip_score_emu.rs runs the kernel source itself on the CPU.
 
 use std::collections::{HashMap, HashSet};
 
