@@ -75,7 +75,7 @@ pub struct Candidate {
 impl Candidate {
     /// Best first; ties broken by entry and edit so results never depend on
     /// thread scheduling.
-    fn rank(&self, other: &Self) -> Ordering {
+    pub(crate) fn rank(&self, other: &Self) -> Ordering {
         other.total.total_cmp(&self.total).then(self.entry.cmp(&other.entry)).then(self.edit.cmp(&other.edit))
     }
 }
@@ -97,6 +97,18 @@ impl PartialOrd for Worst {
 impl Ord for Worst {
     fn cmp(&self, o: &Self) -> Ordering {
         self.0.rank(&o.0)
+    }
+}
+
+/// How many children per entry `top_children` keeps before the per-group
+/// merge: twice `keep` leaves room for children that turn out to be
+/// duplicates of each other across entries (the fused CUDA kernel keeps the
+/// same number).
+pub(crate) const fn entry_cap(keep: usize) -> usize {
+    if keep == 0 {
+        1
+    } else {
+        2 * keep
     }
 }
 
@@ -195,9 +207,7 @@ pub fn top_children(
     keep: usize,
     forbidden: &(dyn Fn(&CharDoc, &CharEdit) -> bool + Sync),
 ) -> Vec<Vec<Candidate>> {
-    // Twice `keep` per entry leaves room for children that turn out to be
-    // duplicates of each other across entries.
-    let cap = (2 * keep).max(1);
+    let cap = entry_cap(keep);
     let per_entry: Vec<Vec<Candidate>> = entries
         .par_iter()
         .enumerate()
@@ -245,14 +255,16 @@ pub fn top_children_by_sorting(
     all.sort_by(|a, b| a.rank(b));
     let mut per_entry: Vec<Vec<Candidate>> = vec![Vec::new(); entries.len()];
     for c in all {
-        if per_entry[c.entry].len() < (2 * keep).max(1) && !forbidden(entries[c.entry].doc, &c.edit) {
+        if per_entry[c.entry].len() < entry_cap(keep) && !forbidden(entries[c.entry].doc, &c.edit) {
             per_entry[c.entry].push(c);
         }
     }
     merge_groups(per_entry, entries, groups, keep)
 }
 
-fn merge_groups(
+/// Per group, the best `keep` children of its entries' lists (each an
+/// entry's best candidates, any order), distinct as documents, best first.
+pub(crate) fn merge_groups(
     per_entry: Vec<Vec<Candidate>>,
     entries: &[EntryRef<'_>],
     groups: usize,

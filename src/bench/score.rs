@@ -1,14 +1,23 @@
 //! W5: HotFlip scoring and top-b pruning for one beam step — 10 entries of
 //! 64 words × 16 characters, an alphabet of 100 characters, char_dim 25,
 //! keep 10 — fused (bounded heaps, no score matrix) against materialising
-//! every child's score and sorting.
+//! every child's score and sorting; on a GPU also the fused CUDA kernels
+//! (kernels/hotflip_score.cu), checked against the CPU result first.
+//! benches/pytorch/w5_score.py times PyTorch's materialise + `topk` on the
+//! same shapes.
 
 use std::time::Instant;
 
+use cudarc::driver::sys::CUevent_flags;
 use serde::Serialize;
 
 use crate::attack::char_doc::{CharDoc, CharEdit};
 use crate::attack::char_score::{top_children, top_children_by_sorting, EntryRef, ScoreTensors};
+use crate::cuda::ops::hotflip_score::{
+    compare_all, finish_on_host, merge_entries, score_rows, twin_scores, DeviceInputs, HostInputs, Lists, ScoreShape,
+    Tops,
+};
+use crate::cuda::Gpu;
 use crate::error::{Error, Result};
 use crate::models::CharBatch;
 use crate::rng::Rng;
@@ -27,8 +36,37 @@ pub struct ScoreReport {
     pub fused_us: f64,
     pub sorted_us: f64,
     pub speedup: f64,
+    /// The GPU the CUDA kernels ran on; null (and the `cuda_*` fields too)
+    /// without one.
+    pub gpu: Option<String>,
+    /// Both kernels per step, device time (CUDA events around many
+    /// back-to-back steps, gradients rotating over enough sets to leave the
+    /// L2 cache): the kernels' own cost.
+    pub cuda_us: Option<f64>,
+    /// One step launched and waited for (host clock): launch latency included.
+    pub cuda_latency_us: Option<f64>,
+    /// One step as the attack would take it with the gradients already on
+    /// the GPU: both kernels, the per-entry lists copied back and decoded,
+    /// the per-group merge on the host.
+    pub cuda_host_us: Option<f64>,
+    /// `sorted_us / cuda_host_us`.
+    pub cuda_speedup: Option<f64>,
+    /// Bytes the kernels must move at least (every input read once, the
+    /// per-entry lists written once), and that over `cuda_us`.
+    pub min_bytes: usize,
+    pub cuda_gbps: Option<f64>,
 }
 
+/// The least device traffic of one fused step: gradients, ids, table,
+/// per-character and per-word flags, parent scores read once; each entry's
+/// `cap` candidates (total, gain, 8-byte edit) and count written once.
+pub fn min_bytes(shape: ScoreShape, cap: usize) -> usize {
+    let ScoreShape { entries, words: _, positions: l, dim: d, vocab: v } = shape;
+    let rows = shape.rows();
+    4 * (rows * l * d + rows * l + d * v + 2 * v + 3 * rows + entries) + entries * (cap * 16 + 4)
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     entries: usize,
     words: usize,
@@ -37,6 +75,7 @@ pub fn run(
     dim: usize,
     keep: usize,
     iters: usize,
+    gpu: Option<&Gpu>,
 ) -> Result<ScoreReport> {
     if alphabet < 3 || chars < 2 || words == 0 || entries == 0 {
         return Err(Error::invalid("bench score", "alphabet ≥ 3, chars ≥ 2, words and entries ≥ 1"));
@@ -98,7 +137,9 @@ pub fn run(
     let sorted_us = time(&|| {
         std::hint::black_box(top_children_by_sorting(&t, &refs, 1, keep, &none));
     });
-    Ok(ScoreReport {
+    let host = HostInputs::new(&t, &refs)?;
+    let cap = crate::attack::char_score::entry_cap(keep);
+    let mut report = ScoreReport {
         workload: "W5",
         entries,
         words,
@@ -111,5 +152,113 @@ pub fn run(
         fused_us,
         sorted_us,
         speedup: sorted_us / fused_us,
-    })
+        gpu: None,
+        cuda_us: None,
+        cuda_latency_us: None,
+        cuda_host_us: None,
+        cuda_speedup: None,
+        min_bytes: min_bytes(host.shape, cap),
+        cuda_gbps: None,
+    };
+    if let Some(gpu) = gpu {
+        let c = time_cuda(gpu, &t, &refs, &host, keep, iters, &mut rng)?;
+        report.gpu = Some(gpu.info().name.clone());
+        report.cuda_us = Some(c.kernels_us);
+        report.cuda_latency_us = Some(c.latency_us);
+        report.cuda_host_us = Some(c.host_us);
+        report.cuda_speedup = Some(sorted_us / c.host_us);
+        report.cuda_gbps = Some(report.min_bytes as f64 / (c.kernels_us * 1e3));
+    }
+    Ok(report)
+}
+
+struct CudaTimes {
+    kernels_us: f64,
+    latency_us: f64,
+    host_us: f64,
+}
+
+/// Checks the kernels' result against the CPU's, then times them.
+fn time_cuda(
+    gpu: &Gpu,
+    t: &ScoreTensors<'_>,
+    refs: &[EntryRef<'_>],
+    host: &HostInputs,
+    keep: usize,
+    iters: usize,
+    rng: &mut Rng,
+) -> Result<CudaTimes> {
+    let s = host.shape;
+    let cap = crate::attack::char_score::entry_cap(keep);
+    let inp = DeviceInputs::upload(gpu, host, t.table_t)?;
+    let grads = gpu.upload(t.grads)?;
+    let mut rows = Tops::new(gpu, s.rows(), cap)?;
+    let mut lists = Tops::new(gpu, s.entries, cap)?;
+    let none = |_: &CharDoc, _: &CharEdit| false;
+    let step = |rows: &mut Tops, lists: &mut Tops, grads: &crate::cuda::DeviceBuf<f32>| -> Result<()> {
+        score_rows(gpu, &inp, grads, cap, rows)?;
+        merge_entries(gpu, s, rows, lists)
+    };
+    let fetch = |rows: &mut Tops, lists: &mut Tops| -> Result<Vec<Vec<crate::attack::char_score::Candidate>>> {
+        step(rows, lists, &grads)?;
+        let per_entry = lists.download(gpu)?.decode(s, Lists::Entries)?;
+        finish_on_host(per_entry, refs, 1, keep, &none, cap)
+            .ok_or_else(|| Error::invalid("bench score", "nothing is forbidden, yet a list came back short"))
+    };
+    // The GPU's children must be the CPU's (the kernels round as the CPU does).
+    let got = fetch(&mut rows, &mut lists)?;
+    let want = top_children(t, refs, 1, keep, &none);
+    let err = compare_all(&got, &want, &twin_scores(t, refs, &got), crate::cuda::selfcheck::MATH)?;
+    if !crate::cuda::selfcheck::passes(err, crate::cuda::selfcheck::MATH) {
+        return Err(Error::invalid("bench score", format!("the CUDA children differ from the CPU's (error {err})")));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let iters = iters.max(1);
+    // Host path and latency: the same gradients each time (as one attack step).
+    fetch(&mut rows, &mut lists)?;
+    let host_us = median(
+        (0..iters)
+            .map(|_| {
+                let t0 = Instant::now();
+                std::hint::black_box(fetch(&mut rows, &mut lists)?);
+                Ok(t0.elapsed().as_secs_f64() * 1e6)
+            })
+            .collect::<Result<Vec<f64>>>()?,
+    );
+    let latency_us = median(
+        (0..iters)
+            .map(|_| {
+                let t0 = Instant::now();
+                step(&mut rows, &mut lists, &grads)?;
+                gpu.synchronize()?;
+                Ok(t0.elapsed().as_secs_f64() * 1e6)
+            })
+            .collect::<Result<Vec<f64>>>()?,
+    );
+    // Device time: back-to-back steps over gradient sets that together
+    // exceed the L2 cache (256 MiB), timed with events.
+    let set_bytes = t.grads.len() * 4;
+    let sets = (256usize << 20).div_ceil(set_bytes.max(1)).clamp(1, 256);
+    let mut grad_sets = vec![grads];
+    for _ in 1..sets {
+        let g: Vec<f32> = (0..t.grads.len()).map(|_| rng.normal()).collect();
+        grad_sets.push(gpu.upload(&g)?);
+    }
+    let cuda = |e: cudarc::driver::DriverError| Error::Cuda { op: "cuEvent", msg: format!("{e:?}") };
+    let mut kernels = Vec::with_capacity(iters);
+    for i in 0..=iters {
+        let start = gpu.stream().record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda)?;
+        for g in &grad_sets {
+            step(&mut rows, &mut lists, g)?;
+        }
+        let end = gpu.stream().record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda)?;
+        let ms = start.elapsed_ms(&end).map_err(cuda)? as f64;
+        if i > 0 {
+            kernels.push(ms * 1e3 / sets as f64);
+        }
+    }
+    Ok(CudaTimes { kernels_us: median(kernels), latency_us, host_us })
 }

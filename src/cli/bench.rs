@@ -160,10 +160,17 @@ pub struct EngineArgs {
 pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()> {
     match cmd {
         BenchCommand::Score(a) => {
+            let gpu = backend.gpu().map(|g| g.as_ref());
             if !a.json {
                 eprintln!("backend: cpu ({threads} threads)");
+                match gpu {
+                    Some(g) => {
+                        eprintln!("gpu: {} (the CUDA kernels are checked against the CPU, then timed)", g.info().name)
+                    }
+                    None => eprintln!("no GPU in use: CPU figures only (on a GPU the CUDA kernels are timed too)"),
+                }
             }
-            let r = hotflip::bench::score::run(a.entries, a.words, a.chars, a.alphabet, a.dim, a.keep, a.iters)?;
+            let r = hotflip::bench::score::run(a.entries, a.words, a.chars, a.alphabet, a.dim, a.keep, a.iters, gpu)?;
             if a.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -171,6 +178,14 @@ pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()
                     "W5 scoring {} entries × {} words × {} chars, alphabet {}, dim {}, keep {}: fused {:.0} µs, materialise+sort {:.0} µs ({:.1}×)",
                     r.entries, r.words, r.chars, r.alphabet, r.dim, r.keep, r.fused_us, r.sorted_us, r.speedup
                 );
+                if let (Some(g), Some(k), Some(l), Some(h), Some(x), Some(bw)) =
+                    (&r.gpu, r.cuda_us, r.cuda_latency_us, r.cuda_host_us, r.cuda_speedup, r.cuda_gbps)
+                {
+                    println!(
+                        "W5 CUDA on {g}: kernels {k:.1} µs per step ({bw:.0} GB/s of the {} bytes that must move), one step waited for {l:.1} µs, with the host merge {h:.1} µs ({x:.1}× materialise+sort on the CPU)",
+                        r.min_bytes
+                    );
+                }
             }
             Ok(())
         }

@@ -96,6 +96,18 @@ pub struct NnDims {
     pub splits: u32,
 }
 
+/// kernels/hotflip_score.cu `HotflipDims`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HotflipDims {
+    pub entries: u32,
+    pub words: u32,
+    pub positions: u32,
+    pub dim: u32,
+    pub vocab: u32,
+    pub cap: u32,
+}
+
 // SAFETY: plain-old-data `#[repr(C)]` structs of u32/u64/f32 with no
 // implicit padding, laid out as their C mirrors (checked in tests).
 unsafe impl DeviceRepr for Broadcast {}
@@ -104,6 +116,7 @@ unsafe impl DeviceRepr for SgdParams {}
 unsafe impl DeviceRepr for AdamParams {}
 unsafe impl DeviceRepr for LstmStep {}
 unsafe impl DeviceRepr for NnDims {}
+unsafe impl DeviceRepr for HotflipDims {}
 
 const U: &str = "unsigned int";
 const ULL: &str = "unsigned long long";
@@ -181,6 +194,14 @@ impl Mirror for NnDims {
     const FILE: &'static str = "neighbours";
     const FIELDS: &'static [(&'static str, &'static str, usize)] =
         &[("positions", U, 0), ("vocab", U, 4), ("dim", U, 8), ("k", U, 12), ("split_len", U, 16), ("splits", U, 20)];
+    const SIZE: usize = 24;
+}
+
+impl Mirror for HotflipDims {
+    const NAME: &'static str = "HotflipDims";
+    const FILE: &'static str = "hotflip_score";
+    const FIELDS: &'static [(&'static str, &'static str, usize)] =
+        &[("entries", U, 0), ("words", U, 4), ("positions", U, 8), ("dim", U, 12), ("vocab", U, 16), ("cap", U, 20)];
     const SIZE: usize = 24;
 }
 
@@ -300,6 +321,15 @@ mod tests {
             offset_of!(NnDims, k),
             offset_of!(NnDims, split_len),
             offset_of!(NnDims, splits),
+        ]);
+        assert_eq!(size_of::<HotflipDims>(), HotflipDims::SIZE);
+        check::<HotflipDims>(&[
+            offset_of!(HotflipDims, entries),
+            offset_of!(HotflipDims, words),
+            offset_of!(HotflipDims, positions),
+            offset_of!(HotflipDims, dim),
+            offset_of!(HotflipDims, vocab),
+            offset_of!(HotflipDims, cap),
         ]);
     }
 }
