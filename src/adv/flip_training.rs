@@ -2,8 +2,9 @@
 //! backward pass, then the top r flips applied at once (no beam search),
 //! and the loss on the clean and the adversarial batch.
 //!
-//! - Characters (`char_cnn_lstm`): r = 20% of the document's characters,
-//!   at most one flip per word (each word's best flip, the r best words).
+//! - Characters (`char_cnn_lstm`): r = 20% of the document's characters:
+//!   each position's best flip, the r best positions (optionally at most
+//!   `per_word` of them in one word).
 //! - Words (any word model): one flip per example, to a word whose
 //!   embedding has cosine similarity above 0.8 (SEM), or to UNK.
 //!
@@ -38,6 +39,8 @@ pub struct FlipTraining {
     pub kind: FlipKind,
     /// Share of characters flipped (characters).
     pub fraction: f32,
+    /// At most this many flips in one word (`None`: the top r anywhere).
+    pub per_word: Option<usize>,
     /// Cosine threshold for SEM word flips.
     pub cosine: f32,
     /// Weights of the clean and the adversarial loss.
@@ -47,23 +50,24 @@ pub struct FlipTraining {
 
 impl FlipTraining {
     pub fn paper(kind: FlipKind) -> Self {
-        FlipTraining { kind, fraction: 0.2, cosine: 0.8, clean_weight: 1.0, adv_weight: 1.0 }
+        FlipTraining { kind, fraction: 0.2, per_word: None, cosine: 0.8, clean_weight: 1.0, adv_weight: 1.0 }
     }
 }
 
-/// `S_j(c) − S_j(a)` of each word's best character flip: (score, position,
-/// char id), or `None` for a word with nothing to flip.
-fn best_char_flips(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize) -> Vec<Option<(f32, usize, usize)>> {
+/// The best flip `S_j(c) − S_j(a)` of every character position, per word:
+/// (score, position, char id), best first. One id per position, because the
+/// first-order scores of two flips at the same position do not add up.
+fn best_char_flips(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize) -> Vec<Vec<(f32, usize, usize)>> {
     let l = x.chars;
     (0..x.batch * x.words)
         .into_par_iter()
         .map(|row| {
             let (b, w) = (row / x.words, row % x.words);
+            let mut flips = Vec::new();
             if w >= x.lengths[b] {
-                return None;
+                return flips;
             }
             let ids = &x.ids[row * l..(row + 1) * l];
-            let mut best: Option<(f32, usize, usize)> = None;
             for j in 0..l {
                 let a = ids[j];
                 if a == 0 {
@@ -72,34 +76,45 @@ fn best_char_flips(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize) 
                 let gj = &g[(row * l + j) * d..(row * l + j + 1) * d];
                 let dot = |c: usize| -> f32 { gj.iter().zip(&table[c * d..(c + 1) * d]).map(|(p, q)| p * q).sum() };
                 let base = dot(a);
-                for c in 2..v {
-                    if c != a {
-                        let s = dot(c) - base;
-                        if best.is_none_or(|(bs, _, _)| s > bs) {
-                            best = Some((s, j, c));
-                        }
+                let mut best: Option<(f32, usize, usize)> = None;
+                for c in (2..v).filter(|&c| c != a) {
+                    let s = dot(c) - base;
+                    if best.is_none_or(|(bs, _, _)| s > bs) {
+                        best = Some((s, j, c));
                     }
                 }
+                flips.extend(best);
             }
-            best
+            flips.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+            flips
         })
         .collect()
 }
 
-/// The batch with each example's top r word-best flips applied.
-fn flip_chars(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize, fraction: f32) -> CharBatch {
+/// The batch with each example's top r flips applied, at most `per_word`
+/// of them in one word (`None`: no cap).
+fn flip_chars(
+    x: &CharBatch,
+    g: &[f32],
+    table: &[f32],
+    (v, d): (usize, usize),
+    fraction: f32,
+    per_word: Option<usize>,
+) -> CharBatch {
     let best = best_char_flips(x, g, table, v, d);
     let l = x.chars;
+    let cap = per_word.unwrap_or(usize::MAX);
     let mut out = x.clone();
     for b in 0..x.batch {
         let chars: usize = (0..x.lengths[b])
             .map(|w| x.ids[(b * x.words + w) * l..(b * x.words + w + 1) * l].iter().filter(|&&c| c != 0).count())
             .sum();
         let r = ((fraction * chars as f32).round() as usize).max(1);
-        let mut words: Vec<(f32, usize, usize, usize)> =
-            (0..x.lengths[b]).filter_map(|w| best[b * x.words + w].map(|(s, j, c)| (s, w, j, c))).collect();
-        words.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
-        for &(_, w, j, c) in words.iter().take(r) {
+        let mut flips: Vec<(f32, usize, usize, usize)> = (0..x.lengths[b])
+            .flat_map(|w| best[b * x.words + w].iter().take(cap).map(move |&(s, j, c)| (s, w, j, c)))
+            .collect();
+        flips.sort_by(|p, q| q.0.total_cmp(&p.0).then((p.1, p.2).cmp(&(q.1, q.2))));
+        for &(_, w, j, c) in flips.iter().take(r) {
             out.ids[(b * x.words + w) * l + j] = c;
         }
     }
@@ -196,7 +211,7 @@ impl Objective for FlipTraining {
         let table = ctx.store.get(ctx.model.embedding_param());
         let (v, d) = (table.shape()[0], table.shape()[1]);
         let adv_input = match (&batch.input, self.kind) {
-            (Input::Chars(x), FlipKind::Chars) => Input::Chars(flip_chars(x, &ge, table.data(), v, d, self.fraction)),
+            (Input::Chars(x), FlipKind::Chars) => Input::Chars(flip_chars(x, &ge, table.data(), (v, d), self.fraction, self.per_word)),
             (Input::Words(x), FlipKind::WordSem | FlipKind::WordUnk) => {
                 // The table the model reads (normalised for the LSTM models).
                 let t2 = Tape::no_grad();

@@ -118,6 +118,9 @@ pub struct TrainArgs {
     /// HotFlip training: share of characters flipped per example.
     #[arg(long, default_value_t = 0.2)]
     flip_fraction: f32,
+    /// HotFlip training: at most this many flips in one word (default: no cap).
+    #[arg(long)]
+    flips_per_word: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -157,6 +160,7 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
     let flip = |k: FlipKind| -> Box<dyn Objective> {
         let mut o = FlipTraining::paper(k);
         o.fraction = a.flip_fraction;
+        o.per_word = a.flips_per_word;
         Box::new(o)
     };
     let needs_words = !matches!(a.adv, AdvArg::None | AdvArg::Hotflip);
@@ -164,6 +168,9 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
         return Err(format!("--adv {:?} perturbs word embeddings; char_cnn_lstm takes --adv hotflip", a.adv)
             .to_lowercase()
             .into());
+    }
+    if a.flips_per_word == Some(0) {
+        return Err("--flips-per-word must be at least 1".into());
     }
     if a.adv == AdvArg::Hotflip && a.arch != Arch::CharCnnLstm {
         return Err("--adv hotflip flips characters; for word models use --adv word-sem or word-unk".into());
