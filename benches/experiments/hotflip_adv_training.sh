@@ -11,8 +11,9 @@ cd "$(dirname "$0")/../.."
 out=${1:-runs/hotflip_table6}
 epochs=${2:-30}
 seed=${3:-0}
-hf="target/release/hotflip --threads 2 --device cpu"
-cargo build --release --quiet
+# HOTFLIP=path runs a prebuilt binary (nothing is built); THREADS sets --threads.
+hf="${HOTFLIP:-target/release/hotflip} --threads ${THREADS:-2} --device cpu"
+[ -n "${HOTFLIP:-}" ] || cargo build --release --quiet
 mkdir -p "$out"
 train() {
   local name=$1; shift

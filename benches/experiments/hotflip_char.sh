@@ -9,8 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-runs/hotflip_char}
-hf="target/release/hotflip --threads 2 --device cpu"
-cargo build --release --quiet
+# HOTFLIP=path runs a prebuilt binary (nothing is built); THREADS sets --threads.
+hf="${HOTFLIP:-target/release/hotflip} --threads ${THREADS:-2} --device cpu"
+[ -n "${HOTFLIP:-}" ] || cargo build --release --quiet
 mkdir -p "$out"
 uptime | tee -a "$out/load.txt"
 if [ ! -e "$out/model/summary.json" ]; then

@@ -11,8 +11,9 @@ out=${2:-runs/sato_$dataset}
 epochs=${3:-10}
 shift $(( $# > 3 ? 3 : $# ))
 seeds=${*:-0}
-hf="target/release/hotflip --threads 2 --device cpu"
-cargo build --release --quiet
+# HOTFLIP=path runs a prebuilt binary (nothing is built); THREADS sets --threads.
+hf="${HOTFLIP:-target/release/hotflip} --threads ${THREADS:-2} --device cpu"
+[ -n "${HOTFLIP:-}" ] || cargo build --release --quiet
 mkdir -p "$out"
 for seed in $seeds; do
   for adv in none random advt iadvt vat ivat; do
