@@ -255,3 +255,47 @@ impl Objective for FlipTraining {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One document of two 3-char words; a table where the score of a flip
+    /// to char c at (word w, position j) is `g[w, j] · (E_c − E_a)`.
+    fn setup() -> (CharBatch, Vec<f32>, Vec<f32>) {
+        let x = CharBatch::from_docs(&[vec![vec![2, 3, 4], vec![2, 3, 4]]], 4, 2).unwrap();
+        let (v, d) = (6, 1);
+        // E_c = c: a flip to char 5 gains (5 − a)·g.
+        let table: Vec<f32> = (0..v).map(|c| c as f32).collect();
+        // Gains 9, 5, 4 in word 0; 3, 1, 0.2 in word 1.
+        let mut g = vec![0.0f32; x.batch * x.words * x.chars * d];
+        for (j, gv) in [(0, 3.0), (1, 2.5), (2, 4.0)] {
+            g[j] = gv;
+        }
+        for (j, gv) in [(0, 1.0), (1, 0.5), (2, 0.1)] {
+            g[x.chars + j] = gv;
+        }
+        (x, g, table)
+    }
+
+    fn changed(a: &CharBatch, b: &CharBatch) -> Vec<(usize, usize)> {
+        (0..a.ids.len()).filter(|&i| a.ids[i] != b.ids[i]).map(|i| (i / a.chars, i % a.chars)).collect()
+    }
+
+    #[test]
+    fn top_r_flips_take_the_best_positions_anywhere() {
+        let (x, g, table) = setup();
+        // 6 characters × 0.5 → r = 3: all three land in word 0.
+        let out = flip_chars(&x, &g, &table, (6, 1), 0.5, None);
+        assert_eq!(changed(&x, &out), vec![(0, 0), (0, 1), (0, 2)]);
+        assert!(out.ids[..3].iter().all(|&c| c == 5));
+    }
+
+    #[test]
+    fn per_word_cap_spreads_the_flips() {
+        let (x, g, table) = setup();
+        let out = flip_chars(&x, &g, &table, (6, 1), 0.5, Some(1));
+        // One flip per word: each word's best position, and only two words.
+        assert_eq!(changed(&x, &out), vec![(0, 0), (1, 0)]);
+    }
+}
