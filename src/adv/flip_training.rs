@@ -211,7 +211,9 @@ impl Objective for FlipTraining {
         let table = ctx.store.get(ctx.model.embedding_param());
         let (v, d) = (table.shape()[0], table.shape()[1]);
         let adv_input = match (&batch.input, self.kind) {
-            (Input::Chars(x), FlipKind::Chars) => Input::Chars(flip_chars(x, &ge, table.data(), (v, d), self.fraction, self.per_word)),
+            (Input::Chars(x), FlipKind::Chars) => {
+                Input::Chars(flip_chars(x, &ge, table.data(), (v, d), self.fraction, self.per_word))
+            }
             (Input::Words(x), FlipKind::WordSem | FlipKind::WordUnk) => {
                 // The table the model reads (normalised for the LSTM models).
                 let t2 = Tape::no_grad();

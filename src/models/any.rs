@@ -118,8 +118,8 @@ impl Model {
         match self {
             Model::CharCnnLstm(m) => ModelConfig::CharCnnLstm(m.config.clone()),
             Model::WordCnn(m) => ModelConfig::WordCnn(m.config.clone()),
-            Model::LstmClassifier(m) => ModelConfig::LstmClassifier(m.config.clone()),
-            Model::BilstmTagger(m) => ModelConfig::BilstmTagger(m.config.clone()),
+            Model::LstmClassifier(m) => ModelConfig::LstmClassifier(m.config().clone()),
+            Model::BilstmTagger(m) => ModelConfig::BilstmTagger(m.config().clone()),
         }
     }
 

@@ -107,67 +107,47 @@ impl Embedding {
     }
 }
 
-/// `lstm_classifier`: embedding → LSTM → ReLU FFNN → linear, on the last
-/// true step. Dropout (training only) on the embedded words and the FFNN output.
+/// What `lstm_classifier` and `bilstm_tagger` share: embedding → (Bi)LSTM →
+/// ReLU FFNN → linear, with dropout (training only) on the embedded words and
+/// on the FFNN output. They differ in the LSTM's direction and in reading the
+/// last true step or every step.
 #[derive(Clone, Debug)]
-pub struct LstmClassifier {
-    pub config: LstmTextConfig,
+struct LstmText {
+    config: LstmTextConfig,
     embedding: Embedding,
     lstm: Lstm,
     hidden: Linear,
     classifier: Linear,
+    per_token: bool,
 }
 
-impl LstmClassifier {
-    pub fn new(config: LstmTextConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
+impl LstmText {
+    fn new(config: LstmTextConfig, store: &mut ParamStore, rng: &mut Rng, per_token: bool) -> Result<Self> {
         config.validate()?;
         let c = &config;
+        let dirs = if per_token { 2 } else { 1 };
         let embedding = Embedding::new(c, store, rng)?;
-        let lstm = Lstm::new(store, "lstm", c.embed_dim, c.lstm_hidden, 1, false, rng)?;
-        let hidden = Linear::new(store, "hidden", c.lstm_hidden, c.ffnn_dim, rng)?;
+        let lstm = Lstm::new(store, "lstm", c.embed_dim, c.lstm_hidden, 1, per_token, rng)?;
+        let hidden = Linear::new(store, "hidden", dirs * c.lstm_hidden, c.ffnn_dim, rng)?;
         let classifier = Linear::new(store, "classifier", c.ffnn_dim, c.n_classes, rng)?;
-        Ok(LstmClassifier { config, embedding, lstm, hidden, classifier })
+        Ok(LstmText { config, embedding, lstm, hidden, classifier, per_token })
     }
 
-    /// The embedding table as used (normalised if configured): iAdvT's
-    /// nearest-neighbour candidates.
-    pub fn embedding_table(&self, tape: &Tape, p: &Bound) -> Result<Var> {
-        self.embedding.table(tape, p)
-    }
-
-    /// The raw embedding parameter `embedding.weight`.
-    pub fn embedding_param(&self) -> ParamId {
-        self.embedding.weight
-    }
-
-    /// Logits `[B, C]`; `embedded` `[B, T, D]` is where perturbations act.
-    pub fn forward(
-        &self,
-        tape: &Tape,
-        p: &Bound,
-        x: &WordBatch,
-        perturbation: Option<Var>,
-        mode: Mode,
-    ) -> Result<Forward> {
+    fn forward(&self, tape: &Tape, p: &Bound, x: &WordBatch, perturbation: Option<Var>, mode: Mode) -> Result<Forward> {
         let embedded = self.embedding.lookup(tape, p, x, perturbation)?;
         let logits = self.forward_embedded(tape, p, x, embedded, mode)?;
         Ok(Forward { embedded, logits })
     }
 
-    /// The (normalised) word embeddings of a batch, `[B, T, D]`.
-    pub fn embed(&self, tape: &Tape, p: &Bound, x: &WordBatch) -> Result<Var> {
-        self.embedding.lookup(tape, p, x, None)
-    }
-
-    /// Logits from given word embeddings `[B, T, D]`.
-    pub fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &WordBatch, embedded: Var, mode: Mode) -> Result<Var> {
+    fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &WordBatch, embedded: Var, mode: Mode) -> Result<Var> {
         let c = &self.config;
         let mut h = embedded;
         if mode.train && c.dropout > 0.0 {
             h = tape.dropout(h, c.dropout, mode.site(0))?;
         }
         let out = self.lstm.forward(tape, p, h, &x.lengths)?;
-        let mut z = tape.relu(self.hidden.forward(tape, p, out.last)?)?;
+        let read = if self.per_token { out.outputs } else { out.last };
+        let mut z = tape.relu(self.hidden.forward(tape, p, read)?)?;
         if mode.train && c.dropout > 0.0 {
             z = tape.dropout(z, c.dropout, mode.site(1))?;
         }
@@ -175,74 +155,88 @@ impl LstmClassifier {
     }
 }
 
+/// The methods both models expose, forwarded to their shared body.
+macro_rules! lstm_text_api {
+    ($model:ident, $forward_doc:literal) => {
+        impl $model {
+            pub fn config(&self) -> &LstmTextConfig {
+                &self.0.config
+            }
+
+            /// The embedding table as used (normalised if configured):
+            /// iAdvT's nearest-neighbour candidates.
+            pub fn embedding_table(&self, tape: &Tape, p: &Bound) -> Result<Var> {
+                self.0.embedding.table(tape, p)
+            }
+
+            /// The raw embedding parameter `embedding.weight`.
+            pub fn embedding_param(&self) -> ParamId {
+                self.0.embedding.weight
+            }
+
+            #[doc = $forward_doc]
+            /// `embedded` `[B, T, D]` is where perturbations act.
+            pub fn forward(
+                &self,
+                tape: &Tape,
+                p: &Bound,
+                x: &WordBatch,
+                perturbation: Option<Var>,
+                mode: Mode,
+            ) -> Result<Forward> {
+                self.0.forward(tape, p, x, perturbation, mode)
+            }
+
+            /// The (normalised) word embeddings of a batch, `[B, T, D]`.
+            pub fn embed(&self, tape: &Tape, p: &Bound, x: &WordBatch) -> Result<Var> {
+                self.0.embedding.lookup(tape, p, x, None)
+            }
+
+            /// Logits from given word embeddings `[B, T, D]`.
+            pub fn forward_embedded(
+                &self,
+                tape: &Tape,
+                p: &Bound,
+                x: &WordBatch,
+                embedded: Var,
+                mode: Mode,
+            ) -> Result<Var> {
+                self.0.forward_embedded(tape, p, x, embedded, mode)
+            }
+        }
+    };
+}
+
+/// `lstm_classifier`: embedding → LSTM → ReLU FFNN → linear, on the last
+/// true step.
+#[derive(Clone, Debug)]
+pub struct LstmClassifier(LstmText);
+
+impl LstmClassifier {
+    pub fn new(config: LstmTextConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
+        Ok(LstmClassifier(LstmText::new(config, store, rng, false)?))
+    }
+}
+
+lstm_text_api!(LstmClassifier, "Logits `[B, C]` from the last true step.");
+
 /// `bilstm_tagger`: embedding → BiLSTM → ReLU FFNN → linear per token.
 #[derive(Clone, Debug)]
-pub struct BiLstmTagger {
-    pub config: LstmTextConfig,
-    embedding: Embedding,
-    lstm: Lstm,
-    hidden: Linear,
-    classifier: Linear,
-}
+pub struct BiLstmTagger(LstmText);
 
 impl BiLstmTagger {
     pub fn new(config: LstmTextConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
-        config.validate()?;
         if config.n_classes != 2 {
             return Err(Error::invalid(
                 "bilstm_tagger",
                 format!("labels are c/i: n_classes must be 2, got {}", config.n_classes),
             ));
         }
-        let c = &config;
-        let embedding = Embedding::new(c, store, rng)?;
-        let lstm = Lstm::new(store, "lstm", c.embed_dim, c.lstm_hidden, 1, true, rng)?;
-        let hidden = Linear::new(store, "hidden", 2 * c.lstm_hidden, c.ffnn_dim, rng)?;
-        let classifier = Linear::new(store, "classifier", c.ffnn_dim, 2, rng)?;
-        Ok(BiLstmTagger { config, embedding, lstm, hidden, classifier })
-    }
-
-    pub fn embedding_table(&self, tape: &Tape, p: &Bound) -> Result<Var> {
-        self.embedding.table(tape, p)
-    }
-
-    /// The raw embedding parameter `embedding.weight`.
-    pub fn embedding_param(&self) -> ParamId {
-        self.embedding.weight
-    }
-
-    /// Per-token logits `[B, T, 2]` (padded positions are computed but must
-    /// be masked out of the loss).
-    pub fn forward(
-        &self,
-        tape: &Tape,
-        p: &Bound,
-        x: &WordBatch,
-        perturbation: Option<Var>,
-        mode: Mode,
-    ) -> Result<Forward> {
-        let embedded = self.embedding.lookup(tape, p, x, perturbation)?;
-        let logits = self.forward_embedded(tape, p, x, embedded, mode)?;
-        Ok(Forward { embedded, logits })
-    }
-
-    /// The (normalised) word embeddings of a batch, `[B, T, D]`.
-    pub fn embed(&self, tape: &Tape, p: &Bound, x: &WordBatch) -> Result<Var> {
-        self.embedding.lookup(tape, p, x, None)
-    }
-
-    /// Per-token logits from given word embeddings `[B, T, D]`.
-    pub fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &WordBatch, embedded: Var, mode: Mode) -> Result<Var> {
-        let c = &self.config;
-        let mut h = embedded;
-        if mode.train && c.dropout > 0.0 {
-            h = tape.dropout(h, c.dropout, mode.site(0))?;
-        }
-        let out = self.lstm.forward(tape, p, h, &x.lengths)?;
-        let mut z = tape.relu(self.hidden.forward(tape, p, out.outputs)?)?;
-        if mode.train && c.dropout > 0.0 {
-            z = tape.dropout(z, c.dropout, mode.site(1))?;
-        }
-        self.classifier.forward(tape, p, z)
+        Ok(BiLstmTagger(LstmText::new(config, store, rng, true)?))
     }
 }
+
+lstm_text_api!(
+    BiLstmTagger,
+    "Per-token logits `[B, T, 2]` (padded positions are computed but must be masked out of the loss)."
+);
