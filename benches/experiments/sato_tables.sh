@@ -4,6 +4,8 @@
 # AdvT, iAdvT, VAT and iVAT (ε and λ as the paper), the same epochs and
 # seeds for every method; test error of the best-on-dev checkpoint.
 #   benches/experiments/sato_tables.sh [DATASET] [OUT_DIR] [EPOCHS] [SEEDS...]
+# EPS=E sets ε for advt, vat and random, IEPS=E for iadvt and ivat (default:
+# the paper's 5 and 15).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dataset=${1:-sst2}
@@ -20,7 +22,12 @@ for seed in $seeds; do
     run="$out/$adv-s$seed"
     if [ ! -e "$run/summary.json" ]; then
       resume=""; [ -e "$run/last/trainer.json" ] && resume=--resume
-      $hf train --arch lstm_classifier --dataset "$dataset" --out "$run" --epochs "$epochs" --seed "$seed" --adv "$adv" --no-progress $resume
+      eps=""
+      case $adv in
+        advt|vat|random) [ -n "${EPS:-}" ] && eps="--epsilon $EPS" ;;
+        iadvt|ivat) [ -n "${IEPS:-}" ] && eps="--epsilon $IEPS" ;;
+      esac
+      $hf train --arch lstm_classifier --dataset "$dataset" --out "$run" --epochs "$epochs" --seed "$seed" --adv "$adv" --no-progress $resume $eps
     fi
     $hf eval --model "$run" --dataset "$dataset" --split test --json > "$run.eval.json"
   done
