@@ -369,6 +369,43 @@ fn tagger_trains_and_reports_f05_on_fce_format_data() {
     assert!(plain.contains("F0.5") && plain.contains("label `i`"), "{plain}");
 }
 
+/// Sato et al.'s Table 6 path (FCE is not in ../shared/data yet): the tagger
+/// trains under each embedding-space method and still learns the task.
+#[test]
+fn tagger_trains_under_every_embedding_perturbation() {
+    let data = temp("fce-adv");
+    write_fce(data.path());
+    let run = temp("fce-adv-run");
+    for adv in ["advt", "vat", "iadvt", "ivat", "random"] {
+        let out: PathBuf = run.path().join(adv);
+        let trained = hotflip(&[
+            "train",
+            "--arch",
+            "bilstm_tagger",
+            "--dataset",
+            "fce",
+            "--data-dir",
+            p(data.path()),
+            "--out",
+            p(&out),
+            "--epochs",
+            "4",
+            "--lr",
+            "0.01",
+            "--adv",
+            adv,
+            "--epsilon",
+            "0.3",
+            "--no-progress",
+        ]);
+        ok(&trained, adv);
+        assert!(text(&trained.stderr).contains(&format!("objective: {adv}")), "{}", text(&trained.stderr));
+        let args = ["eval", "--model", p(&out), "--dataset", "fce", "--data-dir", p(data.path()), "--json"];
+        let f05 = json(&ok(&hotflip(&args), adv))["f05"].as_f64().expect("f05");
+        assert!(f05 >= 0.8, "{adv}: F0.5 {f05} on a four-misspelling task");
+    }
+}
+
 #[test]
 fn bench_train_times_the_training_step() {
     let args = ["bench", "train", "--batch", "2", "--words", "3", "--chars", "5", "--warmup", "1", "--iters", "2"];
