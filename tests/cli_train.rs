@@ -454,3 +454,49 @@ fn lstm_classifier_checkpoint_holds_the_training_word_frequencies() {
     }
     assert!((freq.iter().sum::<f32>() - 1.0).abs() < 1e-5);
 }
+
+#[test]
+fn init_starts_from_a_checkpoint_and_refuses_a_different_model() {
+    let data = sst2_dir("init");
+    let run = temp("init-run");
+    let base = run.path().join("base");
+    let train = |out: &Path, extra: &[&str]| {
+        let args = [
+            &[
+                "train",
+                "--arch",
+                "lstm_classifier",
+                "--dataset",
+                "sst2",
+                "--data-dir",
+                p(data.path()),
+                "--out",
+                p(out),
+                "--epochs",
+                "1",
+                "--no-progress",
+            ][..],
+            extra,
+        ]
+        .concat();
+        hotflip(&args)
+    };
+    ok(&train(&base, &[]), "train the base model");
+    // One epoch at lr 1e-30 from the base: no f32 weight can move.
+    let tuned = run.path().join("tuned");
+    let out = train(&tuned, &["--init", p(&base), "--lr", "1e-30", "--adv", "advt"]);
+    ok(&out, "train --init");
+    assert!(text(&out.stderr).contains("init: weights from"), "{}", text(&out.stderr));
+    let a = hotflip::checkpoint::load(&base.join("best")).unwrap_or_else(|e| panic!("{e}"));
+    let b = hotflip::checkpoint::load(&tuned.join("best")).unwrap_or_else(|e| panic!("{e}"));
+    for (name, t) in a.store.iter() {
+        let u = b.store.by_name(name).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.data(), u.data(), "{name} changed at lr 1e-30");
+    }
+    // Another vocabulary or another architecture is an error naming --init.
+    let err = fails(&train(&run.path().join("v"), &["--init", p(&base), "--max-vocab", "5"]), "other vocab");
+    assert!(err.contains("--init") && err.contains("vocabulary"), "{err}");
+    let args = ["--init", p(&base), "--preset", "paper"];
+    let err = fails(&train(&run.path().join("s"), &args), "other sizes");
+    assert!(err.contains("--init"), "{err}");
+}

@@ -1,6 +1,6 @@
 //! `hotflip train`: trains one of the four architectures on a data set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 
 use hotflip::adv::{EmbeddingAdversary, EmbeddingMethod, FlipKind, FlipTraining};
 use hotflip::checkpoint::CheckpointConfig;
+use hotflip::data::Vocab;
 use hotflip::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
 use hotflip::nn::ParamStore;
 use hotflip::ops::neighbours::AlphaScope;
@@ -96,6 +97,12 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last saved state.
     #[arg(long)]
     resume: bool,
+    /// Start from the weights of this checkpoint (a run directory or its
+    /// `best/`) instead of a random init: fine-tuning, as Sato et al. start
+    /// adversarial training from a pre-trained model. Same architecture,
+    /// sizes and vocabulary required.
+    #[arg(long, value_name = "DIR")]
+    init: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -229,6 +236,44 @@ fn model_config(a: &TrainArgs, vocab: usize, classes: usize) -> CliResult<ModelC
     Ok(cfg)
 }
 
+/// Copies every parameter of the checkpoint at `dir` into `store`, after
+/// checking that it is the same model over the same vocabulary.
+fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStore) -> CliResult<()> {
+    let best = dir.join("best");
+    let dir = if best.join("config.json").exists() { best } else { dir.to_path_buf() };
+    let ck = hotflip::checkpoint::load(&dir)?;
+    let where_ = dir.display();
+    if ck.config.model.arch() != cfg.arch() {
+        return Err(
+            format!("--init {where_}: a {} checkpoint, but --arch is {}", ck.config.model.arch(), cfg.arch()).into()
+        );
+    }
+    if ck.vocab.vocab.tokens() != vocab.tokens() {
+        return Err(format!(
+            "--init {where_}: its vocabulary ({} tokens) differs from this data's ({}); train on the same data set and vocabulary options",
+            ck.vocab.vocab.len(),
+            vocab.len()
+        )
+        .into());
+    }
+    let ids: Vec<_> = store.ids().collect();
+    for id in ids {
+        let name = store.name(id).to_string();
+        let t = ck.store.by_name(&name).map_err(|_| format!("--init {where_}: no tensor `{name}`"))?;
+        if t.shape() != store.get(id).shape() {
+            return Err(format!(
+                "--init {where_}: `{name}` is {:?}, this model's is {:?} (another preset?)",
+                t.shape(),
+                store.get(id).shape()
+            )
+            .into());
+        }
+        store.set(id, t.clone())?;
+    }
+    eprintln!("init: weights from {where_}");
+    Ok(())
+}
+
 pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.batch == 0 || a.epochs == 0 {
         return Err("--batch and --epochs must be at least 1".into());
@@ -265,6 +310,9 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     let mut store = ParamStore::new();
     let model = Model::new(&model_cfg, &mut store, &mut Rng::new(a.seed))?;
     train::set_embedding_frequencies(&mut store, &encoded.train)?;
+    if let Some(dir) = &a.init {
+        init_from(dir, &model_cfg, &vocab.vocab, &mut store)?;
+    }
     eprintln!(
         "model: {} ({:?} preset), {} parameters, vocabulary {} {}",
         model_cfg.arch(),
