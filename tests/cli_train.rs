@@ -87,23 +87,26 @@ fn sst2_dir(name: &str) -> tempfile::TempDir {
 }
 
 /// Train arguments for a fast word CNN on the data in `data`.
-fn train_args<'a>(data: &'a Path, out: &'a Path, epochs: &'a str) -> Vec<&'a str> {
+/// `hotflip train` for `arch` on `dataset` read from `data`, quietly.
+fn train_cmd<'a>(arch: &'a str, dataset: &'a str, data: &'a Path, out: &'a Path, epochs: &'a str) -> Vec<&'a str> {
     vec![
         "train",
         "--arch",
-        "word_cnn",
+        arch,
         "--dataset",
-        "sst2",
+        dataset,
         "--data-dir",
         p(data),
         "--out",
         p(out),
         "--epochs",
         epochs,
-        "--lr",
-        "0.01",
         "--no-progress",
     ]
+}
+
+fn train_args<'a>(data: &'a Path, out: &'a Path, epochs: &'a str) -> Vec<&'a str> {
+    [train_cmd("word_cnn", "sst2", data, out, epochs), vec!["--lr", "0.01"]].concat()
 }
 
 fn json(s: &str) -> Value {
@@ -335,22 +338,7 @@ fn tagger_trains_and_reports_f05_on_fce_format_data() {
     write_fce(data.path());
     let run = temp("fce-run");
     let out: PathBuf = run.path().join("tagger");
-    let train = [
-        "train",
-        "--arch",
-        "bilstm_tagger",
-        "--dataset",
-        "fce",
-        "--data-dir",
-        p(data.path()),
-        "--out",
-        p(&out),
-        "--epochs",
-        "4",
-        "--lr",
-        "0.01",
-        "--no-progress",
-    ];
+    let train = [train_cmd("bilstm_tagger", "fce", data.path(), &out, "4"), vec!["--lr", "0.01"]].concat();
     let trained = hotflip(&train);
     ok(&trained, "train bilstm_tagger");
     assert!(text(&trained.stderr).contains("dev F0.5"), "{}", text(&trained.stderr));
@@ -378,26 +366,8 @@ fn tagger_trains_under_every_embedding_perturbation() {
     let run = temp("fce-adv-run");
     for adv in ["advt", "vat", "iadvt", "ivat", "random"] {
         let out: PathBuf = run.path().join(adv);
-        let trained = hotflip(&[
-            "train",
-            "--arch",
-            "bilstm_tagger",
-            "--dataset",
-            "fce",
-            "--data-dir",
-            p(data.path()),
-            "--out",
-            p(&out),
-            "--epochs",
-            "4",
-            "--lr",
-            "0.01",
-            "--adv",
-            adv,
-            "--epsilon",
-            "0.3",
-            "--no-progress",
-        ]);
+        let extra = ["--lr", "0.01", "--adv", adv, "--epsilon", "0.3"];
+        let trained = hotflip(&[train_cmd("bilstm_tagger", "fce", data.path(), &out, "4"), extra.to_vec()].concat());
         ok(&trained, adv);
         assert!(text(&trained.stderr).contains(&format!("objective: {adv}")), "{}", text(&trained.stderr));
         let args = ["eval", "--model", p(&out), "--dataset", "fce", "--data-dir", p(data.path()), "--json"];
@@ -461,25 +431,7 @@ fn init_starts_from_a_checkpoint_and_refuses_a_different_model() {
     let run = temp("init-run");
     let base = run.path().join("base");
     let train = |out: &Path, extra: &[&str]| {
-        let args = [
-            &[
-                "train",
-                "--arch",
-                "lstm_classifier",
-                "--dataset",
-                "sst2",
-                "--data-dir",
-                p(data.path()),
-                "--out",
-                p(out),
-                "--epochs",
-                "1",
-                "--no-progress",
-            ][..],
-            extra,
-        ]
-        .concat();
-        hotflip(&args)
+        hotflip(&[train_cmd("lstm_classifier", "sst2", data.path(), out, "1"), extra.to_vec()].concat())
     };
     ok(&train(&base, &[]), "train the base model");
     // One epoch at lr 1e-30 from the base: no f32 weight can move.
