@@ -204,15 +204,12 @@ pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()
                 words: a.words,
             };
             let r = hotflip::bench::advstep::run(shape, a.warmup, a.iters)?;
-            if a.json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
+            print_report(a.json, &r, |r| {
+                format!(
                     "W3 lstm_classifier V {} D {} H {} batch {} × {} words: plain {:.1} ms, AdvT {:.1} ms, iAdvT {:.1} ms (iAdvT/AdvT {:.2}, iAdvT/plain {:.2})",
                     r.vocab, r.dim, r.hidden, r.batch, r.words, r.plain_ms, r.advt_ms, r.iadvt_ms, r.iadvt_over_advt, r.iadvt_over_plain
-                );
-            }
-            Ok(())
+                )
+            })
         }
         BenchCommand::Gemm(a) => {
             if !a.json {
@@ -231,22 +228,17 @@ pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()
             Ok(())
         }
         BenchCommand::Train(a) => {
-            if a.batch == 0 || a.words == 0 || a.chars < 2 {
-                return Err("--batch and --words must be at least 1, --chars at least 2".into());
-            }
+            check_doc_shape(a.batch, a.words, a.chars)?;
             if !a.json {
                 eprintln!("backend: cpu ({threads} threads)");
             }
             let r = hotflip::bench::train::run(a.preset, a.batch, a.words, a.chars, a.warmup, a.iters)?;
-            if a.json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
+            print_report(a.json, &r, |r| {
+                format!(
                     "training step char_cnn_lstm {:?} (dropout {}) batch {} × {} words × {} chars: {:.1} docs/s (median {:.4} s over {} steps, {} threads)",
                     r.preset, r.dropout, r.batch, r.words, r.chars, r.docs_per_s, r.median_s, r.iters, r.threads
-                );
-            }
-            Ok(())
+                )
+            })
         }
         BenchCommand::Nn(a) => {
             let wl = neighbours::Workload::new(a.positions, a.vocab, a.dim, a.k, a.seed)?;
@@ -258,20 +250,15 @@ pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()
                 }
             }
             let r = neighbours::run(&wl, a.warmup, a.iters, gpu)?;
-            if a.json {
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                println!(
+            print_report(a.json, &r, |r| {
+                format!(
                     "W4 neighbours P {} × V {} × D {}, K {}: {:.1} ms ({:.1} GFLOP/s of search GEMM; median of {}, {})",
                     r.positions, r.vocab, r.dim, r.k, r.ms, r.gflops, r.iters, r.backend
-                );
-            }
-            Ok(())
+                )
+            })
         }
         BenchCommand::Engine(a) => {
-            if a.batch == 0 || a.words == 0 || a.chars < 2 {
-                return Err("--batch and --words must be at least 1, --chars at least 2".into());
-            }
+            check_doc_shape(a.batch, a.words, a.chars)?;
             if let Some(gpu) = backend.gpu() {
                 eprintln!(
                     "note: {} is available, but the engine computes on the CPU until its CUDA path lands",
@@ -297,4 +284,22 @@ pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()
             Ok(())
         }
     }
+}
+
+/// Rejects a synthetic document batch the models cannot take, naming the flags.
+fn check_doc_shape(batch: usize, words: usize, chars: usize) -> CliResult<()> {
+    if batch == 0 || words == 0 || chars < 2 {
+        return Err("--batch and --words must be at least 1, --chars at least 2".into());
+    }
+    Ok(())
+}
+
+/// Prints a bench result as one JSON object (`--json`) or as a sentence.
+fn print_report<R: serde::Serialize>(json: bool, r: &R, sentence: impl FnOnce(&R) -> String) -> CliResult<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+    } else {
+        println!("{}", sentence(r));
+    }
+    Ok(())
 }
