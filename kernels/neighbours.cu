@@ -6,7 +6,7 @@
 // `dir_norms`, `project`, `alpha_scale`, `perturb`), one per kernel, doing
 // the kernel's arithmetic.
 //
-// Pipeline (src/cuda/ops/neighbours.rs launches it):
+// Pipeline (src/cuda/ops/neighbours/mod.rs launches it):
 //   nn_sq_norms_f32   ‖E_v‖² per row
 //   nn_topk_f32       per (block of HF_NN_BM positions, vocabulary split): a
 //                     tiled FP32 GEMM w·Eᵀ in shared memory, s = ‖E_v‖² − 2 w·E_v

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::models::{Input, Mode, Model, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::neighbours::{self, AlphaScope, IadvtConfig, Table};
-use crate::optim::Grads;
+use crate::optim::weighted_sum;
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
@@ -76,25 +76,6 @@ impl EmbeddingAdversary {
             seed,
         }
     }
-}
-
-/// Sum of two gradient lists, the second scaled.
-fn add_scaled(a: Grads, b: Grads, s: f32) -> Grads {
-    a.into_iter()
-        .zip(b)
-        .map(|(x, y)| match (x, y) {
-            (Some(x), Some(y)) => {
-                let v: Vec<f32> = x.data().iter().zip(y.data()).map(|(p, q)| p + s * q).collect();
-                Some(Tensor::new(x.shape(), v).expect("same shapes"))
-            }
-            (Some(x), None) => Some(x),
-            (None, Some(y)) => {
-                let v: Vec<f32> = y.data().iter().map(|q| s * q).collect();
-                Some(Tensor::new(y.shape(), v).expect("same shape"))
-            }
-            (None, None) => None,
-        })
-        .collect()
 }
 
 /// KL(p ‖ q) over the rows that are predictions (all rows of a classifier;
@@ -296,7 +277,7 @@ impl Objective for EmbeddingAdversary {
         let adv_grads = collect_grads(&p, &mut g, ctx.store);
         Ok(StepResult {
             loss: clean + self.lambda * adv_value,
-            grads: add_scaled(clean_grads, adv_grads, self.lambda),
+            grads: weighted_sum(clean_grads, 1.0, adv_grads, self.lambda)?,
             parts: vec![("clean", clean), ("adv", adv_value)],
         })
     }

@@ -19,9 +19,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::models::{CharBatch, Input, WordBatch};
 use crate::ops::gemm::{self, View, ViewMut};
-use crate::optim::Grads;
+use crate::optim::weighted_sum;
 use crate::tape::Tape;
-use crate::tensor::Tensor;
 use crate::train::{collect_grads, task_loss, Batch, Objective, StepContext, StepResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,12 +200,10 @@ impl Objective for FlipTraining {
         tape.retain_grad(f.embedded)?;
         let loss = task_loss(&tape, f.logits, &batch.targets)?;
         let clean = tape.value(loss)?.item()?;
-        let scaled = tape.scale(loss, self.clean_weight)?;
-        let mut g = tape.backward(scaled)?;
+        // Unweighted: the flip scores need J's own gradient; the weights apply when combining.
+        let mut g = tape.backward(loss)?;
         let ge = g.get(f.embedded).map(|t| t.data().to_vec()).unwrap_or_default();
         let clean_grads = collect_grads(&p, &mut g, ctx.store);
-        // Scores come from dJ/de; undo the weight so they are J's own.
-        let ge: Vec<f32> = ge.iter().map(|v| v / self.clean_weight.max(1e-12)).collect();
 
         let table = ctx.store.get(ctx.model.embedding_param());
         let (v, d) = (table.shape()[0], table.shape()[1]);
@@ -236,20 +233,9 @@ impl Objective for FlipTraining {
         let f = ctx.model.forward(&tape, &p, &adv_input, None, ctx.mode)?;
         let loss = task_loss(&tape, f.logits, &batch.targets)?;
         let adv = tape.value(loss)?.item()?;
-        let scaled = tape.scale(loss, self.adv_weight)?;
-        let mut g = tape.backward(scaled)?;
+        let mut g = tape.backward(loss)?;
         let adv_grads = collect_grads(&p, &mut g, ctx.store);
-        let grads: Grads = clean_grads
-            .into_iter()
-            .zip(adv_grads)
-            .map(|(a, b)| match (a, b) {
-                (Some(a), Some(b)) => {
-                    Some(Tensor::new(a.shape(), a.data().iter().zip(b.data()).map(|(x, y)| x + y).collect()).ok()?)
-                }
-                (a, None) => a,
-                (None, b) => b,
-            })
-            .collect();
+        let grads = weighted_sum(clean_grads, self.clean_weight, adv_grads, self.adv_weight)?;
         Ok(StepResult {
             loss: self.clean_weight * clean + self.adv_weight * adv,
             grads,

@@ -10,9 +10,9 @@ use crate::adv::{EmbeddingAdversary, EmbeddingMethod};
 use crate::error::Result;
 use crate::models::{Input, LstmTextConfig, Mode, Model, ModelConfig, WordBatch};
 use crate::nn::ParamStore;
-use crate::optim::{Adam, AdamConfig, Optimizer};
+use crate::optim::{Adam, AdamConfig};
 use crate::rng::Rng;
-use crate::train::{Batch, Objective, Plain, StepContext, Targets};
+use crate::train::{Batch, Objective, Plain, Targets, TrainOptions, Updater};
 
 #[derive(Clone, Copy, Debug)]
 pub struct AdvStepShape {
@@ -56,13 +56,13 @@ fn time(
     warmup: usize,
     iters: usize,
 ) -> Result<f64> {
-    let mut adam = Adam::new(AdamConfig::default())?;
+    // The training loop's own update (clipping included), so W3 times what `train` runs.
+    let adam = Adam::new(AdamConfig::default())?;
+    let mut updater = Updater { adam, clip: TrainOptions::default().clip, max_norm: None };
     let mut times = Vec::with_capacity(iters);
     for i in 0..warmup + iters.max(1) {
         let t0 = Instant::now();
-        let ctx = StepContext { model, store, mode: Mode::train(i as u64), step: i as u64 };
-        let r = objective.step(&ctx, batch)?;
-        adam.step(store, &r.grads)?;
+        updater.step(objective, model, store, batch, Mode::train(i as u64), i as u64)?;
         if i >= warmup {
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }

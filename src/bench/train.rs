@@ -11,11 +11,7 @@ use crate::bench::engine::{Preset, Workload};
 use crate::error::Result;
 use crate::models::{Input, Mode, Model};
 use crate::optim::{Adam, AdamConfig};
-use crate::train::{Batch, Plain, Targets, Updater};
-
-/// The CLI's defaults for `hotflip train`, so that the bench runs the step
-/// training runs.
-const CLIP: f32 = 5.0;
+use crate::train::{Batch, Plain, Targets, TrainOptions, Updater};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainReport {
@@ -48,7 +44,8 @@ pub fn run(
     let mut store = w.store;
     let batch_in =
         Batch { input: Input::Chars(w.batch), targets: Targets::Classes(w.labels), members: (0..batch).collect() };
-    let mut updater = Updater { adam: Adam::new(AdamConfig::default())?, clip: Some(CLIP), max_norm: None };
+    let mut updater =
+        Updater { adam: Adam::new(AdamConfig::default())?, clip: TrainOptions::default().clip, max_norm: None };
     let mut step = 0u64;
     let mut once = || -> Result<f64> {
         let t0 = Instant::now();

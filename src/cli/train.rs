@@ -176,13 +176,19 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
             .to_lowercase()
             .into());
     }
+    if !(a.flip_fraction > 0.0 && a.flip_fraction <= 1.0) {
+        return Err("--flip-fraction must be in (0, 1]".into());
+    }
     if a.flips_per_word == Some(0) {
         return Err("--flips-per-word must be at least 1".into());
     }
     if a.adv == AdvArg::Hotflip && a.arch != Arch::CharCnnLstm {
         return Err("--adv hotflip flips characters; for word models use --adv word-sem or word-unk".into());
     }
-    let ok = a.epsilon.is_none_or(|e| e > 0.0) && a.lambda >= 0.0 && a.neighbours > 0;
+    let ok = a.epsilon.is_none_or(|e| e > 0.0 && e.is_finite())
+        && a.lambda >= 0.0
+        && a.lambda.is_finite()
+        && a.neighbours > 0;
     if !ok {
         return Err("--epsilon must be positive, --lambda non-negative, --neighbours at least 1".into());
     }

@@ -23,6 +23,41 @@ use crate::tensor::Tensor;
 /// Gradients in store order, owned so that clipping can scale them in place.
 pub type Grads = Vec<Option<Tensor>>;
 
+/// `wa·a + wb·b` parameter by parameter, for objectives that add a second
+/// loss (a missing gradient counts as zero). Adds into `a`'s tensors.
+pub fn weighted_sum(a: Grads, wa: f32, b: Grads, wb: f32) -> Result<Grads> {
+    if a.len() != b.len() {
+        return Err(Error::invalid("weighted_sum", format!("{} gradients against {}", a.len(), b.len())));
+    }
+    let scale = |t: Tensor, w: f32| -> Result<Tensor> {
+        if w == 1.0 {
+            return Ok(t);
+        }
+        let v: Vec<f32> = t.data().iter().map(|x| w * x).collect();
+        Tensor::new(t.shape(), v)
+    };
+    a.into_iter()
+        .zip(b)
+        .map(|pair| {
+            Ok(match pair {
+                (Some(x), Some(y)) => {
+                    if x.shape() != y.shape() {
+                        return Err(Error::invalid(
+                            "weighted_sum",
+                            format!("gradient shapes {:?} and {:?} differ", x.shape(), y.shape()),
+                        ));
+                    }
+                    let v: Vec<f32> = x.data().iter().zip(y.data()).map(|(p, q)| wa * p + wb * q).collect();
+                    Some(Tensor::new(x.shape(), v)?)
+                }
+                (Some(x), None) => Some(scale(x, wa)?),
+                (None, Some(y)) => Some(scale(y, wb)?),
+                (None, None) => None,
+            })
+        })
+        .collect()
+}
+
 /// What every optimiser offers the training loop.
 pub trait Optimizer {
     /// One update of every trainable parameter that has a gradient.
@@ -105,5 +140,31 @@ impl Slots {
             slots[id.index()] = Some(t.clone());
         }
         Ok(Slots { slots })
+    }
+}
+
+#[cfg(test)]
+mod weighted_sum_tests {
+    use super::*;
+
+    fn t(v: &[f32]) -> Tensor {
+        Tensor::new(&[v.len()], v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn weights_each_side_and_counts_a_missing_gradient_as_zero() {
+        let a = vec![Some(t(&[1.0, 2.0])), Some(t(&[3.0])), None, None];
+        let b = vec![Some(t(&[10.0, 20.0])), None, Some(t(&[5.0])), None];
+        let s = weighted_sum(a, 2.0, b, 0.5).unwrap();
+        assert_eq!(s[0].as_ref().unwrap().data(), &[7.0, 14.0]);
+        assert_eq!(s[1].as_ref().unwrap().data(), &[6.0]);
+        assert_eq!(s[2].as_ref().unwrap().data(), &[2.5]);
+        assert!(s[3].is_none());
+    }
+
+    #[test]
+    fn mismatched_gradients_are_an_error_not_a_dropped_parameter() {
+        assert!(weighted_sum(vec![Some(t(&[1.0]))], 1.0, vec![Some(t(&[1.0, 2.0]))], 1.0).is_err());
+        assert!(weighted_sum(vec![None], 1.0, vec![None, None], 1.0).is_err());
     }
 }
