@@ -252,7 +252,7 @@ impl GradSink<'_> {
         }
         match &mut self.grads[v.id] {
             slot @ None => *slot = Some(g),
-            Some(acc) => crate::ops::cpu::add_assign(acc.data_mut(), g.data()),
+            Some(acc) => crate::cpu::add_assign(acc.data_mut(), g.data()),
         }
         Ok(())
     }

@@ -16,12 +16,14 @@ pub mod result;
 pub mod results_file;
 pub mod run;
 pub mod search;
+pub mod settings;
 pub mod space;
 pub mod word_space;
 
 pub use char_space::{CharAttacker, CharSpace};
 pub use result::{Change, ExampleResult, RunInfo, Summary, TAUS};
 pub use run::{run_resumable, AttackFn, Level, RunOptions, RunOutcome, RunSpec};
-pub use search::{Attacker, CharOps, Method, Settings, Task};
+pub use search::{Attacker, Task};
+pub use settings::{CharOps, Method, Settings};
 pub use space::{ScoreEntry, Scored, Space};
 pub use word_space::{WordAttacker, WordConstraints, WordDoc, WordEdit, WordMode, WordSpace};

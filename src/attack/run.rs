@@ -16,10 +16,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::attack::result::{ExampleResult, RunInfo, Summary};
 use crate::attack::results_file::ResultsFile;
-use crate::attack::search::{Settings, Task};
-use crate::checkpoint::atomic;
+use crate::attack::search::Task;
+use crate::attack::settings::Settings;
 use crate::data::Example;
 use crate::error::{Error, Result};
+use crate::util::atomic;
 
 /// One batch of tasks in, one result per task out: an attacker's `attack`.
 pub type AttackFn<'a> = dyn Fn(&[Task]) -> Result<Vec<ExampleResult>> + 'a;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::attack::result::Change;
-use crate::attack::search::Settings;
+use crate::attack::settings::Settings;
 use crate::attack::space::{ScoreEntry, Scored, Space};
 use crate::data::{Tokenizer, Vocab};
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 //! `vocab.json` and `model.safetensors` (PyTorch names and layouts), written
 //! atomically and validated tensor by tensor on load.
 
-pub mod atomic;
+pub use crate::util::atomic;
 pub mod tensors;
 
 use std::collections::HashMap;

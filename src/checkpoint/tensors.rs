@@ -7,9 +7,9 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
 
-use crate::checkpoint::atomic;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+use crate::util::atomic;
 
 struct F32View<'a>(&'a Tensor);
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::checkpoint::{self, atomic, CheckpointConfig};
+use crate::checkpoint::{self, CheckpointConfig};
 use crate::data::{AnyDataset, Vocab};
 use crate::error::{Error, Result};
 use crate::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
@@ -17,6 +17,7 @@ use crate::train::frequencies::set_embedding_frequencies;
 use crate::train::objective::Objective;
 use crate::train::samples::{build_vocab, encode, VocabOptions};
 use crate::train::trainer::{TrainOptions, TrainSummary, Trainee, Trainer};
+use crate::util::atomic;
 
 /// The four architectures (MODELS.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
