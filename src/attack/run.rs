@@ -67,7 +67,9 @@ pub struct RunSpec {
     pub dataset: String,
     /// `train`, `dev` or `test`.
     pub split: String,
+    /// What the attack changes.
     pub level: Level,
+    /// The search's settings.
     pub settings: Settings,
     /// Documents attacked together.
     pub batch: usize,

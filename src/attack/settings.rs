@@ -16,6 +16,7 @@ pub enum Method {
 }
 
 impl Method {
+    /// The name results files use (`hotflip`, `loss-beam`, …).
     pub fn name(self) -> &'static str {
         match self {
             Method::HotFlip => "hotflip",
@@ -26,8 +27,10 @@ impl Method {
     }
 }
 
+/// How an attack searches and what it may change.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// How children are ranked.
     pub method: Method,
     /// Beam width b (1 = greedy).
     pub beam: usize,
@@ -48,6 +51,7 @@ pub struct Settings {
     pub target: Option<usize>,
     /// Which character operations the character attack may use.
     pub char_ops: CharOps,
+    /// Seed of the random baselines.
     pub seed: u64,
     /// Beam entries per forward/backward pass at most.
     pub eval_batch: usize,
@@ -57,8 +61,11 @@ pub struct Settings {
 /// flip-only adversary against adversarially trained models).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CharOps {
+    /// Replace a character.
     pub flip: bool,
+    /// Insert a character.
     pub insert: bool,
+    /// Delete a character.
     pub delete: bool,
 }
 

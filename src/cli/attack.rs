@@ -1,14 +1,13 @@
 //! `hotflip attack`: HotFlip and its baselines on a trained model.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
-use hotflip::attack::run::{run_resumable, AttackFn, RunOptions, RunSpec};
-use hotflip::attack::{Attacker, CharAttacker, CharOps, Method, Settings, Task, WordConstraints, WordMode, WordSpace};
+use hotflip::attack::run::{run_resumable, RunOptions, RunSpec};
+use hotflip::attack::{Attacker, CharOps, Method, Settings, Task, WordConstraints};
 use hotflip::cuda::Backend;
 use hotflip::data::AnyDataset;
 use hotflip::lexicon::pos::TrainOptions as TaggerOptions;
@@ -235,35 +234,18 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     if a.ops.is_empty() {
         return Err("--ops needs at least one of flip, insert, delete".into());
     }
-    let mut constraints: BTreeMap<String, String> = BTreeMap::new();
-    constraints.insert("one_change_per_word".into(), settings.one_change_per_word.to_string());
-    if a.level == Level::Char {
-        let ops: Vec<String> = a.ops.iter().map(|o| format!("{o:?}").to_lowercase()).collect();
-        constraints.insert("ops".into(), ops.join(","));
-    }
-    let attack: Box<AttackFn<'_>> = match a.level {
-        Level::Char => {
-            constraints.insert("not_training_word".into(), settings.forbid_training_words.to_string());
-            let attacker = CharAttacker::chars(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings.clone())?;
-            Box::new(move |t: &[Task]| attacker.attack(t))
-        }
-        Level::Word | Level::Unk => {
-            let wc = WordConstraints {
-                cosine: (!a.no_cosine).then_some(a.cosine),
-                pos: if a.level == Level::Word { pos_tagger(&a, &data_dir)? } else { None },
-                stopwords: (!a.allow_stopwords && a.level == Level::Word).then(StopWords::english),
-                distinct_lexemes: !a.allow_same_stem && a.level == Level::Word,
-            };
-            if a.level == Level::Word {
-                constraints.extend(wc.describe());
-            }
-            let mode = if a.level == Level::Word { WordMode::Flip } else { WordMode::Unk };
-            let space =
-                WordSpace::new(&ck.model, &ck.store, &ck.vocab.vocab, ck.config.lowercase, mode, wc, &settings)?;
-            let attacker = Attacker::new(&ck.model, &ck.store, space, settings.clone())?;
-            Box::new(move |t: &[Task]| attacker.attack(t))
-        }
+    let level: hotflip::attack::Level = a.level.into();
+    let wc = match a.level {
+        Level::Char => WordConstraints::none(),
+        Level::Word | Level::Unk => WordConstraints {
+            cosine: (!a.no_cosine).then_some(a.cosine),
+            pos: if a.level == Level::Word { pos_tagger(&a, &data_dir)? } else { None },
+            stopwords: (!a.allow_stopwords && a.level == Level::Word).then(StopWords::english),
+            distinct_lexemes: !a.allow_same_stem && a.level == Level::Word,
+        },
     };
+    let attacker = Attacker::with_constraints(&ck, level, settings.clone(), wc)?;
+    let attack = |t: &[Task]| attacker.attack(t);
     let examples = match a.split {
         Split::Train => &data.train,
         Split::Dev => &data.dev,
@@ -273,14 +255,14 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         model: ck.dir.display().to_string(),
         dataset: data.name.clone(),
         split: format!("{:?}", a.split).to_lowercase(),
-        level: a.level.into(),
+        level,
         settings,
         batch: a.batch,
-        constraints,
+        constraints: attacker.constraints().clone(),
     };
     let opts =
         RunOptions { out: a.out.clone(), summary: a.summary, html: a.html, limit: a.limit, progress: !a.no_progress };
-    let outcome = run_resumable(attack.as_ref(), examples, &spec, &ck.config.labels, &opts, &interrupt)?;
+    let outcome = run_resumable(&attack, examples, &spec, &ck.config.labels, &opts, &interrupt)?;
     eprint!("{}", hotflip::attack::report::table(&outcome.summary));
     eprintln!("({:.1} s this session; results in {})", outcome.seconds, a.out.display());
     if outcome.interrupted {

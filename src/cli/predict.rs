@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use hotflip::data::{CharEncoder, Tokenizer, WordEncoder};
 use hotflip::train::{self, argmax, Sample, Target, Tokens};
 
 use super::common::{announce_backend, load_model};
@@ -39,8 +38,6 @@ pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
     announce_backend(threads, backend);
     let ck = load_model(&a.model)?;
     let cfg = &ck.config.model;
-    let tok = Tokenizer::new(ck.config.lowercase);
-    let cap = Some(cfg.max_words());
     let stdin = std::io::stdin();
     let mut texts = Vec::new();
     for (i, line) in stdin.lock().lines().enumerate() {
@@ -51,11 +48,7 @@ pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
         .iter()
         .enumerate()
         .map(|(index, t)| -> CliResult<Sample> {
-            let tokens = if cfg.is_char_level() {
-                Tokens::Chars(CharEncoder::new(&ck.vocab.vocab, tok, cap)?.encode(t).ids)
-            } else {
-                Tokens::Words(WordEncoder::new(&ck.vocab.vocab, tok, cap)?.encode(t).ids)
-            };
+            let tokens = Tokens::of_text(t, &ck.vocab.vocab, ck.config.lowercase, cfg)?;
             Ok(Sample { tokens, target: Target::Class(0), index })
         })
         .collect::<CliResult<_>>()?;

@@ -44,7 +44,9 @@ pub enum Preset {
 /// Everything a training run needs besides the data and the objective.
 #[derive(Clone, Debug)]
 pub struct TrainSpec {
+    /// The architecture.
     pub arch: Arch,
+    /// Its size.
     pub preset: Preset,
     /// Dropout probability in `[0, 1)` (default: the preset's).
     pub dropout: Option<f32>,
@@ -62,6 +64,7 @@ pub struct TrainSpec {
     pub out: PathBuf,
     /// Continue the run in `out` from its last saved state.
     pub resume: bool,
+    /// The training loop's options.
     pub options: TrainOptions,
 }
 
