@@ -44,6 +44,7 @@ pub fn run(args: Vec<String>) -> std::result::Result<(), Box<dyn std::error::Err
         settings: Settings { budget: 0.3, ..Settings::default() },
         batch: 2,
         constraints: attacker.constraints().clone(),
+        shard: None,
     };
     let attack = |tasks: &[Task]| attacker.attack(tasks);
     let not_interrupted = AtomicBool::new(false);

@@ -213,3 +213,75 @@ fn bad_input_is_refused_clearly() {
     assert!(!o.status.success(), "a foreign file must not be appended to");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The summary with the timing fields removed.
+fn summary_without_timing(path: &Path) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let m = v.as_object_mut().unwrap();
+    m.remove("seconds_per_example");
+    m.remove("seconds_by_changes");
+    v
+}
+
+fn attack_all(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    bin()
+        .args(["attack", "--model"])
+        .arg(model)
+        .args(["--dataset", "sst2", "--data-dir"])
+        .arg(data)
+        .args(["--batch", "3", "--beam", "2", "--tau", "0.6", "--budget", "0.3", "--no-progress", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn shards_merge_into_the_single_run() {
+    let (root, data, model) = setup("shards");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let single = root.join("single.jsonl");
+    let (single_summary, single_html) = (root.join("single.json"), root.join("single.html"));
+    let o = attack_all(&model, &data, &single, &["--summary", &s(&single_summary), "--html", &s(&single_html)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shards: Vec<PathBuf> = (0..3).map(|i| root.join(format!("shard{i}.jsonl"))).collect();
+    for (i, out) in shards.iter().enumerate() {
+        let o = attack_all(&model, &data, out, &["--shard", &format!("{i}/3")]);
+        assert!(o.status.success(), "shard {i}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    // Shard 1 holds batches 1, 4, 7, ... only.
+    let idx: Vec<u64> = without_seconds(&shards[1]).iter().map(|l| l["index"].as_u64().unwrap()).collect();
+    assert!(!idx.is_empty() && idx.iter().all(|i| (i / 3) % 3 == 1), "{idx:?}");
+    let merged = root.join("merged.jsonl");
+    let (merged_summary, merged_html) = (root.join("merged.json"), root.join("merged.html"));
+    let o = bin()
+        .arg("merge")
+        .args(shards.iter().rev())
+        .args(["--out", &s(&merged), "--summary", &s(&merged_summary), "--html", &s(&merged_html)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(without_seconds(&merged), without_seconds(&single), "merged JSONL differs from the single run's");
+    assert_eq!(summary_without_timing(&merged_summary), summary_without_timing(&single_summary));
+    let meta = |p: &Path| std::fs::read_to_string(format!("{}.meta.json", p.display())).unwrap();
+    assert_eq!(meta(&merged), meta(&single), "the merged file records the single run's settings");
+    assert!(std::fs::read_to_string(&merged_html).unwrap().contains("<html"));
+
+    // Overlapping shards and shards of other settings are refused.
+    let o = bin().arg("merge").args([&shards[0], &shards[0]]).args(["--out", &s(&root.join("x.jsonl"))]).output();
+    let o = o.unwrap();
+    assert!(!o.status.success(), "merged a shard with itself");
+    let other = root.join("other.jsonl");
+    let o = attack_all(&model, &data, &other, &["--shard", "1/3", "--seed", "5"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin().arg("merge").args([&shards[0], &other]).args(["--out", &s(&root.join("y.jsonl"))]).output();
+    let err = String::from_utf8_lossy(&o.unwrap().stderr).to_string();
+    assert!(err.contains("other settings"), "{err}");
+    // A bad shard spec and a shard with a limit are refused.
+    for (args, want) in [(vec!["--shard", "3/3"], "I/N"), (vec!["--shard", "0/2", "--limit", "3"], "limit")] {
+        let o = attack_all(&model, &data, &root.join("z.jsonl"), &args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}

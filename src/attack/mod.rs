@@ -26,6 +26,7 @@ pub mod run;
 #[allow(missing_docs)] // to document
 pub mod search;
 pub mod settings;
+pub mod shard;
 #[allow(missing_docs)] // to document
 pub mod space;
 pub mod word_constraints;
@@ -38,5 +39,6 @@ pub use result::{Change, ExampleResult, RunInfo, Summary, TAUS};
 pub use run::{run_resumable, AttackFn, Level, RunOptions, RunOutcome, RunSpec};
 pub use search::{Attacker as BeamSearch, Task};
 pub use settings::{CharOps, Method, Settings};
+pub use shard::{merge, Merged, Shard};
 pub use space::{ScoreEntry, Scored, Space};
 pub use word_space::{WordAttacker, WordConstraints, WordDoc, WordEdit, WordMode, WordSpace};

@@ -22,7 +22,8 @@ pub struct ResultsFile {
     pub done: BTreeSet<usize>,
 }
 
-fn meta_path(path: &Path) -> PathBuf {
+/// The sidecar holding a results file's settings: `<path>.meta.json`.
+pub(crate) fn meta_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".meta.json");
     PathBuf::from(p)
@@ -105,4 +106,26 @@ impl ResultsFile {
         }
         Ok(())
     }
+}
+
+/// Every result of a finished results file, strictly: a line that is not a
+/// result (a torn one included) is an error naming the file and line.
+pub fn read_results(path: &Path) -> Result<Vec<ExampleResult>> {
+    let text = fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut results = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let r = serde_json::from_str::<ExampleResult>(line.trim_end()).ok().filter(|_| line.ends_with('\n'));
+        match r {
+            Some(r) => results.push(r),
+            None if line.trim().is_empty() => {}
+            None => {
+                return Err(Error::Data {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    msg: "not a complete result line (an unfinished shard?)".into(),
+                })
+            }
+        }
+    }
+    Ok(results)
 }

@@ -18,6 +18,7 @@ use crate::attack::result::{ExampleResult, RunInfo, Summary};
 use crate::attack::results_file::ResultsFile;
 use crate::attack::search::Task;
 use crate::attack::settings::Settings;
+use crate::attack::shard::Shard;
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::util::atomic;
@@ -75,13 +76,15 @@ pub struct RunSpec {
     pub batch: usize,
     /// Which constraints are on (see `WordConstraints::describe`).
     pub constraints: BTreeMap<String, String>,
+    /// Attack only this shard's batches (see [`crate::attack::shard`]).
+    pub shard: Option<Shard>,
 }
 
 impl RunSpec {
     /// The settings recorded beside the results file.
     pub fn meta(&self) -> serde_json::Value {
         let s = &self.settings;
-        serde_json::json!({
+        let mut meta = serde_json::json!({
             "model": self.model,
             "dataset": self.dataset,
             "split": self.split,
@@ -95,7 +98,11 @@ impl RunSpec {
             "seed": s.seed,
             "batch": self.batch,
             "constraints": self.constraints,
-        })
+        });
+        if let (Some(shard), Some(m)) = (self.shard, meta.as_object_mut()) {
+            m.insert("shard".into(), shard.to_string().into());
+        }
+        meta
     }
 
     /// What the summary repeats of the settings.
@@ -198,6 +205,12 @@ pub fn run_resumable(
     if spec.batch == 0 {
         return Err(Error::invalid("attack", "the batch must hold at least 1 document"));
     }
+    if spec.shard.is_some() && opts.limit.is_some() {
+        return Err(Error::invalid(
+            "attack",
+            "a limit and a shard do not mix (each shard would stop at its own count); shard the whole split",
+        ));
+    }
     let mut file = ResultsFile::open(&opts.out, &spec.meta())?;
     let limit = opts.limit.unwrap_or(usize::MAX);
     if !file.results.is_empty() {
@@ -212,22 +225,23 @@ pub fn run_resumable(
     let bar = progress_bar(total, opts.progress);
     show(&bar, &file.results);
     let start = Instant::now();
-    let first_open = (0..examples.len()).find(|i| !file.done.contains(i)).unwrap_or(examples.len());
-    let mut batch_start = first_open - first_open % spec.batch;
     let mut interrupted = false;
-    while attacked_of(&file.results) < limit && batch_start < examples.len() {
+    let batches = (0..examples.len()).step_by(spec.batch).enumerate();
+    for (_, batch_start) in batches.filter(|&(k, _)| spec.shard.is_none_or(|s| s.owns_batch(k))) {
+        let end = (batch_start + spec.batch).min(examples.len());
+        if (batch_start..end).all(|i| file.done.contains(&i)) {
+            continue;
+        }
+        if attacked_of(&file.results) >= limit {
+            break;
+        }
         if interrupt.load(Ordering::Relaxed) {
             interrupted = true;
             break;
         }
-        let end = (batch_start + spec.batch).min(examples.len());
         let tasks: Vec<Task> = (batch_start..end)
             .map(|i| Task { index: i, text: examples[i].text.clone(), label: examples[i].label })
             .collect();
-        batch_start = end;
-        if tasks.iter().all(|t| file.done.contains(&t.index)) {
-            continue;
-        }
         let results = fresh_within_limit(attack(&tasks)?, &file, limit);
         file.append(&results)?;
         show(&bar, &file.results);

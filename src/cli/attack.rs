@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use hotflip::attack::run::{run_resumable, RunOptions, RunSpec};
-use hotflip::attack::{Attacker, CharOps, Method, Settings, Task, WordConstraints};
+use hotflip::attack::{Attacker, CharOps, Method, Settings, Shard, Task, WordConstraints};
 use hotflip::cuda::Backend;
 use hotflip::data::AnyDataset;
 use hotflip::lexicon::pos::TrainOptions as TaggerOptions;
@@ -115,6 +115,10 @@ pub struct AttackArgs {
     /// Word flips: allow a word's own inflections (same stem).
     #[arg(long)]
     allow_same_stem: bool,
+    /// Attack only shard I of N (I counts from 0): the batches k with k mod N = I.
+    /// Join the shards' --out files with `hotflip merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
     /// Results, one JSON object per example; rerunning resumes.
     #[arg(long, value_name = "FILE.jsonl")]
     out: PathBuf,
@@ -259,6 +263,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         settings,
         batch: a.batch,
         constraints: attacker.constraints().clone(),
+        shard: a.shard,
     };
     let opts =
         RunOptions { out: a.out.clone(), summary: a.summary, html: a.html, limit: a.limit, progress: !a.no_progress };

@@ -7,6 +7,7 @@ mod demo;
 mod device;
 mod eval;
 mod interpret;
+mod merge;
 mod pos;
 mod predict;
 mod train;
@@ -49,6 +50,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Attack a trained model (HotFlip and baselines); resumable JSON Lines results.
     Attack(Box<attack::AttackArgs>),
+    /// Join the results files of `attack --shard I/N` runs into one run's (JSONL, summary, HTML).
+    Merge(merge::MergeArgs),
     /// Run a benchmark workload (shared/spec/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -102,6 +105,7 @@ pub fn run() -> CliResult<()> {
         Command::Demo(a) => demo::run(a, threads, &backend, interrupt_flag()?),
         Command::Train(a) => train::run(*a, threads, &backend, interrupt_flag()?),
         Command::Attack(a) => attack::run(*a, threads, &backend, interrupt_flag()?),
+        Command::Merge(a) => merge::run(a),
         Command::Eval(a) => eval::run(a, threads, &backend),
         Command::Interpret(a) => interpret::run(*a, threads, &backend),
         Command::Predict(a) => predict::run(a, threads, &backend),
