@@ -15,11 +15,10 @@ use crate::error::{Error, Result};
 use crate::models::{Input, Mode, Model, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::neighbours::{self, AlphaScope, IadvtConfig, Table};
-use crate::optim::weighted_sum;
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
-use crate::train::{collect_grads, task_loss, Batch, Objective, StepContext, StepResult, Targets};
+use crate::train::{task_loss, Batch, CleanPass, Objective, StepContext, StepResult, Targets};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmbeddingMethod {
@@ -135,13 +134,10 @@ impl EmbeddingAdversary {
         check(g, x, d)?;
         let mut rng = Rng::derive(self.seed, ctx.step);
         let interpretable = || -> Result<(Tensor, Vec<usize>, Vec<f32>)> {
-            let tape = Tape::no_grad();
-            let p = tape.bind_frozen(ctx.store);
             let table = ctx
                 .model
-                .word_table(&tape, &p)?
+                .word_table_values(ctx.store)?
                 .ok_or_else(|| Error::invalid("iadvt", "the model has no word embeddings"))?;
-            let table = tape.value(table)?;
             let ids: Vec<usize> = real_positions(x).into_iter().map(|(b, t)| x.ids[b * x.len + t]).collect();
             Ok((table, ids, gather(embedded.data(), x, d)))
         };
@@ -248,37 +244,21 @@ impl Objective for EmbeddingAdversary {
             return Err(Error::invalid("adversarial training", "embedding perturbations need a word model"));
         };
         // Clean pass: the loss, its parameter gradients, and g at the embeddings.
-        let tape = Tape::new();
-        let p = tape.bind(ctx.store);
-        let f = ctx.model.forward(&tape, &p, &batch.input, None, ctx.mode)?;
-        tape.retain_grad(f.embedded)?;
-        let embedded = tape.value(f.embedded)?;
-        let p_logits = tape.value(f.logits)?;
-        let loss = task_loss(&tape, f.logits, &batch.targets)?;
-        let clean = tape.value(loss)?.item()?;
-        let mut g = tape.backward(loss)?;
-        let ge = g.get(f.embedded).map(|t| t.data().to_vec()).unwrap_or_else(|| vec![0.0; embedded.numel()]);
-        let clean_grads = collect_grads(&p, &mut g, ctx.store);
-
-        let r = self.perturbation(ctx, &batch.input, x, &embedded, &ge, &p_logits, &batch.targets)?;
+        let clean = CleanPass::run(ctx, batch)?;
+        let (embedded, p_logits) = (&clean.embedded, &clean.logits);
+        let r = self.perturbation(ctx, &batch.input, x, embedded, &clean.input_grad, p_logits, &batch.targets)?;
+        let r = Tensor::new(embedded.shape(), r)?;
 
         // Adversarial pass at the (constant) perturbation.
-        let tape = Tape::new();
-        let p = tape.bind(ctx.store);
-        let rv = tape.constant(Tensor::new(embedded.shape(), r)?);
-        let f = ctx.model.forward(&tape, &p, &batch.input, Some(rv), ctx.mode)?;
-        let adv = if self.method.virtual_() {
-            kl_loss(&tape, &p_logits, f.logits, &batch.targets)?
-        } else {
-            task_loss(&tape, f.logits, &batch.targets)?
+        let virtual_ = self.method.virtual_();
+        let p_logits = p_logits.clone();
+        let loss = |tape: &Tape, logits| {
+            if virtual_ {
+                kl_loss(tape, &p_logits, logits, &batch.targets)
+            } else {
+                task_loss(tape, logits, &batch.targets)
+            }
         };
-        let adv_value = tape.value(adv)?.item()?;
-        let mut g = tape.backward(adv)?;
-        let adv_grads = collect_grads(&p, &mut g, ctx.store);
-        Ok(StepResult {
-            loss: clean + self.lambda * adv_value,
-            grads: weighted_sum(clean_grads, 1.0, adv_grads, self.lambda)?,
-            parts: vec![("clean", clean), ("adv", adv_value)],
-        })
+        clean.with_adversarial(ctx, &batch.input, Some(r), loss, 1.0, self.lambda)
     }
 }

@@ -19,9 +19,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::models::{CharBatch, Input, WordBatch};
 use crate::ops::gemm::{self, View, ViewMut};
-use crate::optim::weighted_sum;
 use crate::tape::Tape;
-use crate::train::{collect_grads, task_loss, Batch, Objective, StepContext, StepResult};
+use crate::train::{task_loss, Batch, CleanPass, Objective, StepContext, StepResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlipKind {
@@ -194,32 +193,20 @@ impl Objective for FlipTraining {
     }
 
     fn step(&mut self, ctx: &StepContext<'_>, batch: &Batch) -> Result<StepResult> {
-        let tape = Tape::new();
-        let p = tape.bind(ctx.store);
-        let f = ctx.model.forward(&tape, &p, &batch.input, None, ctx.mode)?;
-        tape.retain_grad(f.embedded)?;
-        let loss = task_loss(&tape, f.logits, &batch.targets)?;
-        let clean = tape.value(loss)?.item()?;
         // Unweighted: the flip scores need J's own gradient; the weights apply when combining.
-        let mut g = tape.backward(loss)?;
-        let ge = g.get(f.embedded).map(|t| t.data().to_vec()).unwrap_or_default();
-        let clean_grads = collect_grads(&p, &mut g, ctx.store);
+        let clean = CleanPass::run(ctx, batch)?;
+        let ge = &clean.input_grad;
 
         let table = ctx.store.get(ctx.model.embedding_param());
         let (v, d) = (table.shape()[0], table.shape()[1]);
         let adv_input = match (&batch.input, self.kind) {
             (Input::Chars(x), FlipKind::Chars) => {
-                Input::Chars(flip_chars(x, &ge, table.data(), (v, d), self.fraction, self.per_word))
+                Input::Chars(flip_chars(x, ge, table.data(), (v, d), self.fraction, self.per_word))
             }
             (Input::Words(x), FlipKind::WordSem | FlipKind::WordUnk) => {
                 // The table the model reads (normalised for the LSTM models).
-                let t2 = Tape::no_grad();
-                let p2 = t2.bind_frozen(ctx.store);
-                let read = match ctx.model.word_table(&t2, &p2)? {
-                    Some(t) => t2.value(t)?,
-                    None => table.clone(),
-                };
-                Input::Words(flip_words(x, &ge, read.data(), v, d, self.kind, self.cosine))
+                let read = ctx.model.word_table_values(ctx.store)?.unwrap_or_else(|| table.clone());
+                Input::Words(flip_words(x, ge, read.data(), v, d, self.kind, self.cosine))
             }
             _ => {
                 return Err(Error::invalid(
@@ -228,19 +215,8 @@ impl Objective for FlipTraining {
                 ))
             }
         };
-        let tape = Tape::new();
-        let p = tape.bind(ctx.store);
-        let f = ctx.model.forward(&tape, &p, &adv_input, None, ctx.mode)?;
-        let loss = task_loss(&tape, f.logits, &batch.targets)?;
-        let adv = tape.value(loss)?.item()?;
-        let mut g = tape.backward(loss)?;
-        let adv_grads = collect_grads(&p, &mut g, ctx.store);
-        let grads = weighted_sum(clean_grads, self.clean_weight, adv_grads, self.adv_weight)?;
-        Ok(StepResult {
-            loss: self.clean_weight * clean + self.adv_weight * adv,
-            grads,
-            parts: vec![("clean", clean), ("adv", adv)],
-        })
+        let loss = |tape: &Tape, logits| task_loss(tape, logits, &batch.targets);
+        clean.with_adversarial(ctx, &adv_input, None, loss, self.clean_weight, self.adv_weight)
     }
 }
 

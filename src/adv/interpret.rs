@@ -91,12 +91,7 @@ pub fn interpret(
     let logits = model.forward_embedded(&tape, &p, &input, leaf, Mode::EVAL)?;
     let loss = tape.cross_entropy(logits, &preds)?;
     let g = tape.backward(loss)?.get(leaf).cloned().unwrap_or_else(|| Tensor::zeros(e.shape()));
-    let table = {
-        let t = Tape::no_grad();
-        let p = t.bind_frozen(store);
-        let tab = model.word_table(&t, &p)?.ok_or_else(|| Error::invalid("interpret", "no word embeddings"))?;
-        t.value(tab)?
-    };
+    let table = model.word_table_values(store)?.ok_or_else(|| Error::invalid("interpret", "no word embeddings"))?;
     let (v, d) = (table.shape()[0], table.shape()[1]);
     let tab = Table::new(table.data(), v, d)?;
     let pos = real_positions(&x);

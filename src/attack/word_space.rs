@@ -18,7 +18,6 @@ use crate::error::{Error, Result};
 use crate::lexicon::stem::same_lexeme;
 use crate::models::{Input, Model, WordBatch};
 use crate::nn::ParamStore;
-use crate::tape::Tape;
 use crate::tensor::Tensor;
 
 /// A sentence as a word model reads it.
@@ -77,12 +76,9 @@ impl<'a> WordSpace<'a> {
                 format!("word-level attacks need a word classifier, not {}", cfg.arch()),
             ));
         }
-        let tape = Tape::no_grad();
-        let p = tape.bind_frozen(store);
-        let table = match model.word_table(&tape, &p)? {
-            Some(t) => tape.value(t)?,
-            None => return Err(Error::invalid("attack", "the model has no word embeddings")),
-        };
+        let table = model
+            .word_table_values(store)?
+            .ok_or_else(|| Error::invalid("attack", "the model has no word embeddings"))?;
         let (v, d) = (table.shape()[0], table.shape()[1]);
         if v != vocab.len() {
             return Err(Error::invalid("attack", format!("vocabulary of {} words for a table of {v}", vocab.len())));

@@ -198,6 +198,15 @@ impl Model {
         })
     }
 
+    /// The values of [`Model::word_table`] with `store`'s weights: the one
+    /// accessor the word attack, HotFlip word training, iAdvT and the
+    /// interpretation share. `None` for the character model.
+    pub fn word_table_values(&self, store: &crate::nn::ParamStore) -> Result<Option<crate::tensor::Tensor>> {
+        let tape = Tape::no_grad();
+        let p = tape.bind_frozen(store);
+        self.word_table(&tape, &p)?.map(|t| tape.value(t)).transpose()
+    }
+
     /// The smallest padded length a word batch must have (the word CNN's
     /// widest kernel); 1 otherwise.
     pub fn min_len(&self) -> usize {

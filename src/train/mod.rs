@@ -21,7 +21,7 @@ mod trainer;
 pub use batches::{epoch_plan, eval_plan, Batch, Targets};
 pub use frequencies::set_embedding_frequencies;
 pub use metrics::{argmax, evaluate, predict, Metrics, Probs};
-pub use objective::{collect_grads, task_loss, Objective, Plain, StepContext, StepResult};
+pub use objective::{collect_grads, task_loss, CleanPass, Objective, Plain, StepContext, StepResult};
 pub use run::{init_from, run_resumable, Arch, Preset, TrainSpec};
 pub use samples::{build_vocab, encode, Encoded, Sample, Target, Tokens, VocabOptions};
 pub use step::Updater;

@@ -3,10 +3,11 @@
 //! trait with their extra passes.
 
 use crate::error::Result;
-use crate::models::{Mode, Model};
+use crate::models::{Input, Mode, Model};
 use crate::nn::ParamStore;
-use crate::optim::Grads;
+use crate::optim::{weighted_sum, Grads};
 use crate::tape::{Tape, Var};
+use crate::tensor::Tensor;
 use crate::train::batches::{Batch, Targets};
 
 /// Everything a step may read.
@@ -66,5 +67,66 @@ impl Objective for Plain {
         let value = tape.value(loss)?.item()?;
         let mut g = tape.backward(loss)?;
         Ok(StepResult { loss: value, grads: collect_grads(&p, &mut g, ctx.store), parts: vec![("clean", value)] })
+    }
+}
+
+/// The clean pass of a two-pass (clean + adversarial) objective.
+pub struct CleanPass {
+    /// The clean task loss J(x).
+    pub loss: f32,
+    /// Its parameter gradients, in store order.
+    pub grads: Grads,
+    /// The embedded input the model read.
+    pub embedded: Tensor,
+    /// The clean logits.
+    pub logits: Tensor,
+    /// dJ/d(embedded input), flat (zeros where nothing flowed).
+    pub input_grad: Vec<f32>,
+}
+
+impl CleanPass {
+    /// One forward and backward pass of the task loss on `batch`, keeping
+    /// the gradient at the embedded input: what HotFlip training scores
+    /// flips with and embedding adversaries perturb along.
+    pub fn run(ctx: &StepContext<'_>, batch: &Batch) -> Result<CleanPass> {
+        let tape = Tape::new();
+        let p = tape.bind(ctx.store);
+        let f = ctx.model.forward(&tape, &p, &batch.input, None, ctx.mode)?;
+        tape.retain_grad(f.embedded)?;
+        let embedded = tape.value(f.embedded)?;
+        let logits = tape.value(f.logits)?;
+        let loss = task_loss(&tape, f.logits, &batch.targets)?;
+        let value = tape.value(loss)?.item()?;
+        let mut g = tape.backward(loss)?;
+        let input_grad = g.get(f.embedded).map(|t| t.data().to_vec()).unwrap_or_else(|| vec![0.0; embedded.numel()]);
+        let grads = collect_grads(&p, &mut g, ctx.store);
+        Ok(CleanPass { loss: value, grads, embedded, logits, input_grad })
+    }
+
+    /// The adversarial pass on `input` (with the embedding perturbation `r`,
+    /// if any) under `loss` (given the tape and the logits), combined with
+    /// this clean pass as `clean_weight · J + adv_weight · J_adv`.
+    pub fn with_adversarial(
+        self,
+        ctx: &StepContext<'_>,
+        input: &Input,
+        r: Option<Tensor>,
+        loss: impl FnOnce(&Tape, Var) -> Result<Var>,
+        clean_weight: f32,
+        adv_weight: f32,
+    ) -> Result<StepResult> {
+        let tape = Tape::new();
+        let p = tape.bind(ctx.store);
+        let rv = r.map(|r| tape.constant(r));
+        let f = ctx.model.forward(&tape, &p, input, rv, ctx.mode)?;
+        let adv = loss(&tape, f.logits)?;
+        let adv_value = tape.value(adv)?.item()?;
+        let mut g = tape.backward(adv)?;
+        let adv_grads = collect_grads(&p, &mut g, ctx.store);
+        Ok(StepResult {
+            loss: clean_weight * self.loss + adv_weight * adv_value,
+            grads: weighted_sum(self.grads, clean_weight, adv_grads, adv_weight)?,
+            parts: vec![("clean", self.loss), ("adv", adv_value)],
+        })
     }
 }
