@@ -21,12 +21,15 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 
 /// The example, with its command-line arguments (none: the defaults).
 pub fn run(args: Vec<String>) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let out =
-        args.into_iter().next().map(PathBuf::from).unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("hotflip-example-attack-{}.jsonl", std::process::id()))
-        });
-    let _ = std::fs::remove_file(&out);
-    let _ = std::fs::remove_file(format!("{}.meta.json", out.display()));
+    // A file of your own is resumed as it is; the default one starts afresh.
+    let given = args.into_iter().next().map(PathBuf::from);
+    let out = given
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("hotflip-example-attack-{}.jsonl", std::process::id())));
+    if given.is_none() {
+        let _ = std::fs::remove_file(&out);
+        let _ = std::fs::remove_file(format!("{}.meta.json", out.display()));
+    }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch/char_cnn_lstm");
     let ck = checkpoint::load(&dir)?;
     let texts = ["bad cafe", "a big jade hedge", "head bag face", "ice age dice", "fed a hag", "chai deed"];
@@ -63,5 +66,9 @@ pub fn run(args: Vec<String>) -> std::result::Result<(), Box<dyn std::error::Err
         out.display()
     );
     assert_eq!(all.results.len(), texts.len());
+    if given.is_none() {
+        let _ = std::fs::remove_file(format!("{}.meta.json", out.display()));
+        let _ = std::fs::remove_file(&out);
+    }
     Ok(())
 }
