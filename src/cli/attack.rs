@@ -169,6 +169,45 @@ fn pos_tagger(a: &AttackArgs, data_dir: &std::path::Path) -> CliResult<Option<Bo
     }
 }
 
+/// The search settings the flags ask for (`labels`: the model's, for `--target`).
+fn settings(a: &AttackArgs, labels: &[String]) -> CliResult<Settings> {
+    let target = match &a.target {
+        None => None,
+        Some(t) => Some(
+            labels
+                .iter()
+                .position(|l| l == t)
+                .or_else(|| t.parse::<usize>().ok().filter(|&i| i < labels.len()))
+                .ok_or_else(|| format!("--target `{t}` is neither a label name nor an index; labels: {:?}", labels))?,
+        ),
+    };
+    let method = match a.method {
+        MethodArg::Hotflip => Method::HotFlip,
+        MethodArg::LossBeam => Method::LossBeam,
+        MethodArg::Random => Method::Random,
+        MethodArg::RandomGrad => Method::RandomGrad,
+    };
+    let beam = a.beam.unwrap_or(if method == Method::LossBeam { 5 } else { 10 });
+    let max_changes = a.max_changes.or(hotflip::attack::Level::from(a.level).default_max_changes());
+    Ok(Settings {
+        method,
+        beam,
+        tau: a.tau,
+        budget: a.budget,
+        max_changes,
+        one_change_per_word: !a.multiple_per_word,
+        forbid_training_words: !a.allow_training_words,
+        target,
+        char_ops: CharOps {
+            flip: a.ops.contains(&OpArg::Flip),
+            insert: a.ops.contains(&OpArg::Insert),
+            delete: a.ops.contains(&OpArg::Delete),
+        },
+        seed: a.seed,
+        eval_batch: a.eval_batch.max(1),
+    })
+}
+
 pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.batch == 0 {
         return Err("--batch must be at least 1".into());
@@ -197,44 +236,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
             format!("the model's labels {:?} differ from {}'s {:?}", ck.config.labels, data.name, data.labels).into()
         );
     }
-    let target = match &a.target {
-        None => None,
-        Some(t) => Some(
-            ck.config
-                .labels
-                .iter()
-                .position(|l| l == t)
-                .or_else(|| t.parse::<usize>().ok().filter(|&i| i < ck.config.labels.len()))
-                .ok_or_else(|| {
-                    format!("--target `{t}` is neither a label name nor an index; labels: {:?}", ck.config.labels)
-                })?,
-        ),
-    };
-    let method = match a.method {
-        MethodArg::Hotflip => Method::HotFlip,
-        MethodArg::LossBeam => Method::LossBeam,
-        MethodArg::Random => Method::Random,
-        MethodArg::RandomGrad => Method::RandomGrad,
-    };
-    let beam = a.beam.unwrap_or(if method == Method::LossBeam { 5 } else { 10 });
-    let max_changes = a.max_changes.or(hotflip::attack::Level::from(a.level).default_max_changes());
-    let settings = Settings {
-        method,
-        beam,
-        tau: a.tau,
-        budget: a.budget,
-        max_changes,
-        one_change_per_word: !a.multiple_per_word,
-        forbid_training_words: !a.allow_training_words,
-        target,
-        char_ops: CharOps {
-            flip: a.ops.contains(&OpArg::Flip),
-            insert: a.ops.contains(&OpArg::Insert),
-            delete: a.ops.contains(&OpArg::Delete),
-        },
-        seed: a.seed,
-        eval_batch: a.eval_batch.max(1),
-    };
+    let settings = settings(&a, &ck.config.labels)?;
     if a.ops.is_empty() {
         return Err("--ops needs at least one of flip, insert, delete".into());
     }
