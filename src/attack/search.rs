@@ -65,6 +65,43 @@ pub struct Settings {
     pub eval_batch: usize,
 }
 
+/// The widest beam an attack accepts: every step evaluates every entry's
+/// children, so the cost grows with the width, and beyond a few hundred
+/// entries one document takes hours (HotFlip uses 10).
+pub const MAX_BEAM: usize = 1000;
+
+impl Settings {
+    /// Checks each setting, naming the first one out of range (by its
+    /// command-line flag) and its value.
+    pub fn check(&self) -> Result<()> {
+        let bad =
+            |flag: &str, value: String, rule: &str| Err(Error::invalid("attack", format!("--{flag} {value}: {rule}")));
+        if self.beam == 0 {
+            return bad("beam", "0".into(), "must be at least 1 (1 = greedy)");
+        }
+        if self.beam > MAX_BEAM {
+            return bad(
+                "beam",
+                self.beam.to_string(),
+                &format!("at most {MAX_BEAM}: each step evaluates every beam entry's children, so the run would take hours per document"),
+            );
+        }
+        if !(self.tau > 0.0 && self.tau < 1.0) {
+            return bad("tau", self.tau.to_string(), "must be a probability in (0, 1)");
+        }
+        if !(self.budget > 0.0 && self.budget.is_finite()) {
+            return bad("budget", self.budget.to_string(), "must be a positive share of the units (0.1 = 10%)");
+        }
+        if self.max_changes == Some(0) {
+            return bad("max-changes", "0".into(), "must be at least 1");
+        }
+        if self.eval_batch == 0 {
+            return bad("eval-batch", "0".into(), "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 /// The character operations allowed (all by default; HotFlip §6 reports a
 /// flip-only adversary against adversarially trained models).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,16 +200,7 @@ pub struct Attacker<'a, S: Space> {
 
 impl<'a, S: Space> Attacker<'a, S> {
     pub fn new(model: &'a Model, store: &'a ParamStore, space: S, settings: Settings) -> Result<Self> {
-        let ok = settings.beam > 0 && settings.tau > 0.0 && settings.tau < 1.0 && settings.budget > 0.0;
-        if !ok || settings.max_changes == Some(0) {
-            return Err(Error::invalid(
-                "attack",
-                format!(
-                    "beam {} ≥ 1, τ {} in (0, 1), budget {} > 0 and max changes ≥ 1 required",
-                    settings.beam, settings.tau, settings.budget
-                ),
-            ));
-        }
+        settings.check()?;
         let n_classes = model.config().n_classes();
         if let Some(t) = settings.target {
             if t >= n_classes {

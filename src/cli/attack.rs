@@ -60,6 +60,7 @@ pub struct AttackArgs {
     model: PathBuf,
     #[command(flatten)]
     data: DataArgs,
+    /// Which split's examples to attack.
     #[arg(long, value_enum, default_value = "test")]
     split: Split,
     /// Attack this many correctly classified examples (the first ones of the split).
@@ -87,6 +88,7 @@ pub struct AttackArgs {
     /// Beam entries per forward/backward pass at most.
     #[arg(long, default_value_t = 512)]
     eval_batch: usize,
+    /// Seed of the random baselines (--method random, random-grad).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Allow several changed characters in one word.
@@ -131,6 +133,7 @@ pub struct AttackArgs {
     /// An HTML report.
     #[arg(long, value_name = "FILE.html")]
     html: Option<PathBuf>,
+    /// No progress bar (for logs and scripts).
     #[arg(long)]
     no_progress: bool,
 }

@@ -280,6 +280,21 @@ fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStor
     Ok(())
 }
 
+/// Training needs examples in every split (dev picks the model, test gives
+/// the reported figure): an empty one is an error naming it and its files.
+fn check_splits(data: &hotflip::data::AnyDataset) -> CliResult<()> {
+    use hotflip::data::AnyDataset;
+    let sizes = match data {
+        AnyDataset::Classification(d) => d.sizes(),
+        AnyDataset::Tagging(d) => d.sizes(),
+        AnyDataset::Translation(d) => d.sizes(),
+    };
+    match ["train", "dev", "test"].iter().zip(sizes).find(|(_, n)| *n == 0) {
+        Some((which, _)) => Err(data.empty_split(which).into()),
+        None => Ok(()),
+    }
+}
+
 pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.batch == 0 || a.epochs == 0 {
         return Err("--batch and --epochs must be at least 1".into());
@@ -300,6 +315,7 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
         min_count: a.min_count.unwrap_or(if char_level { 5 } else { 1 }),
         max_size: a.max_vocab,
     };
+    check_splits(&data)?;
     let vocab = train::build_vocab(char_level, &data, vocab_opts)?;
     let labels: Vec<String> = match &data {
         hotflip::data::AnyDataset::Classification(d) => d.labels.clone(),

@@ -432,7 +432,7 @@ impl Trainer<'_> {
         }
         let text = std::fs::read_to_string(dir.join(STATE_FILE))
             .map_err(|source| Error::Io { path: dir.join(STATE_FILE), source })?;
-        let state: TrainState = serde_json::from_str(&text)
+        let state: TrainState = serde_json::from_str(crate::data::strip_bom(&text))
             .map_err(|e| Error::Checkpoint { path: dir.join(STATE_FILE), msg: e.to_string() })?;
         if state.objective != objective || state.seed != self.opts.seed {
             return Err(Error::Checkpoint {
