@@ -7,24 +7,68 @@
 //! and `Tape::backward` returns [`Gradients`] for parameters and for any
 //! intermediate value marked with `Tape::retain_grad`.
 
+//!
+//! Most users want the [`prelude`]: load a [`checkpoint`], build an
+//! [`attack::Attacker`] at a [`attack::Level`] and attack a text, or run a
+//! whole data set resumably with [`attack::run_resumable`]; train with
+//! [`train::run_resumable`]. `examples/` shows each.
+//!
+//! `bench`, `cuda`, `gradcheck` and `profile` are internals the `hotflip`
+//! binary, the benches and the tests reach; they are hidden from the
+//! documentation and may change without notice.
+
+#![warn(missing_docs)]
+
+#[allow(missing_docs)]
 pub mod adv;
 pub mod attack;
+#[doc(hidden)]
 pub mod bench;
 pub mod checkpoint;
+#[allow(missing_docs)]
+pub mod cpu;
+#[doc(hidden)]
 pub mod cuda;
+#[allow(missing_docs)]
 pub mod data;
+#[allow(missing_docs)]
 pub mod error;
+#[doc(hidden)]
 pub mod gradcheck;
+#[allow(missing_docs)]
 pub mod lexicon;
+pub mod math;
+#[allow(missing_docs)]
 pub mod models;
+#[allow(missing_docs)]
 pub mod nn;
+#[allow(missing_docs)]
 pub mod ops;
+#[allow(missing_docs)]
 pub mod optim;
+#[doc(hidden)]
 pub mod profile;
+#[allow(missing_docs)]
 pub mod rng;
 pub mod tape;
+#[allow(missing_docs)]
 pub mod tensor;
 pub mod train;
+pub mod util;
+
+/// The names most programs need, in one `use hotflip::prelude::*;`.
+pub mod prelude {
+    pub use crate::attack::{
+        run_resumable as attack_resumable, Attacker, ExampleResult, Level, Method, RunOptions, RunSpec, Settings,
+        Summary, Task, WordConstraints,
+    };
+    pub use crate::checkpoint::{self, Checkpoint};
+    pub use crate::error::{Error, Result};
+    pub use crate::models::{Model, ModelConfig};
+    pub use crate::tape::{Gradients, Tape, Var};
+    pub use crate::tensor::Tensor;
+    pub use crate::train::{run_resumable as train_resumable, Arch, Preset, TrainOptions, TrainSpec, TrainSummary};
+}
 
 pub use error::{Error, Result};
 pub use rng::Rng;

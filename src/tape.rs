@@ -26,6 +26,7 @@ pub struct Var {
 }
 
 impl Var {
+    /// The position of the value on its tape.
     pub fn index(self) -> usize {
         self.id
     }
@@ -42,6 +43,20 @@ struct Node {
     backward: Option<BackwardFn>,
 }
 
+/// Records ops on [`Var`]s as they run; [`Tape::backward`] then returns the
+/// gradients of a scalar with respect to every leaf.
+///
+/// ```
+/// use hotflip::{Tape, Tensor};
+///
+/// let tape = Tape::new();
+/// let x = tape.leaf(Tensor::new(&[3], vec![1.0, 2.0, 3.0])?);
+/// let y = tape.mul(x, x)?; // x²
+/// let loss = tape.sum(y)?; // Σ x²
+/// let grads = tape.backward(loss)?;
+/// assert_eq!(grads.get(x).unwrap().data(), &[2.0, 4.0, 6.0]); // 2x
+/// # Ok::<(), hotflip::Error>(())
+/// ```
 pub struct Tape {
     id: u64,
     grad_enabled: bool,
@@ -73,14 +88,17 @@ impl Tape {
         Tape { grad_enabled: false, ..Tape::new() }
     }
 
+    /// Whether ops record backward rules (false for [`Tape::no_grad`]).
     pub fn grad_enabled(&self) -> bool {
         self.grad_enabled
     }
 
+    /// The number of values recorded.
     pub fn len(&self) -> usize {
         self.nodes.borrow().len()
     }
 
+    /// Nothing recorded yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -120,11 +138,13 @@ impl Tape {
         Ok(self.nodes.borrow()[v.id].value.clone())
     }
 
+    /// The shape of `v`'s value.
     pub fn shape(&self, v: Var) -> Result<Vec<usize>> {
         self.check(v)?;
         Ok(self.nodes.borrow()[v.id].value.shape().to_vec())
     }
 
+    /// Whether a gradient flows into `v`.
     pub fn requires_grad(&self, v: Var) -> bool {
         v.tape == self.id && self.nodes.borrow()[v.id].requires_grad
     }
@@ -252,7 +272,7 @@ impl GradSink<'_> {
         }
         match &mut self.grads[v.id] {
             slot @ None => *slot = Some(g),
-            Some(acc) => crate::ops::cpu::add_assign(acc.data_mut(), g.data()),
+            Some(acc) => crate::cpu::add_assign(acc.data_mut(), g.data()),
         }
         Ok(())
     }
@@ -273,6 +293,7 @@ impl Gradients {
         self.grads.get(v.id).and_then(|g| g.as_ref())
     }
 
+    /// Moves the gradient of `v` out (none if it has none).
     pub fn take(&mut self, v: Var) -> Option<Tensor> {
         if v.tape != self.tape {
             return None;

@@ -2,7 +2,7 @@
 //! constraints on every change, and the UNK attack.
 
 use hotflip::attack::oracle::{evaluate, Goal};
-use hotflip::attack::{Attacker, ScoreEntry, Settings, Space, Task, WordConstraints, WordMode, WordSpace};
+use hotflip::attack::{BeamSearch, ScoreEntry, Settings, Space, Task, WordConstraints, WordMode, WordSpace};
 use hotflip::data::{Vocab, VocabKind};
 use hotflip::lexicon::{same_lexeme, PosTagger, StopWords, Upos};
 use hotflip::models::{Input, Mode, Model, ModelConfig, WordCnnConfig};
@@ -139,7 +139,7 @@ fn every_flip_meets_the_four_constraints() {
             assert_eq!(from.ends_with("ly"), to.ends_with("ly"), "POS changed: {from} → {to}");
         }
         assert!(edits.iter().all(|e| doc.words[e.pos] != "acting" || vocab.token(e.to) != Some("acted")), "same stem");
-        let attacker = Attacker::new(&m, &store, space, settings).unwrap();
+        let attacker = BeamSearch::new(&m, &store, space, settings).unwrap();
         let tasks: Vec<Task> =
             (0..2).map(|l| Task { index: l, text: "the good movie and the awful plot".into(), label: l }).collect();
         for r in attacker.attack(&tasks).unwrap().into_iter().filter(|r| !r.skipped) {
@@ -162,7 +162,7 @@ fn unk_attack_replaces_one_word_by_a_legible_unknown_word() {
     let edits = space.edits(&doc);
     assert_eq!(edits.len(), 3);
     assert!(edits.iter().all(|e| e.to == Vocab::UNK));
-    let attacker = Attacker::new(&m, &store, space, settings).unwrap();
+    let attacker = BeamSearch::new(&m, &store, space, settings).unwrap();
     let texts = ["the good movie and the plot", "awful film quickly", "bad acting and poor story"];
     let tasks: Vec<Task> = texts
         .iter()

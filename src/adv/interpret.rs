@@ -81,7 +81,7 @@ pub fn interpret(
     let x = WordBatch::from_sentences(&ids, cfg.max_words(), model.min_len())?;
     let input = Input::Words(x.clone());
     let probs = probs_of(model, store, &input)?;
-    let preds: Vec<usize> = probs.iter().map(|p| crate::train::argmax(p)).collect();
+    let preds: Vec<usize> = probs.iter().map(|p| crate::math::argmax(p)).collect();
 
     // g = dJ/de with J the loss of the predicted class.
     let tape = Tape::new();
@@ -191,7 +191,7 @@ pub fn interpret(
             words: views,
             adv_text,
             replaced: replaced[b],
-            adv_pred: crate::train::argmax(&adv_probs[b]),
+            adv_pred: crate::math::argmax(&adv_probs[b]),
             adv_probs: adv_probs[b].clone(),
         });
     }

@@ -5,7 +5,7 @@
 use crate::attack::char_doc::{edit_display_word, CharDoc, CharEdit, CharOp};
 use crate::attack::char_score::{all_edits, top_children, EntryRef, ScoreTensors};
 use crate::attack::result::Change;
-use crate::attack::search::{CharOps, Settings};
+use crate::attack::settings::{CharOps, Settings};
 use crate::attack::space::{ScoreEntry, Scored, Space};
 use crate::data::{ModelVocab, Tokenizer, Vocab};
 use crate::error::{Error, Result};

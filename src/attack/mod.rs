@@ -7,19 +7,36 @@
 //! `CharSpace` (flips, insertions, deletions of characters) and `WordSpace`
 //! (word flips under semantic constraints, or UNK) are the two spaces.
 
+mod attacker;
+#[allow(missing_docs)] // to document
 pub mod char_doc;
+#[allow(missing_docs)] // to document
 pub mod char_score;
+#[allow(missing_docs)] // to document
 pub mod char_space;
+#[allow(missing_docs)] // to document
 pub mod oracle;
+#[allow(missing_docs)] // to document
 pub mod report;
+#[allow(missing_docs)] // to document
 pub mod result;
+#[allow(missing_docs)] // to document
 pub mod results_file;
+pub mod run;
+#[allow(missing_docs)] // to document
 pub mod search;
+pub mod settings;
+#[allow(missing_docs)] // to document
 pub mod space;
+pub mod word_constraints;
+#[allow(missing_docs)] // to document
 pub mod word_space;
 
+pub use attacker::Attacker;
 pub use char_space::{CharAttacker, CharSpace};
 pub use result::{Change, ExampleResult, RunInfo, Summary, TAUS};
-pub use search::{Attacker, CharOps, Method, Settings, Task};
+pub use run::{run_resumable, AttackFn, Level, RunOptions, RunOutcome, RunSpec};
+pub use search::{Attacker as BeamSearch, Task};
+pub use settings::{CharOps, Method, Settings};
 pub use space::{ScoreEntry, Scored, Space};
 pub use word_space::{WordAttacker, WordConstraints, WordDoc, WordEdit, WordMode, WordSpace};

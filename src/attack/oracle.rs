@@ -31,7 +31,7 @@ impl Goal {
     /// probability if it is a wrong class (untargeted) or the target
     /// (targeted), else 0. Success at threshold τ is `adversarial ≥ τ`.
     pub fn adversarial(&self, probs: &[f32]) -> f32 {
-        let pred = crate::train::argmax(probs);
+        let pred = crate::math::argmax(probs);
         let hit = match self.target {
             Some(t) => pred == t,
             None => pred != self.label,

@@ -12,8 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::attack::result::ExampleResult;
-use crate::checkpoint::atomic;
 use crate::error::{Error, Result};
+use crate::util::atomic;
 
 pub struct ResultsFile {
     path: PathBuf,

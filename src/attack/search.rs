@@ -8,132 +8,12 @@ use std::time::Instant;
 
 use crate::attack::oracle::{evaluate, Evaluation, Goal};
 use crate::attack::result::{tau_key, ExampleResult, TAUS};
+use crate::attack::settings::{Method, Settings};
 use crate::attack::space::{ScoreEntry, Space};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::nn::ParamStore;
 use crate::rng::Rng;
-
-/// How children are ranked (ATTACKS.md's method and baselines).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    /// First-order scores from the one-hot gradient (HotFlip).
-    HotFlip,
-    /// True loss of every child from a forward pass (HotFlip Table 2).
-    LossBeam,
-    /// The beam with random gradients in place of the real ones (§4.1).
-    RandomGrad,
-    /// As many random changes as HotFlip made.
-    Random,
-}
-
-impl Method {
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::HotFlip => "hotflip",
-            Method::LossBeam => "loss-beam",
-            Method::RandomGrad => "random-grad",
-            Method::Random => "random",
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub method: Method,
-    /// Beam width b (1 = greedy).
-    pub beam: usize,
-    /// Success threshold τ on the adversarial class's probability.
-    pub tau: f32,
-    /// Largest share of the document's units (characters, or words for
-    /// word-level attacks) that may change.
-    pub budget: f32,
-    /// A fixed number of changes instead of the budget (word level: the
-    /// paper's "one or two flips").
-    pub max_changes: Option<usize>,
-    /// At most one change per word (ATTACKS.md, on by default).
-    pub one_change_per_word: bool,
-    /// The changed word must not be a training word (character level, on
-    /// by default).
-    pub forbid_training_words: bool,
-    /// Targeted attack towards this class.
-    pub target: Option<usize>,
-    /// Which character operations the character attack may use.
-    pub char_ops: CharOps,
-    pub seed: u64,
-    /// Beam entries per forward/backward pass at most.
-    pub eval_batch: usize,
-}
-
-/// The widest beam an attack accepts: every step evaluates every entry's
-/// children, so the cost grows with the width, and beyond a few hundred
-/// entries one document takes hours (HotFlip uses 10).
-pub const MAX_BEAM: usize = 1000;
-
-impl Settings {
-    /// Checks each setting, naming the first one out of range (by its
-    /// command-line flag) and its value.
-    pub fn check(&self) -> Result<()> {
-        let bad =
-            |flag: &str, value: String, rule: &str| Err(Error::invalid("attack", format!("--{flag} {value}: {rule}")));
-        if self.beam == 0 {
-            return bad("beam", "0".into(), "must be at least 1 (1 = greedy)");
-        }
-        if self.beam > MAX_BEAM {
-            return bad(
-                "beam",
-                self.beam.to_string(),
-                &format!("at most {MAX_BEAM}: each step evaluates every beam entry's children, so the run would take hours per document"),
-            );
-        }
-        if !(self.tau > 0.0 && self.tau < 1.0) {
-            return bad("tau", self.tau.to_string(), "must be a probability in (0, 1)");
-        }
-        if !(self.budget > 0.0 && self.budget.is_finite()) {
-            return bad("budget", self.budget.to_string(), "must be a positive share of the units (0.1 = 10%)");
-        }
-        if self.max_changes == Some(0) {
-            return bad("max-changes", "0".into(), "must be at least 1");
-        }
-        if self.eval_batch == 0 {
-            return bad("eval-batch", "0".into(), "must be at least 1");
-        }
-        Ok(())
-    }
-}
-
-/// The character operations allowed (all by default; HotFlip §6 reports a
-/// flip-only adversary against adversarially trained models).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CharOps {
-    pub flip: bool,
-    pub insert: bool,
-    pub delete: bool,
-}
-
-impl Default for CharOps {
-    fn default() -> Self {
-        CharOps { flip: true, insert: true, delete: true }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            method: Method::HotFlip,
-            beam: 10,
-            tau: 0.5,
-            budget: 0.1,
-            max_changes: None,
-            one_change_per_word: true,
-            forbid_training_words: true,
-            target: None,
-            char_ops: CharOps::default(),
-            seed: 0,
-            eval_batch: 512,
-        }
-    }
-}
 
 /// An example to attack.
 #[derive(Clone, Debug)]
@@ -269,7 +149,7 @@ impl<'a, S: Space> Attacker<'a, S> {
         let mut jobs = Vec::new();
         for (i, t) in tasks.iter().enumerate() {
             let doc = &docs[i];
-            let pred = if probs[i].is_empty() { usize::MAX } else { crate::train::argmax(&probs[i]) };
+            let pred = if probs[i].is_empty() { usize::MAX } else { crate::math::argmax(&probs[i]) };
             let wrong = pred != t.label || self.settings.target == Some(t.label);
             if self.space.is_empty(doc) || wrong {
                 results[i] = Some(self.skipped(t, doc, &probs[i]));
@@ -557,7 +437,7 @@ impl<'a, S: Space> Attacker<'a, S> {
     }
 
     fn skipped(&self, t: &Task, doc: &S::Doc, probs: &[f32]) -> ExampleResult {
-        let pred = if probs.is_empty() { t.label } else { crate::train::argmax(probs) };
+        let pred = if probs.is_empty() { t.label } else { crate::math::argmax(probs) };
         let prob = probs.get(pred).copied().unwrap_or(0.0);
         ExampleResult {
             index: t.index,
@@ -588,8 +468,8 @@ impl<'a, S: Space> Attacker<'a, S> {
     fn finish(&self, t: &Task, job: Job<S::Doc, S::Edit>) -> ExampleResult {
         let entry = job.result.unwrap_or_else(|| job.entries[0].clone());
         let probs = entry.eval.as_ref().map(|e| e.0.clone()).unwrap_or_else(|| job.orig_probs.clone());
-        let adv_pred = crate::train::argmax(&probs);
-        let orig_pred = crate::train::argmax(&job.orig_probs);
+        let adv_pred = crate::math::argmax(&probs);
+        let orig_pred = crate::math::argmax(&job.orig_probs);
         let mut changes = Vec::with_capacity(entry.path.len());
         let mut doc = job.orig.clone();
         for s in &entry.path {

@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use crate::attack::result::Change;
-use crate::attack::search::Settings;
+use crate::attack::settings::Settings;
 use crate::error::Result;
 use crate::models::Input;
 

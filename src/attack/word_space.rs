@@ -10,13 +10,12 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::attack::result::Change;
-use crate::attack::search::Settings;
+use crate::attack::settings::Settings;
 use crate::attack::space::{ScoreEntry, Scored, Space};
+pub use crate::attack::word_constraints::WordConstraints;
 use crate::data::{Tokenizer, Vocab};
 use crate::error::{Error, Result};
-use crate::lexicon::pos::PosTagger;
 use crate::lexicon::stem::same_lexeme;
-use crate::lexicon::stopwords::StopWords;
 use crate::models::{Input, Model, WordBatch};
 use crate::nn::ParamStore;
 use crate::tape::Tape;
@@ -43,40 +42,6 @@ pub struct WordEdit {
 pub enum WordMode {
     Flip,
     Unk,
-}
-
-/// The constraints of a word flip; each can be switched off (`None`/false).
-pub struct WordConstraints {
-    /// Cosine similarity of the two words' embeddings must exceed this (0.8).
-    pub cosine: Option<f32>,
-    /// Same part of speech in context, by this tagger.
-    pub pos: Option<Box<dyn PosTagger + Send + Sync>>,
-    /// Neither word may be a stop-word.
-    pub stopwords: Option<StopWords>,
-    /// The words must not share a stem.
-    pub distinct_lexemes: bool,
-}
-
-impl WordConstraints {
-    /// All four, as ATTACKS.md asks (the tagger is the caller's to supply).
-    pub fn paper(tagger: Option<Box<dyn PosTagger + Send + Sync>>) -> Self {
-        WordConstraints {
-            cosine: Some(0.8),
-            pos: tagger,
-            stopwords: Some(StopWords::english()),
-            distinct_lexemes: true,
-        }
-    }
-
-    /// One line per constraint, for summaries.
-    pub fn describe(&self) -> Vec<(String, String)> {
-        vec![
-            ("cosine".into(), self.cosine.map_or("off".into(), |c| format!("> {c}"))),
-            ("same_pos".into(), if self.pos.is_some() { "on".into() } else { "off".into() }),
-            ("no_stopwords".into(), if self.stopwords.is_some() { "on".into() } else { "off".into() }),
-            ("distinct_lexemes".into(), if self.distinct_lexemes { "on".into() } else { "off".into() }),
-        ]
-    }
 }
 
 pub struct WordSpace<'a> {

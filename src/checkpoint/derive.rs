@@ -19,8 +19,11 @@ pub type Header = BTreeMap<String, TensorInfo>;
 
 /// Where the files of a checkpoint are, for error messages.
 pub struct Paths<'a> {
+    /// `config.json`.
     pub config: &'a Path,
+    /// `vocab.json`.
     pub vocab: &'a Path,
+    /// `model.safetensors`.
     pub weights: &'a Path,
 }
 

@@ -2,7 +2,7 @@
 //! `vocab.json` and `model.safetensors` (PyTorch names and layouts), written
 //! atomically and validated tensor by tensor on load.
 
-pub mod atomic;
+pub use crate::util::atomic;
 pub mod derive;
 pub mod tensors;
 
@@ -17,8 +17,11 @@ use crate::models::{Model, ModelConfig};
 use crate::nn::ParamStore;
 use crate::rng::Rng;
 
+/// The configuration file of a checkpoint directory.
 pub const CONFIG_FILE: &str = "config.json";
+/// The vocabulary file of a checkpoint directory.
 pub const VOCAB_FILE: &str = "vocab.json";
+/// The weights (safetensors) of a checkpoint directory.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
 /// `config.json`: the architecture with its hyper-parameters (flattened, with
@@ -26,6 +29,7 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointConfig {
     #[serde(flatten)]
+    /// The architecture and its sizes.
     pub model: ModelConfig,
     /// Label names, index = class id.
     pub labels: Vec<String>,
@@ -40,13 +44,25 @@ pub struct CheckpointConfig {
 }
 
 /// A loaded checkpoint.
+///
+/// ```no_run
+/// use hotflip::checkpoint;
+///
+/// let ck = checkpoint::load("runs/sst2/best".as_ref())?;
+/// println!("{} over {:?}, {} parameters", ck.config.model.arch(), ck.config.labels, ck.store.num_values());
+/// # Ok::<(), hotflip::Error>(())
+/// ```
 pub struct Checkpoint {
+    /// The directory it was loaded from.
     pub dir: PathBuf,
+    /// `config.json`: the model, labels, casing and how it was trained.
     pub config: CheckpointConfig,
     /// `vocab.json`: input tokens and, for a character model, the training
     /// word vocabulary.
     pub vocab: ModelVocab,
+    /// The model's structure.
     pub model: Model,
+    /// Its weights.
     pub store: ParamStore,
 }
 

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
 
-use crate::checkpoint::atomic;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
+use crate::util::atomic;
 
 struct F32View<'a>(&'a Tensor);
 
@@ -107,7 +107,9 @@ pub fn load(path: &Path) -> Result<Vec<(String, Tensor)>> {
 /// What a safetensors file's header says about one tensor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// The safetensors dtype name (`F32`, `BF16`, …).
     pub dtype: String,
+    /// The tensor's shape.
     pub shape: Vec<usize>,
 }
 

@@ -1,20 +1,13 @@
 //! `hotflip attack`: HotFlip and its baselines on a trained model.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use hotflip::attack::results_file::ResultsFile;
-use hotflip::attack::{
-    Attacker, CharAttacker, CharOps, ExampleResult, Method, RunInfo, Settings, Summary, Task, WordConstraints,
-    WordMode, WordSpace,
-};
-use hotflip::checkpoint::atomic;
+use hotflip::attack::run::{run_resumable, RunOptions, RunSpec};
+use hotflip::attack::{Attacker, CharOps, Method, Settings, Task, WordConstraints};
 use hotflip::cuda::Backend;
 use hotflip::data::AnyDataset;
 use hotflip::lexicon::pos::TrainOptions as TaggerOptions;
@@ -138,8 +131,15 @@ pub struct AttackArgs {
     no_progress: bool,
 }
 
-/// One batch of tasks in, one result per task out.
-type AttackFn<'a> = dyn Fn(&[Task]) -> hotflip::Result<Vec<ExampleResult>> + 'a;
+impl From<Level> for hotflip::attack::Level {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::Char => hotflip::attack::Level::Char,
+            Level::Word => hotflip::attack::Level::Word,
+            Level::Unk => hotflip::attack::Level::Unk,
+        }
+    }
+}
 
 /// The POS tagger for word flips: given, trained from a given or found
 /// treebank, or none (the constraint is then off, and the summary says so).
@@ -216,11 +216,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         MethodArg::RandomGrad => Method::RandomGrad,
     };
     let beam = a.beam.unwrap_or(if method == Method::LossBeam { 5 } else { 10 });
-    let max_changes = a.max_changes.or(match a.level {
-        Level::Char => None,
-        Level::Word => Some(2),
-        Level::Unk => Some(1),
-    });
+    let max_changes = a.max_changes.or(hotflip::attack::Level::from(a.level).default_max_changes());
     let settings = Settings {
         method,
         beam,
@@ -241,135 +237,38 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     if a.ops.is_empty() {
         return Err("--ops needs at least one of flip, insert, delete".into());
     }
-    let mut constraints: BTreeMap<String, String> = BTreeMap::new();
-    constraints.insert("one_change_per_word".into(), settings.one_change_per_word.to_string());
-    if a.level == Level::Char {
-        let ops: Vec<String> = a.ops.iter().map(|o| format!("{o:?}").to_lowercase()).collect();
-        constraints.insert("ops".into(), ops.join(","));
-    }
-    let attack: Box<AttackFn<'_>> = match a.level {
-        Level::Char => {
-            constraints.insert("not_training_word".into(), settings.forbid_training_words.to_string());
-            let attacker = CharAttacker::chars(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings.clone())?;
-            Box::new(move |t: &[Task]| attacker.attack(t))
-        }
-        Level::Word | Level::Unk => {
-            let wc = WordConstraints {
-                cosine: (!a.no_cosine).then_some(a.cosine),
-                pos: if a.level == Level::Word { pos_tagger(&a, &data_dir)? } else { None },
-                stopwords: (!a.allow_stopwords && a.level == Level::Word).then(StopWords::english),
-                distinct_lexemes: !a.allow_same_stem && a.level == Level::Word,
-            };
-            if a.level == Level::Word {
-                constraints.extend(wc.describe());
-            }
-            let mode = if a.level == Level::Word { WordMode::Flip } else { WordMode::Unk };
-            let space =
-                WordSpace::new(&ck.model, &ck.store, &ck.vocab.vocab, ck.config.lowercase, mode, wc, &settings)?;
-            let attacker = Attacker::new(&ck.model, &ck.store, space, settings.clone())?;
-            Box::new(move |t: &[Task]| attacker.attack(t))
-        }
+    let level: hotflip::attack::Level = a.level.into();
+    let wc = match a.level {
+        Level::Char => WordConstraints::none(),
+        Level::Word | Level::Unk => WordConstraints {
+            cosine: (!a.no_cosine).then_some(a.cosine),
+            pos: if a.level == Level::Word { pos_tagger(&a, &data_dir)? } else { None },
+            stopwords: (!a.allow_stopwords && a.level == Level::Word).then(StopWords::english),
+            distinct_lexemes: !a.allow_same_stem && a.level == Level::Word,
+        },
     };
-    let level = format!("{:?}", a.level).to_lowercase();
+    let attacker = Attacker::with_constraints(&ck, level, settings.clone(), wc)?;
+    let attack = |t: &[Task]| attacker.attack(t);
     let examples = match a.split {
         Split::Train => &data.train,
         Split::Dev => &data.dev,
         Split::Test => &data.test,
     };
-    let meta = serde_json::json!({
-        "model": ck.dir.display().to_string(),
-        "dataset": data.name,
-        "split": format!("{:?}", a.split).to_lowercase(),
-        "level": level,
-        "method": method.name(),
-        "beam": beam,
-        "tau": a.tau,
-        "budget": a.budget,
-        "max_changes": max_changes,
-        "target": target,
-        "seed": a.seed,
-        "batch": a.batch,
-        "constraints": constraints,
-    });
-    let mut file = ResultsFile::open(&a.out, &meta)?;
-    let attacked_of = |rs: &[ExampleResult]| rs.iter().filter(|r| !r.skipped).count();
-    let limit = a.limit.unwrap_or(usize::MAX);
-    if !file.results.is_empty() {
-        eprintln!(
-            "resuming {}: {} examples done ({} attacked)",
-            a.out.display(),
-            file.results.len(),
-            attacked_of(&file.results)
-        );
-    }
-    let total = a.limit.unwrap_or(examples.len()).min(examples.len()) as u64;
-    let target_draw = if a.no_progress { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
-    let bar = ProgressBar::with_draw_target(Some(total), target_draw);
-    bar.set_style(
-        ProgressStyle::with_template("attack [{bar:30}] {pos}/{len} attacked {msg} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let show = |bar: &ProgressBar, rs: &[ExampleResult]| {
-        let att: Vec<&ExampleResult> = rs.iter().filter(|r| !r.skipped).collect();
-        let wins = att.iter().filter(|r| r.success).count();
-        bar.set_position(att.len() as u64);
-        bar.set_message(format!(
-            "| {wins} succeeded ({:.1}%) | {} skipped",
-            100.0 * wins as f64 / att.len().max(1) as f64,
-            rs.len() - att.len()
-        ));
+    let spec = RunSpec {
+        model: ck.dir.display().to_string(),
+        dataset: data.name.clone(),
+        split: format!("{:?}", a.split).to_lowercase(),
+        level,
+        settings,
+        batch: a.batch,
+        constraints: attacker.constraints().clone(),
     };
-    show(&bar, &file.results);
-    let start = Instant::now();
-    // Batches are fixed slices of the split ([k·K, (k+1)·K)), so a resumed
-    // run attacks every example in the same company as an uninterrupted one
-    // and writes the same numbers; finished examples of a partly done batch
-    // are attacked again and their results discarded.
-    let first_open = (0..examples.len()).find(|i| !file.done.contains(i)).unwrap_or(examples.len());
-    let mut batch_start = first_open - first_open % a.batch;
-    let mut interrupted = false;
-    while attacked_of(&file.results) < limit && batch_start < examples.len() {
-        if interrupt.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
-        let end = (batch_start + a.batch).min(examples.len());
-        let tasks: Vec<Task> = (batch_start..end)
-            .map(|i| Task { index: i, text: examples[i].text.clone(), label: examples[i].label })
-            .collect();
-        batch_start = end;
-        if tasks.iter().all(|t| file.done.contains(&t.index)) {
-            continue;
-        }
-        let mut results = attack(&tasks)?;
-        results.retain(|r| !file.done.contains(&r.index));
-        // Stop exactly at the limit: drop results past the example that reaches it.
-        let room = limit - attacked_of(&file.results);
-        let mut seen = 0;
-        results.retain(|r| {
-            if seen >= room {
-                return false;
-            }
-            seen += !r.skipped as usize;
-            true
-        });
-        file.append(&results)?;
-        show(&bar, &file.results);
-    }
-    bar.finish_and_clear();
-    let info = RunInfo { method: method.name().into(), level, tau: a.tau, beam, budget: a.budget, target, constraints };
-    let summary = Summary::of(&info, &file.results);
-    if let Some(p) = &a.summary {
-        atomic::write_file(p, &serde_json::to_vec_pretty(&summary)?)?;
-    }
-    if let Some(p) = &a.html {
-        let html = hotflip::attack::report::html(&summary, &file.results, &ck.config.labels);
-        atomic::write_file(p, html.as_bytes())?;
-    }
-    eprint!("{}", hotflip::attack::report::table(&summary));
-    eprintln!("({:.1} s this session; results in {})", start.elapsed().as_secs_f64(), a.out.display());
-    if interrupted {
+    let opts =
+        RunOptions { out: a.out.clone(), summary: a.summary, html: a.html, limit: a.limit, progress: !a.no_progress };
+    let outcome = run_resumable(&attack, examples, &spec, &ck.config.labels, &opts, &interrupt)?;
+    eprint!("{}", hotflip::attack::report::table(&outcome.summary));
+    eprintln!("({:.1} s this session; results in {})", outcome.seconds, a.out.display());
+    if outcome.interrupted {
         eprintln!("interrupted: finished examples are saved; run the same command again to continue");
     }
     Ok(())

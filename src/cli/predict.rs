@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use hotflip::data::{CharEncoder, Tokenizer, WordEncoder};
 use hotflip::train::{self, argmax, Sample, Target, Tokens};
 
 use super::common::{announce_backend, load_model};
@@ -63,20 +62,14 @@ pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
     announce_backend(threads, backend);
     let ck = load_model(&a.model)?;
     let cfg = &ck.config.model;
-    let tok = Tokenizer::new(ck.config.lowercase);
     let max_words = cfg.max_words();
-    let cap = Some(max_words);
     let texts = read_lines(std::io::stdin().lock())?;
     let samples: Vec<Option<Sample>> = texts
         .iter()
         .enumerate()
         .map(|(index, t)| -> CliResult<Option<Sample>> {
             let Ok(t) = t else { return Ok(None) };
-            let tokens = if cfg.is_char_level() {
-                Tokens::Chars(CharEncoder::new(&ck.vocab.vocab, tok, cap)?.encode(t).ids)
-            } else {
-                Tokens::Words(WordEncoder::new(&ck.vocab.vocab, tok, cap)?.encode(t).ids)
-            };
+            let tokens = Tokens::of_text(t, &ck.vocab.vocab, ck.config.lowercase, cfg)?;
             Ok(Some(Sample { tokens, target: Target::Class(0), index }))
         })
         .collect::<CliResult<_>>()?;

@@ -1,6 +1,6 @@
 //! `hotflip train`: trains one of the four architectures on a data set.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,14 +8,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use hotflip::adv::{EmbeddingAdversary, EmbeddingMethod, FlipKind, FlipTraining};
-use hotflip::checkpoint::CheckpointConfig;
-use hotflip::data::Vocab;
-use hotflip::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
-use hotflip::nn::ParamStore;
 use hotflip::ops::neighbours::AlphaScope;
 use hotflip::optim::AdamConfig;
-use hotflip::train::{self, Objective, Plain, StopReason, TrainOptions, Trainee, Trainer, VocabOptions};
-use hotflip::Rng;
+use hotflip::train::{self, Objective, Plain, StopReason, TrainOptions, TrainSpec};
 
 use super::common::{announce_backend, DataArgs};
 use super::CliResult;
@@ -28,6 +23,26 @@ pub enum Arch {
     WordCnn,
     LstmClassifier,
     BilstmTagger,
+}
+
+impl From<Arch> for train::Arch {
+    fn from(a: Arch) -> Self {
+        match a {
+            Arch::CharCnnLstm => train::Arch::CharCnnLstm,
+            Arch::WordCnn => train::Arch::WordCnn,
+            Arch::LstmClassifier => train::Arch::LstmClassifier,
+            Arch::BilstmTagger => train::Arch::BilstmTagger,
+        }
+    }
+}
+
+impl From<Preset> for train::Preset {
+    fn from(p: Preset) -> Self {
+        match p {
+            Preset::Small => train::Preset::Small,
+            Preset::Paper => train::Preset::Paper,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -205,81 +220,6 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
     })
 }
 
-fn model_config(a: &TrainArgs, vocab: usize, classes: usize) -> CliResult<ModelConfig> {
-    let paper = a.preset == Preset::Paper;
-    let mut cfg = match a.arch {
-        Arch::CharCnnLstm => ModelConfig::CharCnnLstm(if paper {
-            CharCnnLstmConfig::paper(vocab, classes)
-        } else {
-            CharCnnLstmConfig::small(vocab, classes)
-        }),
-        Arch::WordCnn => ModelConfig::WordCnn(if paper {
-            WordCnnConfig::paper(vocab, classes)
-        } else {
-            WordCnnConfig::small(vocab, classes)
-        }),
-        Arch::LstmClassifier => ModelConfig::LstmClassifier(if paper {
-            LstmTextConfig::paper(vocab, classes)
-        } else {
-            LstmTextConfig::small(vocab, classes)
-        }),
-        Arch::BilstmTagger => ModelConfig::BilstmTagger(if paper {
-            LstmTextConfig::paper(vocab, 2)
-        } else {
-            LstmTextConfig::small(vocab, 2)
-        }),
-    };
-    if let Some(p) = a.dropout {
-        if !(0.0..1.0).contains(&p) {
-            return Err(format!("--dropout {p} must be in [0, 1)").into());
-        }
-        match &mut cfg {
-            ModelConfig::CharCnnLstm(c) => c.dropout = p,
-            ModelConfig::WordCnn(c) => c.dropout = p,
-            ModelConfig::LstmClassifier(c) | ModelConfig::BilstmTagger(c) => c.dropout = p,
-        }
-    }
-    Ok(cfg)
-}
-
-/// Copies every parameter of the checkpoint at `dir` into `store`, after
-/// checking that it is the same model over the same vocabulary.
-fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStore) -> CliResult<()> {
-    let best = dir.join("best");
-    let dir = if best.join("config.json").exists() { best } else { dir.to_path_buf() };
-    let ck = hotflip::checkpoint::load(&dir)?;
-    let where_ = dir.display();
-    if ck.config.model.arch() != cfg.arch() {
-        return Err(
-            format!("--init {where_}: a {} checkpoint, but --arch is {}", ck.config.model.arch(), cfg.arch()).into()
-        );
-    }
-    if ck.vocab.vocab.tokens() != vocab.tokens() {
-        return Err(format!(
-            "--init {where_}: its vocabulary ({} tokens) differs from this data's ({}); train on the same data set and vocabulary options",
-            ck.vocab.vocab.len(),
-            vocab.len()
-        )
-        .into());
-    }
-    let ids: Vec<_> = store.ids().collect();
-    for id in ids {
-        let name = store.name(id).to_string();
-        let t = ck.store.by_name(&name).map_err(|_| format!("--init {where_}: no tensor `{name}`"))?;
-        if t.shape() != store.get(id).shape() {
-            return Err(format!(
-                "--init {where_}: `{name}` is {:?}, this model's is {:?} (another preset?)",
-                t.shape(),
-                store.get(id).shape()
-            )
-            .into());
-        }
-        store.set(id, t.clone())?;
-    }
-    eprintln!("init: weights from {where_}");
-    Ok(())
-}
-
 /// Training needs examples in every split (dev picks the model, test gives
 /// the reported figure): an empty one is an error naming it and its files.
 fn check_splits(data: &hotflip::data::AnyDataset) -> CliResult<()> {
@@ -305,78 +245,39 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if a.max_norm.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
         return Err("--max-norm must be positive".into());
     }
+    if let Some(p) = a.dropout.filter(|p| !(0.0..1.0).contains(p)) {
+        return Err(format!("--dropout {p} must be in [0, 1)").into());
+    }
     let mut objective = objective(&a)?;
     announce_backend(threads, backend);
     let data = a.data.load()?;
-    let char_level = a.arch == Arch::CharCnnLstm;
-    let lowercase = !a.keep_case;
-    let vocab_opts = VocabOptions {
-        lowercase,
-        min_count: a.min_count.unwrap_or(if char_level { 5 } else { 1 }),
-        max_size: a.max_vocab,
+    let spec = TrainSpec {
+        arch: a.arch.into(),
+        preset: a.preset.into(),
+        dropout: a.dropout,
+        lowercase: !a.keep_case,
+        min_count: a.min_count,
+        max_vocab: a.max_vocab,
+        init: a.init.clone(),
+        out: a.out.clone(),
+        resume: a.resume,
+        options: TrainOptions {
+            epochs: a.epochs,
+            minutes: a.minutes,
+            batch: a.batch,
+            eval_batch: 128,
+            adam: AdamConfig { lr: a.lr, decay: a.lr_decay, ..AdamConfig::default() },
+            clip: (a.clip > 0.0).then_some(a.clip),
+            max_norm: a.max_norm,
+            patience: a.patience,
+            seed: a.seed,
+            eval_test: a.eval_test,
+            save_every: Duration::from_secs(300),
+            progress: !a.no_progress,
+        },
     };
     check_splits(&data)?;
-    let vocab = train::build_vocab(char_level, &data, vocab_opts)?;
-    let labels: Vec<String> = match &data {
-        hotflip::data::AnyDataset::Classification(d) => d.labels.clone(),
-        hotflip::data::AnyDataset::Tagging(d) => d.labels.clone(),
-        hotflip::data::AnyDataset::Translation(d) => {
-            return Err(format!("`{}` is a translation data set; train takes classification or tagging", d.name).into())
-        }
-    };
-    let model_cfg = model_config(&a, vocab.vocab.len(), labels.len())?;
-    let encoded = train::encode(&data, &vocab, lowercase, &model_cfg)?;
-    if encoded.dropped_empty.iter().any(|&d| d > 0) {
-        eprintln!("data: left out records with no words (train/dev/test): {:?}", encoded.dropped_empty);
-    }
-    let mut store = ParamStore::new();
-    let model = Model::new(&model_cfg, &mut store, &mut Rng::new(a.seed))?;
-    train::set_embedding_frequencies(&mut store, &encoded.train)?;
-    if let Some(dir) = &a.init {
-        init_from(dir, &model_cfg, &vocab.vocab, &mut store)?;
-    }
-    eprintln!(
-        "model: {} ({:?} preset), {} parameters, vocabulary {} {}",
-        model_cfg.arch(),
-        a.preset,
-        store.num_values(),
-        vocab.vocab.len(),
-        if char_level { "characters" } else { "words" }
-    );
-    if char_level && model_cfg.arch() == "char_cnn_lstm" {
-        if let Some(w) = &vocab.word_vocab {
-            eprintln!("model: {} training words kept for the char-level attack's constraint", w.len() - 2);
-        }
-    }
-    let config = CheckpointConfig {
-        model: model_cfg,
-        labels,
-        lowercase,
-        dataset: Some(data.name().to_string()),
-        training: serde_json::Value::Null,
-    };
-    let opts = TrainOptions {
-        epochs: a.epochs,
-        minutes: a.minutes,
-        batch: a.batch,
-        eval_batch: 128,
-        adam: AdamConfig { lr: a.lr, decay: a.lr_decay, ..AdamConfig::default() },
-        clip: (a.clip > 0.0).then_some(a.clip),
-        max_norm: a.max_norm,
-        patience: a.patience,
-        seed: a.seed,
-        eval_test: a.eval_test,
-        save_every: Duration::from_secs(300),
-        progress: !a.no_progress,
-    };
-    let trainer = Trainer { out: a.out.clone(), opts, data: &encoded, interrupt };
-    let mut trainee = Trainee { model, store, config, vocab };
-    if a.adv != AdvArg::None {
-        eprintln!("objective: {}", objective.name());
-    }
-    let summary = trainer.run(&mut trainee, objective.as_mut(), a.resume)?;
-    let json = serde_json::to_string_pretty(&summary)?;
-    hotflip::checkpoint::atomic::write_file(&a.out.join("summary.json"), json.as_bytes())?;
+    let summary = train::run_resumable(&data, &spec, objective.as_mut(), interrupt)?;
     match summary.stopped {
         StopReason::Interrupted => {
             eprintln!(

@@ -2,7 +2,7 @@
 //! kernel together; a CUDA kernel, where one exists, sits in
 //! `kernels/<same stem>.cu`.
 
-pub mod cpu;
+pub use crate::cpu;
 pub mod fastmath;
 pub mod gemm;
 pub mod neighbours;

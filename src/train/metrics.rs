@@ -44,16 +44,7 @@ pub fn predict(model: &Model, store: &ParamStore, samples: &[Sample], batch: usi
     Ok(out)
 }
 
-/// Index of the largest value (the first on ties).
-pub fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
+pub use crate::math::argmax;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {

@@ -2,18 +2,27 @@
 //! objectives (plain here, adversarial in `adv`), the training loop with
 //! checkpoints and resume, and the metrics reported.
 
+#[allow(missing_docs)] // to document
 mod batches;
+#[allow(missing_docs)] // to document
 mod frequencies;
+#[allow(missing_docs)] // to document
 mod metrics;
+#[allow(missing_docs)] // to document
 mod objective;
+mod run;
+#[allow(missing_docs)] // to document
 mod samples;
+#[allow(missing_docs)] // to document
 mod step;
+#[allow(missing_docs)] // to document
 mod trainer;
 
 pub use batches::{epoch_plan, eval_plan, Batch, Targets};
 pub use frequencies::set_embedding_frequencies;
 pub use metrics::{argmax, evaluate, predict, Metrics, Probs};
 pub use objective::{collect_grads, task_loss, Objective, Plain, StepContext, StepResult};
+pub use run::{init_from, run_resumable, Arch, Preset, TrainSpec};
 pub use samples::{build_vocab, encode, Encoded, Sample, Target, Tokens, VocabOptions};
 pub use step::Updater;
 pub use trainer::{resolve_model_dir, StopReason, TrainOptions, TrainSummary, Trainee, Trainer, BEST, LAST, LOG};

@@ -16,6 +16,22 @@ pub enum Tokens {
     Words(Vec<usize>),
 }
 
+impl Tokens {
+    /// One text as the model of `cfg` reads it: character ids per word for
+    /// a character model, word ids otherwise (at most the model's number of
+    /// words). The one text encoder the trainer, `predict` and the
+    /// attacker's prediction share.
+    pub fn of_text(text: &str, vocab: &Vocab, lowercase: bool, cfg: &ModelConfig) -> Result<Tokens> {
+        let tok = Tokenizer::new(lowercase);
+        let cap = Some(cfg.max_words());
+        Ok(if cfg.is_char_level() {
+            Tokens::Chars(CharEncoder::new(vocab, tok, cap)?.encode(text).ids)
+        } else {
+            Tokens::Words(WordEncoder::new(vocab, tok, cap)?.encode(text).ids)
+        })
+    }
+}
+
 /// What the model should predict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -95,7 +111,6 @@ pub fn build_vocab(char_level: bool, data: &AnyDataset, opts: VocabOptions) -> R
 /// Encodes every split of `data` for `model` with `vocab`.
 pub fn encode(data: &AnyDataset, vocab: &ModelVocab, lowercase: bool, model: &ModelConfig) -> Result<Encoded> {
     let tok = Tokenizer::new(lowercase);
-    let max_words = Some(model.max_words());
     match data {
         AnyDataset::Classification(d) => {
             if model.is_tagger() {
@@ -106,19 +121,13 @@ pub fn encode(data: &AnyDataset, vocab: &ModelVocab, lowercase: bool, model: &Mo
             }
             check_labels(d, model)?;
             let one = |e: &Example, index: usize| -> Sample {
-                let tokens = if model.is_char_level() {
-                    Tokens::Chars(
-                        CharEncoder::new(&vocab.vocab, tok, max_words)
-                            .map(|c| c.encode(&e.text).ids)
-                            .unwrap_or_default(),
-                    )
-                } else {
-                    Tokens::Words(
-                        WordEncoder::new(&vocab.vocab, tok, max_words)
-                            .map(|w| w.encode(&e.text).ids)
-                            .unwrap_or_default(),
-                    )
-                };
+                let tokens = Tokens::of_text(&e.text, &vocab.vocab, lowercase, model).unwrap_or_else(|_| {
+                    if model.is_char_level() {
+                        Tokens::Chars(Vec::new())
+                    } else {
+                        Tokens::Words(Vec::new())
+                    }
+                });
                 Sample { tokens, target: Target::Class(e.label), index }
             };
             check_kind(vocab, model)?;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, atomic, tensors, CheckpointConfig};
+use crate::checkpoint::{self, tensors, CheckpointConfig};
 use crate::data::ModelVocab;
 use crate::error::{Error, Result};
 use crate::models::{Mode, Model};
@@ -29,6 +29,7 @@ use crate::train::metrics::{evaluate, Metrics};
 use crate::train::objective::Objective;
 use crate::train::samples::{Encoded, Sample};
 use crate::train::step::Updater;
+use crate::util::atomic;
 
 pub const BEST: &str = "best";
 pub const LAST: &str = "last";

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::features::FEATURE_SET;
 use super::perceptron::Weights;
 use super::{PerceptronTagger, Upos};
-use crate::checkpoint::atomic::write_file;
 use crate::error::{Error, Result};
+use crate::util::atomic::write_file;
 
 const FORMAT: &str = "hotflip-pos-perceptron";
 const VERSION: u32 = 1;

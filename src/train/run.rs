@@ -1,0 +1,219 @@
+//! A whole training run, as `hotflip train` does it: the vocabulary from the
+//! training split, the data encoded for the model, a fresh model (or one
+//! initialised from a checkpoint), the resumable training loop
+//! ([`Trainer`]), and `summary.json` in the run directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::checkpoint::{self, CheckpointConfig};
+use crate::data::{AnyDataset, Vocab};
+use crate::error::{Error, Result};
+use crate::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
+use crate::nn::ParamStore;
+use crate::rng::Rng;
+use crate::train::frequencies::set_embedding_frequencies;
+use crate::train::objective::Objective;
+use crate::train::samples::{build_vocab, encode, VocabOptions};
+use crate::train::trainer::{TrainOptions, TrainSummary, Trainee, Trainer};
+use crate::util::atomic;
+
+/// The four architectures (MODELS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// Characters → CNN per word → LSTM (HotFlip's classifier).
+    CharCnnLstm,
+    /// Words → CNN (Kim 2014).
+    WordCnn,
+    /// Words → LSTM → classifier (Sato et al.).
+    LstmClassifier,
+    /// Words → BiLSTM → a tag per word (grammatical error detection).
+    BilstmTagger,
+}
+
+/// Model sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// Sized to train on a 2-core CPU in minutes.
+    Small,
+    /// The papers' sizes (MODELS.md).
+    Paper,
+}
+
+/// Everything a training run needs besides the data and the objective.
+#[derive(Clone, Debug)]
+pub struct TrainSpec {
+    /// The architecture.
+    pub arch: Arch,
+    /// Its size.
+    pub preset: Preset,
+    /// Dropout probability in `[0, 1)` (default: the preset's).
+    pub dropout: Option<f32>,
+    /// Lowercase words and characters.
+    pub lowercase: bool,
+    /// Drop tokens seen fewer times than this in training (default: 1 for
+    /// words, 5 for characters).
+    pub min_count: Option<usize>,
+    /// Keep at most this many tokens in the vocabulary.
+    pub max_vocab: Option<usize>,
+    /// Start from this checkpoint's weights (a run directory or a
+    /// checkpoint): same architecture, sizes and vocabulary required.
+    pub init: Option<PathBuf>,
+    /// The run directory: `best/`, `last/`, `train_log.jsonl`, `summary.json`.
+    pub out: PathBuf,
+    /// Continue the run in `out` from its last saved state.
+    pub resume: bool,
+    /// The training loop's options.
+    pub options: TrainOptions,
+}
+
+impl Arch {
+    /// The architecture's configuration at `preset` for `vocab` tokens and
+    /// `classes` labels (a tagger always has 2).
+    pub fn config(self, preset: Preset, vocab: usize, classes: usize) -> ModelConfig {
+        let paper = preset == Preset::Paper;
+        match self {
+            Arch::CharCnnLstm => ModelConfig::CharCnnLstm(if paper {
+                CharCnnLstmConfig::paper(vocab, classes)
+            } else {
+                CharCnnLstmConfig::small(vocab, classes)
+            }),
+            Arch::WordCnn => ModelConfig::WordCnn(if paper {
+                WordCnnConfig::paper(vocab, classes)
+            } else {
+                WordCnnConfig::small(vocab, classes)
+            }),
+            Arch::LstmClassifier => ModelConfig::LstmClassifier(if paper {
+                LstmTextConfig::paper(vocab, classes)
+            } else {
+                LstmTextConfig::small(vocab, classes)
+            }),
+            Arch::BilstmTagger => ModelConfig::BilstmTagger(if paper {
+                LstmTextConfig::paper(vocab, 2)
+            } else {
+                LstmTextConfig::small(vocab, 2)
+            }),
+        }
+    }
+}
+
+fn model_config(spec: &TrainSpec, vocab: usize, classes: usize) -> Result<ModelConfig> {
+    let mut cfg = spec.arch.config(spec.preset, vocab, classes);
+    if let Some(p) = spec.dropout {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::invalid("train", format!("dropout {p} must be in [0, 1)")));
+        }
+        match &mut cfg {
+            ModelConfig::CharCnnLstm(c) => c.dropout = p,
+            ModelConfig::WordCnn(c) => c.dropout = p,
+            ModelConfig::LstmClassifier(c) | ModelConfig::BilstmTagger(c) => c.dropout = p,
+        }
+    }
+    Ok(cfg)
+}
+
+/// Copies every parameter of the checkpoint at `dir` into `store`, after
+/// checking that it is the same model over the same vocabulary.
+pub fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStore) -> Result<()> {
+    let best = dir.join("best");
+    let dir = if best.join("config.json").exists() { best } else { dir.to_path_buf() };
+    let ck = checkpoint::load(&dir)?;
+    let fail = |msg: String| Error::Checkpoint { path: dir.clone(), msg: format!("cannot --init from it: {msg}") };
+    if ck.config.model.arch() != cfg.arch() {
+        return Err(fail(format!("a {} checkpoint, but the architecture is {}", ck.config.model.arch(), cfg.arch())));
+    }
+    if ck.vocab.vocab.tokens() != vocab.tokens() {
+        return Err(fail(format!(
+            "its vocabulary ({} tokens) differs from this data's ({}); train on the same data set and vocabulary options",
+            ck.vocab.vocab.len(),
+            vocab.len()
+        )));
+    }
+    let ids: Vec<_> = store.ids().collect();
+    for id in ids {
+        let name = store.name(id).to_string();
+        let t = ck.store.by_name(&name).map_err(|_| fail(format!("no tensor `{name}`")))?;
+        if t.shape() != store.get(id).shape() {
+            return Err(fail(format!(
+                "`{name}` is {:?}, this model's is {:?} (another preset?)",
+                t.shape(),
+                store.get(id).shape()
+            )));
+        }
+        store.set(id, t.clone())?;
+    }
+    eprintln!("init: weights from {}", dir.display());
+    Ok(())
+}
+
+/// The label names of a classification or tagging data set.
+fn labels_of(data: &AnyDataset) -> Result<Vec<String>> {
+    match data {
+        AnyDataset::Classification(d) => Ok(d.labels.clone()),
+        AnyDataset::Tagging(d) => Ok(d.labels.clone()),
+        AnyDataset::Translation(d) => Err(Error::invalid(
+            "train",
+            format!("`{}` is a translation data set; train takes classification or tagging", d.name),
+        )),
+    }
+}
+
+/// Trains a model of `spec` on `data` with `objective`, resuming
+/// `spec.out/last` if `spec.resume`, and writes `spec.out/summary.json`.
+/// Stops early when `interrupt` is set (the state is saved).
+pub fn run_resumable(
+    data: &AnyDataset,
+    spec: &TrainSpec,
+    objective: &mut dyn Objective,
+    interrupt: Arc<AtomicBool>,
+) -> Result<TrainSummary> {
+    let char_level = spec.arch == Arch::CharCnnLstm;
+    let vocab_opts = VocabOptions {
+        lowercase: spec.lowercase,
+        min_count: spec.min_count.unwrap_or(if char_level { 5 } else { 1 }),
+        max_size: spec.max_vocab,
+    };
+    let vocab = build_vocab(char_level, data, vocab_opts)?;
+    let labels = labels_of(data)?;
+    let model_cfg = model_config(spec, vocab.vocab.len(), labels.len())?;
+    let encoded = encode(data, &vocab, spec.lowercase, &model_cfg)?;
+    if encoded.dropped_empty.iter().any(|&d| d > 0) {
+        eprintln!("data: left out records with no words (train/dev/test): {:?}", encoded.dropped_empty);
+    }
+    let mut store = ParamStore::new();
+    let model = Model::new(&model_cfg, &mut store, &mut Rng::new(spec.options.seed))?;
+    set_embedding_frequencies(&mut store, &encoded.train)?;
+    if let Some(dir) = &spec.init {
+        init_from(dir, &model_cfg, &vocab.vocab, &mut store)?;
+    }
+    eprintln!(
+        "model: {} ({:?} preset), {} parameters, vocabulary {} {}",
+        model_cfg.arch(),
+        spec.preset,
+        store.num_values(),
+        vocab.vocab.len(),
+        if char_level { "characters" } else { "words" }
+    );
+    if char_level {
+        if let Some(w) = &vocab.word_vocab {
+            eprintln!("model: {} training words kept for the char-level attack's constraint", w.len() - 2);
+        }
+    }
+    let config = CheckpointConfig {
+        model: model_cfg,
+        labels,
+        lowercase: spec.lowercase,
+        dataset: Some(data.name().to_string()),
+        training: serde_json::Value::Null,
+    };
+    let trainer = Trainer { out: spec.out.clone(), opts: spec.options.clone(), data: &encoded, interrupt };
+    let mut trainee = Trainee { model, store, config, vocab };
+    if objective.name() != "plain" {
+        eprintln!("objective: {}", objective.name());
+    }
+    let summary = trainer.run(&mut trainee, objective, spec.resume)?;
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::invalid("train summary", e.to_string()))?;
+    atomic::write_file(&spec.out.join("summary.json"), json.as_bytes())?;
+    Ok(summary)
+}
