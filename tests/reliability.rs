@@ -393,3 +393,105 @@ fn device_cpu_prints_no_backend_line() {
     assert_eq!(err.lines().filter(|l| l.starts_with("data:")).count(), 1, "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+fn attack_unk(model: &Path, data: &Path, out: &Path, limit: usize, extra: &[&str]) -> Output {
+    bin(&["attack", "--level", "unk", "--dataset", "sst2", "--batch", "2", "--no-progress", "--model"])
+        .arg(model)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(["--limit", &limit.to_string()])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_second_writer_is_refused_and_repeated_indices_are_dropped() {
+    let root = scratch("lock");
+    let model = root.join("m");
+    word_model(&model, |_| {});
+    let data = root.join("sst2");
+    sst2(&data, [4, 2, 40]);
+    let out = root.join("a.jsonl");
+    let run = attack_unk(&model, &data, &out, 4, &[]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let first = std::fs::read_to_string(&out).unwrap();
+
+    // Another run holds the lock: this one must not touch the file.
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(root.join("a.jsonl.lock"));
+    let lock = lock.unwrap();
+    lock.try_lock().unwrap();
+    let run = attack_unk(&model, &data, &out, 8, &[]);
+    let err = text(&run.stderr);
+    assert!(!run.status.success() && err.contains("another run is writing"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), first);
+    lock.unlock().unwrap();
+
+    // Two writers before there was a lock: every line twice.
+    std::fs::write(&out, format!("{first}{first}")).unwrap();
+    let summary = root.join("s.json");
+    let run = attack_unk(&model, &data, &out, 4, &["--summary", summary.to_str().unwrap()]);
+    let err = text(&run.stderr);
+    assert!(run.status.success() && err.contains("dropped"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), first);
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["attacked"], 4, "{s}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_rerun_with_a_smaller_limit_reports_that_run() {
+    let root = scratch("limit");
+    let model = root.join("m");
+    word_model(&model, |_| {});
+    let data = root.join("sst2");
+    sst2(&data, [4, 2, 40]);
+    let out = root.join("a.jsonl");
+    let summary = root.join("s.json");
+    let s = summary.to_str().unwrap();
+    assert!(attack_unk(&model, &data, &out, 6, &["--summary", s]).status.success());
+    let big: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(big["attacked"], 6);
+    let run = attack_unk(&model, &data, &out, 3, &["--summary", s]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let small: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(small["attacked"], 3, "{small}");
+    assert!(text(&run.stderr).contains("reports the first 3"), "{}", text(&run.stderr));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn ctrl_c_exits_130_and_resume_names_a_changed_setting() {
+    let root = scratch("sigint");
+    let data = root.join("sst2");
+    sst2(&data, [40, 6, 6]);
+    let out = root.join("run");
+    let train = |extra: &[&str]| {
+        let mut c = bin(&["train", "--arch", "word_cnn", "--dataset", "sst2", "--no-progress"]);
+        c.arg("--data-dir").arg(&data).arg("--out").arg(&out).args(extra);
+        c
+    };
+    let child = train(&["--epochs", "100000", "--batch", "4"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let log = out.join("train_log.jsonl");
+    let t0 = std::time::Instant::now();
+    while !log.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(log.exists(), "training never logged");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let done = child.wait_with_output().unwrap();
+    let err = text(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    assert!(out.join("last/trainer.json").exists());
+
+    let run = train(&["--epochs", "100000", "--resume", "--batch", "8"]).output().unwrap();
+    let err = text(&run.stderr);
+    assert!(!run.status.success() && err.contains("--batch 4") && err.contains("--batch 8"), "{err}");
+    let run = train(&["--epochs", "100000", "--resume", "--batch", "4", "--lr", "0.5"]).output().unwrap();
+    let err = text(&run.stderr);
+    assert!(!run.status.success() && err.contains("--lr"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -269,7 +269,10 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     eprint!("{}", hotflip::attack::report::table(&outcome.summary));
     eprintln!("({:.1} s this session; results in {})", outcome.seconds, a.out.display());
     if outcome.interrupted {
-        eprintln!("interrupted: finished examples are saved; run the same command again to continue");
+        return Err(super::Interrupted(
+            "interrupted: finished examples are saved; run the same command again to continue".into(),
+        )
+        .into());
     }
     Ok(())
 }

@@ -88,6 +88,23 @@ fn resolve_device(choice: DeviceChoice) -> CliResult<Backend> {
     Ok(hotflip::cuda::select(choice)?)
 }
 
+/// A run stopped by Ctrl-C after saving what it had: the process exits
+/// with 130 (as a shell reports SIGINT) so that scripts can tell it from a
+/// finished run.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The exit status of an interrupted run.
+pub const INTERRUPTED_EXIT: u8 = 130;
+
 /// A CLI failure with the context a user needs.
 pub type CliResult<T> = Result<T, Box<dyn std::error::Error>>;
 

@@ -280,10 +280,11 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     let summary = train::run_resumable(&data, &spec, objective.as_mut(), interrupt)?;
     match summary.stopped {
         StopReason::Interrupted => {
-            eprintln!(
+            return Err(super::Interrupted(format!(
                 "interrupted: state saved in {}; continue with the same command and --resume",
                 a.out.join("last").display()
-            );
+            ))
+            .into());
         }
         reason => {
             let what = if summary.best_dev.as_ref().and_then(|m| m.f05).is_some() { "F0.5" } else { "accuracy" };
