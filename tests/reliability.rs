@@ -495,3 +495,91 @@ fn ctrl_c_exits_130_and_resume_names_a_changed_setting() {
     assert!(!run.status.success() && err.contains("--lr"), "{err}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn stop_words_are_tested_on_the_normalised_token_and_punctuation_is_no_word() {
+    use hotflip::lexicon::StopWords;
+    let s = StopWords::english();
+    assert!(s.contains("no") && s.contains("no.") && s.contains("(The") && s.contains("it,"));
+    assert!(!s.contains("film.") && !s.contains(","));
+    for p in [",", "?", "...", "--", "\"", "(", "!?"] {
+        assert!(StopWords::is_punctuation(p), "{p}");
+    }
+    for w in ["a.", "U.S.", "3", "don't"] {
+        assert!(!StopWords::is_punctuation(w), "{w}");
+    }
+}
+
+#[test]
+fn word_level_summaries_speak_of_words_and_max_changes_and_name_model_and_data() {
+    use hotflip::attack::{report, RunInfo, Summary};
+    let info = RunInfo {
+        model: "runs/sst2/best".into(),
+        dataset: "sst2 test".into(),
+        max_changes: Some(2),
+        method: "hotflip".into(),
+        level: "word".into(),
+        tau: 0.5,
+        beam: 10,
+        budget: 0.1,
+        target: None,
+        constraints: Default::default(),
+    };
+    let s = Summary::of(&info, &[]);
+    let t = report::table(&s);
+    assert!(t.contains("mean words changed") && t.contains("at most 2 word changes (--max-changes)"), "{t}");
+    assert!(!t.contains("budget") && !t.contains("characters"), "{t}");
+    assert!(t.contains("runs/sst2/best") && t.contains("sst2 test"), "{t}");
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["model"], "runs/sst2/best");
+    assert_eq!(json["dataset"], "sst2 test");
+    let html = report::html(&s, &[], &["negative".into(), "positive".into()]);
+    assert!(html.contains("<code>runs/sst2/best</code>") && html.contains("<code>sst2 test</code>"));
+}
+
+#[test]
+fn the_tau_curve_marks_what_was_not_measured() {
+    use hotflip::attack::{report, RunInfo, Summary};
+    let info = RunInfo {
+        model: "m".into(),
+        dataset: "d".into(),
+        max_changes: None,
+        method: "hotflip".into(),
+        level: "char".into(),
+        tau: 0.7,
+        beam: 10,
+        budget: 0.1,
+        target: None,
+        constraints: Default::default(),
+    };
+    let s = Summary::of(&info, &[]);
+    assert_eq!(s.success_by_tau_lower_bounds, vec!["0.8".to_string(), "0.9".to_string()]);
+    let t = report::table(&s);
+    assert!(t.contains("0.7: 0.0%") && t.contains("0.8: ≥0.0%") && t.contains("lower bound"), "{t}");
+    let html = report::html(&s, &[], &["a".into(), "b".into()]);
+    assert!(html.contains("stroke-dasharray") && html.contains("lower bound (search stopped at τ 0.7)"));
+    let exact = Summary::of(&RunInfo { tau: 0.9, ..info }, &[]);
+    assert!(exact.success_by_tau_lower_bounds.is_empty());
+    assert!(!report::table(&exact).contains('≥'));
+}
+
+#[test]
+fn the_pos_tagger_is_trained_once_per_treebank() {
+    use hotflip::lexicon::pos::cache::{train_cached, Source};
+    use hotflip::lexicon::pos::TrainOptions;
+    let root = scratch("pos-cache");
+    let bank = root.join("t.conllu");
+    let sentence = "1\tthe\tthe\tDET\t_\t_\t2\tdet\t_\t_\n2\tfilm\tfilm\tNOUN\t_\t_\t0\troot\t_\t_\n\n";
+    std::fs::write(&bank, sentence.repeat(3)).unwrap();
+    let cache = root.join("cache");
+    let opts = TrainOptions { iterations: 1, ..TrainOptions::default() };
+    let (a, first) = train_cached(&bank, &opts, Some(&cache)).unwrap();
+    let (b, second) = train_cached(&bank, &opts, Some(&cache)).unwrap();
+    assert_eq!((first, second), (Source::Trained, Source::Cached));
+    use hotflip::lexicon::PosTagger;
+    assert_eq!(a.tag(&["the", "film"]), b.tag(&["the", "film"]));
+    // Another treebank (other bytes) is another entry.
+    std::fs::write(&bank, sentence.repeat(4)).unwrap();
+    assert_eq!(train_cached(&bank, &opts, Some(&cache)).unwrap().1, Source::Trained);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -102,6 +102,9 @@ impl RunSpec {
     pub fn info(&self) -> RunInfo {
         let s = &self.settings;
         RunInfo {
+            model: self.model.clone(),
+            dataset: format!("{} {}", self.dataset, self.split),
+            max_changes: s.max_changes,
             method: s.method.name().into(),
             level: self.level.name().into(),
             tau: s.tau,

@@ -154,9 +154,22 @@ fn pos_tagger(a: &AttackArgs, data_dir: &std::path::Path) -> CliResult<Option<Bo
     let treebank = a.pos_treebank.clone().or_else(|| hotflip::lexicon::resources::find_pos_treebank(root));
     match treebank {
         Some(t) => {
-            eprintln!("pos: training the tagger on {}", t.display());
             let opts = TaggerOptions { lowercase: true, ..TaggerOptions::default() };
-            Ok(Some(Box::new(PerceptronTagger::train_conllu(&t, &opts)?)))
+            let cache = hotflip::lexicon::pos::cache::default_dir();
+            let (tagger, source) = hotflip::lexicon::pos::cache::train_cached(&t, &opts, cache.as_deref())?;
+            match source {
+                hotflip::lexicon::pos::cache::Source::Cached => {
+                    eprintln!(
+                        "pos: the tagger trained on {} (cached in {})",
+                        t.display(),
+                        cache.unwrap_or_default().display()
+                    )
+                }
+                hotflip::lexicon::pos::cache::Source::Trained => {
+                    eprintln!("pos: trained the tagger on {}", t.display())
+                }
+            }
+            Ok(Some(Box::new(tagger)))
         }
         None => {
             eprintln!(
