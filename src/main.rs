@@ -8,6 +8,10 @@ fn main() -> ExitCode {
     keep_freed_memory();
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<cli::Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(cli::INTERRUPTED_EXIT)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

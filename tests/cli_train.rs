@@ -220,7 +220,8 @@ fn ctrl_c_saves_a_resumable_state() {
     // SAFETY: kill(2) with a pid this test spawned and has not reaped yet.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let done = child.wait_with_output().expect("train output");
-    ok(&done, "interrupted train");
+    // Saved, but not finished: exit 130 (as for SIGINT) so scripts can tell.
+    assert_eq!(done.status.code(), Some(130), "interrupted train:\n{}", text(&done.stderr));
     let stderr = text(&done.stderr);
     assert!(stderr.contains("interrupted: state saved"), "{stderr}");
     let summary = json(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json"));

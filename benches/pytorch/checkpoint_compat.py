@@ -4,7 +4,9 @@
     fixture OUT_DIR   Builds a tiny model of each architecture in PyTorch,
                       writes it as a hotflip checkpoint (config.json,
                       vocab.json, model.safetensors) under OUT_DIR/<arch>/ with
-                      inputs.json (token ids) and PyTorch's logits.json. The
+                      inputs.json (token ids) and PyTorch's logits.json, and
+                      another under OUT_DIR/minimal/<arch>/ whose config.json
+                      leaves out the sizes MODELS.md lets a loader derive. The
                       Rust test tests/pytorch_fixture.rs loads these and must
                       reproduce the logits (max relative error 1e-4).
                       Run once; the outputs are committed in tests/fixtures/.
@@ -59,35 +61,48 @@ def fixture(out_dir):
     torch.manual_seed(1234)
     gen = torch.Generator().manual_seed(99)
     for arch, cfg in TINY.items():
-        config = dict(arch=arch, **cfg, labels=[f"l{i}" for i in range(cfg["n_classes"])], lowercase=True)
-        model = build(config).eval()
-        if cfg.get("normalize_embeddings"):
-            # Non-uniform frequencies, so the weighted mean/variance matter.
-            f = torch.rand(cfg["vocab"], generator=gen) + 0.1
-            model.embedding.freq.copy_(f / f.sum())
-        inputs = random_inputs(arch, cfg, gen)
-        with torch.no_grad():
-            logits = model(*model.batch(inputs))
-        d = os.path.join(out_dir, arch)
-        os.makedirs(d, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config, f, indent=1)
-        # Token ids 0 and 1 are PAD and UNK; tokens[i] has id i + 2.
-        if arch == "char_cnn_lstm":
-            vocab = {"kind": "chars", "tokens": [chr(ord("a") + i) for i in range(cfg["n_chars"] - 2)],
-                     "word_vocab": ["abc", "de"]}
-        else:
-            vocab = {"kind": "words", "tokens": [f"w{i}" for i in range(cfg["vocab"] - 2)]}
-        with open(os.path.join(d, "vocab.json"), "w") as f:
-            json.dump(vocab, f)
-        with open(os.path.join(d, "inputs.json"), "w") as f:
-            json.dump(inputs, f)
-        with open(os.path.join(d, "logits.json"), "w") as f:
-            json.dump({"shape": list(logits.shape), "logits": logits.flatten().tolist(),
-                       "torch": torch.__version__}, f)
-        print(f"{arch}: {len(state)} tensors, logits {tuple(logits.shape)} -> {d}")
+        write(os.path.join(out_dir, arch), arch, cfg, gen)
+    # Then the same architectures written from MODELS.md alone: config.json
+    # without the sizes vocab.json, `labels` and the tensors give (n_chars or
+    # vocab, n_classes), which hotflip must derive. Written after the full
+    # fixtures so those stay byte for byte what they were.
+    for arch, cfg in TINY.items():
+        write(os.path.join(out_dir, "minimal", arch), arch, cfg, gen, minimal=True)
+
+
+DERIVED = ("n_chars", "vocab", "n_classes")
+
+
+def write(d, arch, cfg, gen, minimal=False):
+    """One fixture: a random model of `cfg`, its checkpoint, inputs and PyTorch's logits."""
+    config = dict(arch=arch, **cfg, labels=[f"l{i}" for i in range(cfg["n_classes"])], lowercase=True)
+    model = build(config).eval()
+    if cfg.get("normalize_embeddings"):
+        f = torch.rand(cfg["vocab"], generator=gen) + 0.1
+        model.embedding.freq.copy_(f / f.sum())
+    inputs = random_inputs(arch, cfg, gen)
+    with torch.no_grad():
+        logits = model(*model.batch(inputs))
+    os.makedirs(d, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    if minimal:
+        config = {k: v for k, v in config.items() if k not in DERIVED}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    if arch == "char_cnn_lstm":
+        vocab = {"kind": "chars", "tokens": [chr(ord("a") + i) for i in range(cfg["n_chars"] - 2)],
+                 "word_vocab": ["abc", "de"]}
+    else:
+        vocab = {"kind": "words", "tokens": [f"w{i}" for i in range(cfg["vocab"] - 2)]}
+    with open(os.path.join(d, "vocab.json"), "w") as f:
+        json.dump(vocab, f)
+    with open(os.path.join(d, "inputs.json"), "w") as f:
+        json.dump(inputs, f)
+    with open(os.path.join(d, "logits.json"), "w") as f:
+        json.dump({"shape": list(logits.shape), "logits": logits.flatten().tolist(),
+                   "torch": torch.__version__}, f)
+    print(f"{arch}{' (minimal config)' if minimal else ''}: {len(state)} tensors -> {d}")
 
 
 def tokenize(text, vocab, lowercase, kind):

@@ -13,18 +13,37 @@ pub fn table(s: &Summary) -> String {
     let row = |t: &mut String, k: &str, v: String| {
         let _ = writeln!(t, "  {k:<34} {v}");
     };
-    let _ =
-        writeln!(t, "{} ({} level, beam {}, τ {}, budget {:.0}%)", s.method, s.level, s.beam, s.tau, 100.0 * s.budget);
+    // Characters obey the budget; words obey --max-changes.
+    let (unit, limit) = match (s.level.as_str(), s.max_changes) {
+        ("char", None) => ("characters", format!("budget {:.0}% of characters", 100.0 * s.budget)),
+        ("char", Some(m)) => ("characters", format!("at most {m} changes (--max-changes)")),
+        (_, Some(m)) => ("words", format!("at most {m} word changes (--max-changes)")),
+        (_, None) => ("words", format!("budget {:.0}% of words", 100.0 * s.budget)),
+    };
+    let _ = writeln!(t, "{} ({} level, beam {}, τ {}, {limit})", s.method, s.level, s.beam, s.tau);
+    if !s.model.is_empty() {
+        row(&mut t, "model / data", format!("{} / {}", s.model, s.dataset));
+    }
     row(&mut t, "attacked / skipped (misclassified)", format!("{} / {}", s.attacked, s.skipped));
     row(&mut t, "success rate", format!("{:.2}% ({} examples)", 100.0 * s.success_rate, s.successes));
     let curve: Vec<String> = TAUS
         .iter()
-        .map(|&x| format!("{}: {:.1}%", tau_key(x), 100.0 * s.success_by_tau.get(&tau_key(x)).copied().unwrap_or(0.0)))
+        .map(|&x| {
+            let bound = if is_bound(s, x) { "≥" } else { "" };
+            format!("{}: {bound}{:.1}%", tau_key(x), 100.0 * s.success_by_tau.get(&tau_key(x)).copied().unwrap_or(0.0))
+        })
         .collect();
     row(&mut t, "success by τ", curve.join("  "));
+    if !s.success_by_tau_lower_bounds.is_empty() {
+        row(
+            &mut t,
+            "",
+            format!("(≥: lower bound; the search stops at τ {}: attack with --tau 0.9 for the rate)", s.tau),
+        );
+    }
     row(
         &mut t,
-        "mean characters changed",
+        &format!("mean {unit} changed"),
         format!("{:.2}% ({:.2} changes)", 100.0 * s.mean_frac_changed, s.mean_changes),
     );
     let hist: Vec<String> =
@@ -58,7 +77,13 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// A line chart of the success rate against τ.
+/// Whether the rate at `t` is only a lower bound (above the run's τ).
+fn is_bound(s: &Summary, t: f32) -> bool {
+    s.success_by_tau_lower_bounds.contains(&tau_key(t))
+}
+
+/// A line chart of the success rate against τ: measured points filled on a
+/// solid line; lower bounds (above the run's τ) hollow on a dashed one.
 fn tau_chart(s: &Summary) -> String {
     let (w, h, m) = (420.0, 240.0, 40.0);
     let x = |t: f32| m + (t as f64 - 0.5) / 0.4 * (w - 2.0 * m);
@@ -79,21 +104,42 @@ fn tau_chart(s: &Summary) -> String {
             y(r)
         );
     }
-    let pts: Vec<String> = TAUS
+    let pt = |t: f32| format!("{:.1},{:.1}", x(t), y(s.success_by_tau.get(&tau_key(t)).copied().unwrap_or(0.0)));
+    let measured: Vec<String> = TAUS.iter().filter(|&&t| !is_bound(s, t)).map(|&t| pt(t)).collect();
+    // The dashed part starts at the last measured point.
+    let bounds: Vec<String> = TAUS
         .iter()
-        .map(|&t| format!("{:.1},{:.1}", x(t), y(s.success_by_tau.get(&tau_key(t)).copied().unwrap_or(0.0))))
+        .enumerate()
+        .filter(|&(i, &t)| is_bound(s, t) || TAUS.get(i + 1).is_some_and(|&n| is_bound(s, n)))
+        .map(|(_, &t)| pt(t))
         .collect();
-    let _ = write!(svg, r##"<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{}"/>"##, pts.join(" "));
+    let _ =
+        write!(svg, r##"<polyline fill="none" stroke="#c0392b" stroke-width="2" points="{}"/>"##, measured.join(" "));
+    let _ = write!(
+        svg,
+        r##"<polyline fill="none" stroke="#c0392b" stroke-width="1.5" stroke-dasharray="4 3" points="{}"/>"##,
+        bounds.join(" ")
+    );
     for &t in &TAUS {
         let r = s.success_by_tau.get(&tau_key(t)).copied().unwrap_or(0.0);
+        let fill = if is_bound(s, t) { "white" } else { "#c0392b" };
         let _ = write!(
             svg,
-            r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#c0392b"/><text x="{:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{fill}" stroke="#c0392b"/><text x="{:.1}" y="{}" text-anchor="middle">{}</text>"##,
             x(t),
             y(r),
             x(t),
             h - m + 14.0,
             tau_key(t)
+        );
+    }
+    if !s.success_by_tau_lower_bounds.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="end">hollow, dashed: lower bound (search stopped at τ {})</text>"#,
+            w - m,
+            m - 8.0,
+            s.tau
         );
     }
     let _ = write!(
@@ -183,7 +229,14 @@ mark{background:#fde2a7;padding:0 2px}mark b{color:#c0392b}mark s{color:#999}
 .small{color:#666;font-size:90%}.charts{display:flex;gap:30px;flex-wrap:wrap}
 </style></head><body>"#,
     );
-    let _ = write!(page, "<h1>HotFlip attack: {}</h1><pre>{}</pre>", esc(&s.method), esc(&table(s)));
+    let _ = write!(
+        page,
+        "<h1>HotFlip attack: {}</h1><p>model <code>{}</code>, data <code>{}</code></p><pre>{}</pre>",
+        esc(&s.method),
+        esc(&s.model),
+        esc(&s.dataset),
+        esc(&table(s))
+    );
     let _ = write!(
         page,
         r#"<div class="charts"><div><h3>Success rate vs confidence threshold</h3>{}</div><div><h3>Operations of successful attacks</h3>{}</div></div>"#,

@@ -84,11 +84,20 @@ pub struct ExampleResult {
 /// The run's figures (the `--summary` file).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
+    /// The model attacked (its checkpoint directory).
+    #[serde(default)]
+    pub model: String,
+    /// The data set and split attacked.
+    #[serde(default)]
+    pub dataset: String,
     pub method: String,
     pub level: String,
     pub tau: f32,
     pub beam: usize,
     pub budget: f32,
+    /// `--max-changes`, if set (the limit word-level attacks obey instead of the budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_changes: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<usize>,
     /// Which constraints were on.
@@ -102,6 +111,11 @@ pub struct Summary {
     /// ran until it reached it); above it, a lower bound from the largest
     /// adversarial probability the search met before stopping.
     pub success_by_tau: BTreeMap<String, f64>,
+    /// The τ keys of `success_by_tau` above the run's τ: the search stopped
+    /// once an example reached the run's τ, so these are lower bounds (from
+    /// `best_adv_prob`), not measured rates.
+    #[serde(default)]
+    pub success_by_tau_lower_bounds: Vec<String>,
     /// Mean share of characters changed, over successful examples.
     pub mean_frac_changed: f64,
     /// Mean number of changes, over successful examples.
@@ -159,6 +173,12 @@ pub fn pearson(pairs: &[(f64, f64)]) -> Option<f64> {
 /// How a run was configured (copied into the summary).
 #[derive(Clone, Debug)]
 pub struct RunInfo {
+    /// The model attacked (its checkpoint directory).
+    pub model: String,
+    /// The data set and split attacked (`sst2 test`).
+    pub dataset: String,
+    /// `--max-changes`, if the run set one (word and UNK levels do).
+    pub max_changes: Option<usize>,
     pub method: String,
     pub level: String,
     pub tau: f32,
@@ -198,6 +218,9 @@ impl Summary {
             .filter_map(|c| Some((c.predicted? as f64, c.actual? as f64)))
             .collect();
         Summary {
+            model: info.model.clone(),
+            dataset: info.dataset.clone(),
+            max_changes: info.max_changes,
             method: info.method.clone(),
             level: info.level.clone(),
             tau: info.tau,
@@ -210,6 +233,7 @@ impl Summary {
             successes: wins.len(),
             success_rate: rate(wins.len()),
             success_by_tau,
+            success_by_tau_lower_bounds: TAUS.iter().filter(|&&t| t > info.tau + 1e-6).map(|&t| tau_key(t)).collect(),
             mean_frac_changed: mean(wins.iter().map(|r| r.frac_changed as f64)),
             mean_changes: mean(wins.iter().map(|r| r.changes.len() as f64)),
             changes_hist,

@@ -5,6 +5,11 @@
 //! (the file is rewritten atomically without it) and its example is simply
 //! attacked again. A sidecar `<out>.meta.json` records the run's settings,
 //! so that resuming with different ones is refused instead of mixing runs.
+//! While a run has the file open it holds an exclusive lock on
+//! `<out>.lock`, so a second run on the same `--out` is refused instead of
+//! interleaving its lines; the lock goes with the process, however it ends.
+//! Reading back, a repeated index (two writers before there was a lock, a
+//! file joined by hand) keeps its first line and drops the others.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -17,23 +22,51 @@ use crate::util::atomic;
 
 pub struct ResultsFile {
     path: PathBuf,
+    /// Held (locked) for as long as the file is open.
+    _lock: fs::File,
+    /// Lines dropped on reading because their index came earlier too.
+    pub duplicates_dropped: usize,
     /// Everything in the file, old and new, in file order.
     pub results: Vec<ExampleResult>,
     pub done: BTreeSet<usize>,
 }
 
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 /// The sidecar holding a results file's settings: `<path>.meta.json`.
 pub(crate) fn meta_path(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".meta.json");
-    PathBuf::from(p)
+    sibling(path, ".meta.json")
+}
+
+/// Takes the exclusive lock of results file `path`, or says who holds it.
+fn lock(path: &Path) -> Result<fs::File> {
+    let lock = sibling(path, ".lock");
+    let io = |source| Error::Io { path: lock.clone(), source };
+    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::BadFile {
+            path: path.to_path_buf(),
+            msg: format!(
+                "another run is writing this file (it holds {}); wait for it to finish or use another --out",
+                lock.display()
+            ),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(io(source)),
+    }
 }
 
 impl ResultsFile {
     /// Opens (or creates) the results file of a run with `settings`.
     pub fn open(path: &Path, settings: &serde_json::Value) -> Result<Self> {
         let meta = meta_path(path);
+        let lock = lock(path)?;
         let mut results = Vec::new();
+        let mut duplicates_dropped = 0;
         if path.exists() {
             let text = fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
             if meta.exists() {
@@ -55,14 +88,16 @@ impl ResultsFile {
                     msg: format!("exists without {}; not resuming into a file of unknown origin", meta.display()),
                 });
             }
-            let mut good = 0usize;
+            let mut kept = String::with_capacity(text.len());
+            let mut seen = BTreeSet::new();
             let lines: Vec<&str> = text.split_inclusive('\n').collect();
             for (i, line) in lines.iter().enumerate() {
                 let complete = line.ends_with('\n');
                 match serde_json::from_str::<ExampleResult>(line.trim_end()) {
+                    Ok(r) if complete && !seen.insert(r.index) => duplicates_dropped += 1,
                     Ok(r) if complete => {
                         results.push(r);
-                        good += line.len();
+                        kept.push_str(line);
                     }
                     // A torn last line from a crash: dropped and redone.
                     _ if i + 1 == lines.len() => break,
@@ -76,14 +111,14 @@ impl ResultsFile {
                     Ok(_) => unreachable!("complete is false only for the last line"),
                 }
             }
-            if good != text.len() {
-                atomic::write_file(path, &text.as_bytes()[..good])?;
+            if kept.len() != text.len() {
+                atomic::write_file(path, kept.as_bytes())?;
             }
         }
         let bytes = serde_json::to_vec_pretty(settings).map_err(|e| Error::invalid("results file", e.to_string()))?;
         atomic::write_file(&meta, &bytes)?;
         let done = results.iter().map(|r| r.index).collect();
-        Ok(ResultsFile { path: path.to_path_buf(), results, done })
+        Ok(ResultsFile { path: path.to_path_buf(), _lock: lock, duplicates_dropped, results, done })
     }
 
     /// Appends results and makes them durable before returning.

@@ -109,6 +109,9 @@ impl RunSpec {
     pub fn info(&self) -> RunInfo {
         let s = &self.settings;
         RunInfo {
+            model: self.model.clone(),
+            dataset: format!("{} {}", self.dataset, self.split),
+            max_changes: s.max_changes,
             method: s.method.name().into(),
             level: self.level.name().into(),
             tau: s.tau,
@@ -190,6 +193,24 @@ fn fresh_within_limit(mut results: Vec<ExampleResult>, file: &ResultsFile, limit
     results
 }
 
+/// The results of the first `limit` attacked examples in split order (and
+/// the skipped ones among them): what a run with `--limit` reports, even
+/// when an earlier run with a larger limit wrote more into the file.
+fn within_limit(results: &[ExampleResult], limit: usize) -> Vec<ExampleResult> {
+    let mut sorted: Vec<&ExampleResult> = results.iter().collect();
+    sorted.sort_by_key(|r| r.index);
+    let mut attacked = 0;
+    sorted
+        .into_iter()
+        .take_while(|r| {
+            let keep = attacked < limit;
+            attacked += !r.skipped as usize;
+            keep
+        })
+        .cloned()
+        .collect()
+}
+
 /// Attacks `examples` (a whole split; results carry their index in it) in
 /// fixed batches of `spec.batch`, appending to `opts.out` and resuming what
 /// it holds, until `opts.limit` examples are attacked, the split ends, or
@@ -212,6 +233,13 @@ pub fn run_resumable(
         ));
     }
     let mut file = ResultsFile::open(&opts.out, &spec.meta())?;
+    if file.duplicates_dropped > 0 {
+        eprintln!(
+            "{}: dropped {} lines whose example index came earlier in the file",
+            opts.out.display(),
+            file.duplicates_dropped
+        );
+    }
     let limit = opts.limit.unwrap_or(usize::MAX);
     if !file.results.is_empty() {
         eprintln!(
@@ -247,14 +275,23 @@ pub fn run_resumable(
         show(&bar, &file.results);
     }
     bar.finish_and_clear();
-    let summary = Summary::of(&spec.info(), &file.results);
+    let reported = within_limit(&file.results, limit);
+    if reported.len() < file.results.len() {
+        eprintln!(
+            "{} holds {} attacked examples; this run reports the first {} (--limit {limit})",
+            opts.out.display(),
+            attacked_of(&file.results),
+            attacked_of(&reported)
+        );
+    }
+    let summary = Summary::of(&spec.info(), &reported);
     if let Some(p) = &opts.summary {
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::invalid("summary", e.to_string()))?;
         atomic::write_file(p, &json)?;
     }
     if let Some(p) = &opts.html {
-        let html = crate::attack::report::html(&summary, &file.results, labels);
+        let html = crate::attack::report::html(&summary, &reported, labels);
         atomic::write_file(p, html.as_bytes())?;
     }
-    Ok(RunOutcome { summary, results: file.results, interrupted, seconds: start.elapsed().as_secs_f64() })
+    Ok(RunOutcome { summary, results: reported, interrupted, seconds: start.elapsed().as_secs_f64() })
 }

@@ -80,16 +80,7 @@ pub struct Attacker<'a, S: Space> {
 
 impl<'a, S: Space> Attacker<'a, S> {
     pub fn new(model: &'a Model, store: &'a ParamStore, space: S, settings: Settings) -> Result<Self> {
-        let ok = settings.beam > 0 && settings.tau > 0.0 && settings.tau < 1.0 && settings.budget > 0.0;
-        if !ok || settings.max_changes == Some(0) {
-            return Err(Error::invalid(
-                "attack",
-                format!(
-                    "beam {} ≥ 1, τ {} in (0, 1), budget {} > 0 and max changes ≥ 1 required",
-                    settings.beam, settings.tau, settings.budget
-                ),
-            ));
-        }
+        settings.check()?;
         let n_classes = model.config().n_classes();
         if let Some(t) = settings.target {
             if t >= n_classes {

@@ -2,6 +2,8 @@
 //! threshold, the budget and the constraints every search space obeys.
 //! Both the search (`search.rs`) and the spaces (`space.rs`) read it.
 
+use crate::error::{Error, Result};
+
 /// How children are ranked (ATTACKS.md's method and baselines).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -55,6 +57,43 @@ pub struct Settings {
     pub seed: u64,
     /// Beam entries per forward/backward pass at most.
     pub eval_batch: usize,
+}
+
+/// The widest beam an attack accepts: every step evaluates every entry's
+/// children, so the cost grows with the width, and beyond a few hundred
+/// entries one document takes hours (HotFlip uses 10).
+pub const MAX_BEAM: usize = 1000;
+
+impl Settings {
+    /// Checks each setting, naming the first one out of range (by its
+    /// command-line flag) and its value.
+    pub fn check(&self) -> Result<()> {
+        let bad =
+            |flag: &str, value: String, rule: &str| Err(Error::invalid("attack", format!("--{flag} {value}: {rule}")));
+        if self.beam == 0 {
+            return bad("beam", "0".into(), "must be at least 1 (1 = greedy)");
+        }
+        if self.beam > MAX_BEAM {
+            return bad(
+                "beam",
+                self.beam.to_string(),
+                &format!("at most {MAX_BEAM}: each step evaluates every beam entry's children, so the run would take hours per document"),
+            );
+        }
+        if !(self.tau > 0.0 && self.tau < 1.0) {
+            return bad("tau", self.tau.to_string(), "must be a probability in (0, 1)");
+        }
+        if !(self.budget > 0.0 && self.budget.is_finite()) {
+            return bad("budget", self.budget.to_string(), "must be a positive share of the units (0.1 = 10%)");
+        }
+        if self.max_changes == Some(0) {
+            return bad("max-changes", "0".into(), "must be at least 1");
+        }
+        if self.eval_batch == 0 {
+            return bad("eval-batch", "0".into(), "must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 /// The character operations allowed (all by default; HotFlip §6 reports a

@@ -16,6 +16,7 @@ pub use crate::attack::word_constraints::WordConstraints;
 use crate::data::{Tokenizer, Vocab};
 use crate::error::{Error, Result};
 use crate::lexicon::stem::same_lexeme;
+use crate::lexicon::stopwords::StopWords;
 use crate::models::{Input, Model, WordBatch};
 use crate::nn::ParamStore;
 use crate::tensor::Tensor;
@@ -138,6 +139,10 @@ impl<'a> WordSpace<'a> {
                 if id < Vocab::RESERVED || (doc.changed[i] && self.one_change_per_word) {
                     return Vec::new();
                 }
+                // Punctuation is not a word to flip (ATTACKS.md flips words).
+                if StopWords::is_punctuation(&doc.words[i]) {
+                    return Vec::new();
+                }
                 if self.mode == WordMode::Unk {
                     return vec![Vocab::UNK];
                 }
@@ -148,6 +153,9 @@ impl<'a> WordSpace<'a> {
                     .into_iter()
                     .filter(|&j| {
                         let w = self.vocab.token(j).unwrap_or_default();
+                        if StopWords::is_punctuation(w) {
+                            return false;
+                        }
                         if self.constraints.stopwords.as_ref().is_some_and(|s| s.contains(w)) {
                             return false;
                         }

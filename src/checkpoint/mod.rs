@@ -3,6 +3,7 @@
 //! atomically and validated tensor by tensor on load.
 
 pub use crate::util::atomic;
+pub mod derive;
 pub mod tensors;
 
 use std::collections::HashMap;
@@ -103,29 +104,41 @@ pub fn save(
     })
 }
 
-/// Reads `config.json` alone.
+/// Reads `config.json` alone (as this project writes it: every size given).
 pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-    serde_json::from_str(&text).map_err(|e| bad(&path, format!("invalid config: {e}")))
+    serde_json::from_str(crate::data::strip_bom(&text)).map_err(|e| bad(&path, format!("invalid config: {e}")))
 }
 
-/// Loads and validates a checkpoint: every tensor the architecture defines
-/// must be present with its exact shape, and nothing else may be.
+/// Loads and validates a checkpoint: sizes config.json leaves out are
+/// derived from vocab.json, `labels` and the tensors (MODELS.md), every size
+/// is checked against the safetensors header before anything is allocated,
+/// then every tensor the architecture defines must be present with its
+/// exact shape, and nothing else may be.
 pub fn load(dir: &Path) -> Result<Checkpoint> {
     if !dir.join(CONFIG_FILE).exists() {
         return Err(bad(dir, format!("not a checkpoint directory (no {CONFIG_FILE})")));
     }
-    let config = load_config(dir)?;
-    let vocab = ModelVocab::load(&dir.join(VOCAB_FILE))?;
-    let expected = config.model.vocab_size();
-    if vocab.vocab.len() != expected {
-        return Err(bad(
-            &dir.join(VOCAB_FILE),
-            format!("{} tokens (PAD and UNK included), but config.json says {expected}", vocab.vocab.len()),
-        ));
+    let (config_path, vocab_path, weights_path) = (dir.join(CONFIG_FILE), dir.join(VOCAB_FILE), dir.join(WEIGHTS_FILE));
+    let text =
+        std::fs::read_to_string(&config_path).map_err(|source| Error::Io { path: config_path.clone(), source })?;
+    let mut raw: serde_json::Value = serde_json::from_str(crate::data::strip_bom(&text))
+        .map_err(|e| bad(&config_path, format!("invalid config: {e}")))?;
+    if !raw.get("arch").and_then(serde_json::Value::as_str).is_some_and(derive::known_arch) {
+        // serde names the field or the unknown architecture.
+        let e =
+            serde_json::from_value::<CheckpointConfig>(raw).err().map_or("unknown `arch`".into(), |e| e.to_string());
+        return Err(bad(&config_path, format!("invalid config: {e}")));
     }
-    let (model, store) = load_weights(&dir.join(WEIGHTS_FILE), &config.model)?;
+    let vocab = ModelVocab::load(&vocab_path)?;
+    let header = tensors::read_header(&weights_path)?;
+    let paths = derive::Paths { config: &config_path, vocab: &vocab_path, weights: &weights_path };
+    derive::complete(&mut raw, vocab.vocab.len(), &header, &paths)?;
+    let config: CheckpointConfig =
+        serde_json::from_value(raw).map_err(|e| bad(&config_path, format!("invalid config: {e}")))?;
+    derive::check_sizes(&config.model, &header, &weights_path)?;
+    let (model, store) = load_weights(&weights_path, &config.model)?;
     Ok(Checkpoint { dir: dir.to_path_buf(), config, vocab, model, store })
 }
 

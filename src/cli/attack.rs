@@ -53,6 +53,7 @@ pub struct AttackArgs {
     model: PathBuf,
     #[command(flatten)]
     data: DataArgs,
+    /// Which split's examples to attack.
     #[arg(long, value_enum, default_value = "test")]
     split: Split,
     /// Attack this many correctly classified examples (the first ones of the split).
@@ -80,6 +81,7 @@ pub struct AttackArgs {
     /// Beam entries per forward/backward pass at most.
     #[arg(long, default_value_t = 512)]
     eval_batch: usize,
+    /// Seed of the random baselines (--method random, random-grad).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Allow several changed characters in one word.
@@ -128,6 +130,7 @@ pub struct AttackArgs {
     /// An HTML report.
     #[arg(long, value_name = "FILE.html")]
     html: Option<PathBuf>,
+    /// No progress bar (for logs and scripts).
     #[arg(long)]
     no_progress: bool,
 }
@@ -155,9 +158,22 @@ fn pos_tagger(a: &AttackArgs, data_dir: &std::path::Path) -> CliResult<Option<Bo
     let treebank = a.pos_treebank.clone().or_else(|| hotflip::lexicon::resources::find_pos_treebank(root));
     match treebank {
         Some(t) => {
-            eprintln!("pos: training the tagger on {}", t.display());
             let opts = TaggerOptions { lowercase: true, ..TaggerOptions::default() };
-            Ok(Some(Box::new(PerceptronTagger::train_conllu(&t, &opts)?)))
+            let cache = hotflip::lexicon::pos::cache::default_dir();
+            let (tagger, source) = hotflip::lexicon::pos::cache::train_cached(&t, &opts, cache.as_deref())?;
+            match source {
+                hotflip::lexicon::pos::cache::Source::Cached => {
+                    eprintln!(
+                        "pos: the tagger trained on {} (cached in {})",
+                        t.display(),
+                        cache.unwrap_or_default().display()
+                    )
+                }
+                hotflip::lexicon::pos::cache::Source::Trained => {
+                    eprintln!("pos: trained the tagger on {}", t.display())
+                }
+            }
+            Ok(Some(Box::new(tagger)))
         }
         None => {
             eprintln!(
@@ -273,7 +289,10 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     eprint!("{}", hotflip::attack::report::table(&outcome.summary));
     eprintln!("({:.1} s this session; results in {})", outcome.seconds, a.out.display());
     if outcome.interrupted {
-        eprintln!("interrupted: finished examples are saved; run the same command again to continue");
+        return Err(super::Interrupted(
+            "interrupted: finished examples are saved; run the same command again to continue".into(),
+        )
+        .into());
     }
     Ok(())
 }

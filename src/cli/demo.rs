@@ -15,13 +15,13 @@ use super::{Cli, CliResult, Command};
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Where the model, results and report go.
-    #[arg(long, value_name = "DIR", default_value = "runs/demo")]
-    out: PathBuf,
+    /// Where the model, results and report go (default: $HOTFLIP_RUNS/demo, else runs/demo in the current directory).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
     /// AG's News split: ag_news_small until the official train.csv is present.
     #[arg(long, default_value = "ag_news_small")]
     dataset: String,
-    /// The data set's own folder (default: data/ag_news, then ../shared/data/ag_news).
+    /// The data set's own folder (default: $HOTFLIP_DATA/ag_news, then data/ag_news, then ../shared/data/ag_news).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Training epochs (about 7 s each on 2 cores).
@@ -42,8 +42,24 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// The environment variable naming the folder runs go to by default.
+pub const RUNS_ENV: &str = "HOTFLIP_RUNS";
+
+/// `--out`, else `$HOTFLIP_RUNS/demo`, else `runs/demo`.
+fn out_dir(out: Option<PathBuf>) -> PathBuf {
+    out.unwrap_or_else(|| {
+        std::env::var_os(RUNS_ENV)
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| PathBuf::from("runs"), PathBuf::from)
+            .join("demo")
+    })
+}
+
 pub fn run(a: DemoArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
-    let model = a.out.join("model");
+    let out = out_dir(a.out.clone());
+    let shown = std::path::absolute(&out).unwrap_or_else(|_| out.clone());
+    eprintln!("demo: writing to {} (--out or ${RUNS_ENV} to change)", shown.display());
+    let model = out.join("model");
     let data: Vec<String> = match &a.data_dir {
         Some(d) => vec!["--dataset".into(), a.dataset.clone(), "--data-dir".into(), s(d)],
         None => vec!["--dataset".into(), a.dataset.clone()],
@@ -78,11 +94,11 @@ pub fn run(a: DemoArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomic
         "--limit".into(),
         a.limit.to_string(),
         "--out".into(),
-        s(&a.out.join("attack.jsonl")),
+        s(&out.join("attack.jsonl")),
         "--summary".into(),
-        s(&a.out.join("attack.json")),
+        s(&out.join("attack.json")),
         "--html".into(),
-        s(&a.out.join("attack.html")),
+        s(&out.join("attack.html")),
     ]);
     if let Command::Attack(t) = step(w)? {
         super::attack::run(*t, threads, backend, interrupt)?;
@@ -90,8 +106,8 @@ pub fn run(a: DemoArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomic
     eprintln!(
         "demo done: model {}, results {}, report {}",
         model.display(),
-        a.out.join("attack.jsonl").display(),
-        a.out.join("attack.html").display()
+        out.join("attack.jsonl").display(),
+        out.join("attack.html").display()
     );
     Ok(())
 }

@@ -26,8 +26,10 @@ pub struct EvalArgs {
     model: PathBuf,
     #[command(flatten)]
     data: DataArgs,
+    /// Which split to score.
     #[arg(long, value_enum, default_value = "test")]
     split: Split,
+    /// Examples per forward pass (at least 1; only speed and memory depend on it).
     #[arg(long, default_value_t = 128)]
     batch: usize,
     /// Print one JSON object.
@@ -46,6 +48,9 @@ struct Report<'a> {
 }
 
 pub fn run(a: EvalArgs, threads: usize, backend: &Backend) -> CliResult<()> {
+    if a.batch == 0 {
+        return Err("--batch 0: must be at least 1".into());
+    }
     announce_backend(threads, backend);
     let ck = load_model(&a.model)?;
     let data = a.data.load()?;
@@ -55,7 +60,10 @@ pub fn run(a: EvalArgs, threads: usize, backend: &Backend) -> CliResult<()> {
         Split::Dev => &enc.dev,
         Split::Test => &enc.test,
     };
-    let m = train::evaluate(&ck.model, &ck.store, samples, a.batch.max(1))?;
+    if samples.is_empty() {
+        return Err(data.empty_split(&format!("{:?}", a.split).to_lowercase()).into());
+    }
+    let m = train::evaluate(&ck.model, &ck.store, samples, a.batch)?;
     let report = Report {
         model: ck.dir.display().to_string(),
         dataset: data.name(),

@@ -21,10 +21,13 @@ pub struct InterpretArgs {
     /// One text to interpret.
     #[arg(long, conflicts_with = "dataset")]
     text: Option<String>,
-    #[arg(long)]
+    /// Interpret texts of this data set (sst2, mr, imdb, ag_news, ag_news_small; see ../shared/data/README.md).
+    #[arg(long, value_name = "NAME")]
     dataset: Option<String>,
+    /// The data set's own folder (default: $HOTFLIP_DATA/<name>, then data/<name>, then ../shared/data/<name>).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Which split the texts come from.
     #[arg(long, value_enum, default_value = "test")]
     split: Split,
     /// Texts from the split.

@@ -18,18 +18,22 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use hotflip::cuda::{Backend, DeviceChoice};
 
+/// The heading global flags sit under in every command's help, after the
+/// command's own flags.
+const GLOBAL: &str = "Global options";
+
 /// White-box adversarial examples (HotFlip) and adversarial training
 /// (AdvT, VAT, iAdvT, iVAT) for neural text models.
 #[derive(Parser)]
 #[command(name = "hotflip", version, about, long_about = None)]
 struct Cli {
-    /// Worker threads for CPU kernels (default: all cores).
-    #[arg(long, global = true, value_name = "N")]
+    /// Worker threads for CPU kernels (default: all cores; at most 8 per core).
+    #[arg(long, global = true, value_name = "N", help_heading = GLOBAL)]
     threads: Option<usize>,
 
     /// Compute backend: `auto` uses a GPU when the CUDA driver, a GPU and
     /// NVRTC are all usable and says why not otherwise; `cuda` requires one.
-    #[arg(long, global = true, value_enum, default_value = "auto")]
+    #[arg(long, global = true, value_enum, default_value = "auto", help_heading = GLOBAL)]
     device: DeviceArg,
 
     #[command(subcommand)]
@@ -81,23 +85,36 @@ impl From<DeviceArg> for DeviceChoice {
     }
 }
 
-/// Resolves `--device` once per run; an `auto` fallback is explained here,
-/// on stderr, and nowhere else.
+/// Resolves `--device` once per run; commands that compute say which
+/// backend in one line (`common::announce_backend`), none for `--device cpu`.
 fn resolve_device(choice: DeviceChoice) -> CliResult<Backend> {
-    let backend = hotflip::cuda::select(choice)?;
-    if let Some(note) = backend.fallback_note() {
-        eprintln!("{note}");
-    }
-    Ok(backend)
+    Ok(hotflip::cuda::select(choice)?)
 }
+
+/// A run stopped by Ctrl-C after saving what it had: the process exits
+/// with 130 (as a shell reports SIGINT) so that scripts can tell it from a
+/// finished run.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The exit status of an interrupted run.
+pub const INTERRUPTED_EXIT: u8 = 130;
 
 /// A CLI failure with the context a user needs.
 pub type CliResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 pub fn run() -> CliResult<()> {
     let cli = Cli::parse();
-    if let Some(0) = cli.threads {
-        return Err("--threads must be at least 1".into());
+    if let Some(n) = cli.threads {
+        check_threads(n, std::thread::available_parallelism().map_or(1, |c| c.get()))?;
     }
     let threads = hotflip::set_threads(cli.threads.unwrap_or(0));
     let backend = resolve_device(cli.device.into())?;
@@ -110,7 +127,13 @@ pub fn run() -> CliResult<()> {
         Command::Interpret(a) => interpret::run(*a, threads, &backend),
         Command::Predict(a) => predict::run(a, threads, &backend),
         Command::Bench(cmd) => bench::run(cmd, threads, &backend),
-        Command::Device(args) => device::run(args, &backend),
+        Command::Device(args) => {
+            // The device report is about the backend: say why `auto` fell back.
+            if let Some(note) = backend.fallback_note() {
+                eprintln!("{note}");
+            }
+            device::run(args, &backend)
+        }
         Command::PosTrain(args) => pos::train(args),
         Command::PosTag(args) => pos::tag(args),
     }
@@ -130,4 +153,22 @@ fn interrupt_flag() -> CliResult<Arc<AtomicBool>> {
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     Ok(flag)
+}
+
+/// Most worker threads per core `--threads` accepts: beyond a few per core
+/// threads only add switching, and 100,000 of them exhaust the machine.
+const MAX_THREADS_PER_CORE: usize = 8;
+
+fn check_threads(n: usize, cores: usize) -> CliResult<()> {
+    let max = MAX_THREADS_PER_CORE * cores;
+    if n == 0 {
+        return Err("--threads 0: must be at least 1".into());
+    }
+    if n > max {
+        return Err(format!(
+            "--threads {n}: this machine has {cores} cores; more than {MAX_THREADS_PER_CORE} threads per core ({max}) only slows the kernels down"
+        )
+        .into());
+    }
+    Ok(())
 }

@@ -20,7 +20,7 @@ pub struct PredictArgs {
     /// Print one JSON object per line of input.
     #[arg(long)]
     json: bool,
-    /// Texts per batch.
+    /// Texts per batch (at least 1).
     #[arg(long, default_value_t = 64)]
     batch: usize,
 }
@@ -32,37 +32,77 @@ struct Line<'a> {
     probs: &'a [f32],
     #[serde(skip_serializing_if = "Option::is_none")]
     tags: Option<Vec<&'a str>>,
+    /// The text's word count when it is longer than the model reads
+    /// (`max_words`): only the first `max_words` words were labelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cut_from_words: Option<usize>,
+}
+
+/// One line of standard input: its text, or why it cannot be read.
+fn read_lines(input: impl BufRead) -> CliResult<Vec<Result<String, String>>> {
+    let mut out = Vec::new();
+    for (i, bytes) in input.split(b'\n').enumerate() {
+        let mut bytes = bytes.map_err(|e| format!("reading standard input, line {}: {e}", i + 1))?;
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let bytes = if i == 0 { hotflip::data::strip_bom_bytes(&bytes).to_vec() } else { bytes };
+        out.push(
+            String::from_utf8(bytes)
+                .map_err(|e| format!("line {}: not valid UTF-8 at byte {}", i + 1, e.utf8_error().valid_up_to() + 1)),
+        );
+    }
+    Ok(out)
 }
 
 pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
+    if a.batch == 0 {
+        return Err("--batch 0: must be at least 1".into());
+    }
     announce_backend(threads, backend);
     let ck = load_model(&a.model)?;
     let cfg = &ck.config.model;
-    let stdin = std::io::stdin();
-    let mut texts = Vec::new();
-    for (i, line) in stdin.lock().lines().enumerate() {
-        let line = line.map_err(|e| format!("reading standard input, line {}: {e}", i + 1))?;
-        texts.push(line);
-    }
-    let samples: Vec<Sample> = texts
+    let max_words = cfg.max_words();
+    let texts = read_lines(std::io::stdin().lock())?;
+    let samples: Vec<Option<Sample>> = texts
         .iter()
         .enumerate()
-        .map(|(index, t)| -> CliResult<Sample> {
+        .map(|(index, t)| -> CliResult<Option<Sample>> {
+            let Ok(t) = t else { return Ok(None) };
             let tokens = Tokens::of_text(t, &ck.vocab.vocab, ck.config.lowercase, cfg)?;
-            Ok(Sample { tokens, target: Target::Class(0), index })
+            Ok(Some(Sample { tokens, target: Target::Class(0), index }))
         })
         .collect::<CliResult<_>>()?;
     // Empty lines have no words for the model to read; they get no prediction.
-    let readable: Vec<Sample> = samples.iter().filter(|s| !s.is_empty()).cloned().collect();
-    let probs = train::predict(&ck.model, &ck.store, &readable, a.batch.max(1))?;
+    let readable: Vec<Sample> = samples.iter().flatten().filter(|s| !s.is_empty()).cloned().collect();
+    let probs = train::predict(&ck.model, &ck.store, &readable, a.batch)?;
     let c = cfg.n_classes();
     let labels = &ck.config.labels;
     let mut out = std::io::stdout().lock();
     let mut k = 0;
-    for s in &samples {
-        if s.is_empty() {
-            writeln!(out, "{}", if a.json { "{\"label\":null}" } else { "(empty line)" })?;
-            continue;
+    let (mut unreadable, mut cut) = (0usize, 0usize);
+    for (text, s) in texts.iter().zip(&samples) {
+        let s = match (text, s) {
+            (Err(msg), _) => {
+                unreadable += 1;
+                if a.json {
+                    writeln!(out, "{}", serde_json::json!({ "label": null, "error": msg }))?;
+                } else {
+                    writeln!(out, "(error: {msg})")?;
+                }
+                continue;
+            }
+            (Ok(_), Some(s)) if !s.is_empty() => s,
+            _ => {
+                writeln!(out, "{}", if a.json { "{\"label\":null}" } else { "(empty line)" })?;
+                continue;
+            }
+        };
+        let n_words = text.as_ref().map_or(0, |t| t.split_whitespace().count());
+        let cut_from_words = (n_words > max_words).then_some(n_words);
+        if let Some(n) = cut_from_words {
+            cut += 1;
+            eprintln!("note: line {} has {n} words; the model reads the first {max_words} (max_words)", s.index + 1);
         }
         let p = &probs[k];
         k += 1;
@@ -70,7 +110,7 @@ pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
             let tags: Vec<&str> = p.chunks(c).map(|row| labels[argmax(row)].as_str()).collect();
             let any = tags.iter().position(|&t| t == labels[1]).map_or(0, |_| 1);
             if a.json {
-                let line = Line { label: &labels[any], label_id: any, probs: p, tags: Some(tags) };
+                let line = Line { label: &labels[any], label_id: any, probs: p, tags: Some(tags), cut_from_words };
                 writeln!(out, "{}", serde_json::to_string(&line)?)?;
             } else {
                 writeln!(out, "{}", tags.join(" "))?;
@@ -78,13 +118,19 @@ pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
         } else {
             let y = argmax(p);
             if a.json {
-                let line = Line { label: &labels[y], label_id: y, probs: p, tags: None };
+                let line = Line { label: &labels[y], label_id: y, probs: p, tags: None, cut_from_words };
                 writeln!(out, "{}", serde_json::to_string(&line)?)?;
             } else {
                 let ps: Vec<String> = labels.iter().zip(p).map(|(l, v)| format!("{l}={v:.3}")).collect();
                 writeln!(out, "{}\t{}", labels[y], ps.join(" "))?;
             }
         }
+    }
+    if unreadable > 0 {
+        eprintln!("{unreadable} of {} lines could not be read (not UTF-8); each has an error line", texts.len());
+    }
+    if cut > 1 {
+        eprintln!("{cut} texts were longer than max_words {max_words} and were cut");
     }
     Ok(())
 }

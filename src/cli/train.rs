@@ -220,6 +220,21 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
     })
 }
 
+/// Training needs examples in every split (dev picks the model, test gives
+/// the reported figure): an empty one is an error naming it and its files.
+fn check_splits(data: &hotflip::data::AnyDataset) -> CliResult<()> {
+    use hotflip::data::AnyDataset;
+    let sizes = match data {
+        AnyDataset::Classification(d) => d.sizes(),
+        AnyDataset::Tagging(d) => d.sizes(),
+        AnyDataset::Translation(d) => d.sizes(),
+    };
+    match ["train", "dev", "test"].iter().zip(sizes).find(|(_, n)| *n == 0) {
+        Some((which, _)) => Err(data.empty_split(which).into()),
+        None => Ok(()),
+    }
+}
+
 pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.batch == 0 || a.epochs == 0 {
         return Err("--batch and --epochs must be at least 1".into());
@@ -261,13 +276,15 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
             progress: !a.no_progress,
         },
     };
+    check_splits(&data)?;
     let summary = train::run_resumable(&data, &spec, objective.as_mut(), interrupt)?;
     match summary.stopped {
         StopReason::Interrupted => {
-            eprintln!(
+            return Err(super::Interrupted(format!(
                 "interrupted: state saved in {}; continue with the same command and --resume",
                 a.out.join("last").display()
-            );
+            ))
+            .into());
         }
         reason => {
             let what = if summary.best_dev.as_ref().and_then(|m| m.f05).is_some() { "F0.5" } else { "accuracy" };

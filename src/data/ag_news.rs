@@ -87,7 +87,8 @@ pub fn load(dir: &Path, opts: LoadOptions, force_small: bool) -> Result<Dataset<
 /// Label names, one per non-empty line.
 fn read_classes(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    let labels: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let labels: Vec<String> =
+        super::strip_bom(&text).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
     if labels.is_empty() {
         return Err(Error::BadFile { path: path.to_path_buf(), msg: "no class names".into() });
     }

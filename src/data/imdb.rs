@@ -81,7 +81,7 @@ fn read_folder(folder: &Path, bad: &mut BadRows) -> Result<Vec<String>> {
     for path in files {
         let bytes = std::fs::read(&path).map_err(io_err(&path))?;
         let text = match String::from_utf8(bytes) {
-            Ok(s) => clean(&s),
+            Ok(s) => clean(super::strip_bom(&s)),
             Err(e) => {
                 bad.report(&path, 1, format!("not valid UTF-8 at byte {}", e.utf8_error().valid_up_to() + 1))?;
                 continue;

@@ -36,8 +36,24 @@ impl ByteLines {
                 end -= 1;
             }
         }
-        Ok(Some((self.line, &self.buf[..end])))
+        // A UTF-8 byte-order mark (Windows editors write one) is not text.
+        let start = if self.line == 1 && self.buf[..end].starts_with(BOM) { BOM.len() } else { 0 };
+        Ok(Some((self.line, &self.buf[start..end])))
     }
+}
+
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// `text` without a leading UTF-8 byte-order mark. Every loader reads its
+/// files through this (or `ByteLines`), so a file saved by a Windows editor
+/// reads the same as one without the mark.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// `bytes` without a leading UTF-8 byte-order mark.
+pub fn strip_bom_bytes(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
 }
 
 /// UTF-8 text of a line, or a message saying where it stops being UTF-8.

@@ -4,21 +4,35 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// The environment variable naming a data root (a folder holding one folder
+/// per data set, like `../shared/data`), searched first.
+pub const DATA_ENV: &str = "HOTFLIP_DATA";
+
 /// The folder of data set folder `name` (e.g. `ag_news`): `data_dir` if
 /// given (used as given: it is the data set's own folder), else
-/// `data/<name>`, then `../shared/data/<name>`, relative to the current
-/// directory.
+/// `$HOTFLIP_DATA/<name>`, then `data/<name>`, then `../shared/data/<name>`,
+/// relative to the current directory.
 pub fn locate(name: &str, data_dir: Option<&Path>) -> Result<PathBuf> {
     let cwd = std::env::current_dir().map_err(|source| Error::Io { path: PathBuf::from("."), source })?;
-    locate_from(name, data_dir, &cwd)
+    let env = std::env::var_os(DATA_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    locate_in(name, data_dir, env.as_deref(), &cwd)
 }
 
 /// [`locate`] with the default places taken relative to `base` instead of
-/// the current directory.
+/// the current directory, and no `HOTFLIP_DATA`.
 pub fn locate_from(name: &str, data_dir: Option<&Path>, base: &Path) -> Result<PathBuf> {
+    locate_in(name, data_dir, None, base)
+}
+
+/// [`locate`] with the data root of `HOTFLIP_DATA` given as `env_root`.
+pub fn locate_in(name: &str, data_dir: Option<&Path>, env_root: Option<&Path>, base: &Path) -> Result<PathBuf> {
     let looked: Vec<PathBuf> = match data_dir {
         Some(dir) => vec![dir.to_path_buf()],
-        None => vec![base.join("data").join(name), base.join("..").join("shared").join("data").join(name)],
+        None => env_root
+            .map(|r| r.join(name))
+            .into_iter()
+            .chain([base.join("data").join(name), base.join("..").join("shared").join("data").join(name)])
+            .collect(),
     };
     if let Some(found) = looked.iter().find(|p| p.is_dir()) {
         return Ok(found.clone());
@@ -39,7 +53,8 @@ pub(crate) fn hint(name: &str) -> String {
     };
     format!(
         "Get {source}; ../shared/data/README.md names each data set's source. \
-         Put the files in data/{name}/ or pass --data-dir pointing at their folder."
+         Put the files in data/{name}/, set {DATA_ENV} to a folder holding {name}/, \
+         or pass --data-dir pointing at their folder."
     )
 }
 
@@ -62,6 +77,17 @@ mod tests {
         let given = base.path().join("nowhere");
         let err = locate_from("imdb", Some(&given), base.path()).unwrap_err();
         assert!(err.to_string().contains(&given.display().to_string()));
+    }
+
+    #[test]
+    fn hotflip_data_is_searched_first_and_named_when_missing() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("elsewhere");
+        let err = locate_in("sst2", None, Some(&root), base.path()).unwrap_err().to_string();
+        assert!(err.contains(&root.join("sst2").display().to_string()) && err.contains(DATA_ENV), "{err}");
+        std::fs::create_dir_all(root.join("sst2")).unwrap();
+        std::fs::create_dir_all(base.path().join("data/sst2")).unwrap();
+        assert_eq!(locate_in("sst2", None, Some(&root), base.path()).unwrap(), root.join("sst2"));
     }
 
     #[test]

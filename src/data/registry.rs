@@ -41,6 +41,20 @@ impl AnyDataset {
         }
     }
 
+    /// The folder the data set was read from.
+    pub fn dir(&self) -> &Path {
+        match self {
+            AnyDataset::Classification(d) => &d.dir,
+            AnyDataset::Tagging(d) => &d.dir,
+            AnyDataset::Translation(d) => &d.dir,
+        }
+    }
+
+    /// The error for a split with no examples, naming its files.
+    pub fn empty_split(&self, which: &str) -> Error {
+        empty_split(self.name(), self.dir(), self.split(), which)
+    }
+
     /// The classification data set, or an error naming the data set.
     pub fn into_classification(self) -> Result<Dataset<Example>> {
         match self {
@@ -87,4 +101,13 @@ pub fn load(name: &str, data_dir: Option<&Path>, opts: LoadOptions) -> Result<An
         }
     };
     loader(&locate(folder, data_dir)?, opts)
+}
+
+/// The error for split `which` of data set `name` (read from `dir`, split
+/// as `split` describes) having no examples.
+pub fn empty_split(name: &str, dir: &Path, split: &str, which: &str) -> Error {
+    Error::BadFile {
+        path: dir.to_path_buf(),
+        msg: format!("the {which} split of {name} is empty (no examples; split: {split})"),
+    }
 }

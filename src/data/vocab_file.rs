@@ -81,7 +81,7 @@ impl ModelVocab {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-        Self::from_json(&text, path)
+        Self::from_json(super::strip_bom(&text), path)
     }
 }
 

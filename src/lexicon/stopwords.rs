@@ -263,6 +263,12 @@ impl StopWords {
         self.words.contains(&normalize(word))
     }
 
+    /// Whether `word` has no letter or digit (`,` `?` `...` `--`): a
+    /// punctuation token, which word-level attacks never flip.
+    pub fn is_punctuation(word: &str) -> bool {
+        !word.chars().any(char::is_alphanumeric)
+    }
+
     pub fn len(&self) -> usize {
         self.words.len()
     }
@@ -291,8 +297,12 @@ pub fn is_stop_word(word: &str) -> bool {
 
 /// Lowercase, with typographic apostrophes as ASCII ones, the way lists
 /// spell them.
+/// Lowercased, curly apostrophes straightened, and punctuation around the
+/// word trimmed: the token `No.` or `(the` is the stop-word `no` or `the`.
 fn normalize(word: &str) -> String {
-    word.to_lowercase().replace(['\u{2019}', '\u{2018}'], "'")
+    let core = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '\u{2019}');
+    let core = if core.is_empty() { word } else { core };
+    core.to_lowercase().replace(['\u{2019}', '\u{2018}'], "'")
 }
 
 /// The line up to a `#` that starts it or follows whitespace.

@@ -77,19 +77,18 @@ impl CharCnnLstmConfig {
         if let Some(&w) = self.kernel_widths.iter().find(|&&w| w == 0 || w > self.max_word_len) {
             return bad(format!("kernel width {w} must be in 1..={}", self.max_word_len));
         }
-        if self.n_chars < 3
-            || self.n_classes < 2
-            || self.char_dim == 0
-            || self.lstm_hidden == 0
-            || self.lstm_layers == 0
-            || self.max_words == 0
-        {
-            return bad("sizes must be positive (n_chars ≥ 3, n_classes ≥ 2)".into());
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad(format!("dropout {} must be in [0, 1)", self.dropout));
-        }
-        Ok(())
+        super::check_sizes(
+            "char_cnn_lstm config",
+            &[
+                ("n_chars", self.n_chars, 3),
+                ("n_classes", self.n_classes, 2),
+                ("char_dim", self.char_dim, 1),
+                ("lstm_hidden", self.lstm_hidden, 1),
+                ("lstm_layers", self.lstm_layers, 1),
+                ("max_words", self.max_words, 1),
+            ],
+            self.dropout,
+        )
     }
 }
 

@@ -46,19 +46,18 @@ impl LstmTextConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.vocab < 3
-            || self.n_classes < 2
-            || self.embed_dim == 0
-            || self.lstm_hidden == 0
-            || self.ffnn_dim == 0
-            || !(0.0..1.0).contains(&self.dropout)
-        {
-            return Err(Error::invalid(
-                "lstm model config",
-                "vocab ≥ 3, n_classes ≥ 2, positive sizes, dropout in [0, 1)",
-            ));
-        }
-        Ok(())
+        super::check_sizes(
+            "lstm model config",
+            &[
+                ("vocab", self.vocab, 3),
+                ("n_classes", self.n_classes, 2),
+                ("embed_dim", self.embed_dim, 1),
+                ("lstm_hidden", self.lstm_hidden, 1),
+                ("ffnn_dim", self.ffnn_dim, 1),
+                ("max_words", self.max_words, 1),
+            ],
+            self.dropout,
+        )
     }
 }
 

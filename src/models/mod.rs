@@ -43,3 +43,19 @@ pub struct Forward {
     pub embedded: Var,
     pub logits: Var,
 }
+
+/// Checks each `(field, value, minimum)` of a config and the dropout rate,
+/// naming the first field out of range and its value.
+pub(crate) fn check_sizes(
+    what: &'static str,
+    sizes: &[(&str, usize, usize)],
+    dropout: f32,
+) -> crate::error::Result<()> {
+    if let Some((name, v, min)) = sizes.iter().find(|(_, v, min)| v < min) {
+        return Err(crate::error::Error::invalid(what, format!("`{name}` is {v}; it must be at least {min}")));
+    }
+    if !(0.0..1.0).contains(&dropout) {
+        return Err(crate::error::Error::invalid(what, format!("`dropout` is {dropout}; it must be in [0, 1)")));
+    }
+    Ok(())
+}

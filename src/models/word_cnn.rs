@@ -53,13 +53,16 @@ impl WordCnnConfig {
                 format!("kernel_widths {:?} / kernel_filters {:?}", self.kernel_widths, self.kernel_filters),
             ));
         }
-        if self.vocab < 3 || self.n_classes < 2 || self.embed_dim == 0 || !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::invalid(
-                "word_cnn config",
-                "vocab ≥ 3, n_classes ≥ 2, embed_dim > 0, dropout in [0, 1)",
-            ));
-        }
-        Ok(())
+        super::check_sizes(
+            "word_cnn config",
+            &[
+                ("vocab", self.vocab, 3),
+                ("n_classes", self.n_classes, 2),
+                ("embed_dim", self.embed_dim, 1),
+                ("max_words", self.max_words, 1),
+            ],
+            self.dropout,
+        )
     }
 }
 

@@ -119,6 +119,36 @@ struct TrainState {
     seed: u64,
     objective: String,
     loss_ema: Option<f64>,
+    /// The settings a resumed run must share, by flag (`--batch`, `--lr`, …);
+    /// absent in states written before they were recorded.
+    #[serde(default)]
+    settings: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The training settings a resume must not change, by their flags.
+fn resume_settings(opts: &TrainOptions) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use serde_json::json;
+    [
+        ("--batch", json!(opts.batch)),
+        ("--lr", json!(opts.adam.lr)),
+        ("--lr-decay", json!(opts.adam.decay)),
+        ("--clip", json!(opts.clip.unwrap_or(0.0))),
+        ("--max-norm", json!(opts.max_norm)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The first key whose value differs between two JSON objects, with both
+/// values (`null` where one lacks it).
+fn first_difference(old: &serde_json::Value, new: &serde_json::Value) -> Option<(String, String, String)> {
+    let (a, b) = (old.as_object()?, new.as_object()?);
+    let null = serde_json::Value::Null;
+    a.keys().chain(b.keys()).find_map(|k| {
+        let (x, y) = (a.get(k).unwrap_or(&null), b.get(k).unwrap_or(&null));
+        (x != y).then(|| (k.clone(), x.to_string(), y.to_string()))
+    })
 }
 
 /// One line of `train_log.jsonl`.
@@ -193,6 +223,7 @@ impl Trainer<'_> {
             seed: opts.seed,
             objective: objective.name(),
             loss_ema: None,
+            settings: resume_settings(opts),
         };
         if resume {
             state = self.restore(t, &mut updater.adam, &objective.name())?;
@@ -426,14 +457,23 @@ impl Trainer<'_> {
         }
         let ck = checkpoint::load(&dir)?;
         if ck.config.model != t.config.model || ck.config.labels != t.config.labels {
+            let as_json = |c: &checkpoint::CheckpointConfig| {
+                let mut v = serde_json::to_value(&c.model).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("labels".into(), serde_json::json!(c.labels));
+                }
+                v
+            };
+            let what = first_difference(&as_json(&ck.config), &as_json(&t.config))
+                .map_or_else(String::new, |(k, old, new)| format!(": `{k}` was {old}, this command asks for {new}"));
             return Err(Error::Checkpoint {
                 path: dir,
-                msg: "was trained with another architecture, size or label set than this command asks for".into(),
+                msg: format!("was trained with another architecture, size or label set{what}"),
             });
         }
         let text = std::fs::read_to_string(dir.join(STATE_FILE))
             .map_err(|source| Error::Io { path: dir.join(STATE_FILE), source })?;
-        let state: TrainState = serde_json::from_str(&text)
+        let mut state: TrainState = serde_json::from_str(crate::data::strip_bom(&text))
             .map_err(|e| Error::Checkpoint { path: dir.join(STATE_FILE), msg: e.to_string() })?;
         if state.objective != objective || state.seed != self.opts.seed {
             return Err(Error::Checkpoint {
@@ -444,6 +484,19 @@ impl Trainer<'_> {
                 ),
             });
         }
+        let now = resume_settings(&self.opts);
+        for (flag, old) in &state.settings {
+            let new = now.get(flag).cloned().unwrap_or_default();
+            if *old != new {
+                return Err(Error::Checkpoint {
+                    path: dir,
+                    msg: format!(
+                        "was trained with {flag} {old}; this command asks for {flag} {new}: resume with the same {flag}, or train into another --out"
+                    ),
+                });
+            }
+        }
+        state.settings = now;
         let opt = tensors::load(&dir.join(OPTIMIZER_FILE))?;
         adam.load_state(&ck.store, &opt, state.step)?;
         t.store = ck.store;

@@ -3,6 +3,7 @@
 //! training data, and an averaged-perceptron tagger ([`PerceptronTagger`])
 //! trained from it.
 
+pub mod cache;
 pub mod conllu;
 mod features;
 mod model_file;

@@ -61,8 +61,8 @@ pub(super) fn save(tagger: &PerceptronTagger, path: &Path) -> Result<()> {
 
 pub(super) fn load(path: &Path) -> Result<PerceptronTagger> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let file: TaggerFile =
-        serde_json::from_slice(&bytes).map_err(|e| bad(path, format!("not a hotflip POS tagger file: {e}")))?;
+    let file: TaggerFile = serde_json::from_slice(crate::data::strip_bom_bytes(&bytes))
+        .map_err(|e| bad(path, format!("not a hotflip POS tagger file: {e}")))?;
     if file.format != FORMAT || file.version != VERSION {
         return Err(bad(
             path,
