@@ -144,3 +144,35 @@ pub fn sum_sq(a: &[f32]) -> f64 {
     let partials: Vec<f64> = a.par_chunks(CHUNK).map(|c| c.iter().map(|&x| x as f64 * x as f64).sum()).collect();
     partials.iter().sum()
 }
+
+/// The distinct rows among `n` rows of `len` values: the first occurrence
+/// of each, in order, and for every row the index of its distinct row in
+/// that list. Rows are equal when their bits are. Ops whose result for a
+/// row depends on that row alone compute each distinct row once (beam
+/// entries of one document share all but a few words).
+pub fn distinct_rows(data: &[f32], n: usize, len: usize) -> (Vec<usize>, Vec<usize>) {
+    use std::collections::HashMap;
+    let row = |i: usize| &data[i * len..(i + 1) * len];
+    // FxHash's multiply-rotate over the bits: a few cycles per value, where
+    // SipHash would cost a sizeable share of the work it saves.
+    let hash = |r: &[f32]| {
+        r.iter().fold(len as u64, |h, v| (h.rotate_left(5) ^ v.to_bits() as u64).wrapping_mul(0x517c_c1b7_2722_0a95))
+    };
+    let mut buckets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(n);
+    let mut uniq = Vec::new();
+    let mut map = Vec::with_capacity(n);
+    for i in 0..n {
+        let bucket = buckets.entry(hash(row(i))).or_default();
+        let same =
+            bucket.iter().copied().find(|&u| row(uniq[u]).iter().zip(row(i)).all(|(a, b)| a.to_bits() == b.to_bits()));
+        match same {
+            Some(u) => map.push(u),
+            None => {
+                bucket.push(uniq.len());
+                map.push(uniq.len());
+                uniq.push(i);
+            }
+        }
+    }
+    (uniq, map)
+}

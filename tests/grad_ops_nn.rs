@@ -99,6 +99,71 @@ fn char_conv_features_equal_conv_tanh_max_and_check_by_fd() {
     assert!(e.contains("width 6"), "{e}");
 }
 
+/// Repeated words (beam entries of one document, padding) are computed once
+/// and copied: each word's features and input gradient must equal, bit for
+/// bit, those of the word computed alone; the weight gradients sum over
+/// the repeats (checked against the unfused composition and finite
+/// differences).
+#[test]
+fn char_conv_features_of_repeated_words_equal_each_word_alone() {
+    let (l, c) = (6, 3);
+    let distinct = randn(&[4, l, c], 11);
+    // Words 0 1 2 0 0 3 1 and a zero (padding) word twice.
+    let order = [0usize, 1, 2, 0, 0, 3, 1];
+    let mut data: Vec<f32> = Vec::new();
+    for &i in &order {
+        data.extend_from_slice(&distinct.data()[i * l * c..(i + 1) * l * c]);
+    }
+    data.extend(std::iter::repeat_n(0.0, 2 * l * c));
+    let n = order.len() + 2;
+    let x = Tensor::new(&[n, l, c], data).unwrap();
+    let ks = [randn(&[3, c, 2], 12), randn(&[3], 13), randn(&[2, c, 4], 14), randn(&[2], 15)];
+    let run = |x: &Tensor, seed: u64| {
+        let t = Tape::new();
+        let xv = t.leaf(x.clone());
+        let kv: Vec<Var> = ks.iter().map(|k| t.leaf(k.clone())).collect();
+        let y = t.char_conv_features(xv, &[(kv[0], kv[1]), (kv[2], kv[3])]).unwrap();
+        let value = t.value(y).unwrap();
+        let loss = probe(&t, y, seed).unwrap();
+        let g = t.backward(loss).unwrap();
+        (value, g.get(xv).unwrap().clone())
+    };
+    let (y, gx) = run(&x, 5);
+    let f = y.shape()[1];
+    let lc = l * c;
+    for k in 0..n {
+        let word = Tensor::new(&[1, l, c], x.data()[k * lc..(k + 1) * lc].to_vec()).unwrap();
+        let (y1, _) = run(&word, 5);
+        let bits = |s: &[f32]| s.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&y.data()[k * f..(k + 1) * f]), bits(y1.data()), "features of word {k}");
+    }
+    // Input gradients: the probe weights each output differently, so the
+    // gradient of word k is the one-word backward with word k's output
+    // gradient; compare with the composition the fused op replaces.
+    let composed = |t: &Tape, v: &[Var]| -> hotflip::Result<Var> {
+        let mut parts = Vec::new();
+        for (w, b) in [(v[1], v[2]), (v[3], v[4])] {
+            let y = t.tanh(t.conv1d(v[0], w, Some(b))?)?;
+            parts.push(t.max_axis(y, 1)?);
+        }
+        t.concat(&parts, 1)
+    };
+    let t = Tape::new();
+    let mut vars = vec![t.leaf(x.clone())];
+    vars.extend(ks.iter().map(|k| t.leaf(k.clone())));
+    let loss = probe(&t, composed(&t, &vars).unwrap(), 5).unwrap();
+    let want = t.backward(loss).unwrap().get(vars[0]).unwrap().clone();
+    assert!(gx.max_abs_diff(&want).unwrap() < 1e-5, "{gx:?} vs {want:?}");
+    // Finite differences without the all-zero words, whose positions tie in
+    // the max (a kink any difference straddles).
+    let words = order.len();
+    let mut inputs = vec![Tensor::new(&[words, l, c], x.data()[..words * lc].to_vec()).unwrap()];
+    inputs.extend(ks.iter().cloned());
+    check("char_conv_features with repeated words", &inputs, |t, v| {
+        t.char_conv_features(v[0], &[(v[1], v[2]), (v[3], v[4])])
+    });
+}
+
 #[test]
 fn embedding_gradients_skip_the_pad_row() {
     let ids = [3usize, 0, 1, 3, 2, 0];

@@ -341,3 +341,45 @@ fn bad_model_files_and_bad_training_input_are_errors() {
         .to_string()
         .contains("2 tokens but 1 tags"));
 }
+
+/// `tag_flipped` (re-tagging from two words before the flip) gives the tag
+/// a full re-tagging gives, for every position, every replacement word of
+/// the sample, cased and lowercasing taggers, with and without a tag
+/// dictionary (ids of the sample's words at tagdict_min_count 1).
+#[test]
+fn tag_flipped_equals_tagging_the_flipped_sentence() {
+    let all = sample();
+    let words: Vec<String> = {
+        let mut w: Vec<String> = all.iter().flat_map(|s| s.tokens.iter().cloned()).collect();
+        w.extend(["Zorblax", "1999", "well-known", "SWAM"].map(String::from));
+        w.sort();
+        w.dedup();
+        w
+    };
+    let mut checked = 0usize;
+    for opts in [
+        small_options(),
+        TrainOptions { lowercase: true, ..small_options() },
+        TrainOptions { tagdict_min_count: 1, tagdict_min_ratio: 0.6, ..small_options() },
+    ] {
+        let tagger = PerceptronTagger::train(&all, &opts).unwrap();
+        let mut differed = 0usize;
+        for s in all.iter().take(8) {
+            let tokens = s.token_strs();
+            let tags = tagger.tag(&tokens);
+            for i in 0..tokens.len() {
+                for w in &words {
+                    let mut flipped = tokens.clone();
+                    flipped[i] = w;
+                    let full = tagger.tag(&flipped);
+                    assert_eq!(tagger.tag_flipped(&flipped, i, &tags), full[i], "{flipped:?} at {i}");
+                    differed += usize::from(full[i] != tags[i]);
+                    checked += 1;
+                }
+            }
+        }
+        // The flips do change tags: the check is not vacuous.
+        assert!(differed > 100, "{differed}");
+    }
+    assert!(checked > 5000, "{checked}");
+}

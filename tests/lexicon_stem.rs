@@ -1,6 +1,6 @@
 //! Same-lexeme checks on pairs whose Porter2 stems are known.
 
-use hotflip::lexicon::{same_lexeme, stem};
+use hotflip::lexicon::{same_lexeme, stem, StemIndex};
 
 #[test]
 fn inflected_and_derived_forms_share_a_lexeme() {
@@ -45,4 +45,45 @@ fn stems_are_porter2_stems_of_the_lowercased_word() {
     assert_eq!(stem("ÉTUDES"), stem("études"));
     assert!(same_lexeme("", ""));
     assert!(same_lexeme("The", "the"));
+}
+
+/// A vocabulary's interned stems answer exactly as `same_lexeme` on every
+/// pair of its words.
+#[test]
+fn stem_index_agrees_with_same_lexeme_on_every_pair() {
+    let words = [
+        "running",
+        "runs",
+        "run",
+        "Running",
+        "RUN",
+        "film",
+        "films",
+        "Film",
+        "movie",
+        "movies",
+        "flies",
+        "fly",
+        "happy",
+        "happiness",
+        "university",
+        "universe",
+        "ran",
+        "better",
+        "good",
+        "",
+        "The",
+        "the",
+    ];
+    let index = StemIndex::new(words.iter().copied());
+    assert_eq!(index.len(), words.len());
+    let mut same = 0;
+    for (a, wa) in words.iter().enumerate() {
+        for (b, wb) in words.iter().enumerate() {
+            assert_eq!(index.same(a, b), same_lexeme(wa, wb), "{wa} / {wb}");
+            same += usize::from(index.same(a, b));
+        }
+    }
+    assert!(same > words.len(), "some distinct words share a stem");
+    assert!(!index.same(0, words.len()), "an id outside the list matches nothing");
 }

@@ -5,7 +5,7 @@
 //! lexeme — or replace a word by UNK (the UNK attack).
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -15,7 +15,8 @@ use crate::attack::space::{ScoreEntry, Scored, Space};
 pub use crate::attack::word_constraints::WordConstraints;
 use crate::data::{Tokenizer, Vocab};
 use crate::error::{Error, Result};
-use crate::lexicon::stem::same_lexeme;
+use crate::lexicon::pos::PosTagger;
+use crate::lexicon::stem::StemIndex;
 use crate::lexicon::stopwords::StopWords;
 use crate::models::{Input, Model, WordBatch};
 use crate::nn::ParamStore;
@@ -56,8 +57,11 @@ pub struct WordSpace<'a> {
     unit: Vec<f32>,
     constraints: WordConstraints,
     one_change_per_word: bool,
-    /// Vocabulary ids within the cosine threshold of a word, by word id.
-    neighbours: Mutex<HashMap<usize, Vec<usize>>>,
+    /// Each vocabulary word's stem, computed once (when lexemes must differ).
+    stems: Option<StemIndex>,
+    /// The replacements of a word allowed wherever it stands (cosine,
+    /// stop-words, stems), by word id, computed at first use.
+    allowed: Mutex<HashMap<usize, Arc<Vec<usize>>>>,
 }
 
 impl<'a> WordSpace<'a> {
@@ -91,6 +95,9 @@ impl<'a> WordSpace<'a> {
                 row.iter_mut().for_each(|x| *x /= n);
             }
         }
+        let stems = constraints
+            .distinct_lexemes
+            .then(|| StemIndex::new((0..vocab.len()).map(|id| vocab.token(id).unwrap_or_default())));
         Ok(WordSpace {
             vocab,
             tok: Tokenizer::new(lowercase),
@@ -101,7 +108,8 @@ impl<'a> WordSpace<'a> {
             unit,
             constraints,
             one_change_per_word: settings.one_change_per_word,
-            neighbours: Mutex::new(HashMap::new()),
+            stems,
+            allowed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -111,69 +119,84 @@ impl<'a> WordSpace<'a> {
 
     /// Ids within the cosine threshold of `id` (every real word without a threshold).
     fn similar(&self, id: usize) -> Vec<usize> {
-        if let Some(hit) = self.neighbours.lock().ok().and_then(|m| m.get(&id).cloned()) {
-            return hit;
-        }
         let (v, d) = (self.table.shape()[0], self.dim());
         let me = &self.unit[id * d..(id + 1) * d];
-        let out: Vec<usize> = (Vocab::RESERVED..v)
+        (Vocab::RESERVED..v)
             .filter(|&j| j != id)
             .filter(|&j| match self.constraints.cosine {
                 Some(c) => me.iter().zip(&self.unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum::<f32>() > c,
                 None => true,
             })
-            .collect();
-        if let Ok(mut m) = self.neighbours.lock() {
-            m.insert(id, out.clone());
+            .collect()
+    }
+
+    /// The replacements of vocabulary word `id` that the context-free
+    /// constraints allow (cosine, stop-words, distinct stems): the same
+    /// wherever the word stands, so computed once per word.
+    fn allowed_for(&self, id: usize) -> Arc<Vec<usize>> {
+        if let Some(hit) = self.allowed.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return hit;
+        }
+        let stop = |j: usize| {
+            let w = self.vocab.token(j).unwrap_or_default();
+            StopWords::is_punctuation(w) || self.constraints.stopwords.as_ref().is_some_and(|s| s.contains(w))
+        };
+        let out = if stop(id) {
+            Vec::new()
+        } else {
+            self.similar(id)
+                .into_iter()
+                .filter(|&j| !stop(j))
+                .filter(|&j| !self.stems.as_ref().is_some_and(|s| s.same(id, j)))
+                .collect()
+        };
+        let out = Arc::new(out);
+        if let Ok(mut m) = self.allowed.lock() {
+            m.insert(id, Arc::clone(&out));
         }
         out
     }
 
-    /// Allowed replacements of each word of `doc` (empty where closed).
-    fn candidates(&self, doc: &WordDoc) -> Vec<Vec<usize>> {
-        let tokens: Vec<&str> = doc.words.iter().map(String::as_str).collect();
+    /// Allowed replacements of each word of `doc` (empty where closed). Only
+    /// the part-of-speech check depends on the sentence: it tags `doc` once
+    /// and each candidate with [`PosTagger::tag_flipped`].
+    fn candidates(&self, doc: &WordDoc) -> Vec<Arc<Vec<usize>>> {
+        let mut tokens: Vec<&str> = doc.words.iter().map(String::as_str).collect();
         let tags = self.constraints.pos.as_ref().map(|t| t.tag(&tokens));
-        (0..doc.words.len())
-            .map(|i| {
-                let id = doc.ids[i];
-                if id < Vocab::RESERVED || (doc.changed[i] && self.one_change_per_word) {
-                    return Vec::new();
-                }
-                // Punctuation is not a word to flip (ATTACKS.md flips words).
-                if StopWords::is_punctuation(&doc.words[i]) {
-                    return Vec::new();
-                }
-                if self.mode == WordMode::Unk {
-                    return vec![Vocab::UNK];
-                }
-                if self.constraints.stopwords.as_ref().is_some_and(|s| s.contains(&doc.words[i])) {
-                    return Vec::new();
-                }
-                self.similar(id)
-                    .into_iter()
-                    .filter(|&j| {
-                        let w = self.vocab.token(j).unwrap_or_default();
-                        if StopWords::is_punctuation(w) {
-                            return false;
-                        }
-                        if self.constraints.stopwords.as_ref().is_some_and(|s| s.contains(w)) {
-                            return false;
-                        }
-                        if self.constraints.distinct_lexemes && same_lexeme(&doc.words[i], w) {
-                            return false;
-                        }
-                        match (&self.constraints.pos, &tags) {
-                            (Some(tagger), Some(tags)) => {
-                                let mut flipped = tokens.clone();
-                                flipped[i] = w;
-                                tagger.tag(&flipped)[i] == tags[i]
-                            }
-                            _ => true,
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
+        let mut out = Vec::with_capacity(doc.words.len());
+        for i in 0..doc.words.len() {
+            let id = doc.ids[i];
+            if id < Vocab::RESERVED || (doc.changed[i] && self.one_change_per_word) {
+                out.push(Arc::new(Vec::new()));
+                continue;
+            }
+            // Punctuation is not a word to flip (ATTACKS.md flips words).
+            if StopWords::is_punctuation(&doc.words[i]) {
+                out.push(Arc::new(Vec::new()));
+                continue;
+            }
+            if self.mode == WordMode::Unk {
+                out.push(Arc::new(vec![Vocab::UNK]));
+                continue;
+            }
+            let allowed = self.allowed_for(id);
+            let (Some(tagger), Some(tags)) = (&self.constraints.pos, &tags) else {
+                out.push(allowed);
+                continue;
+            };
+            let own = tokens[i];
+            let kept: Vec<usize> = allowed
+                .iter()
+                .copied()
+                .filter(|&j| {
+                    tokens[i] = self.vocab.token(j).unwrap_or_default();
+                    tagger.tag_flipped(&tokens, i, tags) == tags[i]
+                })
+                .collect();
+            tokens[i] = own;
+            out.push(Arc::new(kept));
+        }
+        out
     }
 
     /// A spelling of `word` the vocabulary does not know, so the model reads
@@ -256,7 +279,7 @@ impl Space for WordSpace<'_> {
         self.candidates(doc)
             .into_iter()
             .enumerate()
-            .flat_map(|(pos, js)| js.into_iter().map(move |to| WordEdit { pos, to }))
+            .flat_map(|(pos, js)| js.iter().map(move |&to| WordEdit { pos, to }).collect::<Vec<_>>())
             .collect()
     }
 
@@ -288,7 +311,7 @@ impl Space for WordSpace<'_> {
                     let g = &grads[(k * batch.len + pos) * d..(k * batch.len + pos + 1) * d];
                     let cur = entry.doc.ids[pos];
                     let base: f32 = g.iter().zip(&e_tab[cur * d..(cur + 1) * d]).map(|(a, b)| a * b).sum();
-                    for to in js {
+                    for &to in js.iter() {
                         let s: f32 = g.iter().zip(&e_tab[to * d..(to + 1) * d]).map(|(a, b)| a * b).sum();
                         let gain = s - base;
                         all.push(Scored { entry: k, edit: WordEdit { pos, to }, gain, total: entry.score + gain });

@@ -17,5 +17,5 @@ pub mod stopwords;
 
 pub use flip::{FlipFilter, FlipVeto};
 pub use pos::{PerceptronTagger, PosTagger, TaggedSentence, Upos};
-pub use stem::{same_lexeme, stem};
+pub use stem::{same_lexeme, stem, StemIndex};
 pub use stopwords::{is_stop_word, StopWords};

@@ -8,6 +8,8 @@
 //! paper means. It also over-stems now and then ("university"/"universe"),
 //! which only makes the attack skip a flip it could have tried.
 
+use std::collections::HashMap;
+
 use rust_stemmers::{Algorithm, Stemmer};
 
 /// The Snowball English stem of `word`, lowercased first (the algorithm is
@@ -26,4 +28,44 @@ pub fn same_lexeme(a: &str, b: &str) -> bool {
     }
     let stemmer = Stemmer::create(Algorithm::English);
     stemmer.stem(&a) == stemmer.stem(&b)
+}
+
+/// The stems of a fixed word list (a model's vocabulary), each computed
+/// once and interned: whether two listed words are one lexeme is then an
+/// integer comparison. `same(a, b)` equals `same_lexeme(words[a], words[b])`
+/// (equal lowercased words have equal stems).
+#[derive(Clone, Debug)]
+pub struct StemIndex {
+    ids: Vec<u32>,
+}
+
+impl StemIndex {
+    pub fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> Self {
+        let stemmer = Stemmer::create(Algorithm::English);
+        let mut interned: HashMap<String, u32> = HashMap::new();
+        let ids = words
+            .into_iter()
+            .map(|w| {
+                let s = stemmer.stem(&w.to_lowercase()).into_owned();
+                let next = interned.len() as u32;
+                *interned.entry(s).or_insert(next)
+            })
+            .collect();
+        StemIndex { ids }
+    }
+
+    /// Words listed.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether listed words `a` and `b` share a stem (false if either is
+    /// not listed).
+    pub fn same(&self, a: usize, b: usize) -> bool {
+        matches!((self.ids.get(a), self.ids.get(b)), (Some(x), Some(y)) if x == y)
+    }
 }

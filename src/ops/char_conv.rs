@@ -121,47 +121,31 @@ impl Tape {
             f0 += w.shape()[0];
         }
         let lay = Layout { l, c, wm: *width.iter().max().unwrap_or(&1), f: width.len(), width };
-        let (k, ftot) = (lay.k(), lay.f);
+        let ftot = lay.f;
         let wc = stack_weights(&ws, &lay);
         let bias: Vec<f32> = bs.iter().flat_map(|b| b.data().iter().copied()).collect();
 
-        let mut out = vec![0.0f32; n * ftot];
-        let mut arg = vec![0u8; n * ftot];
-        let xd = xv.data();
-        out.par_chunks_mut(CHUNK_WORDS * ftot).zip(arg.par_chunks_mut(CHUNK_WORDS * ftot)).enumerate().for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(cols, z), (ci, (out, arg))| {
-                let n0 = ci * CHUNK_WORDS;
-                let n1 = (n0 + CHUNK_WORDS).min(n);
-                let rows = (n1 - n0) * l;
-                im2col(xd, &lay, n0, n1, cols);
-                z.clear();
-                z.resize(rows * ftot, 0.0);
-                gemm::matmul_serial(View::rm(cols, rows, k), View::rm(&wc, k, ftot), ViewMut::rm(z, rows, ftot));
-                for i in 0..n1 - n0 {
-                    let (orow, arow) = (&mut out[i * ftot..(i + 1) * ftot], &mut arg[i * ftot..(i + 1) * ftot]);
-                    orow.copy_from_slice(&z[i * l * ftot..(i * l + 1) * ftot]);
-                    // Per width group, positions p with p + w ≤ L; the
-                    // selects are branch-free so the loop vectorises.
-                    for &(f0, f1, w) in &groups {
-                        for p in 1..=l - w {
-                            let zr = &z[(i * l + p) * ftot + f0..(i * l + p) * ftot + f1];
-                            let (o, a) = (&mut orow[f0..f1], &mut arow[f0..f1]);
-                            for ((o, a), &zv) in o.iter_mut().zip(a.iter_mut()).zip(zr) {
-                                let better = zv > *o;
-                                *o = if better { zv } else { *o };
-                                *a = if better { p as u8 } else { *a };
-                            }
-                        }
-                    }
-                    for (o, &b) in orow.iter_mut().zip(&bias) {
-                        *o += b;
-                    }
-                    let pre = orow.to_vec();
-                    fastmath::tanh_slice(&pre, orow);
-                }
-            },
-        );
+        // Beam entries of one document share all but a few words (and
+        // padding words are all alike): each distinct word is computed once
+        // and its features and arg-max copied to its repeats. A word's
+        // result depends on its own characters alone, so this changes no bit.
+        let (uniq, map) = cpu::distinct_rows(xv.data(), n, l * c);
+        let (out, arg) = if uniq.len() == n {
+            word_features(xv.data(), n, &lay, &wc, &bias, &groups)
+        } else {
+            let mut xu = Vec::with_capacity(uniq.len() * l * c);
+            for &u in &uniq {
+                xu.extend_from_slice(&xv.data()[u * l * c..(u + 1) * l * c]);
+            }
+            let (ou, au) = word_features(&xu, uniq.len(), &lay, &wc, &bias, &groups);
+            let mut out = vec![0.0f32; n * ftot];
+            let mut arg = vec![0u8; n * ftot];
+            for (i, &m) in map.iter().enumerate() {
+                out[i * ftot..(i + 1) * ftot].copy_from_slice(&ou[m * ftot..(m + 1) * ftot]);
+                arg[i * ftot..(i + 1) * ftot].copy_from_slice(&au[m * ftot..(m + 1) * ftot]);
+            }
+            (out, arg)
+        };
         let y = Tensor::from_parts(vec![n, ftot], out);
         let yv = y.clone();
         let mut parents = vec![x];
@@ -257,6 +241,55 @@ impl Tape {
             Ok(())
         })
     }
+}
+
+/// Features `[n, F]` and arg-max positions of the `n` words of `xd`.
+fn word_features(
+    xd: &[f32],
+    n: usize,
+    lay: &Layout,
+    wc: &[f32],
+    bias: &[f32],
+    groups: &[(usize, usize, usize)],
+) -> (Vec<f32>, Vec<u8>) {
+    let (l, k, ftot) = (lay.l, lay.k(), lay.f);
+    let mut out = vec![0.0f32; n * ftot];
+    let mut arg = vec![0u8; n * ftot];
+    out.par_chunks_mut(CHUNK_WORDS * ftot).zip(arg.par_chunks_mut(CHUNK_WORDS * ftot)).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(cols, z), (ci, (out, arg))| {
+            let n0 = ci * CHUNK_WORDS;
+            let n1 = (n0 + CHUNK_WORDS).min(n);
+            let rows = (n1 - n0) * l;
+            im2col(xd, lay, n0, n1, cols);
+            z.clear();
+            z.resize(rows * ftot, 0.0);
+            gemm::matmul_serial(View::rm(cols, rows, k), View::rm(wc, k, ftot), ViewMut::rm(z, rows, ftot));
+            for i in 0..n1 - n0 {
+                let (orow, arow) = (&mut out[i * ftot..(i + 1) * ftot], &mut arg[i * ftot..(i + 1) * ftot]);
+                orow.copy_from_slice(&z[i * l * ftot..(i * l + 1) * ftot]);
+                // Per width group, positions p with p + w ≤ L; the
+                // selects are branch-free so the loop vectorises.
+                for &(f0, f1, w) in groups {
+                    for p in 1..=l - w {
+                        let zr = &z[(i * l + p) * ftot + f0..(i * l + p) * ftot + f1];
+                        let (o, a) = (&mut orow[f0..f1], &mut arow[f0..f1]);
+                        for ((o, a), &zv) in o.iter_mut().zip(a.iter_mut()).zip(zr) {
+                            let better = zv > *o;
+                            *o = if better { zv } else { *o };
+                            *a = if better { p as u8 } else { *a };
+                        }
+                    }
+                }
+                for (o, &b) in orow.iter_mut().zip(bias) {
+                    *o += b;
+                }
+                let pre = orow.to_vec();
+                fastmath::tanh_slice(&pre, orow);
+            }
+        },
+    );
+    (out, arg)
 }
 
 fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {

@@ -180,9 +180,33 @@ fn forward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (b, t, h) = (d.b, d.t, d.h);
     let g4 = 4 * h;
+    // Every step's input projection at once, each distinct input row once
+    // (beam entries of one document share all but a few words).
+    let (uniq, row_class) = cpu::distinct_rows(x_tm, t * b, d.n_in);
     let mut gates = vec![0.0f32; t * b * g4];
-    cpu::for_rows(&mut gates, g4, |_, r| r.copy_from_slice(bias));
-    gemm::matmul(View::rm(x_tm, t * b, d.n_in), View::t(w_ih, d.n_in, g4), ViewMut::rm(&mut gates, t * b, g4), true);
+    if uniq.len() == t * b {
+        cpu::for_rows(&mut gates, g4, |_, r| r.copy_from_slice(bias));
+        gemm::matmul(
+            View::rm(x_tm, t * b, d.n_in),
+            View::t(w_ih, d.n_in, g4),
+            ViewMut::rm(&mut gates, t * b, g4),
+            true,
+        );
+    } else {
+        let mut xu = Vec::with_capacity(uniq.len() * d.n_in);
+        for &u in &uniq {
+            xu.extend_from_slice(&x_tm[u * d.n_in..(u + 1) * d.n_in]);
+        }
+        let mut gu = vec![0.0f32; uniq.len() * g4];
+        cpu::for_rows(&mut gu, g4, |_, r| r.copy_from_slice(bias));
+        gemm::matmul(
+            View::rm(&xu, uniq.len(), d.n_in),
+            View::t(w_ih, d.n_in, g4),
+            ViewMut::rm(&mut gu, uniq.len(), g4),
+            true,
+        );
+        cpu::for_rows(&mut gates, g4, |r, row| row.copy_from_slice(&gu[row_class[r] * g4..(row_class[r] + 1) * g4]));
+    }
 
     let mut hs = vec![0.0f32; t * b * h];
     let mut cs = vec![0.0f32; t * b * h];
@@ -190,9 +214,28 @@ fn forward(
     let mut c_state = vec![0.0f32; b * h];
     let par = b * h >= PAR_CELL;
     let w_hh_t = PackedRhs::transposed(w_hh, g4, h);
+    // Sequences whose inputs so far (in processing order, with the steps
+    // they were active) are identical have identical states: the state is
+    // computed for the first of them (its leader) and copied to the rest.
+    let mut prefix = PrefixClasses::new(b);
     for s in 0..t {
         let tt = d.time(s, reverse);
         let step = &mut gates[tt * b * g4..(tt + 1) * b * g4];
+        let leaders = prefix.advance(|bi| (tt < lengths[bi]).then(|| row_class[tt * b + bi]));
+        // Worth the gathers only when it saves a good share of the rows.
+        if let Some(leaders) = leaders.filter(|l| 4 * l.len() <= 3 * b) {
+            shared_prefix_step(
+                s > 0,
+                &leaders,
+                &prefix.class,
+                step,
+                &w_hh_t,
+                (&mut hs[tt * b * h..(tt + 1) * b * h], &mut cs[tt * b * h..(tt + 1) * b * h]),
+                (&mut h_state, &mut c_state),
+                |bi| tt < lengths[bi],
+            );
+            continue;
+        }
         if s > 0 {
             packed_gemm::matmul(View::rm(&h_state, b, h), &w_hh_t, ViewMut::rm(step, b, g4), true);
         }
@@ -214,6 +257,102 @@ fn forward(
         );
     }
     (gates, cs, hs)
+}
+
+/// Classes of sequences with identical histories: identical inputs at every
+/// step processed so far and the same steps active, hence identical states.
+struct PrefixClasses {
+    /// Per sequence, its class; `leader[class]` is its first member.
+    class: Vec<usize>,
+    leader: Vec<usize>,
+}
+
+impl PrefixClasses {
+    fn new(b: usize) -> Self {
+        // Every state starts at zero: one class.
+        PrefixClasses { class: vec![0; b], leader: vec![0] }
+    }
+
+    /// Refines the classes by one step's inputs (`input(bi)`: the class of
+    /// sequence `bi`'s input row, `None` where it is inactive). Returns the
+    /// leaders (first members of each new class) if some sequence shares
+    /// its class, `None` if every sequence is alone.
+    fn advance(&mut self, input: impl Fn(usize) -> Option<usize>) -> Option<Vec<usize>> {
+        use std::collections::HashMap;
+        let b = self.class.len();
+        let mut ids: HashMap<(usize, Option<usize>), usize> = HashMap::with_capacity(b);
+        let mut leader = Vec::new();
+        for bi in 0..b {
+            let key = (self.class[bi], input(bi));
+            let next = ids.len();
+            let id = *ids.entry(key).or_insert(next);
+            if id == leader.len() {
+                leader.push(bi);
+            }
+            self.class[bi] = id;
+        }
+        self.leader = leader;
+        (self.leader.len() < b).then(|| self.leader.clone())
+    }
+}
+
+/// One forward step computed for the class leaders alone and copied to the
+/// other members: the recurrent product (if `recur`) and the cell on the
+/// leaders' rows, then every active sequence's gate row, output, cell and
+/// state from its leader's.
+#[allow(clippy::too_many_arguments)]
+fn shared_prefix_step(
+    recur: bool,
+    leaders: &[usize],
+    class: &[usize],
+    step: &mut [f32],
+    w_hh_t: &PackedRhs,
+    (hs, cs): (&mut [f32], &mut [f32]),
+    (h_state, c_state): (&mut [f32], &mut [f32]),
+    active: impl Fn(usize) -> bool,
+) {
+    let h = h_state.len() / class.len();
+    let g4 = 4 * h;
+    let m = leaders.len();
+    let gather = |src: &[f32], w: usize| -> Vec<f32> {
+        let mut out = Vec::with_capacity(m * w);
+        for &l in leaders {
+            out.extend_from_slice(&src[l * w..(l + 1) * w]);
+        }
+        out
+    };
+    let mut g = gather(step, g4);
+    let mut hc = gather(h_state, h);
+    let mut cc = gather(c_state, h);
+    if recur {
+        packed_gemm::matmul(View::rm(&hc, m, h), w_hh_t, ViewMut::rm(&mut g, m, g4), true);
+    }
+    let mut ho = vec![0.0f32; m * h];
+    let mut co = vec![0.0f32; m * h];
+    for (k, &l) in leaders.iter().enumerate() {
+        if active(l) {
+            let r = k * h..(k + 1) * h;
+            cell_forward(
+                &mut g[k * g4..(k + 1) * g4],
+                &mut cc[r.clone()],
+                &mut hc[r.clone()],
+                &mut co[r.clone()],
+                &mut ho[r],
+            );
+        }
+    }
+    for (bi, &k) in class.iter().enumerate() {
+        if !active(bi) {
+            continue;
+        }
+        let r = bi * h..(bi + 1) * h;
+        let rk = k * h..(k + 1) * h;
+        step[bi * g4..(bi + 1) * g4].copy_from_slice(&g[k * g4..(k + 1) * g4]);
+        hs[r.clone()].copy_from_slice(&ho[rk.clone()]);
+        cs[r.clone()].copy_from_slice(&co[rk.clone()]);
+        h_state[r.clone()].copy_from_slice(&hc[rk.clone()]);
+        c_state[r].copy_from_slice(&cc[rk]);
+    }
 }
 
 struct Saved {

@@ -139,53 +139,74 @@ fn shape(word: &str) -> String {
 /// position, hashed once, and each word's normalised-form hash for the
 /// features that pair it with the previous tag.
 pub(super) struct Sentence {
+    /// The first position held.
+    from: usize,
     static_features: Vec<[u64; STATIC_FEATURES]>,
     word_hashes: Vec<u64>,
 }
 
 impl Sentence {
     pub(super) fn new(tokens: &[&str]) -> Self {
-        // Context with two padding words on each side, as in Honnibal's tagger.
-        let mut context: Vec<String> = Vec::with_capacity(tokens.len() + 4);
-        context.extend(["-START-".to_string(), "-START2-".to_string()]);
-        context.extend(tokens.iter().map(|t| normalize(t)));
-        context.extend(["-END-".to_string(), "-END2-".to_string()]);
-        let mut static_features = Vec::with_capacity(tokens.len());
-        let mut word_hashes = Vec::with_capacity(tokens.len());
-        for (i, form) in tokens.iter().enumerate() {
+        Self::range(tokens, 0, tokens.len())
+    }
+
+    /// Positions `from..to` only (`features(i)` for `i` in that range), each
+    /// with its real context: what re-tagging around one changed word needs.
+    pub(super) fn range(tokens: &[&str], from: usize, to: usize) -> Self {
+        let to = to.min(tokens.len());
+        let from = from.min(to);
+        // Context with two padding words on each side, as in Honnibal's
+        // tagger: `context(c)` is token `c − 2`.
+        let n = tokens.len();
+        let lo = from.saturating_sub(2);
+        let hi = (to + 2).min(n);
+        let normalized: Vec<String> = tokens[lo..hi].iter().map(|t| normalize(t)).collect();
+        let context = |c: usize| -> &str {
+            match c {
+                0 => "-START-",
+                1 => "-START2-",
+                c if c - 2 == n => "-END-",
+                c if c - 2 == n + 1 => "-END2-",
+                c => &normalized[c - 2 - lo],
+            }
+        };
+        let mut static_features = Vec::with_capacity(to - from);
+        let mut word_hashes = Vec::with_capacity(to - from);
+        for (i, form) in tokens.iter().enumerate().take(to).skip(from) {
             let c = i + 2;
             let lower = form.to_lowercase();
             let f = |t: u8, s: &str| FeatureHash::new(t).str(s).finish();
             static_features.push([
                 FeatureHash::new(BIAS).finish(),
-                f(WORD, &context[c]),
+                f(WORD, context(c)),
                 f(FORM, form),
                 f(SUFFIX3, suffix(&lower, 3)),
                 f(SUFFIX2, suffix(&lower, 2)),
                 f(PREFIX1, prefix(form, 1)),
                 f(PREFIX3, prefix(&lower, 3)),
                 f(SHAPE, &shape(form)),
-                f(PREV_WORD, &context[c - 1]),
-                f(PREV_SUFFIX3, suffix(&context[c - 1], 3)),
-                f(PREV2_WORD, &context[c - 2]),
-                f(NEXT_WORD, &context[c + 1]),
-                f(NEXT_SUFFIX3, suffix(&context[c + 1], 3)),
-                f(NEXT2_WORD, &context[c + 2]),
+                f(PREV_WORD, context(c - 1)),
+                f(PREV_SUFFIX3, suffix(context(c - 1), 3)),
+                f(PREV2_WORD, context(c - 2)),
+                f(NEXT_WORD, context(c + 1)),
+                f(NEXT_SUFFIX3, suffix(context(c + 1), 3)),
+                f(NEXT2_WORD, context(c + 2)),
             ]);
-            word_hashes.push(FeatureHash::new(WORD).str(&context[c]).finish());
+            word_hashes.push(FeatureHash::new(WORD).str(context(c)).finish());
         }
-        Sentence { static_features, word_hashes }
+        Sentence { from, static_features, word_hashes }
     }
 
     /// Every feature of position `i` given the two tags before it (`START`,
     /// `START2` at the sentence start).
     pub(super) fn features(&self, i: usize, prev: u8, prev2: u8) -> [u64; FEATURES] {
         let mut out = [0u64; FEATURES];
-        out[..STATIC_FEATURES].copy_from_slice(&self.static_features[i]);
+        let k = i - self.from;
+        out[..STATIC_FEATURES].copy_from_slice(&self.static_features[k]);
         out[STATIC_FEATURES] = FeatureHash::new(PREV_TAG).byte(prev).finish();
         out[STATIC_FEATURES + 1] = FeatureHash::new(PREV2_TAG).byte(prev2).finish();
         out[STATIC_FEATURES + 2] = FeatureHash::new(PREV_TAGS).byte(prev).byte(prev2).finish();
-        out[STATIC_FEATURES + 3] = FeatureHash::new(PREV_TAG_WORD).byte(prev).u64(self.word_hashes[i]).finish();
+        out[STATIC_FEATURES + 3] = FeatureHash::new(PREV_TAG_WORD).byte(prev).u64(self.word_hashes[k]).finish();
         out
     }
 }

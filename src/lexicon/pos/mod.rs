@@ -20,6 +20,16 @@ pub trait PosTagger {
     /// taken as given (no further splitting); an empty slice gives an empty
     /// vector.
     fn tag(&self, tokens: &[&str]) -> Vec<Upos>;
+
+    /// `tag(tokens)[i]`, given `tags = tag(others)` for a sentence `others`
+    /// that differs from `tokens` at position `i` alone: a tagger whose
+    /// decisions look only a few words around lets the tags far before `i`
+    /// stand instead of re-tagging the sentence (the word attack asks this
+    /// for every candidate replacement of every word).
+    fn tag_flipped(&self, tokens: &[&str], i: usize, tags: &[Upos]) -> Upos {
+        let _ = tags;
+        self.tag(tokens)[i]
+    }
 }
 
 /// A sentence with one gold tag per token, as a treebank gives it.

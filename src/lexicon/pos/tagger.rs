@@ -166,6 +166,42 @@ impl PosTagger for PerceptronTagger {
         }
         out
     }
+
+    /// Features see the words two positions either side and the two tags
+    /// before, so tags before `i − 2` are those of the unflipped sentence:
+    /// tagging restarts at `i − 2` from them.
+    fn tag_flipped(&self, tokens: &[&str], i: usize, tags: &[Upos]) -> Upos {
+        if i >= tokens.len() || tags.len() != tokens.len() {
+            return self.tag(tokens).get(i).copied().unwrap_or(Upos::X);
+        }
+        let start = i.saturating_sub(2);
+        let end = (i + 3).min(tokens.len());
+        let cased: Vec<Cow<str>> = tokens
+            .iter()
+            .enumerate()
+            .map(|(j, t)| if j + 2 >= start && j < end { case(t, self.lowercase) } else { Cow::Borrowed(*t) })
+            .collect();
+        let cased: Vec<&str> = cased.iter().map(|t| t.as_ref()).collect();
+        let sentence = Sentence::range(&cased, start, i + 1);
+        let tag_id = |j: usize| tags[j].index() as u8;
+        let (mut prev, mut prev2) = match start {
+            0 => (START, START2),
+            1 => (tag_id(0), START),
+            s => (tag_id(s - 1), tag_id(s - 2)),
+        };
+        let mut tag = Upos::X;
+        for (j, token) in cased.iter().enumerate().take(i + 1).skip(start) {
+            tag = match self.tagdict.get(*token) {
+                Some(&t) => t,
+                None => {
+                    let k = self.weights.predict(&sentence.features(j, prev, prev2));
+                    Upos::from_index(k).unwrap_or(Upos::X)
+                }
+            };
+            (prev, prev2) = (tag.index() as u8, prev);
+        }
+        tag
+    }
 }
 
 fn case(token: &str, lowercase: bool) -> Cow<'_, str> {
