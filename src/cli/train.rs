@@ -85,7 +85,10 @@ pub struct TrainArgs {
     /// Keep the case of words and characters (default: lowercase).
     #[arg(long)]
     keep_case: bool,
-    /// Drop tokens seen fewer times than this in training (default: 1 for words, 5 for characters).
+    /// Drop tokens seen fewer times than this in training (default: 5 for characters, 2 for
+    /// bilstm_tagger, 1 for the other word models). The tagger needs rare training words mapped to
+    /// UNK: otherwise UNK's embedding is never trained, yet on FCE the unseen test words (mostly
+    /// misspellings) are erroneous half the time (BENCHMARKS.md, issue 15).
     #[arg(long)]
     min_count: Option<usize>,
     /// Keep at most this many tokens in the vocabulary.
@@ -103,14 +106,20 @@ pub struct TrainArgs {
     /// sizes and vocabulary required.
     #[arg(long, value_name = "DIR")]
     init: Option<PathBuf>,
+    /// Initialise the word embeddings from pre-trained vectors (word2vec/GloVe text format:
+    /// `word v1 ... vD` per line). The embedding size becomes the file's D; vocabulary words
+    /// absent from the file keep the usual random initialisation. Word models only.
+    #[arg(long, value_name = "FILE")]
+    init_vectors: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
     /// Adversarial training: HotFlip flips (characters), one word flip
-    /// (word-sem, word-unk), or embedding perturbations (advt, vat, iadvt, ivat, random).
+    /// (word-sem, word-unk), or embedding perturbations (advt, vat, iadvt, ivat, random,
+    /// iadvt-rand: one random nearest-word direction per position, iadvt-best: the single best one).
     #[arg(long, value_enum, default_value = "none")]
     adv: AdvArg,
-    /// Perturbation norm per example (default: 5; 15 for iadvt and ivat).
+    /// Perturbation norm per example (default: 5; 15 for iadvt, ivat, iadvt-rand, iadvt-best).
     #[arg(long)]
     epsilon: Option<f32>,
     /// Weight λ of the adversarial term.
@@ -142,6 +151,8 @@ pub enum AdvArg {
     Iadvt,
     Ivat,
     Random,
+    IadvtRand,
+    IadvtBest,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -202,6 +213,8 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
         AdvArg::Iadvt => emb(EmbeddingMethod::IAdvT),
         AdvArg::Ivat => emb(EmbeddingMethod::IVat),
         AdvArg::Random => emb(EmbeddingMethod::Random),
+        AdvArg::IadvtRand => emb(EmbeddingMethod::IAdvTRand),
+        AdvArg::IadvtBest => emb(EmbeddingMethod::IAdvTBest),
     })
 }
 
@@ -229,6 +242,16 @@ fn model_config(a: &TrainArgs, vocab: usize, classes: usize) -> CliResult<ModelC
             LstmTextConfig::small(vocab, 2)
         }),
     };
+    if let Some(path) = &a.init_vectors {
+        let dim = hotflip::data::vectors::dim_of(path).map_err(|e| format!("--init-vectors: {e}"))?;
+        match &mut cfg {
+            ModelConfig::CharCnnLstm(_) => {
+                return Err("--init-vectors initialises word embeddings; char_cnn_lstm has none".into())
+            }
+            ModelConfig::WordCnn(c) => c.embed_dim = dim,
+            ModelConfig::LstmClassifier(c) | ModelConfig::BilstmTagger(c) => c.embed_dim = dim,
+        }
+    }
     if let Some(p) = a.dropout {
         if !(0.0..1.0).contains(&p) {
             return Err(format!("--dropout {p} must be in [0, 1)").into());
@@ -280,12 +303,49 @@ fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStor
     Ok(())
 }
 
+/// Copies the vectors of the vocabulary's words from `path` into
+/// `embedding.weight`, and says how many words it covered.
+fn init_vectors(path: &Path, vocab: &Vocab, lowercase: bool, store: &mut ParamStore) -> CliResult<()> {
+    let vectors = hotflip::data::vectors::read(path, vocab, lowercase).map_err(|e| format!("--init-vectors: {e}"))?;
+    let id = store.id("embedding.weight").ok_or("--init-vectors: this model has no `embedding.weight`")?;
+    vectors.apply(store.get_mut(id))?;
+    let words = vocab.len().saturating_sub(2);
+    eprintln!(
+        "init: {} of {} vocabulary words ({:.1}%) from {} ({} vectors of {} dimensions); the rest random",
+        vectors.covered(),
+        words,
+        100.0 * vectors.covered() as f64 / words.max(1) as f64,
+        path.display(),
+        vectors.file_words,
+        vectors.dim
+    );
+    Ok(())
+}
+
+/// Says so when no training word maps to UNK: its embedding then keeps its
+/// random initialisation, and every unseen test word reads that vector.
+fn warn_untrained_unk(train: &[train::Sample], char_level: bool) {
+    if char_level {
+        return;
+    }
+    let unk = train.iter().any(|s| matches!(&s.tokens, train::Tokens::Words(w) if w.contains(&Vocab::UNK)));
+    if !unk {
+        eprintln!(
+            "warning: no training word maps to UNK, so its embedding is never trained and every word unseen in \
+             training reads a random vector; --min-count 2 maps training singletons to UNK"
+        );
+    }
+}
+
 pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.batch == 0 || a.epochs == 0 {
         return Err("--batch and --epochs must be at least 1".into());
     }
     if a.minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
         return Err("--minutes must be positive".into());
+    }
+    if a.init_vectors.is_some() && a.init.is_some() {
+        return Err("--init-vectors and --init both set the embeddings; pick one".into());
     }
     if a.max_norm.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
         return Err("--max-norm must be positive".into());
@@ -297,7 +357,11 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     let lowercase = !a.keep_case;
     let vocab_opts = VocabOptions {
         lowercase,
-        min_count: a.min_count.unwrap_or(if char_level { 5 } else { 1 }),
+        min_count: a.min_count.unwrap_or(match a.arch {
+            Arch::CharCnnLstm => 5,
+            Arch::BilstmTagger => 2,
+            Arch::WordCnn | Arch::LstmClassifier => 1,
+        }),
         max_size: a.max_vocab,
     };
     let vocab = train::build_vocab(char_level, &data, vocab_opts)?;
@@ -313,9 +377,13 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if encoded.dropped_empty.iter().any(|&d| d > 0) {
         eprintln!("data: left out records with no words (train/dev/test): {:?}", encoded.dropped_empty);
     }
+    warn_untrained_unk(&encoded.train, char_level);
     let mut store = ParamStore::new();
     let model = Model::new(&model_cfg, &mut store, &mut Rng::new(a.seed))?;
     train::set_embedding_frequencies(&mut store, &encoded.train)?;
+    if let Some(path) = &a.init_vectors {
+        init_vectors(path, &vocab.vocab, lowercase, &mut store)?;
+    }
     if let Some(dir) = &a.init {
         init_from(dir, &model_cfg, &vocab.vocab, &mut store)?;
     }
