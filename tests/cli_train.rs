@@ -453,3 +453,43 @@ fn init_starts_from_a_checkpoint_and_refuses_a_different_model() {
     let err = fails(&train(&run.path().join("s"), &args), "other sizes");
     assert!(err.contains("--init"), "{err}");
 }
+
+#[test]
+fn init_vectors_sets_covered_rows_and_the_embedding_size() {
+    let data = sst2_dir("vectors");
+    let run = temp("vectors-run");
+    // A word2vec header, three vocabulary words (one cased), a word the data lacks.
+    let vectors = run.path().join("vectors.txt");
+    let rows = [("good", 1.0f32), ("Film", 2.0), ("boring", -3.0), ("zebra", 4.0)];
+    let mut file = String::from("4 7\n");
+    for (w, base) in rows {
+        let v: Vec<String> = (0..7).map(|i| format!("{}", base + 0.125 * i as f32)).collect();
+        file += &format!("{w} {}\n", v.join(" "));
+    }
+    std::fs::write(&vectors, file).expect("writing vectors");
+    let out = run.path().join("run");
+    let args =
+        [train_cmd("word_cnn", "sst2", data.path(), &out, "1"), vec!["--lr", "1e-9", "--init-vectors", p(&vectors)]]
+            .concat();
+    let res = hotflip(&args);
+    ok(&res, "train --init-vectors");
+    let stderr = text(&res.stderr);
+    assert!(stderr.contains("init: 3 of 20 vocabulary words"), "{stderr}");
+    let ck = hotflip::checkpoint::load(&out.join("best")).expect("checkpoint");
+    let emb = ck.store.by_name("embedding.weight").expect("embedding.weight");
+    assert_eq!(emb.shape()[1], 7, "the embedding size follows the file");
+    for (w, base) in &rows[..3] {
+        let id = ck.vocab.vocab.get(&w.to_lowercase()).expect("a training word");
+        let row = &emb.data()[id * 7..(id + 1) * 7];
+        for (i, &x) in row.iter().enumerate() {
+            assert!((x - (base + 0.125 * i as f32)).abs() < 1e-4, "{w}: {row:?}");
+        }
+    }
+    // A ragged file is refused, naming file and line.
+    std::fs::write(&vectors, "good 1 2 3\nbad 1 2\n").expect("writing vectors");
+    let e = fails(&hotflip(&args), "ragged vectors");
+    assert!(e.contains("vectors.txt:2"), "{e}");
+    let char_args =
+        [train_cmd("char_cnn_lstm", "sst2", data.path(), &out, "1"), vec!["--init-vectors", p(&vectors)]].concat();
+    assert!(fails(&hotflip(&char_args), "char model").contains("char_cnn_lstm has none"));
+}

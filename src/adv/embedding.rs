@@ -9,7 +9,10 @@
 //!   unit directions to the K nearest vocabulary embeddings (recomputed each
 //!   step from the current embeddings).
 //! - Random: r a random direction of norm ε (the baseline).
+//! - iAdvT-Rand / iAdvT-Best: one nearest-word direction per position,
+//!   random or the best (Sato et al. Table 3; `adv::iadvt_baselines`).
 
+use crate::adv::iadvt_baselines::{one_direction, OneDirection};
 use crate::adv::perturb::{check, gather, normalize_per_example, random_direction, real_positions, scatter};
 use crate::error::{Error, Result};
 use crate::models::{Input, Mode, Model, WordBatch};
@@ -27,6 +30,10 @@ pub enum EmbeddingMethod {
     IAdvT,
     IVat,
     Random,
+    /// Sato et al. Table 3: one random nearest-word direction per position.
+    IAdvTRand,
+    /// Sato et al. Table 3: the single best nearest-word direction (Eq. 13).
+    IAdvTBest,
 }
 
 impl EmbeddingMethod {
@@ -37,7 +44,17 @@ impl EmbeddingMethod {
             EmbeddingMethod::IAdvT => "iadvt",
             EmbeddingMethod::IVat => "ivat",
             EmbeddingMethod::Random => "random",
+            EmbeddingMethod::IAdvTRand => "iadvt-rand",
+            EmbeddingMethod::IAdvTBest => "iadvt-best",
         }
+    }
+
+    /// Perturbations built from nearest-word directions (ε 15 in the paper).
+    pub fn interpretable(self) -> bool {
+        matches!(
+            self,
+            EmbeddingMethod::IAdvT | EmbeddingMethod::IVat | EmbeddingMethod::IAdvTRand | EmbeddingMethod::IAdvTBest
+        )
     }
 
     fn virtual_(self) -> bool {
@@ -64,7 +81,7 @@ impl EmbeddingAdversary {
     /// Sato et al.'s settings for `method` (ε 5, or 15 for the
     /// interpretable versions; λ 1; K 10; ξ 0.1).
     pub fn paper(method: EmbeddingMethod, seed: u64) -> Self {
-        let epsilon = if matches!(method, EmbeddingMethod::IAdvT | EmbeddingMethod::IVat) { 15.0 } else { 5.0 };
+        let epsilon = if method.interpretable() { 15.0 } else { 5.0 };
         EmbeddingAdversary {
             method,
             epsilon,
@@ -186,6 +203,25 @@ impl EmbeddingAdversary {
                 let ghat = neighbours::alpha_grad(t, &w, &nearest.ids, k, &gather(&gr, x, d))?;
                 let alpha = neighbours::alpha(&ghat, k, &x.lengths, self.scope, self.epsilon)?;
                 scatter(&neighbours::perturbation(t, &w, &nearest.ids, k, &alpha)?, x, d)
+            }
+            EmbeddingMethod::IAdvTRand | EmbeddingMethod::IAdvTBest => {
+                let (table, ids, w) = interpretable()?;
+                let t = Table::new(table.data(), table.shape()[0], d)?;
+                let kind =
+                    if self.method == EmbeddingMethod::IAdvTBest { OneDirection::Best } else { OneDirection::Random };
+                let p = one_direction(
+                    kind,
+                    t,
+                    &ids,
+                    &w,
+                    &gather(g, x, d),
+                    &x.lengths,
+                    self.neighbours,
+                    self.scope,
+                    self.epsilon,
+                    &mut rng,
+                )?;
+                scatter(&p.r, x, d)
             }
         })
     }

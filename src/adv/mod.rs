@@ -5,6 +5,7 @@
 
 pub mod embedding;
 pub mod flip_training;
+pub mod iadvt_baselines;
 pub mod interpret;
 pub mod perturb;
 

@@ -100,7 +100,10 @@ pub struct TrainArgs {
     /// Keep the case of words and characters (default: lowercase).
     #[arg(long)]
     keep_case: bool,
-    /// Drop tokens seen fewer times than this in training (default: 1 for words, 5 for characters).
+    /// Drop tokens seen fewer times than this in training (default: 5 for characters, 2 for
+    /// bilstm_tagger, 1 for the other word models). The tagger needs rare training words mapped to
+    /// UNK: otherwise UNK's embedding is never trained, yet on FCE the unseen test words (mostly
+    /// misspellings) are erroneous half the time (BENCHMARKS.md, issue 15).
     #[arg(long)]
     min_count: Option<usize>,
     /// Keep at most this many tokens in the vocabulary.
@@ -118,14 +121,20 @@ pub struct TrainArgs {
     /// sizes and vocabulary required.
     #[arg(long, value_name = "DIR")]
     init: Option<PathBuf>,
+    /// Initialise the word embeddings from pre-trained vectors (word2vec/GloVe text format:
+    /// `word v1 ... vD` per line). The embedding size becomes the file's D; vocabulary words
+    /// absent from the file keep the usual random initialisation. Word models only.
+    #[arg(long, value_name = "FILE")]
+    init_vectors: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
     /// Adversarial training: HotFlip flips (characters), one word flip
-    /// (word-sem, word-unk), or embedding perturbations (advt, vat, iadvt, ivat, random).
+    /// (word-sem, word-unk), or embedding perturbations (advt, vat, iadvt, ivat, random,
+    /// iadvt-rand: one random nearest-word direction per position, iadvt-best: the single best one).
     #[arg(long, value_enum, default_value = "none")]
     adv: AdvArg,
-    /// Perturbation norm per example (default: 5; 15 for iadvt and ivat).
+    /// Perturbation norm per example (default: 5; 15 for iadvt, ivat, iadvt-rand, iadvt-best).
     #[arg(long)]
     epsilon: Option<f32>,
     /// Weight λ of the adversarial term.
@@ -157,6 +166,8 @@ pub enum AdvArg {
     Iadvt,
     Ivat,
     Random,
+    IadvtRand,
+    IadvtBest,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -217,6 +228,8 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
         AdvArg::Iadvt => emb(EmbeddingMethod::IAdvT),
         AdvArg::Ivat => emb(EmbeddingMethod::IVat),
         AdvArg::Random => emb(EmbeddingMethod::Random),
+        AdvArg::IadvtRand => emb(EmbeddingMethod::IAdvTRand),
+        AdvArg::IadvtBest => emb(EmbeddingMethod::IAdvTBest),
     })
 }
 
@@ -242,6 +255,9 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if a.minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
         return Err("--minutes must be positive".into());
     }
+    if a.init_vectors.is_some() && a.init.is_some() {
+        return Err("--init-vectors and --init both set the embeddings; pick one".into());
+    }
     if a.max_norm.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
         return Err("--max-norm must be positive".into());
     }
@@ -259,6 +275,7 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
         min_count: a.min_count,
         max_vocab: a.max_vocab,
         init: a.init.clone(),
+        init_vectors: a.init_vectors.clone(),
         out: a.out.clone(),
         resume: a.resume,
         options: TrainOptions {

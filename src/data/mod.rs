@@ -27,6 +27,7 @@ mod registry;
 mod split_files;
 pub mod sst2;
 mod tokenize;
+pub mod vectors;
 mod vocab;
 mod vocab_file;
 

@@ -8,14 +8,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::checkpoint::{self, CheckpointConfig};
-use crate::data::{AnyDataset, Vocab};
+use crate::data::{vectors, AnyDataset, Vocab};
 use crate::error::{Error, Result};
 use crate::models::{CharCnnLstmConfig, LstmTextConfig, Model, ModelConfig, WordCnnConfig};
 use crate::nn::ParamStore;
 use crate::rng::Rng;
 use crate::train::frequencies::set_embedding_frequencies;
 use crate::train::objective::Objective;
-use crate::train::samples::{build_vocab, encode, VocabOptions};
+use crate::train::samples::{build_vocab, encode, Sample, Tokens, VocabOptions};
 use crate::train::trainer::{TrainOptions, TrainSummary, Trainee, Trainer};
 use crate::util::atomic;
 
@@ -52,14 +52,17 @@ pub struct TrainSpec {
     pub dropout: Option<f32>,
     /// Lowercase words and characters.
     pub lowercase: bool,
-    /// Drop tokens seen fewer times than this in training (default: 1 for
-    /// words, 5 for characters).
+    /// Drop tokens seen fewer times than this in training (default: 5 for
+    /// characters, 2 for `bilstm_tagger` so UNK is trained, 1 otherwise).
     pub min_count: Option<usize>,
     /// Keep at most this many tokens in the vocabulary.
     pub max_vocab: Option<usize>,
     /// Start from this checkpoint's weights (a run directory or a
     /// checkpoint): same architecture, sizes and vocabulary required.
     pub init: Option<PathBuf>,
+    /// Initialise the word embeddings from this vector file (word2vec/GloVe
+    /// text format); the embedding size becomes the file's. Word models only.
+    pub init_vectors: Option<PathBuf>,
     /// The run directory: `best/`, `last/`, `train_log.jsonl`, `summary.json`.
     pub out: PathBuf,
     /// Continue the run in `out` from its last saved state.
@@ -100,6 +103,19 @@ impl Arch {
 
 fn model_config(spec: &TrainSpec, vocab: usize, classes: usize) -> Result<ModelConfig> {
     let mut cfg = spec.arch.config(spec.preset, vocab, classes);
+    if let Some(path) = &spec.init_vectors {
+        let dim = vectors::dim_of(path)?;
+        match &mut cfg {
+            ModelConfig::CharCnnLstm(_) => {
+                return Err(Error::invalid(
+                    "--init-vectors",
+                    "it initialises word embeddings; char_cnn_lstm has none".to_string(),
+                ))
+            }
+            ModelConfig::WordCnn(c) => c.embed_dim = dim,
+            ModelConfig::LstmClassifier(c) | ModelConfig::BilstmTagger(c) => c.embed_dim = dim,
+        }
+    }
     if let Some(p) = spec.dropout {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::invalid("train", format!("dropout {p} must be in [0, 1)")));
@@ -147,6 +163,42 @@ pub fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut Param
     Ok(())
 }
 
+/// Copies the vectors of the vocabulary's words from `path` into
+/// `embedding.weight`, and says how many words it covered.
+fn init_vectors(path: &Path, vocab: &Vocab, lowercase: bool, store: &mut ParamStore) -> Result<()> {
+    let vectors = vectors::read(path, vocab, lowercase)?;
+    let id = store
+        .id("embedding.weight")
+        .ok_or_else(|| Error::invalid("--init-vectors", "this model has no `embedding.weight`".to_string()))?;
+    vectors.apply(store.get_mut(id))?;
+    let words = vocab.len().saturating_sub(2);
+    eprintln!(
+        "init: {} of {} vocabulary words ({:.1}%) from {} ({} vectors of {} dimensions); the rest random",
+        vectors.covered(),
+        words,
+        100.0 * vectors.covered() as f64 / words.max(1) as f64,
+        path.display(),
+        vectors.file_words,
+        vectors.dim
+    );
+    Ok(())
+}
+
+/// Says so when no training word maps to UNK: its embedding then keeps its
+/// random initialisation, and every unseen test word reads that vector.
+fn warn_untrained_unk(train: &[Sample], char_level: bool) {
+    if char_level {
+        return;
+    }
+    let unk = train.iter().any(|s| matches!(&s.tokens, Tokens::Words(w) if w.contains(&Vocab::UNK)));
+    if !unk {
+        eprintln!(
+            "warning: no training word maps to UNK, so its embedding is never trained and every word unseen in \
+             training reads a random vector; --min-count 2 maps training singletons to UNK"
+        );
+    }
+}
+
 /// The label names of a classification or tagging data set.
 fn labels_of(data: &AnyDataset) -> Result<Vec<String>> {
     match data {
@@ -171,7 +223,11 @@ pub fn run_resumable(
     let char_level = spec.arch == Arch::CharCnnLstm;
     let vocab_opts = VocabOptions {
         lowercase: spec.lowercase,
-        min_count: spec.min_count.unwrap_or(if char_level { 5 } else { 1 }),
+        min_count: spec.min_count.unwrap_or(match spec.arch {
+            Arch::CharCnnLstm => 5,
+            Arch::BilstmTagger => 2,
+            Arch::WordCnn | Arch::LstmClassifier => 1,
+        }),
         max_size: spec.max_vocab,
     };
     let vocab = build_vocab(char_level, data, vocab_opts)?;
@@ -181,9 +237,13 @@ pub fn run_resumable(
     if encoded.dropped_empty.iter().any(|&d| d > 0) {
         eprintln!("data: left out records with no words (train/dev/test): {:?}", encoded.dropped_empty);
     }
+    warn_untrained_unk(&encoded.train, char_level);
     let mut store = ParamStore::new();
     let model = Model::new(&model_cfg, &mut store, &mut Rng::new(spec.options.seed))?;
     set_embedding_frequencies(&mut store, &encoded.train)?;
+    if let Some(path) = &spec.init_vectors {
+        init_vectors(path, &vocab.vocab, spec.lowercase, &mut store)?;
+    }
     if let Some(dir) = &spec.init {
         init_from(dir, &model_cfg, &vocab.vocab, &mut store)?;
     }
