@@ -10,6 +10,7 @@
 pub mod adv;
 pub mod attack;
 pub mod bench;
+pub mod bleu;
 pub mod checkpoint;
 pub mod cuda;
 pub mod data;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod gradcheck;
 pub mod lexicon;
 pub mod models;
+pub mod nmt;
 pub mod nn;
 pub mod ops;
 pub mod optim;

@@ -2,6 +2,7 @@
 
 mod attack;
 mod bench;
+mod bleu;
 mod common;
 mod demo;
 mod device;
@@ -10,6 +11,7 @@ mod interpret;
 mod pos;
 mod predict;
 mod train;
+mod translate;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,6 +51,10 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Attack a trained model (HotFlip and baselines); resumable JSON Lines results.
     Attack(Box<attack::AttackArgs>),
+    /// Translate with a char_nmt model (beam search); scores BLEU on a data set's split.
+    Translate(Box<translate::TranslateArgs>),
+    /// Corpus BLEU of a hypothesis file against a reference file (sacreBLEU's definition).
+    Bleu(bleu::BleuArgs),
     /// Run a benchmark workload (shared/spec/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -105,6 +111,8 @@ pub fn run() -> CliResult<()> {
         Command::Eval(a) => eval::run(a, threads, &backend),
         Command::Interpret(a) => interpret::run(*a, threads, &backend),
         Command::Predict(a) => predict::run(a, threads, &backend),
+        Command::Bleu(a) => bleu::run(a),
+        Command::Translate(a) => translate::run(*a),
         Command::Bench(cmd) => bench::run(cmd, threads, &backend),
         Command::Device(args) => device::run(args, &backend),
         Command::PosTrain(args) => pos::train(args),
