@@ -28,6 +28,8 @@ pub enum Arch {
     WordCnn,
     LstmClassifier,
     BilstmTagger,
+    /// Character-level translation (HotFlip §4.2; --dataset multi30k --src de --tgt en).
+    CharNmt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,6 +130,15 @@ pub struct TrainArgs {
     /// HotFlip training: at most this many flips in one word (default: no cap).
     #[arg(long)]
     flips_per_word: Option<usize>,
+    /// char_nmt: source language (multi30k: de or en).
+    #[arg(long, default_value = "de")]
+    src: String,
+    /// char_nmt: target language.
+    #[arg(long, default_value = "en")]
+    tgt: String,
+    /// char_nmt: also evaluate dev BLEU every this many steps (learning curves).
+    #[arg(long, value_name = "STEPS")]
+    eval_every: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -228,6 +239,7 @@ fn model_config(a: &TrainArgs, vocab: usize, classes: usize) -> CliResult<ModelC
         } else {
             LstmTextConfig::small(vocab, 2)
         }),
+        Arch::CharNmt => return Err("char_nmt is trained by train_nmt".into()),
     };
     if let Some(p) = a.dropout {
         if !(0.0..1.0).contains(&p) {
@@ -289,6 +301,33 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     }
     if a.max_norm.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
         return Err("--max-norm must be positive".into());
+    }
+    if a.arch == Arch::CharNmt {
+        if a.adv != AdvArg::None || a.init.is_some() || a.max_norm.is_some() {
+            return Err("--arch char_nmt trains plainly: --adv, --init and --max-norm do not apply".into());
+        }
+        announce_backend(threads, backend);
+        let r = super::translate::NmtTrainRequest {
+            data: a.data,
+            paper: a.preset == Preset::Paper,
+            src: a.src,
+            tgt: a.tgt,
+            out: a.out,
+            epochs: a.epochs,
+            minutes: a.minutes,
+            batch: a.batch,
+            lr: a.lr,
+            lr_decay: a.lr_decay,
+            clip: a.clip,
+            dropout: a.dropout,
+            seed: a.seed,
+            min_count: a.min_count,
+            max_vocab: a.max_vocab,
+            eval_every: a.eval_every,
+            resume: a.resume,
+            progress: !a.no_progress,
+        };
+        return super::translate::train_nmt(r, interrupt);
     }
     let mut objective = objective(&a)?;
     announce_backend(threads, backend);
