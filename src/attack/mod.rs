@@ -16,6 +16,7 @@ pub mod result;
 pub mod results_file;
 pub mod search;
 pub mod space;
+pub mod translation;
 pub mod word_space;
 
 pub use char_space::{CharAttacker, CharSpace};

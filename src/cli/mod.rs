@@ -12,6 +12,7 @@ mod pos;
 mod predict;
 mod train;
 mod translate;
+mod translate_attack;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

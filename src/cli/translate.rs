@@ -126,6 +126,25 @@ pub fn train_nmt(r: NmtTrainRequest, interrupt: Arc<AtomicBool>) -> CliResult<()
     Ok(())
 }
 
+/// (source, reference) pairs of a split, in the model's direction.
+pub fn translation_split(data: &DataArgs, src: &str, tgt: &str, split: &str) -> CliResult<Vec<(String, String)>> {
+    let dir = direction(src, tgt)?;
+    let data = translation_data(data)?;
+    let pairs = match split {
+        "train" => &data.train,
+        "dev" | "val" => &data.dev,
+        "test" => &data.test,
+        other => return Err(format!("--split {other}: expected train, dev or test").into()),
+    };
+    Ok(pairs
+        .iter()
+        .map(|p| {
+            let (s, t) = dir.sides(p);
+            (s.to_string(), t.to_string())
+        })
+        .collect())
+}
+
 /// Loads `--model DIR` as a `char_nmt` checkpoint (or a run's best).
 pub fn load_nmt(dir: &Path) -> CliResult<NmtCheckpoint> {
     let resolved = resolve_model_dir(dir)?;
@@ -176,24 +195,9 @@ pub fn run(a: TranslateArgs) -> CliResult<()> {
     let c = &ck.config.model;
     let (sources, refs): (Vec<String>, Option<Vec<String>>) = match &a.dataset {
         Some(name) => {
-            let dir = direction(&c.src_lang, &c.tgt_lang)?;
             let d = DataArgs { dataset: name.clone(), data_dir: a.data_dir.clone(), skip_bad_rows: false };
-            let data = translation_data(&d)?;
-            let split = match a.split.as_str() {
-                "train" => &data.train,
-                "dev" | "val" => &data.dev,
-                "test" => &data.test,
-                other => return Err(format!("--split {other}: expected train, dev or test").into()),
-            };
-            let pairs: Vec<(String, String)> = split
-                .iter()
-                .take(a.limit.unwrap_or(usize::MAX))
-                .map(|p| {
-                    let (s, t) = dir.sides(p);
-                    (s.to_string(), t.to_string())
-                })
-                .collect();
-            let (s, t) = pairs.into_iter().unzip();
+            let pairs = translation_split(&d, &c.src_lang, &c.tgt_lang, &a.split)?;
+            let (s, t) = pairs.into_iter().take(a.limit.unwrap_or(usize::MAX)).unzip();
             (s, Some(t))
         }
         None => {
