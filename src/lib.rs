@@ -24,6 +24,8 @@ pub mod adv;
 pub mod attack;
 #[doc(hidden)]
 pub mod bench;
+#[allow(missing_docs)]
+pub mod bleu;
 pub mod checkpoint;
 #[allow(missing_docs)]
 pub mod cpu;
@@ -40,6 +42,8 @@ pub mod lexicon;
 pub mod math;
 #[allow(missing_docs)]
 pub mod models;
+#[allow(missing_docs)]
+pub mod nmt;
 #[allow(missing_docs)]
 pub mod nn;
 #[allow(missing_docs)]

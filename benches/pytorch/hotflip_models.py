@@ -1,4 +1,4 @@
-"""The four architectures of shared/spec/MODELS.md in PyTorch, with the
+"""The five architectures of shared/spec/MODELS.md in PyTorch, with the
 parameter names and layouts of hotflip's checkpoints, so that
 `model.load_state_dict(safetensors.torch.load_file(".../model.safetensors"))`
 loads a hotflip checkpoint unchanged, and a checkpoint written from these
@@ -154,11 +154,147 @@ class BiLstmTagger(_LstmText):
         return self.classifier(F.relu(self.hidden(out)))
 
 
+class CharNmtEncoder(nn.Module):
+    """char_nmt's encoder: char_cnn_lstm's word features, then an LSTM over words."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.char_embedding = nn.Embedding(cfg["n_chars"], cfg["char_dim"], padding_idx=0)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(cfg["char_dim"], f, w) for w, f in zip(cfg["kernel_widths"], cfg["kernel_filters"])
+        )
+        feats = sum(cfg["kernel_filters"])
+        self.highway = nn.ModuleList(Highway(feats) for _ in range(cfg["highway_layers"]))
+        self.lstm = nn.LSTM(feats, cfg["lstm_hidden"], num_layers=cfg["lstm_layers"], batch_first=True)
+
+    def forward(self, ids, lengths):
+        b, w, l = ids.shape
+        x = self.char_embedding(ids.reshape(b * w, l)).transpose(1, 2)
+        x = torch.cat([torch.tanh(conv(x)).amax(dim=2) for conv in self.convs], dim=1)
+        for layer in self.highway:
+            x = layer(x)
+        x = F.dropout(x, self.cfg["dropout"], self.training)
+        x = x.reshape(b, w, -1)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=w)
+        return out, state
+
+
+class GeneralAttention(nn.Module):
+    """Luong "general" attention as MODELS.md states it: score = h_t . (W_in s_j)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.linear_in = nn.Linear(dim, dim, bias=False)
+        self.linear_out = nn.Linear(2 * dim, dim, bias=False)
+
+
+class CharNmtDecoder(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        h = cfg["lstm_hidden"]
+        self.embedding = nn.Embedding(cfg["n_tgt"], cfg["tgt_embed_dim"], padding_idx=0)
+        n_in = cfg["tgt_embed_dim"] + (h if cfg["input_feed"] else 0)
+        self.lstm = nn.LSTM(n_in, h, num_layers=cfg["lstm_layers"], batch_first=True)
+        self.attn = GeneralAttention(h)
+
+
+class CharNmt(nn.Module):
+    """char_nmt (MODELS.md): target ids 0 PAD, 1 UNK, 2 <s>, 3 </s>."""
+
+    PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = CharNmtEncoder(cfg)
+        self.decoder = CharNmtDecoder(cfg)
+        self.generator = nn.Linear(cfg["lstm_hidden"], cfg["n_tgt"])
+
+    def batch(self, docs):
+        L, W = self.cfg["max_word_len"], self.cfg["max_src_words"]
+        docs = [d[:W] for d in docs]
+        words = max(len(d) for d in docs)
+        ids = torch.zeros(len(docs), words, L, dtype=torch.long)
+        for b, d in enumerate(docs):
+            for w, word in enumerate(d):
+                word = word[: L - 1]
+                ids[b, w, : len(word)] = torch.tensor(word, dtype=torch.long)
+        return ids, torch.tensor([len(d) for d in docs])
+
+    def targets(self, sents):
+        """Decoder inputs <s> y and outputs y </s>, PAD-padded, [B, T]."""
+        sents = [s[: self.cfg["max_tgt_words"]] for s in sents]
+        t = max(len(s) for s in sents) + 1
+        inp = torch.zeros(len(sents), t, dtype=torch.long)
+        out = torch.zeros(len(sents), t, dtype=torch.long)
+        for b, s in enumerate(sents):
+            inp[b, : len(s) + 1] = torch.tensor([self.BOS] + s, dtype=torch.long)
+            out[b, : len(s) + 1] = torch.tensor(s + [self.EOS], dtype=torch.long)
+        return inp, out
+
+    def encode(self, ids, lengths):
+        bank, state = self.encoder(ids, lengths)
+        keys = self.decoder.attn.linear_in(bank)  # row j: W_in s_j
+        pad = torch.arange(bank.shape[1])[None, :] >= lengths[:, None]
+        return bank, keys, pad[:, None, :], state
+
+    def step(self, mem, state, feed, prev):
+        bank, keys, pad, _ = mem
+        emb = self.decoder.embedding(prev)
+        x = torch.cat([emb, feed], dim=1) if self.cfg["input_feed"] else emb
+        out, state = self.decoder.lstm(x[:, None, :], state)
+        h = out[:, 0]
+        scores = torch.bmm(h[:, None, :], keys.transpose(1, 2)).masked_fill(pad, float("-inf"))
+        ctx = torch.bmm(torch.softmax(scores, dim=2), bank)[:, 0]
+        ht = torch.tanh(self.decoder.attn.linear_out(torch.cat([ctx, h], dim=1)))
+        ht = F.dropout(ht, self.cfg["dropout"], self.training)
+        return ht, state
+
+    def forward(self, ids, lengths, tgt_in):
+        """Teacher-forced log-probabilities [B, T, V]."""
+        mem = self.encode(ids, lengths)
+        state = mem[3]
+        feed = torch.zeros(ids.shape[0], self.cfg["lstm_hidden"])
+        hs = []
+        for t in range(tgt_in.shape[1]):
+            feed, state = self.step(mem, state, feed, tgt_in[:, t])
+            hs.append(feed)
+        return F.log_softmax(self.generator(torch.stack(hs, dim=1)), dim=-1)
+
+    @torch.no_grad()
+    def greedy(self, ids, lengths):
+        mem = self.encode(ids, lengths)
+        state = mem[3]
+        b = ids.shape[0]
+        feed = torch.zeros(b, self.cfg["lstm_hidden"])
+        prev = torch.full((b,), self.BOS, dtype=torch.long)
+        out = [[] for _ in range(b)]
+        done = torch.zeros(b, dtype=torch.bool)
+        for _ in range(self.cfg["max_tgt_words"] + 1):
+            feed, state = self.step(mem, state, feed, prev)
+            logp = F.log_softmax(self.generator(feed), dim=-1)
+            logp[:, [self.PAD, self.BOS]] = float("-inf")
+            prev = logp.argmax(dim=1)
+            for i in range(b):
+                if not done[i]:
+                    if prev[i] == self.EOS:
+                        done[i] = True
+                    else:
+                        out[i].append(int(prev[i]))
+            if done.all():
+                break
+        return out
+
+
 ARCHS = {
     "char_cnn_lstm": CharCnnLstm,
     "word_cnn": WordCnn,
     "lstm_classifier": LstmClassifier,
     "bilstm_tagger": BiLstmTagger,
+    "char_nmt": CharNmt,
 }
 
 

@@ -42,11 +42,26 @@ impl<'a> CharSpace<'a> {
             return Err(Error::invalid("attack", "the character attack needs a char_cnn_lstm model"));
         };
         let table = store.get(model.embedding_param()).clone();
+        let words = vocab.word_vocab.as_ref();
+        Self::from_parts(table, &vocab.vocab, words, lowercase, (cfg.max_word_len, cfg.max_words), settings)
+    }
+
+    /// The space for any character model: its character embedding table,
+    /// character and training-word vocabularies, and `(max_word_len,
+    /// max_words)` (`char_nmt`'s translation adversary uses this).
+    pub fn from_parts(
+        table: Tensor,
+        vocab: &'a Vocab,
+        word_vocab: Option<&'a Vocab>,
+        lowercase: bool,
+        (positions, max_words): (usize, usize),
+        settings: &Settings,
+    ) -> Result<Self> {
         let v = table.shape()[0];
         let mut chars = vec!['\0'; v];
         let mut allowed = vec![false; v];
         for (id, (c, ok)) in chars.iter_mut().zip(allowed.iter_mut()).enumerate().skip(Vocab::RESERVED) {
-            if let Some(ch) = vocab.vocab.token(id).and_then(|t| t.chars().next()) {
+            if let Some(ch) = vocab.token(id).and_then(|t| t.chars().next()) {
                 *c = ch;
                 // Whitespace would split the word; PAD and UNK are not text.
                 *ok = !ch.is_whitespace();
@@ -62,11 +77,11 @@ impl<'a> CharSpace<'a> {
         }
         Ok(CharSpace {
             table_t,
-            vocab: &vocab.vocab,
-            word_vocab: vocab.word_vocab.as_ref(),
+            vocab,
+            word_vocab,
             tok: Tokenizer::new(lowercase),
-            positions: cfg.max_word_len,
-            max_words: cfg.max_words,
+            positions,
+            max_words,
             table,
             allowed,
             chars,

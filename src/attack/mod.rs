@@ -31,6 +31,8 @@ pub mod shard;
 pub mod space;
 pub mod word_constraints;
 #[allow(missing_docs)] // to document
+pub mod translation;
+#[allow(missing_docs)] // to document
 pub mod word_space;
 
 pub use attacker::Attacker;

@@ -133,6 +133,15 @@ pub struct AttackArgs {
     /// No progress bar (for logs and scripts).
     #[arg(long)]
     no_progress: bool,
+    /// Translation (char_nmt): success when sentence BLEU drops by at least this many points.
+    #[arg(long, default_value_t = 10.0)]
+    min_bleu_drop: f64,
+    /// Translation (char_nmt): decoder beam width for each candidate's translation.
+    #[arg(long, default_value_t = 5)]
+    decode_beam: usize,
+    /// Translation (char_nmt): remove:WORD (controlled) or replace:WORD=NEW (targeted).
+    #[arg(long, value_name = "GOAL")]
+    goal: Option<String>,
 }
 
 impl From<Level> for hotflip::attack::Level {
@@ -229,6 +238,11 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         return Err("--batch must be at least 1".into());
     }
     announce_backend(threads, backend);
+    if let Ok(dir) = hotflip::train::resolve_model_dir(&a.model) {
+        if hotflip::nmt::is_nmt(&dir) {
+            return translation(a, interrupt);
+        }
+    }
     let ck = load_model(&a.model)?;
     let char_model = ck.config.model.is_char_level();
     if (a.level == Level::Char) != char_model {
@@ -295,4 +309,49 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         .into());
     }
     Ok(())
+}
+
+/// `hotflip attack` on a char_nmt model (src/cli/translate_attack.rs).
+fn translation(a: AttackArgs, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+    if a.level != Level::Char || !matches!(a.method, MethodArg::Hotflip | MethodArg::Random) {
+        return Err("a char_nmt model takes --level char and --method hotflip or random".into());
+    }
+    if a.ops.is_empty() {
+        return Err("--ops needs at least one of flip, insert, delete".into());
+    }
+    let search = Settings {
+        beam: a.beam.unwrap_or(5),
+        budget: a.budget,
+        max_changes: a.max_changes,
+        one_change_per_word: !a.multiple_per_word,
+        forbid_training_words: !a.allow_training_words,
+        char_ops: CharOps {
+            flip: a.ops.contains(&OpArg::Flip),
+            insert: a.ops.contains(&OpArg::Insert),
+            delete: a.ops.contains(&OpArg::Delete),
+        },
+        seed: a.seed,
+        ..Settings::default()
+    };
+    let split = match a.split {
+        Split::Train => "train",
+        Split::Dev => "dev",
+        Split::Test => "test",
+    };
+    let r = super::translate_attack::NmtAttackRequest {
+        model: a.model,
+        data: a.data,
+        split: split.into(),
+        limit: a.limit,
+        random: a.method == MethodArg::Random,
+        search,
+        decode_beam: a.decode_beam,
+        min_bleu_drop: a.min_bleu_drop,
+        goal: a.goal,
+        batch: a.batch,
+        out: a.out,
+        summary: a.summary,
+        html: a.html,
+    };
+    super::translate_attack::run(r, interrupt)
 }

@@ -2,6 +2,7 @@
 
 mod attack;
 mod bench;
+mod bleu;
 mod common;
 mod demo;
 mod device;
@@ -11,6 +12,8 @@ mod merge;
 mod pos;
 mod predict;
 mod train;
+mod translate;
+mod translate_attack;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,6 +59,10 @@ enum Command {
     Attack(Box<attack::AttackArgs>),
     /// Join the results files of `attack --shard I/N` runs into one run's (JSONL, summary, HTML).
     Merge(merge::MergeArgs),
+    /// Translate with a char_nmt model (beam search); scores BLEU on a data set's split.
+    Translate(Box<translate::TranslateArgs>),
+    /// Corpus BLEU of a hypothesis file against a reference file (sacreBLEU's definition).
+    Bleu(bleu::BleuArgs),
     /// Run a benchmark workload (shared/spec/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -126,6 +133,8 @@ pub fn run() -> CliResult<()> {
         Command::Eval(a) => eval::run(a, threads, &backend),
         Command::Interpret(a) => interpret::run(*a, threads, &backend),
         Command::Predict(a) => predict::run(a, threads, &backend),
+        Command::Bleu(a) => bleu::run(a),
+        Command::Translate(a) => translate::run(*a),
         Command::Bench(cmd) => bench::run(cmd, threads, &backend),
         Command::Device(args) => {
             // The device report is about the backend: say why `auto` fell back.

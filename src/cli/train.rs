@@ -23,16 +23,21 @@ pub enum Arch {
     WordCnn,
     LstmClassifier,
     BilstmTagger,
+    /// Character-level translation (HotFlip §4.2; --dataset multi30k --src de --tgt en).
+    CharNmt,
 }
 
-impl From<Arch> for train::Arch {
-    fn from(a: Arch) -> Self {
-        match a {
+impl Arch {
+    /// The library's architecture for the classifiers and the tagger;
+    /// char_nmt trains through its own loop (`translate::train_nmt`).
+    fn classifier(self) -> CliResult<train::Arch> {
+        Ok(match self {
             Arch::CharCnnLstm => train::Arch::CharCnnLstm,
             Arch::WordCnn => train::Arch::WordCnn,
             Arch::LstmClassifier => train::Arch::LstmClassifier,
             Arch::BilstmTagger => train::Arch::BilstmTagger,
-        }
+            Arch::CharNmt => return Err("char_nmt is trained by its own loop (translate::train_nmt)".into()),
+        })
     }
 }
 
@@ -152,6 +157,15 @@ pub struct TrainArgs {
     /// HotFlip training: at most this many flips in one word (default: no cap).
     #[arg(long)]
     flips_per_word: Option<usize>,
+    /// char_nmt: source language (multi30k: de or en).
+    #[arg(long, default_value = "de")]
+    src: String,
+    /// char_nmt: target language.
+    #[arg(long, default_value = "en")]
+    tgt: String,
+    /// char_nmt: also evaluate dev BLEU every this many steps (learning curves).
+    #[arg(long, value_name = "STEPS")]
+    eval_every: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -264,11 +278,38 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if let Some(p) = a.dropout.filter(|p| !(0.0..1.0).contains(p)) {
         return Err(format!("--dropout {p} must be in [0, 1)").into());
     }
+    if a.arch == Arch::CharNmt {
+        if a.adv != AdvArg::None || a.init.is_some() || a.init_vectors.is_some() || a.max_norm.is_some() {
+            return Err("--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into());
+        }
+        announce_backend(threads, backend);
+        let r = super::translate::NmtTrainRequest {
+            data: a.data,
+            paper: a.preset == Preset::Paper,
+            src: a.src,
+            tgt: a.tgt,
+            out: a.out,
+            epochs: a.epochs,
+            minutes: a.minutes,
+            batch: a.batch,
+            lr: a.lr,
+            lr_decay: a.lr_decay,
+            clip: a.clip,
+            dropout: a.dropout,
+            seed: a.seed,
+            min_count: a.min_count,
+            max_vocab: a.max_vocab,
+            eval_every: a.eval_every,
+            resume: a.resume,
+            progress: !a.no_progress,
+        };
+        return super::translate::train_nmt(r, interrupt);
+    }
     let mut objective = objective(&a)?;
     announce_backend(threads, backend);
     let data = a.data.load()?;
     let spec = TrainSpec {
-        arch: a.arch.into(),
+        arch: a.arch.classifier()?,
         preset: a.preset.into(),
         dropout: a.dropout,
         lowercase: !a.keep_case,

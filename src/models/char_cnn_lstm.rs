@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::models::char_features::{CharFeatureSizes, CharFeatures};
 use crate::models::{CharBatch, Forward, Mode};
-use crate::nn::{init, Bound, Highway, Linear, Lstm, ParamId, ParamStore};
+use crate::nn::{Bound, Linear, Lstm, ParamId, ParamStore};
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 
@@ -95,9 +96,7 @@ impl CharCnnLstmConfig {
 #[derive(Clone, Debug)]
 pub struct CharCnnLstm {
     pub config: CharCnnLstmConfig,
-    char_embedding: ParamId,
-    convs: Vec<(ParamId, ParamId)>,
-    highway: Vec<Highway>,
+    chars: CharFeatures,
     lstm: Lstm,
     classifier: Linear,
 }
@@ -107,20 +106,19 @@ impl CharCnnLstm {
     pub fn new(config: CharCnnLstmConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
         config.validate()?;
         let c = &config;
-        let char_embedding =
-            store.add("char_embedding.weight", init::embedding(c.n_chars, c.char_dim, Some(0), rng)?)?;
-        let mut convs = Vec::new();
-        for (i, (&w, &f)) in c.kernel_widths.iter().zip(&c.kernel_filters).enumerate() {
-            let (wt, b) = init::conv1d(f, c.char_dim, w, rng);
-            convs.push((store.add(&format!("convs.{i}.weight"), wt)?, store.add(&format!("convs.{i}.bias"), b)?));
-        }
+        let sizes = CharFeatureSizes {
+            n_chars: c.n_chars,
+            char_dim: c.char_dim,
+            kernel_widths: &c.kernel_widths,
+            kernel_filters: &c.kernel_filters,
+            highway_layers: c.highway_layers,
+            max_word_len: c.max_word_len,
+        };
+        let chars = CharFeatures::new(store, "", &sizes, rng)?;
         let feats = c.features();
-        let highway = (0..c.highway_layers)
-            .map(|l| Highway::new(store, &format!("highway.{l}"), feats, rng))
-            .collect::<Result<_>>()?;
         let lstm = Lstm::new(store, "lstm", feats, c.lstm_hidden, c.lstm_layers, false, rng)?;
         let classifier = Linear::new(store, "classifier", c.lstm_hidden, c.n_classes, rng)?;
-        Ok(CharCnnLstm { config, char_embedding, convs, highway, lstm, classifier })
+        Ok(CharCnnLstm { config, chars, lstm, classifier })
     }
 
     /// Logits `[B, C]`; `embedded` is the character embeddings
@@ -133,28 +131,14 @@ impl CharCnnLstm {
 
     /// The character embeddings of a batch, `[B·W, L, char_dim]`.
     pub fn embed(&self, tape: &Tape, p: &Bound, x: &CharBatch) -> Result<Var> {
-        let c = &self.config;
-        if x.chars != c.max_word_len {
-            return Err(Error::invalid(
-                "char_cnn_lstm",
-                format!("batch has {} chars per word, the model {}", x.chars, c.max_word_len),
-            ));
-        }
-        if let Some(&id) = x.ids.iter().find(|&&id| id >= c.n_chars) {
-            return Err(Error::IndexOutOfRange { op: "char_cnn_lstm char id", index: id, size: c.n_chars });
-        }
-        tape.embedding(p.var(self.char_embedding), &x.ids, &[x.batch * x.words, x.chars], Some(0))
+        self.chars.embed(tape, p, x, "char_cnn_lstm")
     }
 
     /// Logits from given character embeddings (the attack differentiates
     /// with respect to them alone).
     pub fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &CharBatch, embedded: Var, mode: Mode) -> Result<Var> {
         let c = &self.config;
-        let kernels: Vec<(Var, Var)> = self.convs.iter().map(|&(w, b)| (p.var(w), p.var(b))).collect();
-        let mut h = tape.char_conv_features(embedded, &kernels)?;
-        for hw in &self.highway {
-            h = hw.forward(tape, p, h)?;
-        }
+        let mut h = self.chars.features(tape, p, embedded)?;
         if mode.train && c.dropout > 0.0 {
             h = tape.dropout(h, c.dropout, mode.site(0))?;
         }
@@ -165,6 +149,6 @@ impl CharCnnLstm {
 
     /// The character embedding table `[n_chars, char_dim]`.
     pub fn embedding_param(&self) -> ParamId {
-        self.char_embedding
+        self.chars.embedding_param()
     }
 }

@@ -4,6 +4,8 @@
 mod any;
 mod batch;
 pub mod char_cnn_lstm;
+pub mod char_features;
+pub mod char_nmt;
 pub mod lstm_text;
 pub mod word_cnn;
 

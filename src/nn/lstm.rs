@@ -76,6 +76,16 @@ impl Lstm {
         Ok(Lstm { hidden, bidirectional, layers: all })
     }
 
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The forward direction's weights of layer `l` (for step-by-step use,
+    /// `nn::lstm_cell`).
+    pub fn layer_weights(&self, p: &Bound, l: usize) -> Option<LstmWeights> {
+        self.layers.get(l).map(|layer| layer[0].weights(p))
+    }
+
     /// `x [B, T, In]`; `lengths[b]` in 1..=T.
     pub fn forward(&self, tape: &Tape, p: &Bound, x: Var, lengths: &[usize]) -> Result<LstmOutput> {
         let shape = tape.shape(x)?;

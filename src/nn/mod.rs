@@ -3,6 +3,7 @@
 pub mod init;
 mod linear;
 mod lstm;
+pub mod lstm_cell;
 mod params;
 
 pub use linear::{Highway, Linear};

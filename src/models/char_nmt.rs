@@ -1,0 +1,384 @@
+//! `char_nmt`: HotFlip's character-level translation model (MODELS.md). The
+//! `char_cnn_lstm` character features and an LSTM over source words encode;
+//! a word-level LSTM decoder with Luong "general" global attention and input
+//! feeding, initialised with the encoder's final state per layer, decodes;
+//! a linear generator scores the target vocabulary.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::models::char_features::{CharFeatureSizes, CharFeatures};
+use crate::models::{CharBatch, Mode};
+use crate::nn::lstm_cell::{self, State};
+use crate::nn::{init, Bound, Linear, Lstm, ParamId, ParamStore};
+use crate::rng::Rng;
+use crate::tape::{Tape, Var};
+use crate::tensor::Tensor;
+
+/// Target ids: padding, unknown word, start and end of sentence.
+pub const PAD: usize = 0;
+pub const UNK: usize = 1;
+pub const BOS: usize = 2;
+pub const EOS: usize = 3;
+/// Ids below this are the four specials.
+pub const N_SPECIAL: usize = 4;
+
+/// An additive attention mask value for padded source words.
+const MASKED: f32 = -1e9;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CharNmtConfig {
+    /// Source character vocabulary size including PAD (0) and UNK (1).
+    pub n_chars: usize,
+    /// Target word vocabulary size including the four specials.
+    pub n_tgt: usize,
+    pub char_dim: usize,
+    pub kernel_widths: Vec<usize>,
+    pub kernel_filters: Vec<usize>,
+    pub highway_layers: usize,
+    pub max_word_len: usize,
+    pub lstm_hidden: usize,
+    pub lstm_layers: usize,
+    pub tgt_embed_dim: usize,
+    /// Only `"general"`.
+    pub attention: String,
+    pub input_feed: bool,
+    pub max_src_words: usize,
+    pub max_tgt_words: usize,
+    pub dropout: f32,
+    pub src_lang: String,
+    pub tgt_lang: String,
+}
+
+impl CharNmtConfig {
+    /// HotFlip §4: the paper's character encoder, 2 × 500 LSTMs, target
+    /// embeddings 500, input feeding.
+    pub fn paper(n_chars: usize, n_tgt: usize, src: &str, tgt: &str) -> Self {
+        CharNmtConfig {
+            n_chars,
+            n_tgt,
+            char_dim: 25,
+            kernel_widths: (1..=6).collect(),
+            kernel_filters: (1..=6).map(|w| 25 * w).collect(),
+            highway_layers: 1,
+            max_word_len: 16,
+            lstm_hidden: 500,
+            lstm_layers: 2,
+            tgt_embed_dim: 500,
+            attention: "general".into(),
+            input_feed: true,
+            max_src_words: 50,
+            max_tgt_words: 50,
+            dropout: 0.3,
+            src_lang: src.into(),
+            tgt_lang: tgt.into(),
+        }
+    }
+
+    /// A model that learns something in minutes on a 2-core CPU.
+    pub fn small(n_chars: usize, n_tgt: usize, src: &str, tgt: &str) -> Self {
+        CharNmtConfig {
+            char_dim: 16,
+            kernel_widths: (1..=4).collect(),
+            kernel_filters: vec![32; 4],
+            lstm_hidden: 128,
+            lstm_layers: 1,
+            tgt_embed_dim: 128,
+            dropout: 0.2,
+            ..CharNmtConfig::paper(n_chars, n_tgt, src, tgt)
+        }
+    }
+
+    pub fn features(&self) -> usize {
+        self.kernel_filters.iter().sum()
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid("char_nmt config", m));
+        if self.kernel_widths.len() != self.kernel_filters.len() || self.kernel_widths.is_empty() {
+            return bad(format!(
+                "kernel_widths {:?} and kernel_filters {:?} must be non-empty and of equal length",
+                self.kernel_widths, self.kernel_filters
+            ));
+        }
+        if let Some(&w) = self.kernel_widths.iter().find(|&&w| w == 0 || w > self.max_word_len) {
+            return bad(format!("kernel width {w} must be in 1..={}", self.max_word_len));
+        }
+        if self.n_chars < 3
+            || self.n_tgt <= N_SPECIAL
+            || self.char_dim == 0
+            || self.lstm_hidden == 0
+            || self.lstm_layers == 0
+            || self.tgt_embed_dim == 0
+            || self.max_src_words == 0
+            || self.max_tgt_words == 0
+        {
+            return bad("sizes must be positive (n_chars ≥ 3, n_tgt > 4)".into());
+        }
+        if self.attention != "general" {
+            return bad(format!("attention `{}`: only \"general\" is implemented", self.attention));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} must be in [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+}
+
+/// The encoder's output for a batch: what every decoder step attends to.
+#[derive(Clone, Debug)]
+pub struct Memory {
+    /// Top-layer outputs `[B, S, H]`, zero at padded words.
+    pub bank: Var,
+    /// `(linear_in · s_j)` transposed: `[B, H, S]`.
+    pub keys_t: Var,
+    /// 0 at real source words, a large negative number at padding: `[B, 1, S]`.
+    pub mask: Var,
+    /// The encoder's final `(h, c)` per layer.
+    pub last: Vec<State>,
+}
+
+impl Memory {
+    /// The rows `rows` of every tensor (beam expansion and reordering).
+    pub fn select(&self, tape: &Tape, rows: &[usize]) -> Result<Memory> {
+        Ok(Memory {
+            bank: tape.index_select(self.bank, rows)?,
+            keys_t: tape.index_select(self.keys_t, rows)?,
+            mask: tape.index_select(self.mask, rows)?,
+            last: select_states(tape, &self.last, rows)?,
+        })
+    }
+}
+
+/// The decoder's recurrent state: per-layer `(h, c)` and the previous
+/// attentional vector (input feeding).
+#[derive(Clone, Debug)]
+pub struct DecoderState {
+    pub layers: Vec<State>,
+    pub feed: Var,
+}
+
+impl DecoderState {
+    pub fn select(&self, tape: &Tape, rows: &[usize]) -> Result<DecoderState> {
+        Ok(DecoderState { layers: select_states(tape, &self.layers, rows)?, feed: tape.index_select(self.feed, rows)? })
+    }
+}
+
+fn select_states(tape: &Tape, states: &[State], rows: &[usize]) -> Result<Vec<State>> {
+    states.iter().map(|&(h, c)| Ok((tape.index_select(h, rows)?, tape.index_select(c, rows)?))).collect()
+}
+
+/// Target sentences for teacher forcing: decoder inputs `<s> y…` and
+/// outputs `y… </s>`, `[B, T]` each, with a mask of real positions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetBatch {
+    pub inputs: Vec<usize>,
+    pub outputs: Vec<usize>,
+    pub mask: Vec<f32>,
+    pub batch: usize,
+    pub len: usize,
+}
+
+impl TargetBatch {
+    /// `sents` are target word ids without specials; each is cut to
+    /// `max_words` words before `</s>` is appended.
+    pub fn new(sents: &[Vec<usize>], max_words: usize) -> Result<Self> {
+        if sents.is_empty() {
+            return Err(Error::invalid("TargetBatch", "empty batch"));
+        }
+        let len = sents.iter().map(|s| s.len().min(max_words)).max().unwrap_or(0) + 1;
+        let n = sents.len() * len;
+        let (mut inputs, mut outputs, mut mask) = (vec![PAD; n], vec![PAD; n], vec![0.0; n]);
+        for (b, s) in sents.iter().enumerate() {
+            let s = &s[..s.len().min(max_words)];
+            let row = b * len;
+            inputs[row] = BOS;
+            inputs[row + 1..row + 1 + s.len()].copy_from_slice(s);
+            outputs[row..row + s.len()].copy_from_slice(s);
+            outputs[row + s.len()] = EOS;
+            mask[row..=row + s.len()].fill(1.0);
+        }
+        Ok(TargetBatch { inputs, outputs, mask, batch: sents.len(), len })
+    }
+
+    /// Number of real target tokens (`</s>` included).
+    pub fn tokens(&self) -> usize {
+        self.mask.iter().filter(|&&m| m > 0.0).count()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CharNmt {
+    pub config: CharNmtConfig,
+    chars: CharFeatures,
+    enc_lstm: Lstm,
+    tgt_embedding: ParamId,
+    dec_lstm: Lstm,
+    linear_in: ParamId,
+    linear_out: ParamId,
+    generator: Linear,
+}
+
+impl CharNmt {
+    /// Adds freshly initialised parameters (PyTorch defaults) to `store`,
+    /// with MODELS.md's names.
+    pub fn new(config: CharNmtConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
+        config.validate()?;
+        let c = &config;
+        let sizes = CharFeatureSizes {
+            n_chars: c.n_chars,
+            char_dim: c.char_dim,
+            kernel_widths: &c.kernel_widths,
+            kernel_filters: &c.kernel_filters,
+            highway_layers: c.highway_layers,
+            max_word_len: c.max_word_len,
+        };
+        let chars = CharFeatures::new(store, "encoder.", &sizes, rng)?;
+        let h = c.lstm_hidden;
+        let enc_lstm = Lstm::new(store, "encoder.lstm", c.features(), h, c.lstm_layers, false, rng)?;
+        let tgt_embedding =
+            store.add("decoder.embedding.weight", init::embedding(c.n_tgt, c.tgt_embed_dim, Some(PAD), rng)?)?;
+        let dec_in = c.tgt_embed_dim + if c.input_feed { h } else { 0 };
+        let dec_lstm = Lstm::new(store, "decoder.lstm", dec_in, h, c.lstm_layers, false, rng)?;
+        let linear_in = store.add("decoder.attn.linear_in.weight", init::linear(h, h, rng).0)?;
+        let linear_out = store.add("decoder.attn.linear_out.weight", init::linear(h, 2 * h, rng).0)?;
+        let generator = Linear::new(store, "generator", h, c.n_tgt, rng)?;
+        Ok(CharNmt { config, chars, enc_lstm, tgt_embedding, dec_lstm, linear_in, linear_out, generator })
+    }
+
+    /// The source character embeddings `[B·W, L, char_dim]` (HotFlip's
+    /// e_ij: the attack differentiates with respect to them).
+    pub fn embed(&self, tape: &Tape, p: &Bound, x: &CharBatch) -> Result<Var> {
+        self.chars.embed(tape, p, x, "char_nmt")
+    }
+
+    /// The source character embedding table.
+    pub fn embedding_param(&self) -> ParamId {
+        self.chars.embedding_param()
+    }
+
+    /// Encodes a batch from its character embeddings.
+    pub fn encode(&self, tape: &Tape, p: &Bound, x: &CharBatch, embedded: Var, mode: Mode) -> Result<Memory> {
+        let c = &self.config;
+        let (b, s, hd) = (x.batch, x.words, c.lstm_hidden);
+        let mut feats = self.chars.features(tape, p, embedded)?;
+        if mode.train && c.dropout > 0.0 {
+            feats = tape.dropout(feats, c.dropout, mode.site(0))?;
+        }
+        let words = tape.reshape(feats, &[b, s, c.features()])?;
+        let zeros = || tape.constant(Tensor::zeros(&[b, hd]));
+        let mut states: Vec<State> = (0..c.lstm_layers).map(|_| (zeros(), zeros())).collect();
+        let mut outs = Vec::with_capacity(s);
+        for t in 0..s {
+            let xt = tape.reshape(tape.narrow(words, 1, t, 1)?, &[b, c.features()])?;
+            let ended = x.lengths.iter().any(|&l| l <= t);
+            let keep = if ended {
+                let m: Vec<f32> = x.lengths.iter().map(|&l| if t < l { 1.0 } else { 0.0 }).collect();
+                Some(tape.constant(Tensor::from_parts(vec![b, 1], m)))
+            } else {
+                None
+            };
+            let (top, next) = lstm_cell::step(tape, p, &self.enc_lstm, xt, &states, keep)?;
+            states = next;
+            let out = match keep {
+                Some(m) => tape.mul(top, m)?,
+                None => top,
+            };
+            outs.push(tape.reshape(out, &[b, 1, hd])?);
+        }
+        let bank = if outs.len() == 1 { outs[0] } else { tape.concat(&outs, 1)? };
+        let keys = tape.linear(bank, p.var(self.linear_in), None)?;
+        let keys_t = tape.transpose(keys, 1, 2)?;
+        let mut m = vec![0.0f32; b * s];
+        for (i, &l) in x.lengths.iter().enumerate() {
+            m[i * s + l.min(s)..(i + 1) * s].fill(MASKED);
+        }
+        let mask = tape.constant(Tensor::from_parts(vec![b, 1, s], m));
+        Ok(Memory { bank, keys_t, mask, last: states })
+    }
+
+    /// The decoder's state before its first step.
+    pub fn start(&self, tape: &Tape, mem: &Memory) -> Result<DecoderState> {
+        let b = tape.shape(mem.bank)?[0];
+        Ok(DecoderState { layers: mem.last.clone(), feed: tape.constant(Tensor::zeros(&[b, self.config.lstm_hidden])) })
+    }
+
+    /// One decoder step for previous words `prev` (one per row): returns
+    /// the attentional vector h̃_t `[B, H]` and updates `st`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(
+        &self,
+        tape: &Tape,
+        p: &Bound,
+        mem: &Memory,
+        st: &mut DecoderState,
+        prev: &[usize],
+        mode: Mode,
+        t: usize,
+    ) -> Result<Var> {
+        let c = &self.config;
+        let (b, hd) = (prev.len(), c.lstm_hidden);
+        if let Some(&id) = prev.iter().find(|&&id| id >= c.n_tgt) {
+            return Err(Error::IndexOutOfRange { op: "char_nmt target id", index: id, size: c.n_tgt });
+        }
+        let emb = tape.embedding(p.var(self.tgt_embedding), prev, &[b], Some(PAD))?;
+        let x = if c.input_feed { tape.concat(&[emb, st.feed], 1)? } else { emb };
+        let (top, layers) = lstm_cell::step(tape, p, &self.dec_lstm, x, &st.layers, None)?;
+        st.layers = layers;
+        let q = tape.reshape(top, &[b, 1, hd])?;
+        let scores = tape.add(tape.matmul(q, mem.keys_t)?, mem.mask)?;
+        let attn = tape.softmax(scores)?;
+        let ctx = tape.reshape(tape.matmul(attn, mem.bank)?, &[b, hd])?;
+        let cat = tape.concat(&[ctx, top], 1)?;
+        let mut ht = tape.tanh(tape.linear(cat, p.var(self.linear_out), None)?)?;
+        if mode.train && c.dropout > 0.0 {
+            ht = tape.dropout(ht, c.dropout, mode.site(1 + t as u64))?;
+        }
+        st.feed = ht;
+        Ok(ht)
+    }
+
+    /// Generator logits over the target vocabulary for `h [..., H]`.
+    pub fn logits(&self, tape: &Tape, p: &Bound, h: Var) -> Result<Var> {
+        self.generator.forward(tape, p, h)
+    }
+
+    /// Teacher-forced logits `[B, T, V]` for target batch `y`.
+    pub fn forced_logits(&self, tape: &Tape, p: &Bound, mem: &Memory, y: &TargetBatch, mode: Mode) -> Result<Var> {
+        let (b, t_len, hd) = (y.batch, y.len, self.config.lstm_hidden);
+        let mut st = self.start(tape, mem)?;
+        let mut hs = Vec::with_capacity(t_len);
+        for t in 0..t_len {
+            let prev: Vec<usize> = (0..b).map(|i| y.inputs[i * t_len + t]).collect();
+            let ht = self.step(tape, p, mem, &mut st, &prev, mode, t)?;
+            hs.push(tape.reshape(ht, &[b, 1, hd])?);
+        }
+        let all = if hs.len() == 1 { hs[0] } else { tape.concat(&hs, 1)? };
+        self.logits(tape, p, all)
+    }
+
+    /// Mean cross-entropy over the real target tokens (`</s>` included),
+    /// from given source character embeddings.
+    pub fn loss_embedded(
+        &self,
+        tape: &Tape,
+        p: &Bound,
+        x: &CharBatch,
+        embedded: Var,
+        y: &TargetBatch,
+        mode: Mode,
+    ) -> Result<Var> {
+        if x.batch != y.batch {
+            return Err(Error::invalid("char_nmt", format!("{} sources but {} targets", x.batch, y.batch)));
+        }
+        let mem = self.encode(tape, p, x, embedded, mode)?;
+        let logits = self.forced_logits(tape, p, &mem, y, mode)?;
+        tape.cross_entropy_masked(logits, &y.outputs, &y.mask)
+    }
+
+    /// [`Self::loss_embedded`] from character ids.
+    pub fn loss(&self, tape: &Tape, p: &Bound, x: &CharBatch, y: &TargetBatch, mode: Mode) -> Result<Var> {
+        let e = self.embed(tape, p, x)?;
+        self.loss_embedded(tape, p, x, e, y, mode)
+    }
+}

@@ -1,0 +1,245 @@
+//! `hotflip bleu`, `translate`, `train --arch char_nmt` and `attack` on a
+//! char_nmt model, run as a user runs them: on the PyTorch-made fixture
+//! checkpoint (tests/fixtures/pytorch/char_nmt) and on a tiny synthetic
+//! Multi30k-format folder. Covers the bad inputs: a line of unknown
+//! characters, an empty line, a 4,000-word line, a reference file shorter
+//! than the hypotheses.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn hotflip(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotflip"))
+        .args(["--threads", "1", "--device", "cpu"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running hotflip");
+    let mut pipe = child.stdin.take().expect("stdin");
+    if let Some(s) = stdin {
+        pipe.write_all(s.as_bytes()).expect("writing stdin");
+    }
+    drop(pipe);
+    child.wait_with_output().expect("hotflip output")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(out.status.success(), "{what} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn fails(out: &Output, what: &str) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{what} should fail cleanly:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{what} panicked:\n{stderr}");
+    stderr
+}
+
+fn temp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("hotflip-nmt-{name}-")).tempdir().expect("a temporary directory")
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch/char_nmt")
+}
+
+fn last_json(stdout: &str) -> Value {
+    serde_json::from_str(stdout.lines().last().expect("a line")).expect("JSON")
+}
+
+#[test]
+fn bleu_command_scores_and_rejects_misaligned_files() {
+    let d = temp("bleu");
+    let (h, r, short) = (d.path().join("hyp.txt"), d.path().join("ref.txt"), d.path().join("short.txt"));
+    std::fs::write(&h, "a man rides a bike .\ntwo dogs play in the snow\n").unwrap();
+    std::fs::write(&r, "A man rides a bike.\nTwo dogs are playing in the snow.\n").unwrap();
+    std::fs::write(&short, "A man rides a bike.\n").unwrap();
+    let out =
+        ok(&hotflip(&["bleu", "--hyp", h.to_str().unwrap(), "--ref", r.to_str().unwrap(), "--json"], None), "bleu");
+    let j = last_json(&out);
+    let want = hotflip::bleu::corpus_bleu(
+        &["a man rides a bike .", "two dogs play in the snow"],
+        &["A man rides a bike.", "Two dogs are playing in the snow."],
+    )
+    .unwrap();
+    assert!((j["bleu"].as_f64().unwrap() - want.bleu).abs() < 1e-9);
+    assert_eq!(j["sys_len"].as_u64(), Some(want.sys_len));
+    let err = fails(&hotflip(&["bleu", "--hyp", h.to_str().unwrap(), "--ref", short.to_str().unwrap()], None), "bleu");
+    assert!(err.contains("hyp.txt") && err.contains("short.txt"), "{err}");
+}
+
+#[test]
+fn translate_stdin_handles_empty_unknown_and_huge_lines() {
+    let d = temp("translate");
+    let out_file = d.path().join("out.txt");
+    let huge = vec!["abc"; 4000].join(" ");
+    let input = format!("abc def\n\n\u{00ff}\u{00fe} ###\n{huge}\n");
+    let out = hotflip(
+        &[
+            "translate",
+            "--model",
+            fixture().to_str().unwrap(),
+            "--beam",
+            "3",
+            "--out",
+            out_file.to_str().unwrap(),
+            "--json",
+        ],
+        Some(&input),
+    );
+    let j = last_json(&ok(&out, "translate"));
+    assert_eq!(j["n"].as_u64(), Some(4));
+    assert_eq!(j["beam"].as_u64(), Some(3));
+    assert!(j["bleu"].is_null() && j["seconds"].as_f64().is_some());
+    let lines: Vec<String> = std::fs::read_to_string(&out_file).unwrap().lines().map(String::from).collect();
+    assert_eq!(lines.len(), 4, "one output line per input line: {lines:?}");
+    assert_eq!(lines[1], "", "an empty source translates to an empty line");
+    // At most max_tgt_words (6) words per translation.
+    assert!(lines.iter().all(|l| l.split_whitespace().count() <= 6), "{lines:?}");
+}
+
+/// A Multi30k-format folder: German-ish and English-ish lines over the
+/// letters a–j (so the fixture's vocabulary reads them too).
+fn tiny_multi30k(dir: &Path) {
+    let de = ["ab cd ef", "cd ef gh", "gh ab", "ef ef ab cd", "ij ab gh", "cd ij"];
+    let en = ["ba dc fe", "dc fe hg", "hg ba", "fe fe ba dc", "ji ba hg", "dc ji"];
+    for (stem, k) in [("train", 6), ("val", 3), ("test_2016_flickr", 4)] {
+        let pick = |v: &[&str]| (0..k).map(|i| v[i % v.len()]).collect::<Vec<_>>().join("\n") + "\n";
+        std::fs::write(dir.join(format!("{stem}.de")), pick(&de)).unwrap();
+        std::fs::write(dir.join(format!("{stem}.en")), pick(&en)).unwrap();
+    }
+}
+
+#[test]
+fn train_translate_and_resume_on_tiny_data() {
+    let d = temp("train");
+    tiny_multi30k(d.path());
+    let run = d.path().join("run");
+    let data = d.path().to_str().unwrap();
+    let args = |extra: &[&str]| {
+        let mut v: Vec<String> = ["train", "--arch", "char_nmt", "--dataset", "multi30k", "--data-dir", data]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(
+            ["--src", "en", "--tgt", "de", "--batch", "2", "--min-count", "1", "--no-progress", "--out"]
+                .map(String::from),
+        );
+        v.push(run.to_str().unwrap().into());
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let a1 = args(&["--epochs", "1"]);
+    ok(&hotflip(&a1.iter().map(String::as_str).collect::<Vec<_>>(), None), "train");
+    let log = std::fs::read_to_string(run.join("train_log.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert!(line["dev_bleu"].as_f64().is_some() && line["tgt_tokens_per_s"].as_f64().unwrap() > 0.0);
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(run.join("best/config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["arch"], "char_nmt");
+    assert_eq!((cfg["src_lang"].as_str(), cfg["tgt_lang"].as_str()), (Some("en"), Some("de")));
+    // Starting again into the same folder needs --resume; with it, training continues.
+    fails(&hotflip(&a1.iter().map(String::as_str).collect::<Vec<_>>(), None), "train again");
+    let a2 = args(&["--epochs", "2", "--resume"]);
+    ok(&hotflip(&a2.iter().map(String::as_str).collect::<Vec<_>>(), None), "resume");
+    assert_eq!(std::fs::read_to_string(run.join("train_log.jsonl")).unwrap().lines().count(), 2);
+    let out = d.path().join("test.txt");
+    let t = hotflip(
+        &[
+            "translate",
+            "--model",
+            run.to_str().unwrap(),
+            "--dataset",
+            "multi30k",
+            "--data-dir",
+            data,
+            "--split",
+            "test",
+        ]
+        .into_iter()
+        .chain(["--out", out.to_str().unwrap(), "--json"])
+        .collect::<Vec<_>>(),
+        None,
+    );
+    let j = last_json(&ok(&t, "translate test"));
+    assert_eq!(j["n"].as_u64(), Some(4));
+    assert!(j["bleu"].as_f64().is_some());
+}
+
+#[test]
+fn attack_writes_fields_resumes_and_checks_goals() {
+    let d = temp("attack");
+    tiny_multi30k(d.path());
+    let data = d.path().to_str().unwrap();
+    let (out, summary, html) = (d.path().join("a.jsonl"), d.path().join("s.json"), d.path().join("r.html"));
+    let model = fixture();
+    let base = [
+        "attack",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "multi30k",
+        "--data-dir",
+        data,
+        "--split",
+        "test",
+        "--level",
+        "char",
+        "--limit",
+        "3",
+        "--min-bleu-drop",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--summary", summary.to_str().unwrap(), "--html", html.to_str().unwrap()]);
+    ok(&hotflip(&args, None), "attack");
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    for f in ["src", "adv_src", "ref", "src_output", "adv_output", "src_bleu", "adv_bleu", "bleu_drop", "changes"] {
+        assert!(lines[0].get(f).is_some(), "field {f} missing: {}", lines[0]);
+    }
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    for f in ["success_rate", "success_by_bleu_drop", "op_share", "mean_frac_changed", "share_one_change"] {
+        assert!(s.get(f).is_some(), "summary field {f} missing: {s}");
+    }
+    assert!(s["success_by_bleu_drop"].get("50").is_some());
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
+    // Every change respects one change per word.
+    for l in &lines {
+        let words: Vec<u64> = l["changes"].as_array().unwrap().iter().map(|c| c["word"].as_u64().unwrap()).collect();
+        let mut uniq = words.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), words.len(), "two changes in one word: {l}");
+    }
+    // Rerunning continues: nothing is attacked twice.
+    let again = hotflip(&base, None);
+    assert!(text(&again.stderr).contains("resuming"), "{}", text(&again.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+    // Goals: bad syntax and words outside the target vocabulary are errors.
+    let other = d.path().join("g.jsonl");
+    for goal in ["remove:", "replace:t1", "remove:nosuchword"] {
+        let mut g = base.to_vec();
+        let last = g.len() - 1;
+        g[last] = other.to_str().unwrap();
+        g.extend(["--goal", goal]);
+        let err = fails(&hotflip(&g, None), goal);
+        assert!(err.contains("--goal"), "{err}");
+    }
+    let mut g = base.to_vec();
+    let last = g.len() - 1;
+    g[last] = other.to_str().unwrap();
+    g.extend(["--goal", "remove:t1", "--method", "random"]);
+    ok(&hotflip(&g, None), "controlled random attack");
+}
