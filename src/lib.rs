@@ -9,6 +9,7 @@
 
 pub mod adv;
 pub mod attack;
+pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod cuda;
