@@ -20,7 +20,7 @@ use hotflip::data::AnyDataset;
 use hotflip::lexicon::pos::TrainOptions as TaggerOptions;
 use hotflip::lexicon::{PerceptronTagger, PosTagger, StopWords};
 
-use super::common::{announce_backend, load_model, DataArgs};
+use super::common::{announce_attack_backend, load_model, DataArgs};
 use super::eval::Split;
 use super::CliResult;
 
@@ -169,7 +169,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     if a.batch == 0 {
         return Err("--batch must be at least 1".into());
     }
-    announce_backend(threads, backend);
+    announce_attack_backend(threads, backend, a.level == Level::Char);
     let ck = load_model(&a.model)?;
     let char_model = ck.config.model.is_char_level();
     if (a.level == Level::Char) != char_model {
@@ -247,7 +247,14 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     let attack: Box<AttackFn<'_>> = match a.level {
         Level::Char => {
             constraints.insert("not_training_word".into(), settings.forbid_training_words.to_string());
-            let attacker = CharAttacker::chars(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings.clone())?;
+            let attacker = CharAttacker::chars_on(
+                &ck.model,
+                &ck.store,
+                &ck.vocab,
+                ck.config.lowercase,
+                settings.clone(),
+                backend.gpu().cloned(),
+            )?;
             Box::new(move |t: &[Task]| attacker.attack(t))
         }
         Level::Word | Level::Unk => {
