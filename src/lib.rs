@@ -22,6 +22,8 @@
 #[allow(missing_docs)]
 pub mod adv;
 pub mod attack;
+#[allow(missing_docs)]
+pub mod backend;
 #[doc(hidden)]
 pub mod bench;
 #[allow(missing_docs)]

@@ -9,6 +9,17 @@
 # twins (device.json), W4 and W5 on the GPU and on the CPU of the same
 # machine, and PyTorch's W5 baseline on CUDA where torch is installed. Prints a
 # short table last.
+#
+# With MODEL=DIR (a char_cnn_lstm checkpoint, carried too; the AG News data
+# comes with shared/), also: the CPU-vs-GPU attack equality on the first
+# $DOCS (200) AG documents (benches/gpu/attack_equality.py: the same changes
+# on at least 198 of 200, probabilities within 1e-4 where they agree, also
+# timing W2 on both), W1 and W3 beside PyTorch on CUDA
+# (benches/pytorch/w1_char_cnn_lstm.py, train_throughput.py) and W2 beside
+# PyTorch's attack on CUDA (benches/pytorch/w2_hotflip.py):
+#
+#   run(command="MODEL=runs/char/best benches/gpu/device_run.sh",
+#       carry=["target/release/hotflip", "runs/char/best"])
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-gpu-out}
@@ -26,9 +37,36 @@ run w5_gpu "$hf" --device cuda bench score --json
 run w5_cpu "$hf" --device cpu bench score --json
 run w4_gpu "$hf" --device cuda bench nn --json
 run w4_cpu "$hf" --device cpu --threads "$(nproc)" bench nn --json --iters 3
-if python3 -c "import torch" 2>/dev/null; then
+torch=0
+python3 -c "import torch" 2>/dev/null && torch=1
+if [ "$torch" = 1 ]; then
   python3 benches/pytorch/w5_score.py --device cuda --json > "$out/w5_torch.json" 2>> "$out/log.txt"
   python3 benches/pytorch/w4_neighbours.py --threads "$(nproc)" --iters 3 --json > "$out/w4_torch_cpu.json" 2>> "$out/log.txt"
+  python3 benches/pytorch/w1_char_cnn_lstm.py --device cuda --json > "$out/w1_torch.json" 2>> "$out/log.txt"
+fi
+if [ -n "${MODEL:-}" ]; then
+  docs=${DOCS:-200}
+  attack() { # device, name
+    echo "== attack_$2" >> "$out/log.txt"
+    "$hf" --device "$1" --threads "$(nproc)" attack --model "$MODEL" --dataset ag_news --limit "$docs" \
+      --no-progress --out "$out/attack_$2.jsonl" --summary "$out/attack_$2.json" 2>> "$out/log.txt"
+    echo "attack_$2 rc=$?" >> "$out/log.txt"
+  }
+  attack cpu cpu
+  attack cuda gpu
+  python3 benches/gpu/attack_equality.py "$out/attack_cpu.jsonl" "$out/attack_gpu.jsonl" --json \
+    > "$out/attack_equality.json" 2>> "$out/log.txt"
+  echo "attack_equality rc=$?" >> "$out/log.txt"
+  # W1/W3 run on the CPU engine whatever --device says (the tape is not on
+  # the device yet): these are the CPU figures of the GPU machine, for the
+  # ratio against PyTorch on CUDA.
+  run w1_cpu "$hf" --device cpu --threads "$(nproc)" bench engine --json
+  run w3_cpu "$hf" --device cpu --threads "$(nproc)" bench advstep --json
+  run train_cpu "$hf" --device cpu --threads "$(nproc)" bench train --json
+  if [ "$torch" = 1 ]; then
+    python3 benches/pytorch/w2_hotflip.py --model "$MODEL" --from-results "$out/attack_cpu.jsonl" --device cuda \
+      --quiet --summary "$out/w2_torch.json" > /dev/null 2>> "$out/log.txt"
+  fi
 fi
 cat "$out/machine.txt"
 grep -h "rc=" "$out/log.txt"
@@ -43,7 +81,14 @@ def load(n):
 d = load("device")
 if d:
     print("self-check:", d.get("summary"))
-for n in ["w4_gpu", "w4_cpu", "w4_torch_cpu", "w5_gpu", "w5_cpu", "w5_torch"]:
+eq = load("attack_equality")
+if eq:
+    print("attack equality:", eq)
+for n in ["attack_cpu", "attack_gpu", "w2_torch"]:
+    r = load(n)
+    if r:
+        print(n, {k: r[k] for k in ("seconds_per_example", "success_rate", "attacked") if k in r})
+for n in ["w1_cpu", "w1_torch", "w3_cpu", "train_cpu", "w4_gpu", "w4_cpu", "w4_torch_cpu", "w5_gpu", "w5_cpu", "w5_torch"]:
     r = load(n)
     if r:
         keys = [k for k in ("backend", "ms", "fused_us", "sorted_us", "cuda_us", "cuda_speedup", "cuda_gbps", "median_us") if k in r]

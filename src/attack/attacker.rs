@@ -2,6 +2,7 @@
 //! [`Level`], attacking one text or a batch of tasks.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::attack::char_space::CharAttacker;
 use crate::attack::result::ExampleResult;
@@ -10,6 +11,7 @@ use crate::attack::search::Task;
 use crate::attack::settings::Settings;
 use crate::attack::word_space::{WordAttacker, WordConstraints, WordMode, WordSpace};
 use crate::checkpoint::Checkpoint;
+use crate::cuda::Gpu;
 use crate::error::{Error, Result};
 use crate::math::argmax;
 use crate::train::{predict, Sample, Target, Tokens};
@@ -59,6 +61,18 @@ impl<'a> Attacker<'a> {
         settings: Settings,
         constraints: WordConstraints,
     ) -> Result<Self> {
+        Self::with_constraints_on(ck, level, settings, constraints, None)
+    }
+
+    /// As [`Attacker::with_constraints`]; with a `gpu`, the character attack
+    /// scores and prunes there (the fused kernels of `kernels/hotflip_score.cu`).
+    pub fn with_constraints_on(
+        ck: &'a Checkpoint,
+        level: Level,
+        settings: Settings,
+        constraints: WordConstraints,
+        gpu: Option<Arc<Gpu>>,
+    ) -> Result<Self> {
         if (level == Level::Char) != ck.config.model.is_char_level() {
             return Err(Error::invalid(
                 "attack",
@@ -82,7 +96,7 @@ impl<'a> Attacker<'a> {
                     .collect();
                 described.insert("ops".into(), names.join(","));
                 described.insert("not_training_word".into(), settings.forbid_training_words.to_string());
-                Search::Char(CharAttacker::chars(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings)?)
+                Search::Char(CharAttacker::chars_on(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings, gpu)?)
             }
             Level::Word | Level::Unk => {
                 if level == Level::Word {

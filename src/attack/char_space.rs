@@ -7,6 +7,8 @@ use crate::attack::char_score::{all_edits, top_children, EntryRef, ScoreTensors}
 use crate::attack::result::Change;
 use crate::attack::settings::{CharOps, Settings};
 use crate::attack::space::{ScoreEntry, Scored, Space};
+use crate::cuda::ops::hotflip_score::CudaScorer;
+use crate::cuda::Gpu;
 use crate::data::{ModelVocab, Tokenizer, Vocab};
 use crate::error::{Error, Result};
 use crate::models::{CharBatch, Input, Model, ModelConfig};
@@ -28,6 +30,9 @@ pub struct CharSpace<'a> {
     one_change_per_word: bool,
     forbid_training_words: bool,
     ops: CharOps,
+    /// With a GPU: the fused scoring + top-b pruning kernels
+    /// (kernels/hotflip_score.cu), table uploaded once per attack.
+    cuda: Option<std::sync::Mutex<CudaScorer<std::sync::Arc<Gpu>>>>,
 }
 
 impl<'a> CharSpace<'a> {
@@ -89,7 +94,16 @@ impl<'a> CharSpace<'a> {
             one_change_per_word: settings.one_change_per_word,
             forbid_training_words: settings.forbid_training_words,
             ops: settings.char_ops,
+            cuda: None,
         })
+    }
+
+    /// Scores and prunes on `gpu` (or the emulated device) with the fused
+    /// kernels: the same children as on the CPU (the kernels round as
+    /// `top_children` does).
+    pub fn with_gpu(mut self, gpu: std::sync::Arc<Gpu>) -> Self {
+        self.cuda = Some(std::sync::Mutex::new(CudaScorer::new(gpu)));
+        self
     }
 
     fn open(&self, doc: &CharDoc) -> Vec<bool> {
@@ -206,7 +220,13 @@ impl Space for CharSpace<'_> {
             char_id: &char_id,
         };
         let forbidden = |doc: &CharDoc, e: &CharEdit| self.forbidden(doc, e);
-        Ok(top_children(&t, &refs, groups, keep, &forbidden)
+        let children = match &self.cuda {
+            Some(scorer) => {
+                scorer.lock().unwrap_or_else(|p| p.into_inner()).top_children(&t, &refs, groups, keep, &forbidden)?
+            }
+            None => top_children(&t, &refs, groups, keep, &forbidden),
+        };
+        Ok(children
             .into_iter()
             .map(|g| {
                 g.into_iter().map(|c| Scored { entry: c.entry, edit: c.edit, gain: c.gain, total: c.total }).collect()
@@ -257,7 +277,22 @@ impl<'a> crate::attack::search::Attacker<'a, CharSpace<'a>> {
         lowercase: bool,
         settings: Settings,
     ) -> Result<Self> {
-        let space = CharSpace::new(model, store, vocab, lowercase, &settings)?;
+        Self::chars_on(model, store, vocab, lowercase, settings, None)
+    }
+
+    /// [`Self::chars`], scoring and pruning on `gpu` when given.
+    pub fn chars_on(
+        model: &'a Model,
+        store: &'a ParamStore,
+        vocab: &'a ModelVocab,
+        lowercase: bool,
+        settings: Settings,
+        gpu: Option<std::sync::Arc<Gpu>>,
+    ) -> Result<Self> {
+        let mut space = CharSpace::new(model, store, vocab, lowercase, &settings)?;
+        if let Some(gpu) = gpu {
+            space = space.with_gpu(gpu);
+        }
         Self::new(model, store, space, settings)
     }
 }

@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::attack::char_doc::{CharDoc, CharEdit};
 use crate::attack::char_score::{top_children, top_children_by_sorting, EntryRef, ScoreTensors};
 use crate::cuda::ops::hotflip_score::{
-    compare_all, finish_on_host, merge_entries, score_rows, twin_scores, DeviceInputs, HostInputs, Lists, ScoreShape,
-    Tops,
+    compare_all, finish_on_host, merge_entries, score_rows, twin_scores, DeviceInputs, DeviceTable, HostInputs, Lists,
+    ScoreShape, Tops,
 };
 use crate::cuda::Gpu;
 use crate::error::{Error, Result};
@@ -190,13 +190,14 @@ fn time_cuda(
 ) -> Result<CudaTimes> {
     let s = host.shape;
     let cap = crate::attack::char_score::entry_cap(keep);
-    let inp = DeviceInputs::upload(gpu, host, t.table_t)?;
+    let table = DeviceTable::upload(gpu, t.table_t, t.dim, &host.chars, &host.allowed)?;
+    let inp = DeviceInputs::upload(gpu, &table, host)?;
     let grads = gpu.upload(t.grads)?;
-    let mut rows = Tops::new(gpu, s.rows(), cap)?;
-    let mut lists = Tops::new(gpu, s.entries, cap)?;
+    let mut rows = Tops::zeroed(gpu, s.rows(), cap)?;
+    let mut lists = Tops::zeroed(gpu, s.entries, cap)?;
     let none = |_: &CharDoc, _: &CharEdit| false;
     let step = |rows: &mut Tops, lists: &mut Tops, grads: &crate::cuda::DeviceBuf<f32>| -> Result<()> {
-        score_rows(gpu, &inp, grads, cap, rows)?;
+        score_rows(gpu, &table, &inp, grads, cap, rows)?;
         merge_entries(gpu, s, rows, lists)
     };
     let fetch = |rows: &mut Tops, lists: &mut Tops| -> Result<Vec<Vec<crate::attack::char_score::Candidate>>> {
@@ -250,11 +251,11 @@ fn time_cuda(
     let cuda = |e: cudarc::driver::DriverError| Error::Cuda { op: "cuEvent", msg: format!("{e:?}") };
     let mut kernels = Vec::with_capacity(iters);
     for i in 0..=iters {
-        let start = gpu.stream().record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda)?;
+        let start = gpu.stream()?.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda)?;
         for g in &grad_sets {
             step(&mut rows, &mut lists, g)?;
         }
-        let end = gpu.stream().record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda)?;
+        let end = gpu.stream()?.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(cuda)?;
         let ms = start.elapsed_ms(&end).map_err(cuda)? as f64;
         if i > 0 {
             kernels.push(ms * 1e3 / sets as f64);

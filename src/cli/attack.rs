@@ -13,7 +13,7 @@ use hotflip::data::AnyDataset;
 use hotflip::lexicon::pos::TrainOptions as TaggerOptions;
 use hotflip::lexicon::{PerceptronTagger, PosTagger, StopWords};
 
-use super::common::{announce_backend, load_model, DataArgs};
+use super::common::{announce_attack_backend, load_model, DataArgs};
 use super::eval::Split;
 use super::CliResult;
 
@@ -237,7 +237,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     if a.batch == 0 {
         return Err("--batch must be at least 1".into());
     }
-    announce_backend(threads, backend);
+    announce_attack_backend(threads, backend, a.level == Level::Char);
     if let Ok(dir) = hotflip::train::resolve_model_dir(&a.model) {
         if hotflip::nmt::is_nmt(&dir) {
             return translation(a, interrupt);
@@ -280,7 +280,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
             distinct_lexemes: !a.allow_same_stem && a.level == Level::Word,
         },
     };
-    let attacker = Attacker::with_constraints(&ck, level, settings.clone(), wc)?;
+    let attacker = Attacker::with_constraints_on(&ck, level, settings.clone(), wc, backend.gpu().cloned())?;
     let attack = |t: &[Task]| attacker.attack(t);
     let examples = match a.split {
         Split::Train => &data.train,

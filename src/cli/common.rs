@@ -106,3 +106,16 @@ mod tests {
         assert!(!line.contains('\n') && line.contains("no CUDA driver found"), "{line}");
     }
 }
+
+/// [`announce_backend`] for the attack: the character attack scores and
+/// prunes on the GPU; forward and backward stay on the CPU engine.
+pub fn announce_attack_backend(threads: usize, backend: &Backend, char_level: bool) {
+    match backend {
+        Backend::Cuda(gpu) if char_level => eprintln!(
+            "backend: cuda ({}) for HotFlip scoring and top-b pruning; forward/backward on the cpu engine ({threads} \
+             threads)",
+            gpu.info().name
+        ),
+        _ => announce_backend(threads, backend),
+    }
+}

@@ -119,11 +119,15 @@ pub fn gemm(gpu: &Gpu, a: Mat<'_>, b: Mat<'_>, c: MatMut<'_>, accumulate: bool) 
         beta: if accumulate { 1.0 } else { 0.0 },
         ldc,
     };
+    if gpu.is_emulated() {
+        return host_gemm(a, b, c, accumulate, (m as usize, n as usize, k as usize), (lda, ldb, ldc));
+    }
     let blas = gpu.blas()?;
+    let (sa, sb) = (a.buf.cuda("cublasSgemm")?, b.buf.cuda("cublasSgemm")?);
     // cuBLAS reads the leading dimension even when k = 0; it must be ≥ 1.
-    let a_view = a.buf.slice.slice(a.offset.min(a.buf.slice.len() - 1)..);
-    let b_view = b.buf.slice.slice(b.offset.min(b.buf.slice.len() - 1)..);
-    let mut c_view = c.buf.slice.slice_mut(c.offset..);
+    let a_view = sa.slice(a.offset.min(sa.len() - 1)..);
+    let b_view = sb.slice(b.offset.min(sb.len() - 1)..);
+    let mut c_view = c.buf.cuda_mut("cublasSgemm")?.slice_mut(c.offset..);
     guarded("cublasSgemm", || {
         // SAFETY: every view was checked to lie inside its buffer for the
         // dimensions and strides passed, and c does not alias a or b (it is
@@ -132,6 +136,42 @@ pub fn gemm(gpu: &Gpu, a: Mat<'_>, b: Mat<'_>, c: MatMut<'_>, accumulate: bool) 
             .map_err(|e| Error::Cuda { op: "cublasSgemm", msg: format!("{e:?}") })
     })?;
     gpu.synchronize_if_checking("cublasSgemm")
+}
+
+/// The emulated device's cuBLAS: the same views, a plain f32 loop over k
+/// in order (cuBLAS's own order is unspecified, so only its contract is
+/// emulated, not its rounding).
+fn host_gemm(
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: MatMut<'_>,
+    accumulate: bool,
+    (m, n, k): (usize, usize, usize),
+    (lda, ldb, ldc): (i32, i32, i32),
+) -> Result<()> {
+    let (lda, ldb, ldc) = (lda as usize, ldb as usize, ldc as usize);
+    let av = a.buf.host("gemm")?;
+    let bv = b.buf.host("gemm")?;
+    let at = |i: usize, p: usize| if a.trans { av[a.offset + p * lda + i] } else { av[a.offset + i * lda + p] };
+    let bt = |p: usize, j: usize| if b.trans { bv[b.offset + j * ldb + p] } else { bv[b.offset + p * ldb + j] };
+    let mut out = vec![0.0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0.0f32;
+            for p in 0..k {
+                acc += at(i, p) * bt(p, j);
+            }
+            out[i * n + j] = acc;
+        }
+    }
+    let (offset, cv) = (c.offset, c.buf.host_mut("gemm")?);
+    for i in 0..m {
+        for j in 0..n {
+            let dst = &mut cv[offset + i * ldc + j];
+            *dst = if accumulate { *dst + out[i * n + j] } else { out[i * n + j] };
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,12 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cudarc::cublas::CudaBlas;
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, LaunchArgs, LaunchConfig};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, LaunchConfig, ValidAsZeroBits};
 use cudarc::nvrtc::Ptx;
 
-use super::buffer::DeviceBuf;
+use super::buffer::{DeviceBuf, Mem};
 use super::compile::{self, arch_for};
 use super::driver::{self, GpuInfo};
+use super::emu::Emulator;
+use super::launch::Args;
 use super::registry::{self, KernelRef};
 use super::{driver_error, guarded, nvrtc};
 use crate::error::{Error, Result};
@@ -22,16 +24,28 @@ pub(crate) const BLOCK: u32 = 256;
 /// Most blocks an elementwise launch uses; grid-stride loops cover the rest.
 const MAX_BLOCKS: usize = 1 << 16;
 
+/// A GPU, or the emulated device: the same kernel sources and the same
+/// launches, run on the CPU by the emulator ([`super::emu`]) so that the
+/// device-side orchestration is tested without a GPU.
 pub struct Gpu {
     info: GpuInfo,
     driver_version: Option<String>,
     arch: String,
+    engine: Engine,
+    sync_launches: AtomicBool,
+}
+
+enum Engine {
+    Cuda(CudaParts),
+    Emulated(Emulator),
+}
+
+struct CudaParts {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     funcs: Mutex<HashMap<KernelRef, CudaFunction>>,
     blas: Mutex<Option<Arc<CudaBlas>>>,
-    sync_launches: AtomicBool,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -67,13 +81,57 @@ impl Gpu {
             arch: arch_for(info.cc.0, info.cc.1),
             info,
             driver_version: status.version,
-            ctx,
-            stream,
-            modules: Mutex::new(HashMap::new()),
-            funcs: Mutex::new(HashMap::new()),
-            blas: Mutex::new(None),
+            engine: Engine::Cuda(CudaParts {
+                ctx,
+                stream,
+                modules: Mutex::new(HashMap::new()),
+                funcs: Mutex::new(HashMap::new()),
+                blas: Mutex::new(None),
+            }),
             sync_launches: AtomicBool::new(false),
         })
+    }
+
+    /// The emulated device: every launch runs the kernel's source on the
+    /// CPU ([`super::emu`]; needs a C++17 compiler, `$CXX` or `c++`), cuBLAS
+    /// is replaced by a plain host GEMM. Slow: for tests on small shapes.
+    pub fn emulated() -> Result<Self> {
+        let emu = Emulator::new()?;
+        Ok(Gpu {
+            info: GpuInfo {
+                ordinal: 0,
+                name: "CUDA emulator (CPU)".into(),
+                compute_capability: "emulated".into(),
+                cc: (0, 0),
+                memory_bytes: 0,
+            },
+            driver_version: None,
+            arch: "emulated".into(),
+            engine: Engine::Emulated(emu),
+            sync_launches: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether this is the emulated device.
+    pub fn is_emulated(&self) -> bool {
+        matches!(self.engine, Engine::Emulated(_))
+    }
+
+    /// Runs the emulator's launches with the threads of each block in
+    /// reverse order (a missing barrier then shows), or in order.
+    pub fn set_emulated_reverse(&self, on: bool) {
+        if let Engine::Emulated(e) = &self.engine {
+            e.set_reverse(on);
+        }
+    }
+
+    fn cuda(&self, op: &'static str) -> Result<&CudaParts> {
+        match &self.engine {
+            Engine::Cuda(c) => Ok(c),
+            Engine::Emulated(_) => {
+                Err(Error::Cuda { op, msg: "not available on the emulated device (it has no CUDA stream)".into() })
+            }
+        }
     }
 
     pub fn info(&self) -> &GpuInfo {
@@ -91,36 +149,39 @@ impl Gpu {
         self.sync_launches.store(on, Ordering::Relaxed);
     }
 
-    pub fn stream(&self) -> &Arc<CudaStream> {
-        &self.stream
+    /// The CUDA stream (an error on the emulated device).
+    pub fn stream(&self) -> Result<&Arc<CudaStream>> {
+        Ok(&self.cuda("stream")?.stream)
     }
 
     pub fn synchronize(&self) -> Result<()> {
-        guarded("cuStreamSynchronize", || self.stream.synchronize().map_err(|e| driver_error("cuStreamSynchronize", e)))
+        let Engine::Cuda(c) = &self.engine else { return Ok(()) };
+        guarded("cuStreamSynchronize", || c.stream.synchronize().map_err(|e| driver_error("cuStreamSynchronize", e)))
     }
 
     /// The kernel `k`, compiling and loading its file on first use.
     pub fn function(&self, k: KernelRef) -> Result<CudaFunction> {
-        if let Some(f) = lock(&self.funcs).get(&k) {
+        let c = self.cuda("cuModuleGetFunction")?;
+        if let Some(f) = lock(&c.funcs).get(&k) {
             return Ok(f.clone());
         }
-        let module = self.module(k.file)?;
+        let module = self.module(c, k.file)?;
         let f = guarded("cuModuleGetFunction", || {
             module.load_function(k.name).map_err(|e| driver_error("cuModuleGetFunction", e))
         })?;
-        lock(&self.funcs).insert(k, f.clone());
+        lock(&c.funcs).insert(k, f.clone());
         Ok(f)
     }
 
-    fn module(&self, stem: &'static str) -> Result<Arc<CudaModule>> {
-        if let Some(m) = lock(&self.modules).get(stem) {
+    fn module(&self, c: &CudaParts, stem: &'static str) -> Result<Arc<CudaModule>> {
+        if let Some(m) = lock(&c.modules).get(stem) {
             return Ok(Arc::clone(m));
         }
         let file = registry::file(stem)
             .ok_or_else(|| Error::invalid("cuda", format!("kernels/{stem}.cu is not in the kernel registry")))?;
         let compiled = compile::compile_file(file, &self.arch)?;
         let module = guarded("cuModuleLoadData", || {
-            self.ctx.load_module(Ptx::from_src(compiled.ptx.clone())).map_err(|e| {
+            c.ctx.load_module(Ptx::from_src(compiled.ptx.clone())).map_err(|e| {
                 let mut err = driver_error("cuModuleLoadData", e);
                 if let Error::Cuda { msg, .. } = &mut err {
                     msg.push_str(&format!(
@@ -135,13 +196,14 @@ impl Gpu {
                 err
             })
         })?;
-        lock(&self.modules).insert(stem, Arc::clone(&module));
+        lock(&c.modules).insert(stem, Arc::clone(&module));
         Ok(module)
     }
 
     /// The cuBLAS handle on this GPU's stream, created on first use.
     pub fn blas(&self) -> Result<Arc<CudaBlas>> {
-        let mut slot = lock(&self.blas);
+        let c = self.cuda("cublasCreate")?;
+        let mut slot = lock(&c.blas);
         if let Some(b) = slot.as_ref() {
             return Ok(Arc::clone(b));
         }
@@ -153,28 +215,39 @@ impl Gpu {
             });
         }
         let blas = guarded("cublasCreate", || {
-            CudaBlas::new(Arc::clone(&self.stream))
-                .map_err(|e| Error::Cuda { op: "cublasCreate", msg: format!("{e:?}") })
+            CudaBlas::new(Arc::clone(&c.stream)).map_err(|e| Error::Cuda { op: "cublasCreate", msg: format!("{e:?}") })
         })?;
         let blas = Arc::new(blas);
         *slot = Some(Arc::clone(&blas));
         Ok(blas)
     }
 
+    /// Arguments for a launch (see [`Args::arg`]).
+    pub fn args<'a>(&self) -> Args<'a> {
+        Args::default()
+    }
+
     /// Launches `k` with `args` and checks the launch, any error the
     /// context has recorded since, and (with sync launches) the kernel's
-    /// own completion.
+    /// own completion. On the emulated device the emulator runs it.
     ///
     /// # Safety
     /// `args` must match the kernel's parameter list in its `.cu` file, and
     /// every buffer must hold every index the kernel derives from the
     /// scalar arguments: the typed launchers in [`super::ops`] check this.
-    pub(crate) unsafe fn launch(&self, k: KernelRef, args: &mut LaunchArgs<'_>, cfg: LaunchConfig) -> Result<()> {
+    pub(crate) unsafe fn launch(&self, k: KernelRef, args: &mut Args<'_>, cfg: LaunchConfig) -> Result<()> {
+        let c = match &self.engine {
+            Engine::Cuda(c) => c,
+            Engine::Emulated(e) => return e.launch(k, args, cfg),
+        };
+        let f = self.function(k)?;
+        let mut b = c.stream.launch_builder(&f);
+        args.push_cuda(&mut b)?;
         // SAFETY: forwarded from the caller.
-        guarded(k.name, || unsafe { args.launch(cfg) }.map(|_| ()).map_err(|e| driver_error(k.name, e)))?;
-        guarded(k.name, || self.ctx.check_err().map_err(|e| driver_error(k.name, e)))?;
+        guarded(k.name, || unsafe { b.launch(cfg) }.map(|_| ()).map_err(|e| driver_error(k.name, e)))?;
+        guarded(k.name, || c.ctx.check_err().map_err(|e| driver_error(k.name, e)))?;
         if self.sync_launches.load(Ordering::Relaxed) {
-            guarded(k.name, || self.stream.synchronize().map_err(|e| driver_error(k.name, e)))?;
+            guarded(k.name, || c.stream.synchronize().map_err(|e| driver_error(k.name, e)))?;
         }
         Ok(())
     }
@@ -182,23 +255,51 @@ impl Gpu {
     /// With sync launches on, waits for queued work and reports its errors
     /// as `op`'s (for library calls such as cuBLAS that launch internally).
     pub(crate) fn synchronize_if_checking(&self, op: &'static str) -> Result<()> {
+        let Engine::Cuda(c) = &self.engine else { return Ok(()) };
         if self.sync_launches.load(Ordering::Relaxed) {
-            guarded(op, || self.stream.synchronize().map_err(|e| driver_error(op, e)))?;
+            guarded(op, || c.stream.synchronize().map_err(|e| driver_error(op, e)))?;
         }
         Ok(())
     }
 
     /// Copies `host` to a new device buffer.
     pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<DeviceBuf<T>> {
+        let c = match &self.engine {
+            Engine::Cuda(c) => c,
+            Engine::Emulated(_) => {
+                let mut v = copy_vec(host);
+                if v.is_empty() {
+                    // SAFETY: DeviceRepr types are plain data; all-zero bits are a value.
+                    v.push(unsafe { std::mem::zeroed() });
+                }
+                return Ok(DeviceBuf { mem: Mem::Host(v), len: host.len() });
+            }
+        };
         guarded("cuMemcpyHtoD", || {
             let slice = if host.is_empty() {
                 // SAFETY: the one element of an empty buffer is never read.
-                unsafe { self.stream.alloc::<T>(1) }
+                unsafe { c.stream.alloc::<T>(1) }
             } else {
-                self.stream.clone_htod(host)
+                c.stream.clone_htod(host)
             }
             .map_err(|e| driver_error("cuMemcpyHtoD", e))?;
-            Ok(DeviceBuf { slice, len: host.len() })
+            Ok(DeviceBuf { mem: Mem::Cuda(slice), len: host.len() })
+        })
+    }
+
+    /// `n` zeros, set on the device (no host copy).
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> Result<DeviceBuf<T>> {
+        let c = match &self.engine {
+            Engine::Cuda(c) => c,
+            Engine::Emulated(_) => {
+                // SAFETY: ValidAsZeroBits.
+                let v = (0..n.max(1)).map(|_| unsafe { std::mem::zeroed() }).collect();
+                return Ok(DeviceBuf { mem: Mem::Host(v), len: n });
+            }
+        };
+        guarded("cuMemsetD8", || {
+            let slice = c.stream.alloc_zeros::<T>(n.max(1)).map_err(|e| driver_error("cuMemsetD8", e))?;
+            Ok(DeviceBuf { mem: Mem::Cuda(slice), len: n })
         })
     }
 
@@ -212,13 +313,29 @@ impl Gpu {
         if buf.len == 0 {
             return Ok(Vec::new());
         }
+        let (c, slice) = match (&self.engine, &buf.mem) {
+            (Engine::Cuda(c), Mem::Cuda(s)) => (c, s),
+            (Engine::Emulated(_), Mem::Host(v)) => return Ok(copy_vec(&v[..buf.len])),
+            _ => return Err(Error::Cuda { op: "cuMemcpyDtoH", msg: "a buffer of another device".into() }),
+        };
         guarded("cuMemcpyDtoH", || {
-            let mut host = self.stream.clone_dtoh(&buf.slice).map_err(|e| driver_error("cuMemcpyDtoH", e))?;
-            self.stream.synchronize().map_err(|e| driver_error("cuMemcpyDtoH", e))?;
+            let mut host = c.stream.clone_dtoh(slice).map_err(|e| driver_error("cuMemcpyDtoH", e))?;
+            c.stream.synchronize().map_err(|e| driver_error("cuMemcpyDtoH", e))?;
             host.truncate(buf.len);
             Ok(host)
         })
     }
+}
+
+/// A copy of plain device-representable data (DeviceRepr has no `Clone`).
+fn copy_vec<T: DeviceRepr>(xs: &[T]) -> Vec<T> {
+    let mut v = Vec::with_capacity(xs.len());
+    // SAFETY: DeviceRepr types are plain data; the copy fills the capacity.
+    unsafe {
+        std::ptr::copy_nonoverlapping(xs.as_ptr(), v.as_mut_ptr(), xs.len());
+        v.set_len(xs.len());
+    }
+    v
 }
 
 /// A grid for `n` independent elements (grid-stride kernels).

@@ -11,8 +11,11 @@
 //! - [`registry`]: the kernel files, generated from `kernels/` by build.rs
 //! - [`nvrtc`], [`ptx_cache`], [`compile`]: kernel source to PTX, cached
 //! - [`driver`]: is there a driver, which GPUs
-//! - [`gpu`], [`buffer`], [`blas`], [`params`]: a context with its module
-//!   cache, device buffers, cuBLAS GEMM, kernel parameter structs
+//! - [`gpu`], [`buffer`], [`blas`], [`params`], [`launch`]: a context with
+//!   its module cache, device buffers, cuBLAS GEMM, kernel parameter
+//!   structs, a launch's arguments
+//! - [`emu`]: the emulated device behind [`Gpu::emulated`] (the kernel
+//!   sources run on the CPU), so that `cargo test` runs every launcher
 //! - [`ops`]: one launcher module per kernel file, each with its self-check
 //! - [`selfcheck`], [`twins`]: the comparison harness and the twins that
 //!   are not engine code
@@ -23,7 +26,9 @@ pub mod blas;
 pub mod buffer;
 pub mod compile;
 pub mod driver;
+pub mod emu;
 pub mod gpu;
+pub mod launch;
 pub mod nvrtc;
 pub mod ops;
 pub mod params;

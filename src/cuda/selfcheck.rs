@@ -80,16 +80,39 @@ pub fn all_checks() -> Vec<Check> {
     super::ops::checks()
 }
 
+thread_local! {
+    static SMALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the checks on this thread draw the emulator's small sizes.
+pub fn small_sizes() -> bool {
+    SMALL.with(|s| s.get())
+}
+
+/// Runs `f` with the emulator's small sizes (or the GPU's).
+pub fn with_small_sizes<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    let before = SMALL.with(|s| s.replace(on));
+    let out = f();
+    SMALL.with(|s| s.set(before));
+    out
+}
+
 /// Runs every check with inputs drawn from `seed`, synchronising after each
-/// launch so a fault is pinned on its kernel.
+/// launch so a fault is pinned on its kernel. On the emulated device the
+/// checks draw small sizes ([`size_in`]).
 pub fn run_all(gpu: &Gpu, seed: u64) -> Vec<Outcome> {
+    run_checks(gpu, seed, &all_checks())
+}
+
+/// Runs `checks` (a subset of [`all_checks`], or all of them).
+pub fn run_checks(gpu: &Gpu, seed: u64, checks: &[Check]) -> Vec<Outcome> {
     gpu.set_sync_launches(true);
-    let outcomes = all_checks()
+    let outcomes = checks
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let mut rng = Rng::derive(seed, i as u64);
-            let (max_rel_err, error) = match (c.run)(gpu, &mut rng) {
+            let (max_rel_err, error) = match with_small_sizes(gpu.is_emulated(), || (c.run)(gpu, &mut rng)) {
                 Ok(e) => (Some(e), None),
                 Err(e) => (None, Some(e.to_string())),
             };
@@ -181,8 +204,19 @@ pub fn trial_sizes(rng: &mut Rng) -> [usize; 3] {
     [1, size_in(rng, 2, 3000), size_in(rng, 50_000, 300_000)]
 }
 
-/// A size in [lo, hi].
+/// Largest size [`size_in`] draws for the emulator (whose every GPU
+/// thread is a fiber): ragged multi-block launches, seconds in all.
+pub const SMALL_SIZE: usize = 300;
+
+/// A size in [lo, hi]; with [`small_sizes`], in [lo', max(lo', min(⌈hi/4⌉, 300))]
+/// where lo' = min(lo, 300): every range shrinks, a product of several most.
 pub fn size_in(rng: &mut Rng, lo: usize, hi: usize) -> usize {
+    let (lo, hi) = if small_sizes() {
+        let lo = lo.min(SMALL_SIZE);
+        (lo, lo.max(hi.div_ceil(4).min(SMALL_SIZE)))
+    } else {
+        (lo, hi)
+    };
     lo + rng.below(hi - lo + 1)
 }
 

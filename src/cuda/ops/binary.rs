@@ -1,8 +1,6 @@
 //! Launchers for kernels/binary.cu (broadcast add/sub/mul/div and the
 //! reduce-to-shape of their backward), checked against `ops::binary`.
 
-use cudarc::driver::PushKernelArg;
-
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, Gpu};
 use crate::cuda::params::{Broadcast, ReduceToShape, MAX_DIMS};
@@ -84,9 +82,8 @@ pub fn binary(
         return Ok(shape);
     }
     let cfg = elementwise(out.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&p).arg(&a.slice).arg(&b.slice).arg(&mut out.slice);
+    let mut args = gpu.args();
+    args.arg(&p).arg(a).arg(b).arg(&mut *out);
     // SAFETY: (p, a, b, out) is the kernel's parameter list; the strides in p
     // come from the checked shapes, so every offset is inside a and b.
     unsafe { gpu.launch(kr, &mut args, cfg)? };
@@ -109,9 +106,8 @@ pub fn sum_to_shape(
         return Ok(());
     }
     let cfg = elementwise(out.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&p).arg(&g.slice).arg(&mut out.slice);
+    let mut args = gpu.args();
+    args.arg(&p).arg(g).arg(&mut *out);
     // SAFETY: (p, g, out) is the kernel's parameter list; offsets come from g's shape.
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }

@@ -1,8 +1,6 @@
 //! Launchers for kernels/conv.cu (the patch gathers around the conv1d
 //! GEMMs), checked against `ops::conv::{im2col, col2im}`.
 
-use cudarc::driver::PushKernelArg;
-
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, Gpu};
 use crate::cuda::registry::k;
@@ -54,9 +52,8 @@ pub fn im2col(gpu: &Gpu, x: &DeviceBuf<f32>, shape: Conv1d, cols: &mut DeviceBuf
         return Ok(());
     }
     let cfg = elementwise(cols.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&x.slice).arg(&n).arg(&l).arg(&c).arg(&kw).arg(&mut cols.slice);
+    let mut args = gpu.args();
+    args.arg(x).arg(&n).arg(&l).arg(&c).arg(&kw).arg(&mut *cols);
     // SAFETY: (x, n, l, c, k, cols) is the kernel's parameter list; lengths checked above.
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }
@@ -71,9 +68,8 @@ pub fn col2im(gpu: &Gpu, dcols: &DeviceBuf<f32>, shape: Conv1d, dx: &mut DeviceB
         return Ok(());
     }
     let cfg = elementwise(dx.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&dcols.slice).arg(&n).arg(&l).arg(&c).arg(&kw).arg(&mut dx.slice);
+    let mut args = gpu.args();
+    args.arg(dcols).arg(&n).arg(&l).arg(&c).arg(&kw).arg(&mut *dx);
     // SAFETY: (dcols, n, l, c, k, dx) is the kernel's parameter list; lengths checked above.
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }

@@ -1,8 +1,6 @@
 //! Launcher for kernels/dropout.cu, checked bit for bit against
 //! `ops::dropout::apply` (the mask is a hash of (seed, index) on both sides).
 
-use cudarc::driver::PushKernelArg;
-
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, Gpu};
 use crate::cuda::registry::k;
@@ -24,9 +22,8 @@ pub fn dropout(gpu: &Gpu, x: &DeviceBuf<f32>, p: f32, seed: u64, out: &mut Devic
     }
     let n = x.len() as u64;
     let cfg = elementwise(x.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&x.slice).arg(&n).arg(&seed).arg(&p).arg(&mut out.slice);
+    let mut args = gpu.args();
+    args.arg(x).arg(&n).arg(&seed).arg(&p).arg(&mut *out);
     // SAFETY: (x, n, seed, p, out) is the kernel's parameter list; both hold n elements.
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }

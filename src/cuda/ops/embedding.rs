@@ -1,7 +1,5 @@
 //! Launchers for kernels/embedding.cu, checked against `ops::embedding`.
 
-use cudarc::driver::PushKernelArg;
-
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, to_u32, Gpu};
 use crate::cuda::registry::k;
@@ -47,9 +45,8 @@ pub fn embedding_fwd(
     }
     let (n, d64) = (ids.len() as u64, d as u64);
     let cfg = elementwise(out.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&weight.slice).arg(&ids.slice).arg(&n).arg(&d64).arg(&mut out.slice);
+    let mut args = gpu.args();
+    args.arg(weight).arg(ids).arg(&n).arg(&d64).arg(&mut *out);
     // SAFETY: (weight, ids, n_ids, d, out) is the kernel's parameter list; ids were checked below vocab.
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }
@@ -79,9 +76,8 @@ pub fn embedding_bwd(
     }
     let (v64, d64) = (vocab as u64, d as u64);
     let cfg = elementwise(gw.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&g.slice).arg(&order.slice).arg(&start.slice).arg(&v64).arg(&d64).arg(&pad).arg(&mut gw.slice);
+    let mut args = gpu.args();
+    args.arg(g).arg(order).arg(start).arg(&v64).arg(&d64).arg(&pad).arg(&mut *gw);
     // SAFETY: the kernel's parameter list; start/order come from embedding_buckets
     // over checked ids, so every position indexes a row of g.
     unsafe { gpu.launch(kr, &mut args, cfg) }

@@ -1,8 +1,6 @@
 //! Launchers for kernels/loss.cu (row-wise log-softmax and weighted
 //! cross-entropy), checked against `ops::loss`.
 
-use cudarc::driver::PushKernelArg;
-
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, per_row, to_u32, Gpu};
 use crate::cuda::registry::k;
@@ -52,9 +50,8 @@ pub fn log_softmax_fwd(gpu: &Gpu, x: &DeviceBuf<f32>, shape: Rows, out: &mut Dev
     if shape.rows == 0 {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&x.slice).arg(&rows).arg(&c).arg(&mut out.slice);
+    let mut args = gpu.args();
+    args.arg(x).arg(&rows).arg(&c).arg(&mut *out);
     // SAFETY: (x, rows, c, out) is the kernel's parameter list; one block per row.
     unsafe { gpu.launch(kr, &mut args, per_row(kr.name, shape.rows, ROW_THREADS)?) }
 }
@@ -75,9 +72,8 @@ pub fn log_softmax_bwd(
     if shape.rows == 0 {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&g.slice).arg(&y.slice).arg(&rows).arg(&c).arg(&mut gx.slice);
+    let mut args = gpu.args();
+    args.arg(g).arg(y).arg(&rows).arg(&c).arg(&mut *gx);
     // SAFETY: (g, y, rows, c, gx) is the kernel's parameter list; one block per row.
     unsafe { gpu.launch(kr, &mut args, per_row(kr.name, shape.rows, ROW_THREADS)?) }
 }
@@ -103,15 +99,8 @@ pub fn cross_entropy_fwd(
     if shape.rows == 0 {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&x.slice)
-        .arg(&targets.slice)
-        .arg(&weights.slice)
-        .arg(&rows)
-        .arg(&c)
-        .arg(&mut ls.slice)
-        .arg(&mut per.slice);
+    let mut args = gpu.args();
+    args.arg(x).arg(targets).arg(weights).arg(&rows).arg(&c).arg(&mut *ls).arg(&mut *per);
     // SAFETY: the kernel's parameter list; targets were checked below c on upload.
     unsafe { gpu.launch(kr, &mut args, per_row(kr.name, shape.rows, ROW_THREADS)?) }
 }
@@ -141,16 +130,8 @@ pub fn cross_entropy_bwd(
     }
     let g_stride: u64 = if reduce { 0 } else { 1 };
     let cfg = elementwise(shape.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&ls.slice)
-        .arg(&targets.slice)
-        .arg(&weights.slice)
-        .arg(&g.slice)
-        .arg(&g_stride)
-        .arg(&rows)
-        .arg(&c)
-        .arg(&mut gx.slice);
+    let mut args = gpu.args();
+    args.arg(ls).arg(targets).arg(weights).arg(g).arg(&g_stride).arg(&rows).arg(&c).arg(&mut *gx);
     // SAFETY: the kernel's parameter list; g holds rows·g_stride + 1 values at least.
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }

@@ -8,7 +8,6 @@
 //! the tests below rebuild the whole `lstm_layer` from them.
 
 use crate::cuda::blas::{gemm, Mat, MatMut};
-use cudarc::driver::PushKernelArg;
 
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{one_thread_each, to_u32, Gpu};
@@ -108,15 +107,8 @@ pub fn cell_fwd(
     if dims.state_len() == 0 {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p)
-        .arg(&lengths.slice)
-        .arg(&mut gates.slice)
-        .arg(&mut hs.slice)
-        .arg(&mut cs.slice)
-        .arg(&mut state.h.slice)
-        .arg(&mut state.c.slice);
+    let mut args = gpu.args();
+    args.arg(p).arg(lengths).arg(&mut *gates).arg(&mut *hs).arg(&mut *cs).arg(&mut *state.h).arg(&mut *state.c);
     // SAFETY: the kernel's parameter list; one thread per (b, j) with the
     // bounds check in the kernel, and every buffer sized from dims.
     unsafe { gpu.launch(kr, &mut args, one_thread_each(kr.name, dims.state_len())?) }
@@ -148,16 +140,8 @@ pub fn cell_bwd(
     if dims.state_len() == 0 {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p)
-        .arg(&lengths.slice)
-        .arg(&gates.slice)
-        .arg(&cs.slice)
-        .arg(&gy.slice)
-        .arg(&dh_next.slice)
-        .arg(&mut dc_next.slice)
-        .arg(&mut dgates.slice);
+    let mut args = gpu.args();
+    args.arg(p).arg(lengths).arg(gates).arg(cs).arg(gy).arg(dh_next).arg(&mut *dc_next).arg(&mut *dgates);
     // SAFETY: as cell_fwd.
     unsafe { gpu.launch(kr, &mut args, one_thread_each(kr.name, dims.state_len())?) }
 }

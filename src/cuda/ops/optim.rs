@@ -1,8 +1,6 @@
 //! Launchers for kernels/optim.cu (in-place parameter updates), checked
 //! against the plain twins in `cuda::twins`.
 
-use cudarc::driver::PushKernelArg;
-
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, Gpu};
 use crate::cuda::params::{AdamParams, SgdParams};
@@ -28,9 +26,8 @@ pub fn sgd_momentum(
         return Ok(());
     }
     let n64 = n as u64;
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p).arg(&mut param.slice).arg(&grad.slice).arg(&mut velocity.slice).arg(&n64);
+    let mut args = gpu.args();
+    args.arg(p).arg(&mut *param).arg(grad).arg(&mut *velocity).arg(&n64);
     // SAFETY: (p, param, grad, velocity, n) is the kernel's parameter list; all hold n elements.
     unsafe { gpu.launch(kr, &mut args, elementwise(n)) }
 }
@@ -52,9 +49,8 @@ pub fn adam(
         return Ok(());
     }
     let n64 = n as u64;
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p).arg(&mut param.slice).arg(&grad.slice).arg(&mut m.slice).arg(&mut v.slice).arg(&n64);
+    let mut args = gpu.args();
+    args.arg(p).arg(&mut *param).arg(grad).arg(&mut *m).arg(&mut *v).arg(&n64);
     // SAFETY: (p, param, grad, m, v, n) is the kernel's parameter list; all hold n elements.
     unsafe { gpu.launch(kr, &mut args, elementwise(n)) }
 }

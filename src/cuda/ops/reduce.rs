@@ -3,8 +3,6 @@
 
 use cudarc::driver::LaunchConfig;
 
-use cudarc::driver::PushKernelArg;
-
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, to_u32, Gpu};
 use crate::cuda::registry::k;
@@ -54,9 +52,8 @@ pub fn sum_partials(gpu: &Gpu, x: &DeviceBuf<f32>, partials: &mut DeviceBuf<f64>
     let blocks = sum_partial_count(x.len());
     partials.expect_len(kr.name, "partials", blocks)?;
     let n = x.len() as u64;
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&x.slice).arg(&n).arg(&mut partials.slice);
+    let mut args = gpu.args();
+    args.arg(x).arg(&n).arg(&mut *partials);
     let cfg = LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (SUM_THREADS, 1, 1), shared_mem_bytes: 0 };
     // SAFETY: (x, n, partials) is the kernel's parameter list; block b writes partials[b] only.
     unsafe { gpu.launch(kr, &mut args, cfg) }
@@ -67,9 +64,8 @@ pub fn sum_finish(gpu: &Gpu, partials: &DeviceBuf<f64>, out: &mut DeviceBuf<f32>
     let kr = k::reduce::SUM_FINISH_F32;
     out.expect_len(kr.name, "out", 1)?;
     let count = u32::try_from(partials.len()).map_err(|_| Error::invalid(kr.name, "too many partial sums"))?;
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&partials.slice).arg(&count).arg(&mut out.slice);
+    let mut args = gpu.args();
+    args.arg(partials).arg(&count).arg(&mut *out);
     let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (SUM_THREADS, 1, 1), shared_mem_bytes: 0 };
     // SAFETY: (partials, count, out) is the kernel's parameter list.
     unsafe { gpu.launch(kr, &mut args, cfg) }
@@ -77,7 +73,7 @@ pub fn sum_finish(gpu: &Gpu, partials: &DeviceBuf<f64>, out: &mut DeviceBuf<f32>
 
 /// `out[0]` = the sum of all of `x`, accumulated in f64 (`Tape::sum`).
 pub fn sum(gpu: &Gpu, x: &DeviceBuf<f32>, out: &mut DeviceBuf<f32>) -> Result<()> {
-    let mut partials = gpu.filled(sum_partial_count(x.len()), f64::NAN)?;
+    let mut partials = gpu.zeros(sum_partial_count(x.len()))?;
     sum_partials(gpu, x, &mut partials)?;
     sum_finish(gpu, &partials, out)
 }
@@ -92,9 +88,8 @@ pub fn sum_axis(gpu: &Gpu, x: &DeviceBuf<f32>, axis: Axis, out: &mut DeviceBuf<f
     }
     let (o, s, i) = axis.args();
     let cfg = elementwise(out.len());
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&x.slice).arg(&o).arg(&s).arg(&i).arg(&mut out.slice);
+    let mut args = gpu.args();
+    args.arg(x).arg(&o).arg(&s).arg(&i).arg(&mut *out);
     // SAFETY: (x, outer, size, inner, out) is the kernel's parameter list; lengths checked above.
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }
@@ -119,9 +114,8 @@ pub fn max_axis(
     }
     let (o, s, i) = axis.args();
     let cfg = elementwise(out.len());
-    let f = gpu.function(kr)?;
-    let mut a = gpu.stream().launch_builder(&f);
-    a.arg(&x.slice).arg(&o).arg(&s).arg(&i).arg(&mut out.slice).arg(&mut arg.slice);
+    let mut a = gpu.args();
+    a.arg(x).arg(&o).arg(&s).arg(&i).arg(&mut *out).arg(&mut *arg);
     // SAFETY: (x, outer, size, inner, out, arg) is the kernel's parameter list; lengths checked above.
     unsafe { gpu.launch(kr, &mut a, cfg) }
 }
@@ -148,9 +142,8 @@ pub fn max_over_valid(
     // [`upload_valid`], which checks them.
     let (n64, p64, f64_) = (n as u64, p as u64, f as u64);
     let cfg = elementwise(out.len());
-    let func = gpu.function(kr)?;
-    let mut a = gpu.stream().launch_builder(&func);
-    a.arg(&x.slice).arg(&valid.slice).arg(&n64).arg(&p64).arg(&f64_).arg(&mut out.slice).arg(&mut arg.slice);
+    let mut a = gpu.args();
+    a.arg(x).arg(valid).arg(&n64).arg(&p64).arg(&f64_).arg(&mut *out).arg(&mut *arg);
     // SAFETY: the kernel's parameter list; lengths checked above, counts by upload_valid.
     unsafe { gpu.launch(kr, &mut a, cfg) }
 }
@@ -175,9 +168,8 @@ pub fn max_bwd(gpu: &Gpu, g: &DeviceBuf<f32>, arg: &DeviceBuf<u32>, axis: Axis, 
     }
     let (o, s, i) = axis.args();
     let cfg = elementwise(gx.len());
-    let f = gpu.function(kr)?;
-    let mut a = gpu.stream().launch_builder(&f);
-    a.arg(&g.slice).arg(&arg.slice).arg(&o).arg(&s).arg(&i).arg(&mut gx.slice);
+    let mut a = gpu.args();
+    a.arg(g).arg(arg).arg(&o).arg(&s).arg(&i).arg(&mut *gx);
     // SAFETY: (g, arg, outer, size, inner, gx) is the kernel's parameter list;
     // it reads g and arg at [outer, inner] indices only.
     unsafe { gpu.launch(kr, &mut a, cfg) }

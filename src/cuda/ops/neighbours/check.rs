@@ -17,7 +17,9 @@ use super::{split_ranges, MAX_K, NO_ID};
 use crate::cuda::gpu::{to_u32, Gpu};
 use crate::cuda::params::NnDims;
 use crate::cuda::registry::k;
-use crate::cuda::selfcheck::{index_err, randn, rel_err, size_in, worst, Check, MATH, MOVE, POISON, POISON_U32};
+use crate::cuda::selfcheck::{
+    index_err, randn, rel_err, size_in, small_sizes, worst, Check, MATH, MOVE, POISON, POISON_U32,
+};
 use crate::error::Result;
 use crate::ops::neighbours::{self as nn, AlphaScope, Partial, Table, FIRST_WORD};
 use crate::rng::Rng;
@@ -163,6 +165,25 @@ pub fn rel_err_inf(out: &[f32], reference: &[f32]) -> f64 {
     rel_err(&o, &r)
 }
 
+/// The neighbour ids as the kernels take them, with a fifth of the slots
+/// (at least one) [`NO_ID`] when `holes`: the unfilled slots NaN or ∞
+/// inputs leave, which the per-pair kernels must skip (an infinite
+/// distance, a zero direction) rather than read row 2^32 − 1.
+fn device_ids(rng: &mut Rng, nbr: &[usize], holes: bool) -> Result<(Vec<u32>, Vec<bool>)> {
+    let mut ids = to_u32("neighbours", "id", nbr)?;
+    let mut hole = vec![false; ids.len()];
+    if holes && !ids.is_empty() {
+        let first = rng.below(ids.len());
+        for (i, (id, h)) in ids.iter_mut().zip(hole.iter_mut()).enumerate() {
+            if i == first || rng.below(5) == 0 {
+                *id = NO_ID;
+                *h = true;
+            }
+        }
+    }
+    Ok((ids, hole))
+}
+
 fn narrow(xs: &[f64]) -> Vec<f32> {
     xs.iter().map(|&x| x as f32).collect()
 }
@@ -184,11 +205,21 @@ fn check_sq_norms(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
 
 fn check_topk(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
     let mut err = 0.0;
-    let trials = [
-        (true, random_sizes(rng, 200, 3000, 40)),
-        (true, random_sizes(rng, 700, 6000, 300)),
-        (false, random_sizes(rng, 1000, 20_000, 300)),
-    ];
+    let trials = if small_sizes() {
+        // The emulator: one block row of positions, several vocabulary
+        // splits (more than 4 tiles of words), a few depth stages.
+        let mut sizes = |grid| {
+            let (p, v, d) = (1 + rng.below(64), 520 + rng.below(200), 1 + rng.below(20));
+            (grid, (p, v, d, 1 + rng.below(8)))
+        };
+        [sizes(true), sizes(true), sizes(false)]
+    } else {
+        [
+            (true, random_sizes(rng, 200, 3000, 40)),
+            (true, random_sizes(rng, 700, 6000, 300)),
+            (false, random_sizes(rng, 1000, 20_000, 300)),
+        ]
+    };
     for (grid, sizes) in trials {
         let prob = if grid { grid_problem(rng, sizes) } else { normal_problem(rng, sizes) };
         let (p, v, d, k) = sizes;
@@ -217,7 +248,18 @@ fn check_merge(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
         let prob = grid_problem(rng, sizes);
         let (p, v, d, k) = sizes;
         let dims = plan(p, v, d, k)?;
-        let parts = twin_parts(&prob, &nn::sq_norms(prob.table()), &dims)?;
+        let mut parts = twin_parts(&prob, &nn::sq_norms(prob.table()), &dims)?;
+        // Lists cut short (NO_ID, +∞ from some slot on), as NaN or ∞
+        // inputs leave them: the kernel must skip those slots.
+        for q in parts.iter_mut() {
+            for t in 0..p {
+                if rng.below(3) == 0 {
+                    let from = rng.below(k);
+                    q.ids[t * k + from..(t + 1) * k].fill(NO_ID);
+                    q.s[t * k + from..(t + 1) * k].fill(f32::INFINITY);
+                }
+            }
+        }
         let want = nn::search::merge(&parts, p, k)?;
         let (ids, s) = concat(&parts);
         let (sd, idd) = (gpu.upload(&s)?, gpu.upload(&ids)?);
@@ -248,14 +290,18 @@ fn pair_inputs(rng: &mut Rng) -> Result<PairInputs> {
 
 fn check_dir_norms(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
     let mut err = 0.0;
-    for _ in 0..3 {
+    for trial in 0..3 {
         let x = pair_inputs(rng)?;
-        let (want_dist, want_inv) = nn::dir_norms(x.prob.table(), &x.prob.w, &x.nbr, x.prob.k);
+        let (mut want_dist, mut want_inv) = nn::dir_norms(x.prob.table(), &x.prob.w, &x.nbr, x.prob.k);
+        let (ids, hole) = device_ids(rng, &x.nbr, trial == 2)?;
+        for (i, _) in hole.iter().enumerate().filter(|(_, &h)| h) {
+            (want_dist[i], want_inv[i]) = (f32::INFINITY, 0.0);
+        }
         let (td, wd) = (gpu.upload(&x.prob.table)?, gpu.upload(&x.prob.w)?);
-        let nd = gpu.upload(&to_u32("neighbours", "id", &x.nbr)?)?;
+        let nd = gpu.upload(&ids)?;
         let (mut dist, mut inv) = (gpu.filled(x.nbr.len(), POISON)?, gpu.filled(x.nbr.len(), f64::NAN)?);
         dir_norms(gpu, &x.dims, (&td, &wd), &nd, &mut dist, &mut inv)?;
-        err = worst(err, rel_err(&gpu.download(&dist)?, &want_dist));
+        err = worst(err, rel_err_inf(&gpu.download(&dist)?, &want_dist));
         err = worst(err, rel_err(&narrow(&gpu.download(&inv)?), &narrow(&want_inv)));
     }
     Ok(err)
@@ -263,11 +309,15 @@ fn check_dir_norms(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
 
 fn check_project(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
     let mut err = 0.0;
-    for _ in 0..3 {
+    for trial in 0..3 {
         let x = pair_inputs(rng)?;
-        let want = nn::project(x.prob.table(), &x.prob.w, &x.nbr, &x.inv, &x.prob.g, x.prob.k);
+        let mut want = nn::project(x.prob.table(), &x.prob.w, &x.nbr, &x.inv, &x.prob.g, x.prob.k);
+        let (ids, hole) = device_ids(rng, &x.nbr, trial == 2)?;
+        for (w, _) in want.iter_mut().zip(&hole).filter(|(_, &h)| h) {
+            *w = 0.0;
+        }
         let (td, wd, gd) = (gpu.upload(&x.prob.table)?, gpu.upload(&x.prob.w)?, gpu.upload(&x.prob.g)?);
-        let (nd, invd) = (gpu.upload(&to_u32("neighbours", "id", &x.nbr)?)?, gpu.upload(&x.inv)?);
+        let (nd, invd) = (gpu.upload(&ids)?, gpu.upload(&x.inv)?);
         let mut out = gpu.filled(x.nbr.len(), POISON)?;
         project(gpu, &x.dims, (&td, &wd), &nd, &invd, &gd, &mut out)?;
         err = worst(err, rel_err(&gpu.download(&out)?, &want));
@@ -302,12 +352,15 @@ fn check_alpha(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
 
 fn check_perturb(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
     let mut err = 0.0;
-    for _ in 0..3 {
+    for trial in 0..3 {
         let x = pair_inputs(rng)?;
         let al = randn(rng, x.nbr.len(), 3.0);
-        let want = nn::perturb(x.prob.table(), &x.prob.w, &x.nbr, &x.inv, &al, x.prob.k);
+        // An unfilled slot contributes nothing: the twin with α = 0 there.
+        let (ids, hole) = device_ids(rng, &x.nbr, trial == 2)?;
+        let al_twin: Vec<f32> = al.iter().zip(&hole).map(|(&a, &h)| if h { 0.0 } else { a }).collect();
+        let want = nn::perturb(x.prob.table(), &x.prob.w, &x.nbr, &x.inv, &al_twin, x.prob.k);
         let (td, wd, ad) = (gpu.upload(&x.prob.table)?, gpu.upload(&x.prob.w)?, gpu.upload(&al)?);
-        let (nd, invd) = (gpu.upload(&to_u32("neighbours", "id", &x.nbr)?)?, gpu.upload(&x.inv)?);
+        let (nd, invd) = (gpu.upload(&ids)?, gpu.upload(&x.inv)?);
         let mut out = gpu.filled(x.prob.w.len(), POISON)?;
         perturb(gpu, &x.dims, (&td, &wd), &nd, &invd, &ad, &mut out)?;
         err = worst(err, rel_err(&gpu.download(&out)?, &want));

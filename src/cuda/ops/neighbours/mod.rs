@@ -12,7 +12,7 @@ pub mod pipeline;
 
 use std::ops::Range;
 
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::LaunchConfig;
 
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, to_u32, Gpu};
@@ -136,9 +136,8 @@ pub fn sq_norms(gpu: &Gpu, p: &NnDims, table: &DeviceBuf<f32>, norms: &mut Devic
         return Ok(());
     }
     let cfg = elementwise(norms.len() * 32);
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p).arg(&table.slice).arg(&mut norms.slice);
+    let mut args = gpu.args();
+    args.arg(p).arg(table).arg(&mut *norms);
     // SAFETY: (p, table, norms) is the kernel's parameter list; one warp per row below V.
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }
@@ -174,15 +173,8 @@ pub fn topk(
         block_dim: (THREADS, 1, 1),
         shared_mem_bytes: 0,
     };
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p)
-        .arg(&table.slice)
-        .arg(&norms.slice)
-        .arg(&w.slice)
-        .arg(&ids.slice)
-        .arg(&mut part_s.slice)
-        .arg(&mut part_ids.slice);
+    let mut args = gpu.args();
+    args.arg(p).arg(table).arg(norms).arg(w).arg(ids).arg(&mut *part_s).arg(&mut *part_ids);
     // SAFETY: the kernel's parameter list; lengths checked above; the
     // kernel reads table rows below V and w rows below P only.
     unsafe { gpu.launch(kr, &mut args, cfg) }
@@ -207,9 +199,8 @@ pub fn merge(
     if nbr.is_empty() {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p).arg(&part_s.slice).arg(&part_ids.slice).arg(&mut sel.slice).arg(&mut nbr.slice);
+    let mut args = gpu.args();
+    args.arg(p).arg(part_s).arg(part_ids).arg(&mut *sel).arg(&mut *nbr);
     // SAFETY: (p, part_s, part_ids, sel, nbr) is the kernel's parameter list; one warp per position.
     unsafe { gpu.launch(kr, &mut args, elementwise(p.positions as usize * 32)) }
 }
@@ -231,9 +222,8 @@ pub fn dir_norms(
     if dist.is_empty() {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p).arg(&table.slice).arg(&w.slice).arg(&nbr.slice).arg(&mut dist.slice).arg(&mut inv.slice);
+    let mut args = gpu.args();
+    args.arg(p).arg(table).arg(w).arg(nbr).arg(&mut *dist).arg(&mut *inv);
     // SAFETY: the kernel's parameter list; it dereferences nbr ids below V only.
     unsafe { gpu.launch(kr, &mut args, elementwise(pairs(p) * 32)) }
 }
@@ -257,9 +247,8 @@ pub fn project(
     if ghat.is_empty() {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p).arg(&table.slice).arg(&w.slice).arg(&nbr.slice).arg(&inv.slice).arg(&g.slice).arg(&mut ghat.slice);
+    let mut args = gpu.args();
+    args.arg(p).arg(table).arg(w).arg(nbr).arg(inv).arg(g).arg(&mut *ghat);
     // SAFETY: the kernel's parameter list; it dereferences nbr ids below V only.
     unsafe { gpu.launch(kr, &mut args, elementwise(pairs(p) * 32)) }
 }
@@ -286,9 +275,8 @@ pub fn alpha(
         block_dim: (BLOCK, 1, 1),
         shared_mem_bytes: 0,
     };
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(&ghat.slice).arg(&groups.offsets.slice).arg(&count).arg(&k32).arg(&eps).arg(&mut alpha.slice);
+    let mut args = gpu.args();
+    args.arg(ghat).arg(&groups.offsets).arg(&count).arg(&k32).arg(&eps).arg(&mut *alpha);
     // SAFETY: the kernel's parameter list; the offsets come from
     // group_offsets (non-decreasing, last = P), so every index is below P·K.
     unsafe { gpu.launch(kr, &mut args, cfg) }
@@ -313,9 +301,8 @@ pub fn perturb(
     if r.is_empty() {
         return Ok(());
     }
-    let f = gpu.function(kr)?;
-    let mut args = gpu.stream().launch_builder(&f);
-    args.arg(p).arg(&table.slice).arg(&w.slice).arg(&nbr.slice).arg(&inv.slice).arg(&alpha.slice).arg(&mut r.slice);
+    let mut args = gpu.args();
+    args.arg(p).arg(table).arg(w).arg(nbr).arg(inv).arg(alpha).arg(&mut *r);
     // SAFETY: the kernel's parameter list; it dereferences nbr ids below V only.
     unsafe { gpu.launch(kr, &mut args, elementwise(rows(p))) }
 }

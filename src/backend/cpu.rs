@@ -1,0 +1,139 @@
+//! The CPU device: the CPU kernels the tape's ops run (`ops::*`), on host
+//! vectors. The default.
+
+use super::{check_ids, expect_len, wrong_place, Device, Gemm, Storage};
+use crate::cuda::params::AdamParams;
+use crate::error::Result;
+use crate::ops::gemm::{matmul, View, ViewMut};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuDevice;
+
+fn host<'a>(op: &'static str, s: &'a Storage) -> Result<&'a [f32]> {
+    match s {
+        Storage::Cpu(v) => Ok(v),
+        other => Err(wrong_place(op, other, "cpu")),
+    }
+}
+
+fn host_mut<'a>(op: &'static str, s: &'a mut Storage) -> Result<&'a mut Vec<f32>> {
+    match s {
+        Storage::Cpu(v) => Ok(v),
+        other => Err(wrong_place(op, other, "cpu")),
+    }
+}
+
+/// A's (or B's) view: row-major, or the transpose of a row-major store.
+pub(crate) fn view(data: &[f32], rows: usize, cols: usize, trans: bool) -> View<'_> {
+    if trans {
+        View::t(data, rows, cols)
+    } else {
+        View::rm(data, rows, cols)
+    }
+}
+
+impl Device for CpuDevice {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn upload(&self, host: &[f32]) -> Result<Storage> {
+        Ok(Storage::Cpu(host.to_vec()))
+    }
+
+    fn to_host(&self, s: &Storage) -> Result<Vec<f32>> {
+        Ok(host("to_host", s)?.to_vec())
+    }
+
+    fn gemm(&self, a: &Storage, b: &Storage, g: Gemm) -> Result<Storage> {
+        let (a, b) = (host("gemm", a)?, host("gemm", b)?);
+        expect_len("gemm", "a", a.len(), g.m * g.k)?;
+        expect_len("gemm", "b", b.len(), g.k * g.n)?;
+        let mut c = vec![0.0f32; g.m * g.n];
+        matmul(view(a, g.m, g.k, g.ta), view(b, g.k, g.n, g.tb), ViewMut::rm(&mut c, g.m, g.n), false);
+        Ok(Storage::Cpu(c))
+    }
+
+    fn embedding_fwd(&self, weight: &Storage, vocab: usize, dim: usize, ids: &[usize]) -> Result<Storage> {
+        let w = host("embedding_fwd", weight)?;
+        expect_len("embedding_fwd", "weight", w.len(), vocab * dim)?;
+        check_ids("embedding_fwd", ids, vocab)?;
+        Ok(Storage::Cpu(crate::ops::embedding::embedding_forward(w, dim, ids)))
+    }
+
+    fn embedding_bwd(
+        &self,
+        g: &Storage,
+        vocab: usize,
+        dim: usize,
+        ids: &[usize],
+        padding: Option<usize>,
+    ) -> Result<Storage> {
+        let g = host("embedding_bwd", g)?;
+        expect_len("embedding_bwd", "g", g.len(), ids.len() * dim)?;
+        check_ids("embedding_bwd", ids, vocab)?;
+        let (start, order) = crate::ops::embedding::embedding_buckets(ids, vocab);
+        Ok(Storage::Cpu(crate::ops::embedding::embedding_backward(g, dim, &start, &order, padding)))
+    }
+
+    fn cross_entropy(
+        &self,
+        logits: &Storage,
+        c: usize,
+        targets: &[usize],
+        weights: &[f32],
+    ) -> Result<(Storage, Storage)> {
+        let x = host("cross_entropy", logits)?;
+        expect_len("cross_entropy", "logits", x.len(), targets.len() * c)?;
+        expect_len("cross_entropy", "weights", weights.len(), targets.len())?;
+        check_ids("cross_entropy", targets, c)?;
+        let (ls, per) = crate::ops::loss::ce_forward_rows(x, c, targets, weights);
+        Ok((Storage::Cpu(ls), Storage::Cpu(per)))
+    }
+
+    fn cross_entropy_bwd(
+        &self,
+        ls: &Storage,
+        c: usize,
+        targets: &[usize],
+        weights: &[f32],
+        g: &Storage,
+        reduce: bool,
+    ) -> Result<Storage> {
+        let (ls, g) = (host("cross_entropy_bwd", ls)?, host("cross_entropy_bwd", g)?);
+        expect_len("cross_entropy_bwd", "ls", ls.len(), targets.len() * c)?;
+        expect_len("cross_entropy_bwd", "weights", weights.len(), targets.len())?;
+        expect_len("cross_entropy_bwd", "g", g.len(), if reduce { 1 } else { targets.len() })?;
+        check_ids("cross_entropy_bwd", targets, c)?;
+        Ok(Storage::Cpu(crate::ops::loss::ce_backward_rows(ls, c, targets, weights, g, reduce)))
+    }
+
+    fn dropout(&self, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(crate::error::Error::invalid("dropout", format!("probability {p} must be in [0, 1)")));
+        }
+        Ok(Storage::Cpu(crate::ops::dropout::apply(host("dropout", x)?, seed, p)))
+    }
+
+    fn sum(&self, x: &Storage) -> Result<f32> {
+        Ok(crate::ops::cpu::sum(host("sum", x)?) as f32)
+    }
+
+    fn adam(
+        &self,
+        p: &AdamParams,
+        param: &mut Storage,
+        grad: &Storage,
+        m: &mut Storage,
+        v: &mut Storage,
+    ) -> Result<()> {
+        let n = param.len();
+        let grad = host("adam", grad)?;
+        expect_len("adam", "grad", grad.len(), n)?;
+        expect_len("adam", "m", m.len(), n)?;
+        expect_len("adam", "v", v.len(), n)?;
+        let (param, m, v) = (host_mut("adam", param)?, host_mut("adam", m)?, host_mut("adam", v)?);
+        crate::cuda::twins::adam_step(p, param, grad, m, v);
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! The CUDA device: the launchers of `cuda::ops` on device buffers, on a
+//! GPU or on the emulated device (`Gpu::emulated`). Values stay on the
+//! device between primitives; index arrays go up through the launchers'
+//! checked `upload_*` functions.
+
+use std::sync::Arc;
+
+use super::{expect_len, wrong_place, Device, Gemm, Storage};
+use crate::cuda::blas::{gemm, Mat, MatMut};
+use crate::cuda::buffer::DeviceBuf;
+use crate::cuda::ops::{dropout, embedding, loss, optim, reduce};
+use crate::cuda::params::AdamParams;
+use crate::cuda::Gpu;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub struct CudaDevice {
+    gpu: Arc<Gpu>,
+}
+
+impl CudaDevice {
+    pub fn new(gpu: Arc<Gpu>) -> Self {
+        CudaDevice { gpu }
+    }
+
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+}
+
+fn dev<'a>(op: &'static str, s: &'a Storage) -> Result<&'a DeviceBuf<f32>> {
+    match s {
+        Storage::Cuda(b) => Ok(b),
+        other => Err(wrong_place(op, other, "cuda")),
+    }
+}
+
+fn dev_mut<'a>(op: &'static str, s: &'a mut Storage) -> Result<&'a mut DeviceBuf<f32>> {
+    match s {
+        Storage::Cuda(b) => Ok(b),
+        other => Err(wrong_place(op, other, "cuda")),
+    }
+}
+
+/// A's (or B's) device view, as `cpu::view` reads the same store.
+fn mat(buf: &DeviceBuf<f32>, rows: usize, cols: usize, trans: bool) -> Mat<'_> {
+    if trans {
+        Mat::t(buf, rows, cols)
+    } else {
+        Mat::rm(buf, rows, cols)
+    }
+}
+
+impl Device for CudaDevice {
+    fn name(&self) -> &'static str {
+        if self.gpu.is_emulated() {
+            "cuda (emulated)"
+        } else {
+            "cuda"
+        }
+    }
+
+    fn upload(&self, host: &[f32]) -> Result<Storage> {
+        Ok(Storage::Cuda(self.gpu.upload(host)?))
+    }
+
+    fn to_host(&self, s: &Storage) -> Result<Vec<f32>> {
+        self.gpu.download(dev("to_host", s)?)
+    }
+
+    fn gemm(&self, a: &Storage, b: &Storage, g: Gemm) -> Result<Storage> {
+        let (a, b) = (dev("gemm", a)?, dev("gemm", b)?);
+        expect_len("gemm", "a", a.len(), g.m * g.k)?;
+        expect_len("gemm", "b", b.len(), g.k * g.n)?;
+        let mut c = self.gpu.zeros(g.m * g.n)?;
+        gemm(&self.gpu, mat(a, g.m, g.k, g.ta), mat(b, g.k, g.n, g.tb), MatMut::rm(&mut c, g.m, g.n), false)?;
+        Ok(Storage::Cuda(c))
+    }
+
+    fn embedding_fwd(&self, weight: &Storage, vocab: usize, dim: usize, ids: &[usize]) -> Result<Storage> {
+        let w = dev("embedding_fwd", weight)?;
+        let idd = embedding::upload_ids(&self.gpu, ids, vocab)?;
+        let mut out = self.gpu.zeros(ids.len() * dim)?;
+        embedding::embedding_fwd(&self.gpu, w, (vocab, dim), &idd, &mut out)?;
+        Ok(Storage::Cuda(out))
+    }
+
+    fn embedding_bwd(
+        &self,
+        g: &Storage,
+        vocab: usize,
+        dim: usize,
+        ids: &[usize],
+        padding: Option<usize>,
+    ) -> Result<Storage> {
+        let g = dev("embedding_bwd", g)?;
+        let (start, order) = embedding::upload_buckets(&self.gpu, ids, vocab)?;
+        let mut gw = self.gpu.zeros(vocab * dim)?;
+        embedding::embedding_bwd(&self.gpu, g, (&start, &order), (vocab, dim), padding, &mut gw)?;
+        Ok(Storage::Cuda(gw))
+    }
+
+    fn cross_entropy(
+        &self,
+        logits: &Storage,
+        c: usize,
+        targets: &[usize],
+        weights: &[f32],
+    ) -> Result<(Storage, Storage)> {
+        let x = dev("cross_entropy", logits)?;
+        let shape = loss::Rows { rows: targets.len(), c };
+        let td = loss::upload_targets(&self.gpu, targets, c)?;
+        let wd = self.gpu.upload(weights)?;
+        let (mut ls, mut per) = (self.gpu.zeros(x.len())?, self.gpu.zeros(targets.len())?);
+        loss::cross_entropy_fwd(&self.gpu, x, &td, &wd, shape, &mut ls, &mut per)?;
+        Ok((Storage::Cuda(ls), Storage::Cuda(per)))
+    }
+
+    fn cross_entropy_bwd(
+        &self,
+        ls: &Storage,
+        c: usize,
+        targets: &[usize],
+        weights: &[f32],
+        g: &Storage,
+        reduce: bool,
+    ) -> Result<Storage> {
+        let (ls, g) = (dev("cross_entropy_bwd", ls)?, dev("cross_entropy_bwd", g)?);
+        let shape = loss::Rows { rows: targets.len(), c };
+        let td = loss::upload_targets(&self.gpu, targets, c)?;
+        let wd = self.gpu.upload(weights)?;
+        let mut gx = self.gpu.zeros(ls.len())?;
+        loss::cross_entropy_bwd(&self.gpu, ls, &td, &wd, g, reduce, shape, &mut gx)?;
+        Ok(Storage::Cuda(gx))
+    }
+
+    fn dropout(&self, x: &Storage, p: f32, seed: u64) -> Result<Storage> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::invalid("dropout", format!("probability {p} must be in [0, 1)")));
+        }
+        let x = dev("dropout", x)?;
+        let mut out = self.gpu.zeros(x.len())?;
+        dropout::dropout(&self.gpu, x, p, seed, &mut out)?;
+        Ok(Storage::Cuda(out))
+    }
+
+    fn sum(&self, x: &Storage) -> Result<f32> {
+        let mut out = self.gpu.zeros(1)?;
+        reduce::sum(&self.gpu, dev("sum", x)?, &mut out)?;
+        Ok(self.gpu.download(&out)?[0])
+    }
+
+    fn adam(
+        &self,
+        p: &AdamParams,
+        param: &mut Storage,
+        grad: &Storage,
+        m: &mut Storage,
+        v: &mut Storage,
+    ) -> Result<()> {
+        let grad = dev("adam", grad)?;
+        let (param, m, v) = (dev_mut("adam", param)?, dev_mut("adam", m)?, dev_mut("adam", v)?);
+        optim::adam(&self.gpu, p, param, grad, (m, v))
+    }
+}
