@@ -59,6 +59,7 @@ pub fn run(args: Vec<String>) -> std::result::Result<(), Box<dyn std::error::Err
         min_count: None,
         max_vocab: None,
         init: None,
+        init_vectors: None,
         out: out.clone(),
         resume: false,
         options: TrainOptions {

@@ -122,6 +122,13 @@ impl Merged {
         let constraints: BTreeMap<String, String> =
             serde_json::from_value(m["constraints"].clone()).map_err(|_| bad("constraints"))?;
         Ok(RunInfo {
+            model: m["model"].as_str().ok_or_else(|| bad("model"))?.to_string(),
+            dataset: format!(
+                "{} {}",
+                m["dataset"].as_str().ok_or_else(|| bad("dataset"))?,
+                m["split"].as_str().ok_or_else(|| bad("split"))?
+            ),
+            max_changes: m["max_changes"].as_u64().map(|n| n as usize),
             method: m["method"].as_str().ok_or_else(|| bad("method"))?.to_string(),
             level: m["level"].as_str().ok_or_else(|| bad("level"))?.to_string(),
             tau: m["tau"].as_f64().ok_or_else(|| bad("tau"))? as f32,

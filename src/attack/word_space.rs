@@ -15,7 +15,6 @@ use crate::attack::space::{ScoreEntry, Scored, Space};
 pub use crate::attack::word_constraints::WordConstraints;
 use crate::data::{Tokenizer, Vocab};
 use crate::error::{Error, Result};
-use crate::lexicon::pos::PosTagger;
 use crate::lexicon::stem::StemIndex;
 use crate::lexicon::stopwords::StopWords;
 use crate::models::{Input, Model, WordBatch};
@@ -159,7 +158,7 @@ impl<'a> WordSpace<'a> {
 
     /// Allowed replacements of each word of `doc` (empty where closed). Only
     /// the part-of-speech check depends on the sentence: it tags `doc` once
-    /// and each candidate with [`PosTagger::tag_flipped`].
+    /// and each candidate with [`crate::lexicon::pos::PosTagger::tag_flipped`].
     fn candidates(&self, doc: &WordDoc) -> Vec<Arc<Vec<usize>>> {
         let mut tokens: Vec<&str> = doc.words.iter().map(String::as_str).collect();
         let tags = self.constraints.pos.as_ref().map(|t| t.tag(&tokens));
