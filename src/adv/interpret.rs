@@ -70,10 +70,7 @@ pub fn interpret(
         return Err(Error::invalid("interpret", format!("needs a word classifier, not {}", cfg.arch())));
     }
     let tok = Tokenizer::new(lowercase);
-    let parsed: Vec<Vec<String>> = texts
-        .iter()
-        .map(|t| t.split_whitespace().take(cfg.max_words()).map(|w| tok.normalize(w).into_owned()).collect())
-        .collect();
+    let parsed: Vec<Vec<String>> = texts.iter().map(|t| tok.first_words(t, cfg.max_words())).collect();
     if let Some(i) = parsed.iter().position(Vec::is_empty) {
         return Err(Error::invalid("interpret", format!("text {} has no words", i + 1)));
     }

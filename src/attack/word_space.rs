@@ -230,8 +230,7 @@ impl Space for WordSpace<'_> {
     }
 
     fn parse(&self, text: &str) -> WordDoc {
-        let words: Vec<String> =
-            text.split_whitespace().take(self.max_words).map(|w| self.tok.normalize(w).into_owned()).collect();
+        let words = self.tok.first_words(text, self.max_words);
         let ids = words.iter().map(|w| self.vocab.id(w)).collect();
         let changed = vec![false; words.len()];
         WordDoc { words, ids, changed }

@@ -35,7 +35,13 @@ impl Tokenizer {
 
     /// The words of `text` as the model sees them.
     pub fn words(&self, text: &str) -> Vec<String> {
-        text.split_whitespace().map(|w| self.normalize(w).into_owned()).collect()
+        self.first_words(text, usize::MAX)
+    }
+
+    /// The first `max` words of `text` as the model sees them (a model's
+    /// `max_words`): what the word attack and the interpretation read.
+    pub fn first_words(&self, text: &str, max: usize) -> Vec<String> {
+        text.split_whitespace().take(max).map(|w| self.normalize(w).into_owned()).collect()
     }
 }
 
