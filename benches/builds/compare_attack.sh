@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # One attack command run by two hotflip binaries (e.g. one built from main
 # and this build), alternating round after round so both see the same
-# machine state; prints each run's seconds per example with the load
-# average, the medians, the ratio baseline / this, and whether the result
-# files are identical but for the `seconds` timing fields.
+# machine state; prints each run's seconds per example (wall clock, as the
+# summary gives it) and CPU seconds (user + system, /usr/bin/time) per
+# attacked example with the load average and peak RSS, the medians, the
+# ratios baseline / this, and whether the result files are identical but
+# for the `seconds` timing fields. On a loaded machine the CPU seconds are
+# the steadier figure.
 #
 #   benches/builds/compare_attack.sh BASELINE_BIN ROUNDS [hotflip global flags] attack ARGS...
 #
@@ -24,12 +27,16 @@ for r in $(seq "$rounds"); do
   for who in $order; do
     if [ "$who" = base ]; then bin=$base; else bin=$new; fi
     out="$dir/${who}_$r"
-    "$bin" "${args[@]}" --out "$out.jsonl" --summary "$out.json" >"$out.log" 2>&1 || { cat "$out.log" >&2; exit 1; }
-    python3 - "$out.json" "$who" "$r" <<'PY'
+    /usr/bin/time -f "%U %S %M" -o "$out.time" "$bin" "${args[@]}" --out "$out.jsonl" --summary "$out.json" \
+      >"$out.log" 2>&1 || { cat "$out.log" >&2; exit 1; }
+    python3 - "$out" "$who" "$r" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1]))
+s = json.load(open(sys.argv[1] + ".json"))
+u, sy, rss = open(sys.argv[1] + ".time").read().split()[-3:]
+cpu = (float(u) + float(sy)) / max(s["attacked"], 1)
 load = open("/proc/loadavg").read().split()[0]
-print(f"round {sys.argv[3]} {sys.argv[2]}: {s['seconds_per_example']:.4f} s/example, success {s['success_rate']:.3f} (load {load})")
+print(f"round {sys.argv[3]} {sys.argv[2]}: {s['seconds_per_example']:.4f} s/example, {cpu:.4f} CPU s/example, "
+      f"peak RSS {int(rss) / 1024:.0f} MiB, success {s['success_rate']:.3f} (load {load})")
 PY
   done
 done
@@ -45,7 +52,13 @@ def lines(w, r):
         out.append(e)
     return out
 med = {w: statistics.median(summary(w, r)["seconds_per_example"] for r in range(1, rounds + 1)) for w in ("base", "new")}
+def cpu(w, r):
+    u, sy, _ = open(f"{d}/{w}_{r}.time").read().split()[-3:]
+    return (float(u) + float(sy)) / max(summary(w, r)["attacked"], 1)
+mcpu = {w: statistics.median(cpu(w, r) for r in range(1, rounds + 1)) for w in ("base", "new")}
 same = all(lines("base", r) == lines("new", r) for r in range(1, rounds + 1))
 print(f"medians of {rounds} rounds: baseline {base} {med['base']:.4f} s/example, this build {med['new']:.4f} s/example")
-print(f"ratio baseline / this build: {med['base'] / med['new']:.2f}; results identical but timings: {same}")
+print(f"CPU seconds per example (user + system), medians: baseline {mcpu['base']:.4f}, this build {mcpu['new']:.4f}")
+print(f"ratio baseline / this build: wall {med['base'] / med['new']:.2f}, CPU {mcpu['base'] / mcpu['new']:.2f}; "
+      f"results identical but timings: {same}")
 PY
