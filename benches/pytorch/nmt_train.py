@@ -114,7 +114,8 @@ def main():
             step += 1
             span_tok += int((tout != 0).sum())
             span_s += time.time() - t0
-            ema = float(loss) if ema is None else 0.98 * ema + 0.02 * float(loss)
+            lv = loss.item()
+            ema = lv if ema is None else 0.98 * ema + 0.02 * lv
             if a.eval_every and step % a.eval_every == 0:
                 log_line()
         else:
