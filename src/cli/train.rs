@@ -111,6 +111,10 @@ pub struct TrainArgs {
     /// absent from the file keep the usual random initialisation. Word models only.
     #[arg(long, value_name = "FILE")]
     init_vectors: Option<PathBuf>,
+    /// Start the embedding and LSTM from a language model written by `hotflip pretrain-lm`
+    /// (same --arch, preset and vocabulary options); the other layers start at random.
+    #[arg(long, value_name = "DIR")]
+    init_lm: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -267,7 +271,13 @@ fn model_config(a: &TrainArgs, vocab: usize, classes: usize) -> CliResult<ModelC
 
 /// Copies every parameter of the checkpoint at `dir` into `store`, after
 /// checking that it is the same model over the same vocabulary.
-fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStore) -> CliResult<()> {
+fn init_from(
+    dir: &Path,
+    cfg: &ModelConfig,
+    vocab: &Vocab,
+    store: &mut ParamStore,
+    only: Option<fn(&str) -> bool>,
+) -> CliResult<()> {
     let best = dir.join("best");
     let dir = if best.join("config.json").exists() { best } else { dir.to_path_buf() };
     let ck = hotflip::checkpoint::load(&dir)?;
@@ -286,8 +296,13 @@ fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStor
         .into());
     }
     let ids: Vec<_> = store.ids().collect();
+    let mut copied = 0;
     for id in ids {
         let name = store.name(id).to_string();
+        if only.is_some_and(|keep| !keep(&name)) {
+            continue;
+        }
+        copied += 1;
         let t = ck.store.by_name(&name).map_err(|_| format!("--init {where_}: no tensor `{name}`"))?;
         if t.shape() != store.get(id).shape() {
             return Err(format!(
@@ -299,7 +314,7 @@ fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStor
         }
         store.set(id, t.clone())?;
     }
-    eprintln!("init: weights from {where_}");
+    eprintln!("init: {copied} tensors from {where_}");
     Ok(())
 }
 
@@ -320,6 +335,16 @@ fn init_vectors(path: &Path, vocab: &Vocab, lowercase: bool, store: &mut ParamSt
         vectors.dim
     );
     Ok(())
+}
+
+/// `--min-count` unless given: 5 for characters, 2 for the tagger (so UNK
+/// is trained), 1 for the other word models.
+pub fn default_min_count(arch: Arch) -> usize {
+    match arch {
+        Arch::CharCnnLstm => 5,
+        Arch::BilstmTagger => 2,
+        Arch::WordCnn | Arch::LstmClassifier => 1,
+    }
 }
 
 /// Says so when no training word maps to UNK: its embedding then keeps its
@@ -344,8 +369,8 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if a.minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
         return Err("--minutes must be positive".into());
     }
-    if a.init_vectors.is_some() && a.init.is_some() {
-        return Err("--init-vectors and --init both set the embeddings; pick one".into());
+    if [a.init_vectors.is_some(), a.init.is_some(), a.init_lm.is_some()].iter().filter(|&&x| x).count() > 1 {
+        return Err("--init-vectors, --init and --init-lm all set the embeddings; pick one".into());
     }
     if a.max_norm.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
         return Err("--max-norm must be positive".into());
@@ -355,15 +380,8 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     let data = a.data.load()?;
     let char_level = a.arch == Arch::CharCnnLstm;
     let lowercase = !a.keep_case;
-    let vocab_opts = VocabOptions {
-        lowercase,
-        min_count: a.min_count.unwrap_or(match a.arch {
-            Arch::CharCnnLstm => 5,
-            Arch::BilstmTagger => 2,
-            Arch::WordCnn | Arch::LstmClassifier => 1,
-        }),
-        max_size: a.max_vocab,
-    };
+    let vocab_opts =
+        VocabOptions { lowercase, min_count: a.min_count.unwrap_or(default_min_count(a.arch)), max_size: a.max_vocab };
     let vocab = train::build_vocab(char_level, &data, vocab_opts)?;
     let labels: Vec<String> = match &data {
         hotflip::data::AnyDataset::Classification(d) => d.labels.clone(),
@@ -385,7 +403,16 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
         init_vectors(path, &vocab.vocab, lowercase, &mut store)?;
     }
     if let Some(dir) = &a.init {
-        init_from(dir, &model_cfg, &vocab.vocab, &mut store)?;
+        init_from(dir, &model_cfg, &vocab.vocab, &mut store, None)?;
+    }
+    if let Some(dir) = &a.init_lm {
+        init_from(
+            dir,
+            &model_cfg,
+            &vocab.vocab,
+            &mut store,
+            Some(|n| n == "embedding.weight" || n.starts_with("lstm.")),
+        )?;
     }
     eprintln!(
         "model: {} ({:?} preset), {} parameters, vocabulary {} {}",

@@ -4,6 +4,7 @@
 
 mod batches;
 mod frequencies;
+pub mod lm;
 mod metrics;
 mod objective;
 mod samples;
