@@ -516,7 +516,7 @@ fn pretrain_lm_then_init_lm_copies_embedding_and_lstm() {
         [train_cmd("bilstm_tagger", "fce", data.path(), &out, "1"), vec!["--lr", "1e-9", "--init-lm", p(&lm)]].concat();
     let trained = hotflip(&train);
     ok(&trained, "train --init-lm");
-    assert!(text(&trained.stderr).contains("init: 9 tensors"), "{}", text(&trained.stderr));
+    assert!(text(&trained.stderr).contains("(9 tensors)"), "{}", text(&trained.stderr));
     let a = hotflip::checkpoint::load(&lm.join("best")).expect("LM checkpoint");
     let b = hotflip::checkpoint::load(&out.join("best")).expect("tagger checkpoint");
     for name in ["embedding.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0_reverse", "lstm.bias_ih_l0_reverse"] {

@@ -314,7 +314,7 @@ fn init_from(
         }
         store.set(id, t.clone())?;
     }
-    eprintln!("init: {copied} tensors from {where_}");
+    eprintln!("init: weights from {where_} ({copied} tensors)");
     Ok(())
 }
 
