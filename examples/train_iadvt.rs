@@ -60,6 +60,7 @@ pub fn run(args: Vec<String>) -> std::result::Result<(), Box<dyn std::error::Err
         max_vocab: None,
         init: None,
         init_vectors: None,
+        init_lm: None,
         out: out.clone(),
         resume: false,
         options: TrainOptions {

@@ -493,3 +493,41 @@ fn init_vectors_sets_covered_rows_and_the_embedding_size() {
         [train_cmd("char_cnn_lstm", "sst2", data.path(), &out, "1"), vec!["--init-vectors", p(&vectors)]].concat();
     assert!(fails(&hotflip(&char_args), "char model").contains("char_cnn_lstm has none"));
 }
+
+#[test]
+fn pretrain_lm_then_init_lm_copies_embedding_and_lstm() {
+    let data = temp("fce-lm");
+    write_fce(data.path());
+    let run = temp("fce-lm-run");
+    let lm = run.path().join("lm");
+    let args = ["pretrain-lm", "--arch", "bilstm_tagger", "--dataset", "fce", "--data-dir", p(data.path())];
+    let res = hotflip(&[&args[..], &["--out", p(&lm), "--epochs", "3", "--samples", "8", "--lr", "0.01"]].concat());
+    ok(&res, "pretrain-lm");
+    let stderr = text(&res.stderr);
+    assert!(stderr.contains("forward + backward LMs") && stderr.contains("dev perplexity"), "{stderr}");
+    let log = std::fs::read_to_string(lm.join("lm_log.jsonl")).expect("lm_log.jsonl");
+    let last = json(log.lines().last().expect("a line per epoch"));
+    let ppl = last["dev_perplexity"].as_f64().expect("dev_perplexity");
+    // Words here are drawn independently, so an LM can only overfit them
+    // (whether it learns is train::lm's unit tests); the log must hold a finite
+    // full-softmax perplexity above 1.
+    assert!(ppl.is_finite() && ppl > 1.0, "dev perplexity {ppl}");
+    let out = run.path().join("tagger");
+    let train =
+        [train_cmd("bilstm_tagger", "fce", data.path(), &out, "1"), vec!["--lr", "1e-9", "--init-lm", p(&lm)]].concat();
+    let trained = hotflip(&train);
+    ok(&trained, "train --init-lm");
+    assert!(text(&trained.stderr).contains("(9 tensors)"), "{}", text(&trained.stderr));
+    let a = hotflip::checkpoint::load(&lm.join("best")).expect("LM checkpoint");
+    let b = hotflip::checkpoint::load(&out.join("best")).expect("tagger checkpoint");
+    for name in ["embedding.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0_reverse", "lstm.bias_ih_l0_reverse"] {
+        let (x, y) = (a.store.by_name(name).expect(name), b.store.by_name(name).expect(name));
+        let diff = x.data().iter().zip(y.data()).map(|(u, v)| (u - v).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{name} differs by {diff}");
+    }
+    // A classifier cannot take the tagger's LM.
+    let sst = sst2_dir("lm-mismatch");
+    let c_out = run.path().join("c");
+    let bad = [train_cmd("lstm_classifier", "sst2", sst.path(), &c_out, "1"), vec!["--init-lm", p(&lm)]].concat();
+    fails(&hotflip(&bad), "--init-lm across architectures");
+}

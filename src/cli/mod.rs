@@ -11,6 +11,7 @@ mod interpret;
 mod merge;
 mod pos;
 mod predict;
+mod pretrain_lm;
 mod train;
 mod translate;
 mod translate_attack;
@@ -49,6 +50,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Train a model on a data set (best-on-dev checkpoint, resumable; Ctrl-C saves and stops).
     Train(Box<train::TrainArgs>),
+    /// Pre-train the embedding and LSTM of lstm_classifier / bilstm_tagger as a language model.
+    PretrainLm(Box<pretrain_lm::PretrainLmArgs>),
     /// Score a trained model on a split: accuracy and confusion matrix (tagger: P/R/F0.5).
     Eval(eval::EvalArgs),
     /// Show which words iAdvT's perturbations point at (Sato et al. Figure 4, Table 7).
@@ -130,6 +133,7 @@ pub fn run() -> CliResult<()> {
         Command::Train(a) => train::run(*a, threads, &backend, interrupt_flag()?),
         Command::Attack(a) => attack::run(*a, threads, &backend, interrupt_flag()?),
         Command::Merge(a) => merge::run(a),
+        Command::PretrainLm(a) => pretrain_lm::run(*a, threads, &backend, interrupt_flag()?),
         Command::Eval(a) => eval::run(a, threads, &backend),
         Command::Interpret(a) => interpret::run(*a, threads, &backend),
         Command::Predict(a) => predict::run(a, threads, &backend),

@@ -131,6 +131,10 @@ pub struct TrainArgs {
     /// absent from the file keep the usual random initialisation. Word models only.
     #[arg(long, value_name = "FILE")]
     init_vectors: Option<PathBuf>,
+    /// Start the embedding and LSTM from a language model written by `hotflip pretrain-lm`
+    /// (same --arch, preset and vocabulary options); the other layers start at random.
+    #[arg(long, value_name = "DIR")]
+    init_lm: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -247,6 +251,12 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
     })
 }
 
+/// `--min-count` unless given: 5 for characters, 2 for the tagger (so UNK
+/// is trained) and for char_nmt, 1 for the other word models.
+pub fn default_min_count(arch: Arch) -> usize {
+    arch.classifier().map(train::Arch::default_min_count).unwrap_or(2)
+}
+
 /// Training needs examples in every split (dev picks the model, test gives
 /// the reported figure): an empty one is an error naming it and its files.
 fn check_splits(data: &hotflip::data::AnyDataset) -> CliResult<()> {
@@ -269,8 +279,8 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if a.minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
         return Err("--minutes must be positive".into());
     }
-    if a.init_vectors.is_some() && a.init.is_some() {
-        return Err("--init-vectors and --init both set the embeddings; pick one".into());
+    if [a.init_vectors.is_some(), a.init.is_some(), a.init_lm.is_some()].iter().filter(|&&x| x).count() > 1 {
+        return Err("--init-vectors, --init and --init-lm all set the embeddings; pick one".into());
     }
     if a.max_norm.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
         return Err("--max-norm must be positive".into());
@@ -317,6 +327,7 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
         max_vocab: a.max_vocab,
         init: a.init.clone(),
         init_vectors: a.init_vectors.clone(),
+        init_lm: a.init_lm.clone(),
         out: a.out.clone(),
         resume: a.resume,
         options: TrainOptions {

@@ -151,6 +151,19 @@ impl Model {
         }
     }
 
+    /// The LSTM states `[B, T, H·dirs]` of `lstm_classifier` / `bilstm_tagger`
+    /// (what language-model pre-training trains; `train::lm`).
+    pub fn lstm_outputs(&self, tape: &Tape, p: &Bound, x: &WordBatch, mode: Mode) -> Result<Var> {
+        match self {
+            Model::LstmClassifier(m) => m.lstm_outputs(tape, p, x, mode),
+            Model::BilstmTagger(m) => m.lstm_outputs(tape, p, x, mode),
+            m => Err(Error::invalid(
+                "language model",
+                format!("{} has no word LSTM; pre-train lstm_classifier or bilstm_tagger", m.config().arch()),
+            )),
+        }
+    }
+
     /// The embedded input (character or word vectors), the point where
     /// HotFlip's gradients and embedding-space perturbations act.
     pub fn embed(&self, tape: &Tape, p: &Bound, x: &Input) -> Result<Var> {

@@ -138,6 +138,16 @@ impl LstmText {
         Ok(Forward { embedded, logits })
     }
 
+    /// Embedding (dropout in training) → (Bi)LSTM: the states `[B, T, H·dirs]`
+    /// a language model reads (`train::lm`).
+    fn lstm_outputs(&self, tape: &Tape, p: &Bound, x: &WordBatch, mode: Mode) -> Result<Var> {
+        let mut h = self.embedding.lookup(tape, p, x, None)?;
+        if mode.train && self.config.dropout > 0.0 {
+            h = tape.dropout(h, self.config.dropout, mode.site(0))?;
+        }
+        Ok(self.lstm.forward(tape, p, h, &x.lengths)?.outputs)
+    }
+
     fn forward_embedded(&self, tape: &Tape, p: &Bound, x: &WordBatch, embedded: Var, mode: Mode) -> Result<Var> {
         let c = &self.config;
         let mut h = embedded;
@@ -184,6 +194,11 @@ macro_rules! lstm_text_api {
                 mode: Mode,
             ) -> Result<Forward> {
                 self.0.forward(tape, p, x, perturbation, mode)
+            }
+
+            /// The LSTM states `[B, T, H·dirs]` (the language model's input).
+            pub fn lstm_outputs(&self, tape: &Tape, p: &Bound, x: &WordBatch, mode: Mode) -> Result<Var> {
+                self.0.lstm_outputs(tape, p, x, mode)
             }
 
             /// The (normalised) word embeddings of a batch, `[B, T, D]`.

@@ -7,6 +7,8 @@ mod batches;
 #[allow(missing_docs)] // to document
 mod frequencies;
 #[allow(missing_docs)] // to document
+pub mod lm;
+#[allow(missing_docs)] // to document
 mod metrics;
 #[allow(missing_docs)] // to document
 mod objective;

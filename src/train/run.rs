@@ -63,6 +63,9 @@ pub struct TrainSpec {
     /// Initialise the word embeddings from this vector file (word2vec/GloVe
     /// text format); the embedding size becomes the file's. Word models only.
     pub init_vectors: Option<PathBuf>,
+    /// Start the embedding and LSTM from a language model written by
+    /// `hotflip pretrain-lm` (same architecture, preset and vocabulary).
+    pub init_lm: Option<PathBuf>,
     /// The run directory: `best/`, `last/`, `train_log.jsonl`, `summary.json`.
     pub out: PathBuf,
     /// Continue the run in `out` from its last saved state.
@@ -72,6 +75,18 @@ pub struct TrainSpec {
 }
 
 impl Arch {
+    /// The vocabulary cut-off unless one is given: 5 for characters, 2 for
+    /// the tagger (rare training words must map to UNK, or UNK's embedding is
+    /// never trained while FCE's unseen test words are errors half the
+    /// time), 1 for the other word models.
+    pub fn default_min_count(self) -> usize {
+        match self {
+            Arch::CharCnnLstm => 5,
+            Arch::BilstmTagger => 2,
+            Arch::WordCnn | Arch::LstmClassifier => 1,
+        }
+    }
+
     /// The architecture's configuration at `preset` for `vocab` tokens and
     /// `classes` labels (a tagger always has 2).
     pub fn config(self, preset: Preset, vocab: usize, classes: usize) -> ModelConfig {
@@ -129,9 +144,16 @@ fn model_config(spec: &TrainSpec, vocab: usize, classes: usize) -> Result<ModelC
     Ok(cfg)
 }
 
-/// Copies every parameter of the checkpoint at `dir` into `store`, after
-/// checking that it is the same model over the same vocabulary.
-pub fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut ParamStore) -> Result<()> {
+/// Copies every parameter of the checkpoint at `dir` into `store` (only
+/// those whose name `only` keeps, if given), after checking that it is the
+/// same model over the same vocabulary.
+pub fn init_from(
+    dir: &Path,
+    cfg: &ModelConfig,
+    vocab: &Vocab,
+    store: &mut ParamStore,
+    only: Option<fn(&str) -> bool>,
+) -> Result<()> {
     let best = dir.join("best");
     let dir = if best.join("config.json").exists() { best } else { dir.to_path_buf() };
     let ck = checkpoint::load(&dir)?;
@@ -147,8 +169,13 @@ pub fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut Param
         )));
     }
     let ids: Vec<_> = store.ids().collect();
+    let mut copied = 0;
     for id in ids {
         let name = store.name(id).to_string();
+        if only.is_some_and(|keep| !keep(&name)) {
+            continue;
+        }
+        copied += 1;
         let t = ck.store.by_name(&name).map_err(|_| fail(format!("no tensor `{name}`")))?;
         if t.shape() != store.get(id).shape() {
             return Err(fail(format!(
@@ -159,7 +186,7 @@ pub fn init_from(dir: &Path, cfg: &ModelConfig, vocab: &Vocab, store: &mut Param
         }
         store.set(id, t.clone())?;
     }
-    eprintln!("init: weights from {}", dir.display());
+    eprintln!("init: weights from {} ({copied} tensors)", dir.display());
     Ok(())
 }
 
@@ -223,11 +250,7 @@ pub fn run_resumable(
     let char_level = spec.arch == Arch::CharCnnLstm;
     let vocab_opts = VocabOptions {
         lowercase: spec.lowercase,
-        min_count: spec.min_count.unwrap_or(match spec.arch {
-            Arch::CharCnnLstm => 5,
-            Arch::BilstmTagger => 2,
-            Arch::WordCnn | Arch::LstmClassifier => 1,
-        }),
+        min_count: spec.min_count.unwrap_or(spec.arch.default_min_count()),
         max_size: spec.max_vocab,
     };
     let vocab = build_vocab(char_level, data, vocab_opts)?;
@@ -245,7 +268,11 @@ pub fn run_resumable(
         init_vectors(path, &vocab.vocab, spec.lowercase, &mut store)?;
     }
     if let Some(dir) = &spec.init {
-        init_from(dir, &model_cfg, &vocab.vocab, &mut store)?;
+        init_from(dir, &model_cfg, &vocab.vocab, &mut store, None)?;
+    }
+    if let Some(dir) = &spec.init_lm {
+        let lm_part: fn(&str) -> bool = |n| n == "embedding.weight" || n.starts_with("lstm.");
+        init_from(dir, &model_cfg, &vocab.vocab, &mut store, Some(lm_part))?;
     }
     eprintln!(
         "model: {} ({:?} preset), {} parameters, vocabulary {} {}",

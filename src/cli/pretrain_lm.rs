@@ -1,0 +1,200 @@
+//! `hotflip pretrain-lm`: an LSTM language model with the embedding and
+//! LSTM of `lstm_classifier` or `bilstm_tagger` (`train::lm`), saved as a
+//! checkpoint of that architecture so `train --init-lm DIR` can start from
+//! its embedding and LSTM weights.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+
+use hotflip::checkpoint::CheckpointConfig;
+use hotflip::cuda::Backend;
+use hotflip::models::{LstmTextConfig, Model, ModelConfig};
+use hotflip::nn::ParamStore;
+use hotflip::optim::AdamConfig;
+use hotflip::train::lm::{self, LmHead, LmOptions, Proposal};
+use hotflip::train::{self, Sample, Tokens, VocabOptions};
+use hotflip::Rng;
+
+use super::common::{announce_backend, DataArgs};
+use super::train::{default_min_count, Arch, Preset};
+use super::CliResult;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum LmArch {
+    /// One forward LM (the classifier's LSTM).
+    LstmClassifier,
+    /// A forward and a backward LM (the tagger's two directions).
+    BilstmTagger,
+}
+
+#[derive(Args)]
+pub struct PretrainLmArgs {
+    /// The architecture whose embedding and LSTM are pre-trained.
+    #[arg(long, value_enum)]
+    arch: LmArch,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Model size (as `train`).
+    #[arg(long, value_enum, default_value = "small")]
+    preset: Preset,
+    /// Output: DIR/best (lowest dev perplexity), DIR/lm_log.jsonl.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    epochs: u64,
+    /// Stop after this many minutes (checked between steps).
+    #[arg(long, value_name = "M")]
+    minutes: Option<f64>,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Sampled-softmax negatives per batch (unigram^0.75 proposal).
+    #[arg(long, default_value_t = 1024)]
+    samples: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    #[arg(long, default_value_t = 0.9998)]
+    lr_decay: f32,
+    #[arg(long, default_value_t = 5.0)]
+    clip: f32,
+    /// Dropout probability on the embedded words (default: the preset's).
+    #[arg(long)]
+    dropout: Option<f32>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// As `train` (the vocabulary must be the one the classifier/tagger will build).
+    #[arg(long)]
+    keep_case: bool,
+    /// As `train` (default: 2 for bilstm_tagger, 1 for lstm_classifier).
+    #[arg(long)]
+    min_count: Option<usize>,
+    #[arg(long)]
+    max_vocab: Option<usize>,
+}
+
+fn sentences(samples: &[Sample]) -> Vec<Vec<usize>> {
+    samples
+        .iter()
+        .filter_map(|s| match &s.tokens {
+            Tokens::Words(w) if !w.is_empty() => Some(w.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn run(a: PretrainLmArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+    if a.batch == 0 || a.epochs == 0 || a.samples == 0 {
+        return Err("--batch, --epochs and --samples must be at least 1".into());
+    }
+    if a.out.join("best").exists() {
+        return Err(format!("{} already holds a model; choose another --out", a.out.display()).into());
+    }
+    announce_backend(threads, backend);
+    let data = a.data.load()?;
+    let arch = match a.arch {
+        LmArch::LstmClassifier => Arch::LstmClassifier,
+        LmArch::BilstmTagger => Arch::BilstmTagger,
+    };
+    let lowercase = !a.keep_case;
+    let opts =
+        VocabOptions { lowercase, min_count: a.min_count.unwrap_or(default_min_count(arch)), max_size: a.max_vocab };
+    let vocab = train::build_vocab(false, &data, opts)?;
+    let labels: Vec<String> = match &data {
+        hotflip::data::AnyDataset::Classification(d) => d.labels.clone(),
+        hotflip::data::AnyDataset::Tagging(d) => d.labels.clone(),
+        hotflip::data::AnyDataset::Translation(d) => {
+            return Err(format!("`{}` is a translation data set", d.name).into())
+        }
+    };
+    let v = vocab.vocab.len();
+    let mut c = match a.preset {
+        Preset::Small => LstmTextConfig::small(v, labels.len()),
+        Preset::Paper => LstmTextConfig::paper(v, labels.len()),
+    };
+    if let Some(p) = a.dropout {
+        c.dropout = p;
+    }
+    let (cfg, dirs) = match a.arch {
+        LmArch::LstmClassifier => (ModelConfig::LstmClassifier(c.clone()), 1),
+        LmArch::BilstmTagger => (ModelConfig::BilstmTagger(c.clone()), 2),
+    };
+    let encoded = train::encode(&data, &vocab, lowercase, &cfg)?;
+    let (tr, dev) = (sentences(&encoded.train), sentences(&encoded.dev));
+    let mut store = ParamStore::new();
+    let mut rng = Rng::new(a.seed);
+    let model = Model::new(&cfg, &mut store, &mut rng)?;
+    train::set_embedding_frequencies(&mut store, &encoded.train)?;
+    let mut head = LmHead::new(v, c.lstm_hidden, dirs, &mut rng)?;
+    let proposal = Proposal::new(&lm::counts(&tr, v))?;
+    let lm_opts = LmOptions {
+        batch: a.batch,
+        samples: a.samples,
+        adam: AdamConfig { lr: a.lr, decay: a.lr_decay, ..AdamConfig::default() },
+        clip: (a.clip > 0.0).then_some(a.clip),
+        seed: a.seed,
+    };
+    let (mut opt_m, mut opt_h) = lm::optimisers(lm_opts.adam)?;
+    eprintln!(
+        "pretrain-lm: {} ({:?} preset, {} LM{}), vocabulary {v} words, {} train / {} dev sentences, sampled softmax with {} negatives",
+        cfg.arch(),
+        a.preset,
+        if dirs == 2 { "forward + backward" } else { "forward" },
+        if dirs == 2 { "s" } else { "" },
+        tr.len(),
+        dev.len(),
+        a.samples
+    );
+    let config = CheckpointConfig {
+        model: cfg.clone(),
+        labels,
+        lowercase,
+        dataset: Some(data.name().to_string()),
+        training: serde_json::json!({"pretrain_lm": {"samples": a.samples, "directions": dirs}}),
+    };
+    let start = Instant::now();
+    let over = || a.minutes.is_some_and(|m| start.elapsed().as_secs_f64() / 60.0 >= m);
+    let ppl0 = lm::perplexity(&model, &store, &head, &dev, c.max_words)?;
+    eprintln!("epoch 0: dev perplexity {ppl0:.1}");
+    let mut best = f64::INFINITY;
+    let mut log = String::new();
+    for epoch in 0..a.epochs {
+        let stop = || interrupt.load(Ordering::SeqCst) || over();
+        let (loss, steps) = lm::train_epoch(
+            &model,
+            &mut store,
+            &mut head,
+            (&mut opt_m, &mut opt_h),
+            &tr,
+            &proposal,
+            &lm_opts,
+            epoch,
+            c.max_words,
+            stop,
+        )?;
+        let ppl = lm::perplexity(&model, &store, &head, &dev, c.max_words)?;
+        let minutes = start.elapsed().as_secs_f64() / 60.0;
+        let improved = ppl < best;
+        if improved {
+            best = ppl;
+            hotflip::checkpoint::save(&a.out.join("best"), &config, &vocab, &store, &[])?;
+        }
+        let line = serde_json::json!({"epoch": epoch + 1, "steps": steps, "minutes": minutes,
+            "train_sampled_loss": loss, "dev_perplexity": ppl, "best": improved});
+        log += &format!("{line}\n");
+        hotflip::checkpoint::atomic::write_file(&a.out.join("lm_log.jsonl"), log.as_bytes())?;
+        eprintln!(
+            "epoch {}: {steps} steps, sampled loss {loss:.3}, dev perplexity {ppl:.1}{} ({minutes:.1} min)",
+            epoch + 1,
+            if improved { " *best*" } else { "" }
+        );
+        if interrupt.load(Ordering::SeqCst) || over() {
+            break;
+        }
+    }
+    eprintln!("done: best dev perplexity {best:.1} -> {}", a.out.join("best").display());
+    Ok(())
+}
