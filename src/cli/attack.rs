@@ -229,6 +229,13 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         MethodArg::RandomGrad => Method::RandomGrad,
     };
     let beam = a.beam.unwrap_or(if method == Method::LossBeam { 5 } else { 10 });
+    if beam > hotflip::attack::settings::MAX_BEAM {
+        return Err(format!(
+            "--beam {beam}: at most {}: each step evaluates every beam entry's children, so the run would take hours per document",
+            hotflip::attack::settings::MAX_BEAM
+        )
+        .into());
+    }
     let max_changes = a.max_changes.or(hotflip::attack::Level::from(a.level).default_max_changes());
     let settings = Settings {
         method,
