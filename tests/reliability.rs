@@ -326,9 +326,13 @@ fn out_of_range_flags_are_refused_naming_flag_and_value() {
     let out = Command::new(env!("CARGO_BIN_EXE_hotflip")).args(["--threads", "100000", "device"]).output().unwrap();
     let err = text(&out.stderr);
     assert!(!out.status.success() && err.contains("--threads 100000"), "{err}");
-    let s = hotflip::attack::Settings { beam: 100_000, ..Default::default() };
-    let e = s.check().unwrap_err().to_string();
-    assert!(e.contains("--beam 100000") && e.contains("at most"), "{e}");
+    let root = scratch("beam");
+    word_model(&root.join("m"), |_| {});
+    sst2(&root.join("sst2"), [4, 2, 4]);
+    let run = attack_unk(&root.join("m"), &root.join("sst2"), &root.join("a.jsonl"), 2, &["--beam", "100000"]);
+    let e = text(&run.stderr);
+    assert!(!run.status.success() && e.contains("--beam 100000") && e.contains("at most 1000"), "{e}");
+    let _ = std::fs::remove_dir_all(&root);
     let e = hotflip::attack::Settings { max_changes: Some(0), ..Default::default() }.check().unwrap_err().to_string();
     assert!(e.contains("--max-changes 0") && !e.contains("τ"), "{e}");
     let e = hotflip::attack::Settings { tau: 1.5, ..Default::default() }.check().unwrap_err().to_string();

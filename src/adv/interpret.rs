@@ -194,6 +194,9 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// What the terminal view's notation means; printed once above the texts.
+pub const LEGEND: &str = "each word: word (→ \"w\" α) = iAdvT's perturbation at it points most towards word \"w\", with      weight α in [0, 1]; words without one are UNK or PAD";
+
 /// A terminal view: each word with its strongest direction and α.
 pub fn render_text(it: &Interpretation, labels: &[String]) -> String {
     let name = |i: usize| labels.get(i).cloned().unwrap_or_else(|| i.to_string());
@@ -201,7 +204,8 @@ pub fn render_text(it: &Interpretation, labels: &[String]) -> String {
         .words
         .iter()
         .map(|w| match &w.direction {
-            Some(dir) => format!("{}[→{} {:.2}]", w.word, dir, w.alpha),
+            // Debug quoting: `*` or `]` as a direction word stays legible.
+            Some(dir) => format!("{} (→ {dir:?} {:.2})", w.word, w.alpha),
             None => w.word.clone(),
         })
         .collect();
@@ -257,4 +261,35 @@ body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto}\
     }
     s += "</body></html>\n";
     s
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+
+    #[test]
+    fn directions_are_quoted_and_the_legend_names_the_notation() {
+        let view = |word: &str, dir: Option<&str>| WordView {
+            word: word.into(),
+            direction: dir.map(String::from),
+            alpha: 0.37,
+            norm: 1.0,
+            advt_word: None,
+            advt_cos: 0.0,
+        };
+        let it = Interpretation {
+            text: "this *".into(),
+            pred: 0,
+            probs: vec![0.6, 0.4],
+            words: vec![view("this", Some("*")), view("*", None)],
+            adv_text: "* *".into(),
+            replaced: Some(0),
+            adv_pred: 1,
+            adv_probs: vec![0.4, 0.6],
+        };
+        let t = render_text(&it, &["neg".into(), "pos".into()]);
+        assert!(t.starts_with("this (→ \"*\" 0.37) *\n"), "{t}");
+        assert!(!t.contains('['), "{t}");
+        assert!(LEGEND.contains("(→ \"w\" α)"));
+    }
 }

@@ -237,6 +237,13 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     if a.batch == 0 {
         return Err("--batch must be at least 1".into());
     }
+    if let Some(beam) = a.beam.filter(|&b| b > hotflip::attack::settings::MAX_BEAM) {
+        return Err(format!(
+            "--beam {beam}: at most {}: each step evaluates every beam entry's children, so the run would take hours per document",
+            hotflip::attack::settings::MAX_BEAM
+        )
+        .into());
+    }
     announce_attack_backend(threads, backend, a.level == Level::Char);
     if let Ok(dir) = hotflip::train::resolve_model_dir(&a.model) {
         if hotflip::nmt::is_nmt(&dir) {

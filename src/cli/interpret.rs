@@ -70,6 +70,9 @@ pub fn run(a: InterpretArgs, threads: usize, backend: &Backend) -> CliResult<()>
         (None, None) => return Err("give --text \"...\" or --dataset NAME".into()),
     };
     let items = interpret(&ck.model, &ck.store, &ck.vocab.vocab, ck.config.lowercase, &texts, a.neighbours, a.epsilon)?;
+    if !a.json {
+        println!("{}\n", hotflip::adv::interpret::LEGEND);
+    }
     for it in &items {
         if a.json {
             println!("{}", serde_json::to_string(it)?);

@@ -300,7 +300,8 @@ pub fn is_stop_word(word: &str) -> bool {
 /// Lowercased, curly apostrophes straightened, and punctuation around the
 /// word trimmed: the token `No.` or `(the` is the stop-word `no` or `the`.
 fn normalize(word: &str) -> String {
-    let core = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '\u{2019}');
+    // Sentence punctuation only: `c#` and `n't` stay what they are.
+    let core = word.trim_matches(|c: char| ".,;:!?()[]{}\"“”«»…".contains(c));
     let core = if core.is_empty() { word } else { core };
     core.to_lowercase().replace(['\u{2019}', '\u{2018}'], "'")
 }
