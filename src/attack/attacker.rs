@@ -17,8 +17,8 @@ use crate::math::argmax;
 use crate::train::{predict, Sample, Target, Tokens};
 
 enum Search<'a> {
-    Char(CharAttacker<'a>),
-    Word(WordAttacker<'a>),
+    Char(Box<CharAttacker<'a>>),
+    Word(Box<WordAttacker<'a>>),
 }
 
 /// HotFlip (or a baseline, by [`Settings::method`]) on a loaded model.
@@ -96,7 +96,14 @@ impl<'a> Attacker<'a> {
                     .collect();
                 described.insert("ops".into(), names.join(","));
                 described.insert("not_training_word".into(), settings.forbid_training_words.to_string());
-                Search::Char(CharAttacker::chars_on(&ck.model, &ck.store, &ck.vocab, ck.config.lowercase, settings, gpu)?)
+                Search::Char(Box::new(CharAttacker::chars_on(
+                    &ck.model,
+                    &ck.store,
+                    &ck.vocab,
+                    ck.config.lowercase,
+                    settings,
+                    gpu,
+                )?))
             }
             Level::Word | Level::Unk => {
                 if level == Level::Word {
@@ -112,7 +119,7 @@ impl<'a> Attacker<'a> {
                     constraints,
                     &settings,
                 )?;
-                Search::Word(WordAttacker::new(&ck.model, &ck.store, space, settings)?)
+                Search::Word(Box::new(WordAttacker::new(&ck.model, &ck.store, space, settings)?))
             }
         };
         Ok(Attacker { ck, search, constraints: described })

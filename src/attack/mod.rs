@@ -29,9 +29,9 @@ pub mod settings;
 pub mod shard;
 #[allow(missing_docs)] // to document
 pub mod space;
-pub mod word_constraints;
 #[allow(missing_docs)] // to document
 pub mod translation;
+pub mod word_constraints;
 #[allow(missing_docs)] // to document
 pub mod word_space;
 

@@ -87,6 +87,19 @@ fn backend_line(threads: usize, backend: &Backend) -> Option<String> {
     }
 }
 
+/// [`announce_backend`] for the attack: the character attack scores and
+/// prunes on the GPU; forward and backward stay on the CPU engine.
+pub fn announce_attack_backend(threads: usize, backend: &Backend, char_level: bool) {
+    match backend {
+        Backend::Cuda(gpu) if char_level => eprintln!(
+            "backend: cuda ({}) for HotFlip scoring and top-b pruning; forward/backward on the cpu engine ({threads} \
+             threads)",
+            gpu.info().name
+        ),
+        _ => announce_backend(threads, backend),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,18 +117,5 @@ mod tests {
         assert_eq!(backend_line(2, &Backend::Cpu { fallback: None }), None);
         let line = backend_line(2, &Backend::Cpu { fallback: Some("no CUDA driver found".into()) }).unwrap();
         assert!(!line.contains('\n') && line.contains("no CUDA driver found"), "{line}");
-    }
-}
-
-/// [`announce_backend`] for the attack: the character attack scores and
-/// prunes on the GPU; forward and backward stay on the CPU engine.
-pub fn announce_attack_backend(threads: usize, backend: &Backend, char_level: bool) {
-    match backend {
-        Backend::Cuda(gpu) if char_level => eprintln!(
-            "backend: cuda ({}) for HotFlip scoring and top-b pruning; forward/backward on the cpu engine ({threads} \
-             threads)",
-            gpu.info().name
-        ),
-        _ => announce_backend(threads, backend),
     }
 }

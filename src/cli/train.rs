@@ -290,7 +290,9 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     }
     if a.arch == Arch::CharNmt {
         if a.adv != AdvArg::None || a.init.is_some() || a.init_vectors.is_some() || a.max_norm.is_some() {
-            return Err("--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into());
+            return Err(
+                "--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into()
+            );
         }
         announce_backend(threads, backend);
         let r = super::translate::NmtTrainRequest {
