@@ -587,3 +587,42 @@ fn the_pos_tagger_is_trained_once_per_treebank() {
     assert_eq!(train_cached(&bank, &opts, Some(&cache)).unwrap().1, Source::Trained);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_word_attack_without_candidates_says_why_and_which_flag() {
+    let root = scratch("nocand");
+    let model = root.join("m");
+    word_model(&model, |_| {});
+    let data = root.join("sst2");
+    sst2(&data, [4, 2, 40]);
+    let (out, summary) = (root.join("a.jsonl"), root.join("s.json"));
+    // No pair of these random 4-d embeddings is this close: nothing may flip.
+    let run = bin(&["attack", "--level", "word", "--no-pos", "--cosine", "0.99999", "--dataset", "sst2"])
+        .args(["--batch", "2", "--no-progress", "--limit", "4", "--model"])
+        .arg(&model)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .arg("--summary")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    let err = text(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["unchanged"], s["attacked"], "{s}");
+    assert_eq!(s["successes"], 0, "{s}");
+    let hint = s["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("largest cosine") && hint.contains("--cosine 0.99999") && hint.contains("--no-cosine"),
+        "{s}"
+    );
+    let largest: f32 = hint.split("word was ").nth(1).and_then(|t| t.split(',').next()).unwrap().parse().unwrap();
+    assert!(largest < 0.99999 && largest > -1.0, "{hint}");
+    assert!(
+        err.contains("unchanged (no allowed change)") && err.contains("note: the constraints allowed no word flip"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

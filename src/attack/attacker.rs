@@ -125,6 +125,16 @@ impl<'a> Attacker<'a> {
         Ok(Attacker { ck, search, constraints: described })
     }
 
+    /// At word level with a cosine threshold: the largest cosine between an
+    /// attacked word and any other vocabulary word met so far (what to report
+    /// when the threshold left no candidates).
+    pub fn largest_cosine_seen(&self) -> Option<f32> {
+        match &self.search {
+            Search::Char(_) => None,
+            Search::Word(a) => a.space.largest_cosine_seen(),
+        }
+    }
+
     /// Which constraints are on, as the summary and results file record them.
     pub fn constraints(&self) -> &BTreeMap<String, String> {
         &self.constraints

@@ -70,6 +70,12 @@ pub fn table(s: &Summary) -> String {
             ),
         );
     }
+    if s.unchanged > 0 {
+        row(&mut t, "unchanged (no allowed change)", format!("{} of {} attacked", s.unchanged, s.attacked));
+    }
+    if let Some(h) = &s.hint {
+        let _ = writeln!(t, "  note: {h}");
+    }
     t
 }
 

@@ -135,6 +135,16 @@ pub struct Summary {
     pub fidelity_correlation: Option<f64>,
     pub mean_predicted: Option<f64>,
     pub mean_actual: Option<f64>,
+    /// Attacked examples left exactly as they were: the constraints allowed
+    /// no change at all (at word level, typically no word pair above the
+    /// cosine threshold).
+    #[serde(default)]
+    pub unchanged: usize,
+    /// What to change when the constraints left examples without a single
+    /// candidate: the largest cosine seen and the flag (set by the caller
+    /// that knows the edit space, e.g. `hotflip attack --level word`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 fn bucket(n: usize) -> String {
@@ -243,6 +253,8 @@ impl Summary {
             seconds_per_example: mean(attacked.iter().map(|r| r.seconds)),
             seconds_by_changes: by_changes.into_iter().map(|(k, v)| (k, mean(v.into_iter()))).collect(),
             fidelity_pairs: pairs.len(),
+            unchanged: attacked.iter().filter(|r| !r.success && r.changes.is_empty()).count(),
+            hint: None,
             fidelity_correlation: pearson(&pairs),
             mean_predicted: (!pairs.is_empty()).then(|| mean(pairs.iter().map(|p| p.0))),
             mean_actual: (!pairs.is_empty()).then(|| mean(pairs.iter().map(|p| p.1))),

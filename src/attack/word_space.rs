@@ -61,6 +61,10 @@ pub struct WordSpace<'a> {
     /// The replacements of a word allowed wherever it stands (cosine,
     /// stop-words, stems), by word id, computed at first use.
     allowed: Mutex<HashMap<usize, Arc<Vec<usize>>>>,
+    /// The largest cosine between an attacked word and any other vocabulary
+    /// word met so far: what to tell the user when the threshold left no
+    /// candidates.
+    largest_cosine: Mutex<Option<f32>>,
 }
 
 impl<'a> WordSpace<'a> {
@@ -109,6 +113,7 @@ impl<'a> WordSpace<'a> {
             one_change_per_word: settings.one_change_per_word,
             stems,
             allowed: Mutex::new(HashMap::new()),
+            largest_cosine: Mutex::new(None),
         })
     }
 
@@ -120,13 +125,30 @@ impl<'a> WordSpace<'a> {
     fn similar(&self, id: usize) -> Vec<usize> {
         let (v, d) = (self.table.shape()[0], self.dim());
         let me = &self.unit[id * d..(id + 1) * d];
-        (Vocab::RESERVED..v)
+        let Some(c) = self.constraints.cosine else {
+            return (Vocab::RESERVED..v).filter(|&j| j != id).collect();
+        };
+        let mut best = f32::NEG_INFINITY;
+        let out = (Vocab::RESERVED..v)
             .filter(|&j| j != id)
-            .filter(|&j| match self.constraints.cosine {
-                Some(c) => me.iter().zip(&self.unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum::<f32>() > c,
-                None => true,
+            .filter(|&j| {
+                let cos = me.iter().zip(&self.unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum::<f32>();
+                best = best.max(cos);
+                cos > c
             })
-            .collect()
+            .collect();
+        if best.is_finite() {
+            if let Ok(mut seen) = self.largest_cosine.lock() {
+                *seen = Some(seen.map_or(best, |s| s.max(best)));
+            }
+        }
+        out
+    }
+
+    /// The largest cosine between an attacked word and another vocabulary
+    /// word met so far (`None` before any, or without a cosine threshold).
+    pub fn largest_cosine_seen(&self) -> Option<f32> {
+        self.largest_cosine.lock().ok().and_then(|s| *s)
     }
 
     /// The replacements of vocabulary word `id` that the context-free

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+
+use hotflip::util::atomic;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
@@ -304,9 +306,20 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         constraints: attacker.constraints().clone(),
         shard: a.shard,
     };
-    let opts =
-        RunOptions { out: a.out.clone(), summary: a.summary, html: a.html, limit: a.limit, progress: !a.no_progress };
-    let outcome = run_resumable(&attack, examples, &spec, &ck.config.labels, &opts, &interrupt)?;
+    let opts = RunOptions {
+        out: a.out.clone(),
+        summary: a.summary.clone(),
+        html: a.html.clone(),
+        limit: a.limit,
+        progress: !a.no_progress,
+    };
+    let mut outcome = run_resumable(&attack, examples, &spec, &ck.config.labels, &opts, &interrupt)?;
+    if a.level == Level::Word && outcome.summary.unchanged > 0 {
+        outcome.summary.hint = Some(no_candidates_hint(&a, &outcome.summary, attacker.largest_cosine_seen()));
+        if let Some(p) = &opts.summary {
+            atomic::write_file(p, &serde_json::to_vec_pretty(&outcome.summary)?)?;
+        }
+    }
     eprint!("{}", hotflip::attack::report::table(&outcome.summary));
     eprintln!("({:.1} s this session; results in {})", outcome.seconds, a.out.display());
     if outcome.interrupted {
@@ -316,6 +329,29 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         .into());
     }
     Ok(())
+}
+
+/// What to tell the user when the word constraints left examples without a
+/// single allowed flip: the largest cosine met and the flag to change.
+fn no_candidates_hint(a: &AttackArgs, s: &hotflip::attack::Summary, largest: Option<f32>) -> String {
+    let which = format!("the constraints allowed no word flip on {} of {} attacked examples", s.unchanged, s.attacked);
+    match (a.no_cosine, largest) {
+        (false, Some(c)) if c > a.cosine => format!(
+            "{which}; some words have neighbours above --cosine {} (largest cosine {c:.3}), but stop-words, punctuation, \
+             same stems and part of speech closed them (--allow-stopwords, --allow-same-stem, --no-pos)",
+            a.cosine
+        ),
+        (false, Some(c)) => format!(
+            "{which}; the largest cosine between an attacked word and any other vocabulary word was {c:.3}, \
+             below --cosine {}: lower --cosine (or --no-cosine), or give the model pre-trained vectors (train --init-vectors)",
+            a.cosine
+        ),
+        (false, None) => format!("{which}; with --cosine {} no candidate was left: lower --cosine or use --no-cosine", a.cosine),
+        (true, _) => format!(
+            "{which}: stop-words, punctuation, same stems and part of speech closed every word \
+             (--allow-stopwords, --allow-same-stem, --no-pos)"
+        ),
+    }
 }
 
 /// `hotflip attack` on a char_nmt model (src/cli/translate_attack.rs).
