@@ -255,7 +255,7 @@ pub fn run_resumable(
     let start = Instant::now();
     let mut interrupted = false;
     let batches = (0..examples.len()).step_by(spec.batch).enumerate();
-    for (_, batch_start) in batches.filter(|&(k, _)| spec.shard.is_none_or(|s| s.owns_batch(k))) {
+    for (_, batch_start) in batches.filter(|&(k, _)| spec.shard.is_none_or(|s| s.owns(k))) {
         let end = (batch_start + spec.batch).min(examples.len());
         if (batch_start..end).all(|i| file.done.contains(&i)) {
             continue;

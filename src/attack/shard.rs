@@ -1,5 +1,6 @@
 //! Scale-out without a scheduler of our own: `--shard I/N` runs the batches
-//! `k` of a split with `k mod N = I` (I counts from 0), so a Slurm job array
+//! `k` of a split with `k mod N = I` (I counts from 0; `eval` and `predict`
+//! shard examples and input lines the same way, see [`Shard::owns`]), so a Slurm job array
 //! or a Kubernetes Indexed Job runs N shards; [`merge`] joins their results
 //! files into the file one unsharded run writes (index order), refusing
 //! shards of other settings or with overlapping examples.
@@ -26,8 +27,10 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Whether batch number `k` belongs to this shard.
-    pub fn owns_batch(self, k: usize) -> bool {
+    /// Whether item number `k` (counting from 0) belongs to this shard:
+    /// a batch for `attack`, an example for `eval`, an input line for
+    /// `predict`.
+    pub fn owns(self, k: usize) -> bool {
         k % self.count == self.index
     }
 }

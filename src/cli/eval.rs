@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use hotflip::attack::Shard;
 use hotflip::train::{self, Metrics};
 
 use super::common::{announce_backend, load_model, DataArgs};
@@ -32,6 +33,10 @@ pub struct EvalArgs {
     /// Examples per forward pass (at least 1; only speed and memory depend on it).
     #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// Score only shard I of N (I counts from 0): the examples k with k mod N = I.
+    /// With --json the report holds the counts that combine shards exactly.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -43,6 +48,12 @@ struct Report<'a> {
     dataset: &'a str,
     split: Split,
     labels: &'a [String],
+    /// Sharded runs only: which shard, and its correct count (the sum of
+    /// the confusion matrix's diagonal; `n` is the total).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correct: Option<usize>,
     #[serde(flatten)]
     metrics: &'a Metrics,
 }
@@ -63,17 +74,31 @@ pub fn run(a: EvalArgs, threads: usize, backend: &Backend) -> CliResult<()> {
     if samples.is_empty() {
         return Err(data.empty_split(&format!("{:?}", a.split).to_lowercase()).into());
     }
+    let owned: Vec<_>;
+    let samples = match a.shard {
+        Some(shard) => {
+            owned = samples.iter().enumerate().filter(|&(k, _)| shard.owns(k)).map(|(_, s)| s.clone()).collect();
+            &owned[..]
+        }
+        None => &samples[..],
+    };
     let m = train::evaluate(&ck.model, &ck.store, samples, a.batch)?;
+    let correct = m.confusion.iter().enumerate().map(|(i, row)| row[i]).sum();
     let report = Report {
         model: ck.dir.display().to_string(),
         dataset: data.name(),
         split: a.split,
         labels: &ck.config.labels,
+        shard: a.shard.map(|s| s.to_string()),
+        correct: a.shard.map(|_| correct),
         metrics: &m,
     };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
+    }
+    if let Some(shard) = a.shard {
+        println!("shard {shard}: {correct} of {} correct", m.n);
     }
     match (m.precision, m.recall, m.f05) {
         (Some(p), Some(r), Some(f)) => println!(

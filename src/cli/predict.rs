@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
+use hotflip::attack::Shard;
 use hotflip::train::{self, argmax, Sample, Target, Tokens};
 
 use super::common::{announce_backend, load_model};
@@ -23,6 +24,21 @@ pub struct PredictArgs {
     /// Texts per batch (at least 1).
     #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Label only shard I of N (I counts from 0): the input lines k (counting
+    /// from 0) with k mod N = I. Each output line then starts with its input
+    /// line's k (`"index": k` with --json; `k<TAB>` otherwise) so shards can be joined.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+}
+
+/// An output line, marked with its input line's index `k` when sharded:
+/// `{"index":k,...}` with --json, `k<TAB>...` otherwise.
+fn marked(line: String, index: Option<usize>, json: bool) -> String {
+    match (index, json) {
+        (None, _) => line,
+        (Some(k), true) => format!("{{\"index\":{k},{}", line.strip_prefix('{').unwrap_or(&line)),
+        (Some(k), false) => format!("{k}\t{line}"),
+    }
 }
 
 #[derive(Serialize)]
@@ -63,11 +79,13 @@ pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
     let ck = load_model(&a.model)?;
     let cfg = &ck.config.model;
     let max_words = cfg.max_words();
-    let texts = read_lines(std::io::stdin().lock())?;
+    let all = read_lines(std::io::stdin().lock())?;
+    let lines: Vec<usize> = (0..all.len()).filter(|&k| a.shard.is_none_or(|s| s.owns(k))).collect();
+    let texts: Vec<&Result<String, String>> = lines.iter().map(|&k| &all[k]).collect();
     let samples: Vec<Option<Sample>> = texts
         .iter()
-        .enumerate()
-        .map(|(index, t)| -> CliResult<Option<Sample>> {
+        .zip(&lines)
+        .map(|(t, &index)| -> CliResult<Option<Sample>> {
             let Ok(t) = t else { return Ok(None) };
             let tokens = Tokens::of_text(t, &ck.vocab.vocab, ck.config.lowercase, cfg)?;
             Ok(Some(Sample { tokens, target: Target::Class(0), index }))
@@ -81,20 +99,21 @@ pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
     let mut out = std::io::stdout().lock();
     let mut k = 0;
     let (mut unreadable, mut cut) = (0usize, 0usize);
-    for (text, s) in texts.iter().zip(&samples) {
+    for ((text, s), &line) in texts.iter().zip(&samples).zip(&lines) {
+        let mark = |l: String| marked(l, a.shard.map(|_| line), a.json);
         let s = match (text, s) {
             (Err(msg), _) => {
                 unreadable += 1;
                 if a.json {
-                    writeln!(out, "{}", serde_json::json!({ "label": null, "error": msg }))?;
+                    writeln!(out, "{}", mark(serde_json::json!({ "label": null, "error": msg }).to_string()))?;
                 } else {
-                    writeln!(out, "(error: {msg})")?;
+                    writeln!(out, "{}", mark(format!("(error: {msg})")))?;
                 }
                 continue;
             }
             (Ok(_), Some(s)) if !s.is_empty() => s,
             _ => {
-                writeln!(out, "{}", if a.json { "{\"label\":null}" } else { "(empty line)" })?;
+                writeln!(out, "{}", mark(if a.json { "{\"label\":null}" } else { "(empty line)" }.into()))?;
                 continue;
             }
         };
@@ -111,18 +130,18 @@ pub fn run(a: PredictArgs, threads: usize, backend: &Backend) -> CliResult<()> {
             let any = tags.iter().position(|&t| t == labels[1]).map_or(0, |_| 1);
             if a.json {
                 let line = Line { label: &labels[any], label_id: any, probs: p, tags: Some(tags), cut_from_words };
-                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                writeln!(out, "{}", mark(serde_json::to_string(&line)?))?;
             } else {
-                writeln!(out, "{}", tags.join(" "))?;
+                writeln!(out, "{}", mark(tags.join(" ")))?;
             }
         } else {
             let y = argmax(p);
             if a.json {
                 let line = Line { label: &labels[y], label_id: y, probs: p, tags: None, cut_from_words };
-                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                writeln!(out, "{}", mark(serde_json::to_string(&line)?))?;
             } else {
                 let ps: Vec<String> = labels.iter().zip(p).map(|(l, v)| format!("{l}={v:.3}")).collect();
-                writeln!(out, "{}\t{}", labels[y], ps.join(" "))?;
+                writeln!(out, "{}", mark(format!("{}\t{}", labels[y], ps.join(" "))))?;
             }
         }
     }
