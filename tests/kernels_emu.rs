@@ -76,3 +76,16 @@ fn kernels_with_barriers_and_warp_exchanges_match_with_threads_in_reverse() {
     let bad = failures(&outcomes);
     assert!(bad.is_empty(), "threads in reverse:\n{}", bad.join("\n"));
 }
+
+#[test]
+fn every_registered_kernel_has_a_check_against_its_twin() {
+    let checked: BTreeSet<&str> = all_checks()
+        .iter()
+        .filter_map(|c| match c.subject {
+            hotflip::cuda::selfcheck::Subject::Kernel(k) => Some(k.name),
+            hotflip::cuda::selfcheck::Subject::Library(_) => None,
+        })
+        .collect();
+    let missing: Vec<&str> = all_kernels().map(|k| k.name).filter(|n| !checked.contains(n)).collect();
+    assert!(missing.is_empty(), "kernels no check compares with a CPU twin: {missing:?}");
+}
