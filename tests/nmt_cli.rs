@@ -151,6 +151,12 @@ fn train_translate_and_resume_on_tiny_data() {
     let a2 = args(&["--epochs", "2", "--resume"]);
     ok(&hotflip(&a2.iter().map(String::as_str).collect::<Vec<_>>(), None), "resume");
     assert_eq!(std::fs::read_to_string(run.join("train_log.jsonl")).unwrap().lines().count(), 2);
+    // A resume must keep the settings the run was trained with (the shared trainer's check).
+    let mut a3 = args(&["--epochs", "3", "--resume"]);
+    let b = a3.iter().position(|x| x == "--batch").unwrap();
+    a3[b + 1] = "3".into();
+    let err = fails(&hotflip(&a3.iter().map(String::as_str).collect::<Vec<_>>(), None), "resume with another batch");
+    assert!(err.contains("--batch 2") && err.contains("--batch 3"), "{err}");
     let out = d.path().join("test.txt");
     let t = hotflip(
         &[

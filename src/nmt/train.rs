@@ -4,18 +4,21 @@
 //! checkpoint in `best/`, a resumable `last/` (weights, Adam state,
 //! `trainer.json`) saved every few minutes, at every evaluation and on
 //! interruption, a time budget, and one `train_log.jsonl` line per
-//! evaluation (the learning curve).
+//! evaluation (the learning curve). What `last/` holds, the resume checks,
+//! the progress bar and the throughput span are the classification
+//! trainer's (`train::resume`, `train::progress`); the loop itself is its
+//! own (teacher-forced batches, BLEU on dev, no early stopping).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::bleu::corpus_bleu;
-use crate::checkpoint::{atomic, tensors};
+use crate::checkpoint::atomic;
 use crate::error::{Error, Result};
 use crate::models::char_nmt::CharNmt;
 use crate::models::Mode;
@@ -27,10 +30,9 @@ use crate::nn::ParamStore;
 use crate::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::tape::Tape;
+use crate::train::progress::{epoch_bar, Span};
+use crate::train::resume::{self, resume_settings};
 use crate::train::{collect_grads, StopReason, BEST, LAST, LOG};
-
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-const STATE_FILE: &str = "trainer.json";
 
 #[derive(Clone, Debug)]
 pub struct NmtTrainOptions {
@@ -65,6 +67,10 @@ struct State {
     best_epoch: Option<f64>,
     seed: u64,
     loss_ema: Option<f64>,
+    /// The settings a resumed run must share, by flag (absent in states
+    /// written before they were recorded).
+    #[serde(default)]
+    settings: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -138,6 +144,7 @@ impl NmtTrainer<'_> {
             best_epoch: None,
             seed: opts.seed,
             loss_ema: None,
+            settings: resume_settings(opts.batch, &opts.adam, opts.clip, None),
         };
         if resume {
             st = self.restore(t, &mut adam)?;
@@ -148,18 +155,15 @@ impl NmtTrainer<'_> {
                 st.batch,
                 st.step
             );
-        } else if last_dir.exists() {
-            return Err(Error::Checkpoint {
-                path: self.out.clone(),
-                msg: "already holds a training run: pass --resume to continue it, or choose another --out".into(),
-            });
+        } else {
+            resume::check_fresh(&self.out)?;
         }
         let start = Instant::now();
         let base = st.elapsed_s;
         let now = || base + start.elapsed().as_secs_f64();
         let c = t.model.config.clone();
         let mut last_save = Instant::now();
-        let (mut span_tokens, mut span_secs) = (0usize, 0.0f64);
+        let mut span = Span::default();
         let mut stopped = StopReason::Epochs;
         let mut plan_len = 1;
         'epochs: while st.epoch < opts.epochs {
@@ -200,15 +204,15 @@ impl NmtTrainer<'_> {
                 adam.step(&mut t.store, &g)?;
                 st.step += 1;
                 st.batch += 1;
-                span_tokens += y.tokens();
-                span_secs += t0.elapsed().as_secs_f64();
+                span.units += y.tokens();
+                span.secs += t0.elapsed().as_secs_f64();
                 let ema = st.loss_ema.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
                 st.loss_ema = Some(ema);
                 bar.set_position(st.batch as u64);
-                bar.set_message(format!("loss {ema:.3}  {:.0} tok/s", span_tokens as f64 / span_secs.max(1e-9)));
+                bar.set_message(format!("loss {ema:.3}  {:.0} tok/s", span.per_s()));
                 if opts.eval_every.is_some_and(|k| k > 0 && st.step.is_multiple_of(k)) && st.batch < plan.len() {
                     let ep = st.epoch as f64 + st.batch as f64 / plan_len as f64;
-                    self.evaluate_and_log(t, &mut st, &adam, now(), (&mut span_tokens, &mut span_secs), ep)?;
+                    self.evaluate_and_log(t, &mut st, &adam, now(), &mut span, ep)?;
                     st.elapsed_s = now();
                     self.save_last(t, &adam, &st)?;
                     last_save = Instant::now();
@@ -223,14 +227,14 @@ impl NmtTrainer<'_> {
             st.epoch += 1;
             st.batch = 0;
             let ep = st.epoch as f64;
-            self.evaluate_and_log(t, &mut st, &adam, now(), (&mut span_tokens, &mut span_secs), ep)?;
+            self.evaluate_and_log(t, &mut st, &adam, now(), &mut span, ep)?;
             st.elapsed_s = now();
             self.save_last(t, &adam, &st)?;
             last_save = Instant::now();
         }
         if stopped == StopReason::TimeBudget && (st.batch > 0 || st.best_bleu.is_none()) {
             let ep = st.epoch as f64 + st.batch as f64 / plan_len as f64;
-            self.evaluate_and_log(t, &mut st, &adam, now(), (&mut span_tokens, &mut span_secs), ep)?;
+            self.evaluate_and_log(t, &mut st, &adam, now(), &mut span, ep)?;
             st.elapsed_s = now();
             self.save_last(t, &adam, &st)?;
         }
@@ -246,18 +250,7 @@ impl NmtTrainer<'_> {
     }
 
     fn bar(&self, len: usize, epoch: u64, pos: usize) -> ProgressBar {
-        let target = if self.opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        let bar = ProgressBar::with_draw_target(Some(len as u64), target);
-        let style = ProgressStyle::with_template(&format!(
-            "epoch {:>3}/{} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ETA {{eta}}",
-            epoch + 1,
-            self.opts.epochs
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_position(pos as u64);
-        bar
+        epoch_bar(self.opts.progress, len, epoch, self.opts.epochs, pos)
     }
 
     fn evaluate_and_log(
@@ -266,7 +259,7 @@ impl NmtTrainer<'_> {
         st: &mut State,
         adam: &Adam,
         elapsed_s: f64,
-        span: (&mut usize, &mut f64),
+        span: &mut Span,
         epoch: f64,
     ) -> Result<()> {
         let dev = bleu_of(&t.model, &t.store, &t.vocab, self.dev, 1, self.opts.eval_batch)?;
@@ -287,13 +280,12 @@ impl NmtTrainer<'_> {
             minutes: elapsed_s / 60.0,
             lr: adam.current_lr(),
             train_loss: st.loss_ema,
-            tgt_tokens_per_s: *span.0 as f64 / span.1.max(1e-9),
-            train_s: *span.1,
+            tgt_tokens_per_s: span.per_s(),
+            train_s: span.secs,
             dev_bleu: dev,
             best: better,
         };
-        *span.0 = 0;
-        *span.1 = 0.0;
+        *span = Span::default();
         let json = serde_json::to_string(&line).map_err(|e| Error::invalid("train log", e.to_string()))?;
         atomic::append_line(&self.out.join(LOG), &json)?;
         eprintln!(
@@ -307,21 +299,13 @@ impl NmtTrainer<'_> {
 
     fn save_last(&self, t: &NmtTrainee, adam: &Adam, st: &State) -> Result<()> {
         let dir = self.out.join(LAST);
-        let (tensors, steps) = adam.state(&t.store);
-        let meta = std::collections::HashMap::from([("steps".to_string(), steps.to_string())]);
-        let opt_bytes = tensors::to_bytes(&dir.join(OPTIMIZER_FILE), &tensors, Some(meta))?;
-        let state_bytes = serde_json::to_vec_pretty(st).map_err(|e| Error::invalid("trainer state", e.to_string()))?;
-        nmt_ck::save(&dir, &t.config, &t.vocab, &t.store, &[(OPTIMIZER_FILE, opt_bytes), (STATE_FILE, state_bytes)])
+        let files = resume::state_files(&dir, adam, &t.store, st)?;
+        nmt_ck::save(&dir, &t.config, &t.vocab, &t.store, &files)
     }
 
     fn restore(&self, t: &mut NmtTrainee, adam: &mut Adam) -> Result<State> {
         let dir = self.out.join(LAST);
-        if !dir.join(STATE_FILE).exists() {
-            return Err(Error::Checkpoint {
-                path: self.out.clone(),
-                msg: format!("nothing to resume here (no {LAST}/{STATE_FILE}); start without --resume"),
-            });
-        }
+        let mut st: State = resume::read_state(&self.out)?;
         let ck = nmt_ck::load(&dir)?;
         if ck.config.model != t.config.model {
             return Err(Error::Checkpoint {
@@ -329,18 +313,16 @@ impl NmtTrainer<'_> {
                 msg: "was trained with another configuration than this command asks for".into(),
             });
         }
-        let text = std::fs::read_to_string(dir.join(STATE_FILE))
-            .map_err(|source| Error::Io { path: dir.join(STATE_FILE), source })?;
-        let st: State = serde_json::from_str(&text)
-            .map_err(|e| Error::Checkpoint { path: dir.join(STATE_FILE), msg: e.to_string() })?;
         if st.seed != self.opts.seed {
             return Err(Error::Checkpoint {
                 path: dir,
                 msg: format!("was trained with seed {}; this command asks for {}", st.seed, self.opts.seed),
             });
         }
-        let opt = tensors::load(&dir.join(OPTIMIZER_FILE))?;
-        adam.load_state(&ck.store, &opt, st.step)?;
+        let now = resume_settings(self.opts.batch, &self.opts.adam, self.opts.clip, None);
+        resume::check_settings(&dir, &st.settings, &now)?;
+        st.settings = now;
+        resume::load_optimizer(&dir, adam, &ck.store, st.step)?;
         t.store = ck.store;
         t.model = ck.model;
         t.vocab = ck.vocab;

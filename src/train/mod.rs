@@ -12,6 +12,8 @@ pub mod lm;
 mod metrics;
 #[allow(missing_docs)] // to document
 mod objective;
+pub mod progress;
+pub mod resume;
 mod run;
 #[allow(missing_docs)] // to document
 mod samples;

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, tensors, CheckpointConfig};
+use crate::checkpoint::{self, CheckpointConfig};
 use crate::data::ModelVocab;
 use crate::error::{Error, Result};
 use crate::models::{Mode, Model};
@@ -27,6 +27,8 @@ use crate::rng::Rng;
 use crate::train::batches::{epoch_plan, Batch};
 use crate::train::metrics::{evaluate, Metrics};
 use crate::train::objective::Objective;
+use crate::train::progress::{epoch_bar, Span};
+use crate::train::resume::{self, STATE_FILE};
 use crate::train::samples::{Encoded, Sample};
 use crate::train::step::Updater;
 use crate::util::atomic;
@@ -34,8 +36,6 @@ use crate::util::atomic;
 pub const BEST: &str = "best";
 pub const LAST: &str = "last";
 pub const LOG: &str = "train_log.jsonl";
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-const STATE_FILE: &str = "trainer.json";
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
@@ -127,17 +127,7 @@ struct TrainState {
 
 /// The training settings a resume must not change, by their flags.
 fn resume_settings(opts: &TrainOptions) -> std::collections::BTreeMap<String, serde_json::Value> {
-    use serde_json::json;
-    [
-        ("--batch", json!(opts.batch)),
-        ("--lr", json!(opts.adam.lr)),
-        ("--lr-decay", json!(opts.adam.decay)),
-        ("--clip", json!(opts.clip.unwrap_or(0.0))),
-        ("--max-norm", json!(opts.max_norm)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    resume::resume_settings(opts.batch, &opts.adam, opts.clip, opts.max_norm)
 }
 
 /// The first key whose value differs between two JSON objects, with both
@@ -169,19 +159,6 @@ struct LogLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     test: Option<&'a Metrics>,
     best: bool,
-}
-
-/// Training work since the previous evaluation.
-#[derive(Default)]
-struct Span {
-    docs: usize,
-    secs: f64,
-}
-
-impl Span {
-    fn docs_per_s(&self) -> f64 {
-        self.docs as f64 / self.secs.max(1e-9)
-    }
 }
 
 /// A model being trained and everything its checkpoints carry.
@@ -235,11 +212,8 @@ impl Trainer<'_> {
                 state.step,
                 state.elapsed_s / 60.0
             );
-        } else if last_dir.exists() {
-            return Err(Error::Checkpoint {
-                path: self.out.clone(),
-                msg: "already holds a training run: pass --resume to continue it, or choose another --out".into(),
-            });
+        } else {
+            resume::check_fresh(&self.out)?;
         }
 
         let start = Instant::now();
@@ -293,12 +267,12 @@ impl Trainer<'_> {
                 }
                 state.step += 1;
                 state.batch += 1;
-                span.docs += batch.len();
+                span.units += batch.len();
                 span.secs += step_start.elapsed().as_secs_f64();
                 let ema = state.loss_ema.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
                 state.loss_ema = Some(ema);
                 bar.set_position(state.batch as u64);
-                bar.set_message(format!("loss {ema:.4}  {:.0} docs/s", span.docs_per_s()));
+                bar.set_message(format!("loss {ema:.4}  {:.0} docs/s", span.per_s()));
                 if last_save.elapsed() >= opts.save_every {
                     state.elapsed_s = now();
                     self.save_last(t, &updater.adam, &state)?;
@@ -357,18 +331,7 @@ impl Trainer<'_> {
     }
 
     fn bar(&self, len: usize, epoch: u64, pos: usize) -> ProgressBar {
-        let target = if self.opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        let bar = ProgressBar::with_draw_target(Some(len as u64), target);
-        let style = ProgressStyle::with_template(&format!(
-            "epoch {:>3}/{} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ETA {{eta}}",
-            epoch + 1,
-            self.opts.epochs
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_position(pos as u64);
-        bar
+        epoch_bar(self.opts.progress, len, epoch, self.opts.epochs, pos)
     }
 
     /// Scores dev (and test if asked), logs a line, saves `best/` when dev
@@ -414,7 +377,7 @@ impl Trainer<'_> {
             minutes: elapsed_s / 60.0,
             lr: adam.current_lr(),
             train_loss: state.loss_ema,
-            docs_per_s: span.docs_per_s(),
+            docs_per_s: span.per_s(),
             train_s: span.secs,
             dev: &dev,
             test: test.as_ref(),
@@ -437,24 +400,13 @@ impl Trainer<'_> {
 
     fn save_last(&self, t: &Trainee, adam: &Adam, state: &TrainState) -> Result<()> {
         let dir = self.out.join(LAST);
-        let (tensors, steps) = adam.state(&t.store);
-        let meta = std::collections::HashMap::from([("steps".to_string(), steps.to_string())]);
-        let opt_bytes = tensors::to_bytes(&dir.join(OPTIMIZER_FILE), &tensors, Some(meta))?;
-        let state_bytes =
-            serde_json::to_vec_pretty(state).map_err(|e| Error::invalid("trainer state", e.to_string()))?;
-        checkpoint::save(&dir, &t.config, &t.vocab, &t.store, &[(OPTIMIZER_FILE, opt_bytes), (STATE_FILE, state_bytes)])
+        let files = resume::state_files(&dir, adam, &t.store, state)?;
+        checkpoint::save(&dir, &t.config, &t.vocab, &t.store, &files)
     }
 
     fn restore(&self, t: &mut Trainee, adam: &mut Adam, objective: &str) -> Result<TrainState> {
         let dir = self.out.join(LAST);
-        if !dir.join(STATE_FILE).exists() {
-            return Err(Error::Checkpoint {
-                path: self.out.clone(),
-                msg: format!(
-                    "nothing to resume here (no {LAST}/{STATE_FILE}); start the run without --resume, or point --out at the run to continue"
-                ),
-            });
-        }
+        let mut state: TrainState = resume::read_state(&self.out)?;
         let ck = checkpoint::load(&dir)?;
         if ck.config.model != t.config.model || ck.config.labels != t.config.labels {
             let as_json = |c: &checkpoint::CheckpointConfig| {
@@ -471,10 +423,6 @@ impl Trainer<'_> {
                 msg: format!("was trained with another architecture, size or label set{what}"),
             });
         }
-        let text = std::fs::read_to_string(dir.join(STATE_FILE))
-            .map_err(|source| Error::Io { path: dir.join(STATE_FILE), source })?;
-        let mut state: TrainState = serde_json::from_str(crate::data::strip_bom(&text))
-            .map_err(|e| Error::Checkpoint { path: dir.join(STATE_FILE), msg: e.to_string() })?;
         if state.objective != objective || state.seed != self.opts.seed {
             return Err(Error::Checkpoint {
                 path: dir,
@@ -485,20 +433,9 @@ impl Trainer<'_> {
             });
         }
         let now = resume_settings(&self.opts);
-        for (flag, old) in &state.settings {
-            let new = now.get(flag).cloned().unwrap_or_default();
-            if *old != new {
-                return Err(Error::Checkpoint {
-                    path: dir,
-                    msg: format!(
-                        "was trained with {flag} {old}; this command asks for {flag} {new}: resume with the same {flag}, or train into another --out"
-                    ),
-                });
-            }
-        }
+        resume::check_settings(&dir, &state.settings, &now)?;
         state.settings = now;
-        let opt = tensors::load(&dir.join(OPTIMIZER_FILE))?;
-        adam.load_state(&ck.store, &opt, state.step)?;
+        resume::load_optimizer(&dir, adam, &ck.store, state.step)?;
         t.store = ck.store;
         t.model = ck.model;
         t.vocab = ck.vocab;
