@@ -4,6 +4,7 @@
 
 #[allow(missing_docs)] // to document
 mod batches;
+pub mod epochs;
 #[allow(missing_docs)] // to document
 mod frequencies;
 #[allow(missing_docs)] // to document
