@@ -293,6 +293,12 @@ fn attack_methods_share_the_search_and_loss_beam_costs_more_passes() {
         }
     }
     assert!(passes[1] > passes[0], "loss-beam evaluates every child: {passes:?}");
+    // Classification-only flags are refused, not ignored.
+    for flag in [["--target", "1"], ["--shard", "0/2"]] {
+        let out = d.path().join("flag.jsonl");
+        let err = fails(&nmt_attack(d.path(), &out, &flag), flag[0]);
+        assert!(err.contains(flag[0]), "{err}");
+    }
 }
 
 /// A test split with the bad source lines: only unknown

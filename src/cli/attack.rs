@@ -366,6 +366,13 @@ fn translation(a: AttackArgs, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.ops.is_empty() {
         return Err("--ops needs at least one of flip, insert, delete".into());
     }
+    // Classification-only flags would be silently ignored: say so instead.
+    if a.target.is_some() {
+        return Err("--target is for classifiers; a char_nmt model takes --goal remove:WORD or replace:WORD=NEW".into());
+    }
+    if a.shard.is_some() {
+        return Err("--shard is not available for char_nmt models yet; use --limit and one --out per run".into());
+    }
     let search = Settings {
         // Beam width 5 for translation (ATTACKS.md), whatever the method.
         method: method_of(a.method),
