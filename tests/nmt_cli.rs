@@ -151,6 +151,12 @@ fn train_translate_and_resume_on_tiny_data() {
     let a2 = args(&["--epochs", "2", "--resume"]);
     ok(&hotflip(&a2.iter().map(String::as_str).collect::<Vec<_>>(), None), "resume");
     assert_eq!(std::fs::read_to_string(run.join("train_log.jsonl")).unwrap().lines().count(), 2);
+    // A resume must keep the settings the run was trained with (the shared trainer's check).
+    let mut a3 = args(&["--epochs", "3", "--resume"]);
+    let b = a3.iter().position(|x| x == "--batch").unwrap();
+    a3[b + 1] = "3".into();
+    let err = fails(&hotflip(&a3.iter().map(String::as_str).collect::<Vec<_>>(), None), "resume with another batch");
+    assert!(err.contains("--batch 2") && err.contains("--batch 3"), "{err}");
     let out = d.path().join("test.txt");
     let t = hotflip(
         &[
@@ -242,4 +248,112 @@ fn attack_writes_fields_resumes_and_checks_goals() {
     g[last] = other.to_str().unwrap();
     g.extend(["--goal", "remove:t1", "--method", "random"]);
     ok(&hotflip(&g, None), "controlled random attack");
+}
+
+/// `attack` on a char_nmt model with `extra` flags, on the test split of `data`.
+fn nmt_attack(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let model = fixture();
+    let mut args = vec![
+        "attack",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "multi30k",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--min-bleu-drop",
+        "5",
+        "--no-progress",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    hotflip(&args, None)
+}
+
+fn results(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn attack_methods_share_the_search_and_loss_beam_costs_more_passes() {
+    let d = temp("methods");
+    tiny_multi30k(d.path());
+    let mut passes = Vec::new();
+    for method in ["hotflip", "loss-beam", "random-grad", "random"] {
+        let out = d.path().join(format!("{method}.jsonl"));
+        ok(&nmt_attack(d.path(), &out, &["--method", method, "--limit", "3", "--beam", "2"]), method);
+        let rs = results(&out);
+        assert_eq!(rs.len(), 3, "{method}");
+        passes.push(rs.iter().map(|r| r["forward_passes"].as_u64().unwrap()).sum::<u64>());
+        if method == "loss-beam" {
+            assert!(rs.iter().all(|r| r["backward_passes"].as_u64() == Some(0)), "{rs:?}");
+        }
+    }
+    assert!(passes[1] > passes[0], "loss-beam evaluates every child: {passes:?}");
+    // Classification-only flags are refused, not ignored.
+    for flag in [["--target", "1"], ["--shard", "0/2"]] {
+        let out = d.path().join("flag.jsonl");
+        let err = fails(&nmt_attack(d.path(), &out, &flag), flag[0]);
+        assert!(err.contains(flag[0]), "{err}");
+    }
+}
+
+/// A test split with the bad source lines: only unknown
+/// characters, and 4,000 words.
+#[test]
+fn attack_reads_unknown_characters_and_huge_lines() {
+    let d = temp("badsrc");
+    tiny_multi30k(d.path());
+    let huge = vec!["abc"; 4000].join(" ");
+    std::fs::write(d.path().join("test_2016_flickr.de"), format!("\u{00ff}\u{00fe} ###\n{huge}\nab cd\n")).unwrap();
+    std::fs::write(d.path().join("test_2016_flickr.en"), "ba dc\nfe fe ba\nba dc\n").unwrap();
+    let out = d.path().join("a.jsonl");
+    ok(&nmt_attack(d.path(), &out, &[]), "attack on unknown characters and a huge line");
+    let rs = results(&out);
+    assert_eq!(rs.len(), 3);
+    // The model reads the first max_src_words (8) words; the rest stay as written.
+    let adv = rs[1]["adv_src"].as_str().unwrap();
+    assert_eq!(adv.split(' ').count(), 4000, "the adversarial source keeps every word");
+    assert!(rs[1]["changes"].as_array().unwrap().iter().all(|c| c["word"].as_u64().unwrap() < 8), "{}", rs[1]);
+    assert_eq!(adv.split(' ').skip(8).collect::<Vec<_>>(), vec!["abc"; 3992]);
+}
+
+/// An empty source line, and a reference file shorter than the source.
+#[test]
+fn attack_and_translate_reject_empty_lines_and_short_references() {
+    let d = temp("badref");
+    tiny_multi30k(d.path());
+    let out = d.path().join("a.jsonl");
+    std::fs::write(d.path().join("test_2016_flickr.de"), "ab cd\n\ncd ef\n").unwrap();
+    std::fs::write(d.path().join("test_2016_flickr.en"), "ba dc\nfe\ndc fe\n").unwrap();
+    let err = fails(&nmt_attack(d.path(), &out, &[]), "attack with an empty source line");
+    assert!(err.contains("test_2016_flickr.de") && err.contains('2') && err.contains("empty"), "{err}");
+    // --skip-bad-rows drops that pair and attacks the others.
+    ok(&nmt_attack(d.path(), &out, &["--skip-bad-rows"]), "attack skipping the empty line");
+    assert_eq!(results(&out).len(), 2);
+    std::fs::write(d.path().join("test_2016_flickr.de"), "ab cd\ncd ef\ngh ab\n").unwrap();
+    std::fs::write(d.path().join("test_2016_flickr.en"), "ba dc\ndc fe\n").unwrap();
+    let other = d.path().join("b.jsonl");
+    let err = fails(&nmt_attack(d.path(), &other, &[]), "attack with a short reference file");
+    assert!(err.contains("test_2016_flickr.de") && err.contains("test_2016_flickr.en"), "{err}");
+    let model = fixture();
+    let t = hotflip(
+        &[
+            "translate",
+            "--model",
+            model.to_str().unwrap(),
+            "--dataset",
+            "multi30k",
+            "--data-dir",
+            d.path().to_str().unwrap(),
+            "--out",
+            d.path().join("t.txt").to_str().unwrap(),
+        ],
+        None,
+    );
+    let err = fails(&t, "translate with a short reference file");
+    assert!(err.contains("test_2016_flickr.de") && err.contains("test_2016_flickr.en"), "{err}");
 }

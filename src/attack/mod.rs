@@ -3,11 +3,14 @@
 //! gradients, beam search over them, the paper's baselines, and the results
 //! files.
 //!
-//! `search::Attacker` runs the beam search for any `space::Space`;
+//! `beam::Beam` runs the beam search for any `space::Space` against any
+//! `beam::Objective` (`search::Attacker`: a classifier; `translation`: an
+//! NMT model's reference);
 //! `CharSpace` (flips, insertions, deletions of characters) and `WordSpace`
 //! (word flips under semantic constraints, or UNK) are the two spaces.
 
 mod attacker;
+pub mod beam;
 #[allow(missing_docs)] // to document
 pub mod char_doc;
 #[allow(missing_docs)] // to document

@@ -2,29 +2,31 @@
 //! character edit space of the classification attack (`CharSpace`: the
 //! same flips, inserts and deletes, one change per word, changed words
 //! outside the source training vocabulary, 10% budget, the same one-hot
-//! gradient scores) against `char_nmt`, with loss J = the teacher-forced
-//! cross-entropy of the reference (summed over its tokens) and success =
-//! the sentence BLEU of the adversarial translation at least δ below the
-//! clean one's. Beam entries of many sentences go through one
-//! forward/backward pass; each expanded entry is decoded (beam search) and
-//! scored against the reference.
+//! gradient scores) and the same beam search (`beam::Beam`, with every
+//! `Method`: HotFlip, loss-based beam, random gradients, random) against
+//! `char_nmt`. J = the teacher-forced cross-entropy of the reference
+//! (summed over its tokens); an entry's outcome is its beam-search
+//! translation, and success = its sentence BLEU at least δ below the clean
+//! translation's. Beam entries of many sentences go through one
+//! forward/backward pass and one batched decoding.
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attack::beam::{Beam, Evaluated, Job, Objective};
 use crate::attack::char_doc::{CharDoc, CharEdit};
 use crate::attack::result::Change;
-use crate::attack::space::{ScoreEntry, Space};
-use crate::attack::{CharSpace, Settings};
+use crate::attack::space::Space;
+use crate::attack::{CharSpace, Method, Settings};
 use crate::bleu::sentence_bleu;
 use crate::error::{Error, Result};
 use crate::models::char_nmt::{CharNmt, TargetBatch};
 use crate::models::{Input, Mode};
 use crate::nmt::{translate, NmtVocab};
 use crate::nn::ParamStore;
-use crate::rng::Rng;
 use crate::tape::Tape;
+use crate::tensor::Tensor;
 
 /// The δ values the success curve is reported at (HotFlip Figure 3).
 pub const DELTAS: [f64; 6] = [5.0, 10.0, 20.0, 30.0, 40.0, 50.0];
@@ -42,14 +44,13 @@ pub enum TranslationGoal {
 
 #[derive(Clone, Debug)]
 pub struct TranslationSettings {
-    /// Search beam width and every other character-attack setting.
+    /// The method (`hotflip`, `loss-beam`, `random-grad`, `random`), search
+    /// beam width and every other character-attack setting.
     pub search: Settings,
     /// Beam width of the decoder that translates each candidate.
     pub decode_beam: usize,
     pub min_bleu_drop: f64,
     pub goal: TranslationGoal,
-    /// Random baseline instead of gradient-guided search.
-    pub random: bool,
 }
 
 /// One attacked sentence (a line of `--out`).
@@ -71,6 +72,11 @@ pub struct TranslationResult {
     pub n_chars: usize,
     pub frac_changed: f64,
     pub skipped: bool,
+    /// Teacher-forced passes over a candidate (decodings come with some of them).
+    #[serde(default)]
+    pub forward_passes: u64,
+    #[serde(default)]
+    pub backward_passes: u64,
     pub seconds: f64,
 }
 
@@ -84,22 +90,167 @@ pub struct TranslationTask {
 }
 
 pub struct TranslationAttacker<'a> {
-    pub model: &'a CharNmt,
-    pub store: &'a ParamStore,
-    pub vocab: &'a NmtVocab,
     pub space: CharSpace<'a>,
-    pub settings: TranslationSettings,
+    objective: Translator<'a>,
+    settings: Settings,
 }
 
-#[derive(Clone)]
-struct Entry {
-    doc: CharDoc,
-    score: f32,
-    path: Vec<CharEdit>,
+/// What one sentence's J and success are measured against.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    /// Target ids J is computed on: the reference (BLEU goal), or the clean
+    /// output with the word dropped or replaced (controlled/targeted goals).
+    target: Vec<usize>,
+    reference: String,
+    clean_bleu: f64,
 }
 
-fn text(doc: &CharDoc) -> String {
-    doc.words.iter().map(|w| w.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
+/// A candidate's translation and its sentence BLEU.
+#[derive(Clone, Debug)]
+pub struct Translated {
+    pub text: String,
+    pub bleu: f64,
+}
+
+/// `char_nmt` as the beam search's objective.
+struct Translator<'a> {
+    model: &'a CharNmt,
+    store: &'a ParamStore,
+    vocab: &'a NmtVocab,
+    decode_beam: usize,
+    min_bleu_drop: f64,
+    goal: TranslationGoal,
+}
+
+impl Translator<'_> {
+    fn outputs(&self, docs: &[&CharDoc]) -> Result<Vec<String>> {
+        let srcs: Vec<Vec<Vec<usize>>> = docs.iter().map(|d| d.ids(&self.vocab.chars)).collect();
+        Ok(translate(self.model, self.store, &srcs, self.decode_beam)?
+            .into_iter()
+            .map(|t| self.vocab.decode_tgt(&t.ids))
+            .collect())
+    }
+
+    /// Whether a translation meets the goal (for the BLEU goal: a drop of δ).
+    fn achieved(&self, r: &Reference, out: &Translated) -> bool {
+        match &self.goal {
+            TranslationGoal::BleuDrop => r.clean_bleu - out.bleu >= self.min_bleu_drop,
+            TranslationGoal::Remove(w) => !out.text.split(' ').any(|t| t == w),
+            TranslationGoal::Replace(w, new) => {
+                !out.text.split(' ').any(|t| t == w) && out.text.split(' ').any(|t| t == new)
+            }
+        }
+    }
+
+    /// J's sign: the BLEU goal maximises the reference's loss; the others
+    /// minimise the loss of the sentence they want.
+    fn sign(&self) -> f32 {
+        if self.goal == TranslationGoal::BleuDrop {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    fn reference(&self, reference: &str, clean_out: &str) -> Reference {
+        let target = match &self.goal {
+            TranslationGoal::BleuDrop => self.vocab.encode_tgt(reference),
+            TranslationGoal::Remove(w) => {
+                let kept: Vec<&str> = clean_out.split(' ').filter(|t| t != w).collect();
+                self.vocab.encode_tgt(&kept.join(" "))
+            }
+            TranslationGoal::Replace(w, new) => {
+                let rep: Vec<&str> = clean_out.split(' ').map(|t| if t == w { new.as_str() } else { t }).collect();
+                self.vocab.encode_tgt(&rep.join(" "))
+            }
+        };
+        Reference { target, reference: reference.into(), clean_bleu: sentence_bleu(clean_out, reference) }
+    }
+
+    /// Whether the goal is already met by the clean translation (nothing to attack).
+    fn met_already(&self, clean_out: &str) -> bool {
+        match &self.goal {
+            TranslationGoal::BleuDrop => false,
+            TranslationGoal::Remove(w) | TranslationGoal::Replace(w, _) => !clean_out.split(' ').any(|t| t == w),
+        }
+    }
+}
+
+impl<'s> Objective<CharSpace<'s>> for Translator<'_> {
+    type Goal = Reference;
+    type Outcome = Translated;
+
+    fn evaluate(
+        &self,
+        space: &CharSpace<'s>,
+        docs: &[&CharDoc],
+        goals: &[&Reference],
+        grads: bool,
+        outcomes: bool,
+    ) -> Result<Evaluated<Translated>> {
+        let Input::Chars(x) = space.input(docs)? else {
+            return Err(Error::invalid("translation attack", "character batch expected"));
+        };
+        let targets: Vec<Vec<usize>> = goals.iter().map(|g| g.target.clone()).collect();
+        let y = TargetBatch::new(&targets, self.model.config.max_tgt_words)?;
+        let tape = if grads { Tape::new() } else { Tape::no_grad() };
+        let p = tape.bind_frozen(self.store);
+        // The embeddings as a leaf: the one input the gradient is wanted for.
+        let e0 = self.model.embed(&tape, &p, &x)?;
+        let e = tape.leaf(tape.value(e0)?);
+        let mem = self.model.encode(&tape, &p, &x, e, Mode::EVAL)?;
+        let logits = self.model.forced_logits(&tape, &p, &mem, &y, Mode::EVAL)?;
+        let v = *tape.shape(logits)?.last().unwrap_or(&1);
+        let flat = tape.reshape(logits, &[y.batch * y.len, v])?;
+        let per_token = tape.cross_entropy_per_example(flat, &y.outputs)?;
+        // J of each sentence: the sum over its real tokens, times the goal's sign.
+        let sign = self.sign();
+        let weights: Vec<f32> = y.mask.iter().map(|&m| m * sign).collect();
+        let ce = tape.value(per_token)?;
+        let loss: Vec<f32> = ce
+            .data()
+            .chunks(y.len)
+            .zip(weights.chunks(y.len))
+            .map(|(c, w)| c.iter().zip(w).map(|(a, b)| a * b).sum())
+            .collect();
+        let grads = if grads {
+            let w = tape.constant(Tensor::new(&[weights.len()], weights)?);
+            let total = tape.sum(tape.mul(per_token, w)?)?;
+            let g = tape.backward(total)?;
+            Some(g.get(e).cloned().ok_or_else(|| Error::invalid("translation attack", "no embedding gradient"))?)
+        } else {
+            None
+        };
+        let outcomes = if outcomes {
+            self.outputs(docs)?
+                .into_iter()
+                .zip(goals)
+                .map(|(text, g)| Translated { bleu: sentence_bleu(&text, &g.reference), text })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Evaluated { outcomes, loss, grads })
+    }
+
+    /// The BLEU drop (for every goal: among entries that meet it, the one
+    /// that hurts the translation most is reported).
+    fn adversarial(&self, goal: &Reference, out: &Translated) -> f32 {
+        (goal.clean_bleu - out.bleu) as f32
+    }
+
+    fn success(&self, goal: &Reference, out: &Translated) -> bool {
+        self.achieved(goal, out)
+    }
+
+    /// A failed untargeted attack reports its largest BLEU drop (Figure 3
+    /// counts drops of every size); the other goals their best J.
+    fn fallback(&self, goal: &Reference, out: &Translated, loss: f32) -> f32 {
+        match self.goal {
+            TranslationGoal::BleuDrop => self.adversarial(goal, out),
+            _ => loss,
+        }
+    }
 }
 
 impl<'a> TranslationAttacker<'a> {
@@ -109,8 +260,9 @@ impl<'a> TranslationAttacker<'a> {
         vocab: &'a NmtVocab,
         settings: TranslationSettings,
     ) -> Result<Self> {
-        if settings.search.beam == 0 || settings.decode_beam == 0 {
-            return Err(Error::invalid("translation attack", "beam widths must be at least 1"));
+        settings.search.check()?;
+        if settings.decode_beam == 0 {
+            return Err(Error::invalid("translation attack", "--decode-beam must be at least 1"));
         }
         if !(settings.min_bleu_drop > 0.0 && settings.min_bleu_drop <= 100.0) {
             return Err(Error::invalid("translation attack", "--min-bleu-drop must be in (0, 100]"));
@@ -125,63 +277,15 @@ impl<'a> TranslationAttacker<'a> {
             (c.max_word_len, c.max_src_words),
             &settings.search,
         )?;
-        Ok(TranslationAttacker { model, store, vocab, space, settings })
-    }
-
-    fn outputs(&self, docs: &[&CharDoc]) -> Result<Vec<String>> {
-        let srcs: Vec<Vec<Vec<usize>>> = docs.iter().map(|d| d.ids(&self.vocab.chars)).collect();
-        Ok(translate(self.model, self.store, &srcs, self.settings.decode_beam)?
-            .into_iter()
-            .map(|t| self.vocab.decode_tgt(&t.ids))
-            .collect())
-    }
-
-    /// Whether a translation meets the goal (for the BLEU goal: a drop of δ).
-    fn achieved(&self, clean_bleu: f64, adv_out: &str, reference: &str) -> bool {
-        match &self.settings.goal {
-            TranslationGoal::BleuDrop => clean_bleu - sentence_bleu(adv_out, reference) >= self.settings.min_bleu_drop,
-            TranslationGoal::Remove(w) => !adv_out.split(' ').any(|t| t == w),
-            TranslationGoal::Replace(w, new) => {
-                !adv_out.split(' ').any(|t| t == w) && adv_out.split(' ').any(|t| t == new)
-            }
-        }
-    }
-
-    /// The target sentence J is computed against: the reference for the
-    /// untargeted goal; for controlled/targeted goals the clean output
-    /// with the word dropped or replaced (J is then minimised).
-    fn target_ids(&self, reference: &str, clean_out: &str) -> Vec<usize> {
-        match &self.settings.goal {
-            TranslationGoal::BleuDrop => self.vocab.encode_tgt(reference),
-            TranslationGoal::Remove(w) => {
-                let kept: Vec<&str> = clean_out.split(' ').filter(|t| t != w).collect();
-                self.vocab.encode_tgt(&kept.join(" "))
-            }
-            TranslationGoal::Replace(w, new) => {
-                let rep: Vec<&str> = clean_out.split(' ').map(|t| if t == w { new.as_str() } else { t }).collect();
-                self.vocab.encode_tgt(&rep.join(" "))
-            }
-        }
-    }
-
-    /// Gradients of Σ_entries J (or −J for goals that minimise) with
-    /// respect to the character embeddings of `docs`.
-    fn grads(&self, docs: &[&CharDoc], targets: &[Vec<usize>]) -> Result<Vec<f32>> {
-        let Input::Chars(x) = self.space.input(docs)? else {
-            return Err(Error::invalid("translation attack", "character batch expected"));
+        let objective = Translator {
+            model,
+            store,
+            vocab,
+            decode_beam: settings.decode_beam,
+            min_bleu_drop: settings.min_bleu_drop,
+            goal: settings.goal,
         };
-        let y = TargetBatch::new(targets, self.model.config.max_tgt_words)?;
-        let tape = Tape::new();
-        let p = tape.bind_frozen(self.store);
-        // The embeddings as a leaf: the one input the gradient is wanted for.
-        let e0 = self.model.embed(&tape, &p, &x)?;
-        let e = tape.leaf(tape.value(e0)?);
-        let loss = self.model.loss_embedded(&tape, &p, &x, e, &y, Mode::EVAL)?;
-        // Mean over tokens → sum, so every entry's gradient is its own J's.
-        let sign = if self.settings.goal == TranslationGoal::BleuDrop { 1.0 } else { -1.0 };
-        let total = tape.scale(loss, sign * y.tokens() as f32)?;
-        let g = tape.backward(total)?;
-        Ok(g.get(e).ok_or_else(|| Error::invalid("translation attack", "no embedding gradient"))?.data().to_vec())
+        Ok(TranslationAttacker { space, objective, settings: settings.search })
     }
 
     /// Attacks the tasks together (one result each, in order).
@@ -190,173 +294,90 @@ impl<'a> TranslationAttacker<'a> {
         let docs: Vec<CharDoc> = tasks.iter().map(|t| self.space.parse(&t.src)).collect();
         let readable: Vec<usize> = (0..tasks.len()).filter(|&i| !self.space.is_empty(&docs[i])).collect();
         let refs: Vec<&CharDoc> = readable.iter().map(|&i| &docs[i]).collect();
-        let clean = self.outputs(&refs)?;
+        let clean = if refs.is_empty() { Vec::new() } else { self.objective.outputs(&refs)? };
         let mut out: Vec<Option<TranslationResult>> = vec![None; tasks.len()];
-        let mut clean_out = vec![String::new(); tasks.len()];
-        for (k, &i) in readable.iter().enumerate() {
-            clean_out[i] = clean[k].clone();
-        }
+        let mut jobs = Vec::with_capacity(readable.len());
         for (i, t) in tasks.iter().enumerate() {
             if self.space.is_empty(&docs[i]) {
-                out[i] = Some(self.result(t, &docs[i], &[], "", "", false, true));
+                // Nothing the model can read (no source word): reported, not attacked.
+                out[i] = Some(self.result(t, &docs[i], "", "", false, true));
             }
         }
-        // Live beams per sentence.
-        let mut beams: Vec<(usize, Vec<Entry>)> =
-            readable.iter().map(|&i| (i, vec![Entry { doc: docs[i].clone(), score: 0.0, path: Vec::new() }])).collect();
-        let max_changes: Vec<usize> =
-            (0..tasks.len()).map(|i| self.space.max_changes(&docs[i], &self.settings.search)).collect();
-        let targets: Vec<Vec<usize>> =
-            (0..tasks.len()).map(|i| self.target_ids(&tasks[i].reference, &clean_out[i])).collect();
-        let src_bleu: Vec<f64> = (0..tasks.len()).map(|i| sentence_bleu(&clean_out[i], &tasks[i].reference)).collect();
-        let mut rng = Rng::derive(self.settings.search.seed, 14);
-        let mut depth = 0;
-        while !beams.is_empty() {
-            depth += 1;
-            let children = if self.settings.random {
-                self.random_children(&beams, &mut rng)
-            } else {
-                self.gradient_children(&beams, &targets)?
-            };
-            let flat: Vec<&CharDoc> = children.iter().flat_map(|(_, es)| es.iter().map(|e| &e.doc)).collect();
-            let outs = if flat.is_empty() { Vec::new() } else { self.outputs(&flat)? };
-            let mut k = 0;
-            let mut next = Vec::new();
-            for (i, es) in children {
-                let t = &tasks[i];
-                let mut best: Option<(f64, usize)> = None;
-                for (j, _) in es.iter().enumerate() {
-                    let o = &outs[k + j];
-                    if self.achieved(src_bleu[i], o, &t.reference) {
-                        let drop = src_bleu[i] - sentence_bleu(o, &t.reference);
-                        if best.is_none_or(|(d, _)| drop > d) {
-                            best = Some((drop, j));
-                        }
-                    }
-                }
-                let last = depth >= max_changes[i] || es.is_empty();
-                if let Some((_, j)) = best {
-                    out[i] = Some(self.result(t, &docs[i], &es[j].path, &clean_out[i], &outs[k + j], true, false));
-                } else if last {
-                    // Report the entry whose translation lost the most BLEU.
-                    let pick = (0..es.len()).max_by(|&a, &b| {
-                        let (x, y) =
-                            (sentence_bleu(&outs[k + a], &t.reference), sentence_bleu(&outs[k + b], &t.reference));
-                        y.total_cmp(&x)
-                    });
-                    out[i] = Some(match pick {
-                        Some(j) => self.result(t, &docs[i], &es[j].path, &clean_out[i], &outs[k + j], false, false),
-                        None => self.result(t, &docs[i], &[], &clean_out[i], &clean_out[i], false, false),
-                    });
-                } else {
-                    next.push((i, es.clone()));
-                }
-                k += es.len();
+        for (&i, clean_out) in readable.iter().zip(clean) {
+            let t = &tasks[i];
+            if self.objective.met_already(&clean_out) {
+                out[i] = Some(self.result(t, &docs[i], &clean_out, &clean_out, false, true));
+                continue;
             }
-            beams = next;
+            let goal = self.objective.reference(&t.reference, &clean_out);
+            let orig = Translated { bleu: goal.clean_bleu, text: clean_out };
+            let max_changes = self.space.max_changes(&docs[i], &self.settings);
+            jobs.push(Job::start(i, t.index, goal, docs[i].clone(), orig, max_changes));
         }
-        let per = start.elapsed().as_secs_f64() / tasks.len().max(1) as f64;
+        if self.settings.method != Method::Random {
+            let first = start.elapsed().as_secs_f64() / tasks.len().max(1) as f64;
+            jobs.iter_mut().for_each(|j| j.seconds += first);
+        }
+        let beam = Beam { space: &self.space, objective: &self.objective, settings: &self.settings };
+        for job in beam.run(jobs)? {
+            let t = &tasks[job.task];
+            let entry = job.reported();
+            let adv = entry.outcome.as_ref().unwrap_or(&job.orig_outcome);
+            let mut r = self.result(t, &job.orig, &job.orig_outcome.text, &adv.text, job.success, false);
+            self.record_changes(&mut r, t, &job.orig, entry.path.iter().map(|s| (s.edit, s.predicted, s.actual)));
+            r.forward_passes = job.fwd;
+            r.backward_passes = job.bwd;
+            r.seconds = job.seconds;
+            out[job.task] = Some(r);
+        }
         out.into_iter()
-            .map(|r| {
-                let mut r = r.ok_or_else(|| Error::invalid("translation attack", "a sentence was left unfinished"))?;
-                r.seconds = per;
-                Ok(r)
-            })
+            .map(|r| r.ok_or_else(|| Error::invalid("translation attack", "a sentence was left unfinished")))
             .collect()
     }
 
-    /// Gradient-guided expansion: every live entry of every sentence in one
-    /// forward/backward pass, the best `beam` distinct children per sentence.
-    fn gradient_children(
+    /// Fills the result's changes, adversarial source and changed share
+    /// from the path's edits.
+    fn record_changes(
         &self,
-        beams: &[(usize, Vec<Entry>)],
-        targets: &[Vec<usize>],
-    ) -> Result<Vec<(usize, Vec<Entry>)>> {
-        let docs: Vec<&CharDoc> = beams.iter().flat_map(|(_, es)| es.iter().map(|e| &e.doc)).collect();
-        let tgts: Vec<Vec<usize>> =
-            beams.iter().flat_map(|(i, es)| std::iter::repeat_n(targets[*i].clone(), es.len())).collect();
-        let grads = self.grads(&docs, &tgts)?;
-        let mut entries = Vec::with_capacity(docs.len());
-        let mut flat: Vec<&Entry> = Vec::new();
-        for (g, (_, es)) in beams.iter().enumerate() {
-            for e in es {
-                entries.push(ScoreEntry { doc: &e.doc, group: g, score: e.score, active: true });
-                flat.push(e);
+        r: &mut TranslationResult,
+        t: &TranslationTask,
+        orig: &CharDoc,
+        path: impl Iterator<Item = (CharEdit, Option<f32>, Option<f32>)>,
+    ) {
+        let mut doc = orig.clone();
+        let mut edits = Vec::new();
+        r.changes.clear();
+        for (e, predicted, actual) in path {
+            let mut c = self.space.change(&doc, &e);
+            c.predicted = predicted;
+            c.actual = actual;
+            r.changes.push(c);
+            edits.push(e);
+            if let Some(d) = self.space.apply(&doc, &e) {
+                doc = d;
             }
         }
-        let groups = self.space.children(&grads, &entries, beams.len(), self.settings.search.beam)?;
-        Ok(beams
-            .iter()
-            .zip(groups)
-            .map(|((i, _), kids)| {
-                let es = kids
-                    .into_iter()
-                    .filter_map(|s| {
-                        let parent = flat[s.entry];
-                        self.space.apply(&parent.doc, &s.edit).map(|doc| {
-                            let mut path = parent.path.clone();
-                            path.push(s.edit);
-                            Entry { doc, score: s.total, path }
-                        })
-                    })
-                    .collect();
-                (*i, es)
-            })
-            .collect())
+        // Words past the model's `max_src_words` stay as written.
+        r.adv_src = self.space.render(&t.src, orig, &edits);
+        r.frac_changed = r.changes.len() as f64 / r.n_chars.max(1) as f64;
     }
 
-    /// The random baseline: one uniformly drawn allowed edit per step on a
-    /// single path, as many steps as the budget allows.
-    fn random_children(&self, beams: &[(usize, Vec<Entry>)], rng: &mut Rng) -> Vec<(usize, Vec<Entry>)> {
-        beams
-            .iter()
-            .map(|(i, es)| {
-                let parent = &es[0];
-                let edits = self.space.edits(&parent.doc);
-                let kids = if edits.is_empty() {
-                    Vec::new()
-                } else {
-                    let e = edits[(rng.next_u64() % edits.len() as u64) as usize];
-                    self.space
-                        .apply(&parent.doc, &e)
-                        .map(|doc| {
-                            let mut path = parent.path.clone();
-                            path.push(e);
-                            vec![Entry { doc, score: 0.0, path }]
-                        })
-                        .unwrap_or_default()
-                };
-                (*i, kids)
-            })
-            .collect()
-    }
-
-    #[allow(clippy::too_many_arguments)]
     fn result(
         &self,
         t: &TranslationTask,
         orig: &CharDoc,
-        path: &[CharEdit],
         src_output: &str,
         adv_output: &str,
         success: bool,
         skipped: bool,
     ) -> TranslationResult {
-        let mut doc = orig.clone();
-        let mut changes = Vec::with_capacity(path.len());
-        for e in path {
-            changes.push(self.space.change(&doc, e));
-            if let Some(d) = self.space.apply(&doc, e) {
-                doc = d;
-            }
-        }
         let src_bleu = sentence_bleu(src_output, &t.reference);
         let adv_bleu = sentence_bleu(adv_output, &t.reference);
         let n_chars = self.space.units(orig);
         TranslationResult {
             index: t.index,
             src: t.src.clone(),
-            adv_src: text(&doc),
+            adv_src: t.src.clone(),
             reference: t.reference.clone(),
             src_output: src_output.into(),
             adv_output: adv_output.into(),
@@ -364,10 +385,12 @@ impl<'a> TranslationAttacker<'a> {
             adv_bleu,
             bleu_drop: src_bleu - adv_bleu,
             success,
-            frac_changed: path.len() as f64 / n_chars.max(1) as f64,
-            changes,
+            frac_changed: 0.0,
+            changes: Vec::new(),
             n_chars,
             skipped,
+            forward_passes: if skipped { 0 } else { 1 },
+            backward_passes: 0,
             seconds: 0.0,
         }
     }

@@ -25,7 +25,6 @@ pub struct NmtAttackRequest {
     pub data: DataArgs,
     pub split: String,
     pub limit: Option<usize>,
-    pub random: bool,
     pub search: Settings,
     pub decode_beam: usize,
     pub min_bleu_drop: f64,
@@ -94,7 +93,6 @@ pub fn run(r: NmtAttackRequest, interrupt: Arc<AtomicBool>) -> CliResult<()> {
         decode_beam: r.decode_beam,
         min_bleu_drop: r.min_bleu_drop,
         goal: goal.clone(),
-        random: r.random,
     };
     let attacker = TranslationAttacker::new(&ck.model, &ck.store, &ck.vocab, settings)?;
     let (mut results, done) = done_indices(&r.out)?;

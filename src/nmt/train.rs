@@ -4,18 +4,21 @@
 //! checkpoint in `best/`, a resumable `last/` (weights, Adam state,
 //! `trainer.json`) saved every few minutes, at every evaluation and on
 //! interruption, a time budget, and one `train_log.jsonl` line per
-//! evaluation (the learning curve).
+//! evaluation (the learning curve). The loop (`train::epochs`), what
+//! `last/` holds and the resume checks (`train::resume`), the progress bar
+//! and the throughput span (`train::progress`) are the classification
+//! trainer's; this module says what a step (teacher forcing), an
+//! evaluation (BLEU on dev) and a checkpoint (`nmt::checkpoint`) are.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::bleu::corpus_bleu;
-use crate::checkpoint::{atomic, tensors};
+use crate::checkpoint::atomic;
 use crate::error::{Error, Result};
 use crate::models::char_nmt::CharNmt;
 use crate::models::Mode;
@@ -27,10 +30,10 @@ use crate::nn::ParamStore;
 use crate::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::tape::Tape;
+use crate::train::epochs::{epochs_done, run_epochs, LoopOptions, Position, Session as LoopSession};
+use crate::train::progress::Span;
+use crate::train::resume::{self, resume_settings};
 use crate::train::{collect_grads, StopReason, BEST, LAST, LOG};
-
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-const STATE_FILE: &str = "trainer.json";
 
 #[derive(Clone, Debug)]
 pub struct NmtTrainOptions {
@@ -57,14 +60,15 @@ pub struct NmtTrainee {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 struct State {
-    epoch: u64,
-    batch: usize,
-    step: u64,
-    elapsed_s: f64,
+    #[serde(flatten)]
+    pos: Position,
     best_bleu: Option<f64>,
     best_epoch: Option<f64>,
     seed: u64,
-    loss_ema: Option<f64>,
+    /// The settings a resumed run must share, by flag (absent in states
+    /// written before they were recorded).
+    #[serde(default)]
+    settings: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -130,134 +134,46 @@ impl NmtTrainer<'_> {
         let last_dir = self.out.join(LAST);
         let mut adam = Adam::new(opts.adam)?;
         let mut st = State {
-            epoch: 0,
-            batch: 0,
-            step: 0,
-            elapsed_s: 0.0,
+            pos: Position::default(),
             best_bleu: None,
             best_epoch: None,
             seed: opts.seed,
-            loss_ema: None,
+            settings: resume_settings(opts.batch, &opts.adam, opts.clip, None),
         };
         if resume {
             st = self.restore(t, &mut adam)?;
             eprintln!(
                 "resuming {} at epoch {} batch {} (step {})",
                 last_dir.display(),
-                st.epoch + 1,
-                st.batch,
-                st.step
+                st.pos.epoch + 1,
+                st.pos.batch,
+                st.pos.step
             );
-        } else if last_dir.exists() {
-            return Err(Error::Checkpoint {
-                path: self.out.clone(),
-                msg: "already holds a training run: pass --resume to continue it, or choose another --out".into(),
-            });
+        } else {
+            resume::check_fresh(&self.out)?;
         }
-        let start = Instant::now();
-        let base = st.elapsed_s;
-        let now = || base + start.elapsed().as_secs_f64();
-        let c = t.model.config.clone();
-        let mut last_save = Instant::now();
-        let (mut span_tokens, mut span_secs) = (0usize, 0.0f64);
-        let mut stopped = StopReason::Epochs;
-        let mut plan_len = 1;
-        'epochs: while st.epoch < opts.epochs {
-            let plan = epoch_batches(self.train, opts.batch, opts.seed, st.epoch);
-            plan_len = plan.len().max(1);
-            let bar = self.bar(plan.len(), st.epoch, st.batch);
-            while st.batch < plan.len() {
-                if self.interrupt.load(Ordering::Relaxed) {
-                    bar.abandon();
-                    stopped = StopReason::Interrupted;
-                    st.elapsed_s = now();
-                    self.save_last(t, &adam, &st)?;
-                    break 'epochs;
-                }
-                if opts.minutes.is_some_and(|m| now() >= m * 60.0) {
-                    bar.abandon();
-                    stopped = StopReason::TimeBudget;
-                    break 'epochs;
-                }
-                let t0 = Instant::now();
-                let (x, y) = make_batch(self.train, &plan[st.batch], c.max_word_len, c.max_src_words, c.max_tgt_words)?;
-                let tape = Tape::new();
-                let p = tape.bind(&t.store);
-                let mode = Mode::train(Rng::derive(opts.seed, st.step).next_u64());
-                let loss_var = t.model.loss(&tape, &p, &x, &y, mode)?;
-                let loss = tape.value(loss_var)?.item()?;
-                if !loss.is_finite() {
-                    return Err(Error::invalid(
-                        "train",
-                        format!("the loss became {loss} at step {}; lower --lr and start again (or --resume)", st.step),
-                    ));
-                }
-                let mut grads = tape.backward(loss_var)?;
-                let mut g = collect_grads(&p, &mut grads, &t.store);
-                if let Some(max) = opts.clip {
-                    clip_grad_norm(&mut g, max);
-                }
-                adam.step(&mut t.store, &g)?;
-                st.step += 1;
-                st.batch += 1;
-                span_tokens += y.tokens();
-                span_secs += t0.elapsed().as_secs_f64();
-                let ema = st.loss_ema.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
-                st.loss_ema = Some(ema);
-                bar.set_position(st.batch as u64);
-                bar.set_message(format!("loss {ema:.3}  {:.0} tok/s", span_tokens as f64 / span_secs.max(1e-9)));
-                if opts.eval_every.is_some_and(|k| k > 0 && st.step.is_multiple_of(k)) && st.batch < plan.len() {
-                    let ep = st.epoch as f64 + st.batch as f64 / plan_len as f64;
-                    self.evaluate_and_log(t, &mut st, &adam, now(), (&mut span_tokens, &mut span_secs), ep)?;
-                    st.elapsed_s = now();
-                    self.save_last(t, &adam, &st)?;
-                    last_save = Instant::now();
-                }
-                if last_save.elapsed() >= opts.save_every {
-                    st.elapsed_s = now();
-                    self.save_last(t, &adam, &st)?;
-                    last_save = Instant::now();
-                }
-            }
-            bar.finish_and_clear();
-            st.epoch += 1;
-            st.batch = 0;
-            let ep = st.epoch as f64;
-            self.evaluate_and_log(t, &mut st, &adam, now(), (&mut span_tokens, &mut span_secs), ep)?;
-            st.elapsed_s = now();
-            self.save_last(t, &adam, &st)?;
-            last_save = Instant::now();
-        }
-        if stopped == StopReason::TimeBudget && (st.batch > 0 || st.best_bleu.is_none()) {
-            let ep = st.epoch as f64 + st.batch as f64 / plan_len as f64;
-            self.evaluate_and_log(t, &mut st, &adam, now(), (&mut span_tokens, &mut span_secs), ep)?;
-            st.elapsed_s = now();
-            self.save_last(t, &adam, &st)?;
-        }
+        let (start, base) = (Instant::now(), st.pos.elapsed_s);
+        let per_epoch = epoch_batches(self.train, opts.batch, opts.seed, 0).len().max(1);
+        let mut session = Session { trainer: self, t, adam, st, plan: Vec::new(), per_epoch };
+        let loop_opts = LoopOptions {
+            epochs: opts.epochs,
+            minutes: opts.minutes,
+            eval_every: opts.eval_every,
+            save_every: opts.save_every,
+            progress: opts.progress,
+            unit: "tok",
+        };
+        let stopped = run_epochs(&mut session, &loop_opts, &self.interrupt)?;
+        let st = session.st;
         Ok(NmtTrainSummary {
             stopped,
-            epochs: st.epoch as f64 + st.batch as f64 / plan_len as f64,
-            steps: st.step,
-            minutes: now() / 60.0,
+            epochs: epochs_done(&st.pos, per_epoch),
+            steps: st.pos.step,
+            minutes: (base + start.elapsed().as_secs_f64()) / 60.0,
             best_epoch: st.best_epoch,
             best_dev_bleu: st.best_bleu,
             best_dir: self.out.join(BEST),
         })
-    }
-
-    fn bar(&self, len: usize, epoch: u64, pos: usize) -> ProgressBar {
-        let target = if self.opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        let bar = ProgressBar::with_draw_target(Some(len as u64), target);
-        let style = ProgressStyle::with_template(&format!(
-            "epoch {:>3}/{} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ETA {{eta}}",
-            epoch + 1,
-            self.opts.epochs
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_position(pos as u64);
-        bar
     }
 
     fn evaluate_and_log(
@@ -266,7 +182,7 @@ impl NmtTrainer<'_> {
         st: &mut State,
         adam: &Adam,
         elapsed_s: f64,
-        span: (&mut usize, &mut f64),
+        span: &mut Span,
         epoch: f64,
     ) -> Result<()> {
         let dev = bleu_of(&t.model, &t.store, &t.vocab, self.dev, 1, self.opts.eval_batch)?;
@@ -276,29 +192,28 @@ impl NmtTrainer<'_> {
             st.best_epoch = Some(epoch);
             let mut cfg = t.config.clone();
             cfg.training = serde_json::json!({
-                "epoch": epoch, "step": st.step, "minutes": elapsed_s / 60.0, "seed": st.seed,
+                "epoch": epoch, "step": st.pos.step, "minutes": elapsed_s / 60.0, "seed": st.seed,
                 "dev_bleu_greedy": dev,
             });
             nmt_ck::save(&self.out.join(BEST), &cfg, &t.vocab, &t.store, &[])?;
         }
         let line = LogLine {
             epoch,
-            step: st.step,
+            step: st.pos.step,
             minutes: elapsed_s / 60.0,
             lr: adam.current_lr(),
-            train_loss: st.loss_ema,
-            tgt_tokens_per_s: *span.0 as f64 / span.1.max(1e-9),
-            train_s: *span.1,
+            train_loss: st.pos.loss_ema,
+            tgt_tokens_per_s: span.per_s(),
+            train_s: span.secs,
             dev_bleu: dev,
             best: better,
         };
-        *span.0 = 0;
-        *span.1 = 0.0;
+        *span = Span::default();
         let json = serde_json::to_string(&line).map_err(|e| Error::invalid("train log", e.to_string()))?;
         atomic::append_line(&self.out.join(LOG), &json)?;
         eprintln!(
             "epoch {epoch:.2}: loss {:.4}, dev BLEU (greedy) {dev:.2}{} ({:.1} min)",
-            st.loss_ema.unwrap_or(f64::NAN),
+            st.pos.loss_ema.unwrap_or(f64::NAN),
             if better { " *best*" } else { "" },
             elapsed_s / 60.0
         );
@@ -307,21 +222,13 @@ impl NmtTrainer<'_> {
 
     fn save_last(&self, t: &NmtTrainee, adam: &Adam, st: &State) -> Result<()> {
         let dir = self.out.join(LAST);
-        let (tensors, steps) = adam.state(&t.store);
-        let meta = std::collections::HashMap::from([("steps".to_string(), steps.to_string())]);
-        let opt_bytes = tensors::to_bytes(&dir.join(OPTIMIZER_FILE), &tensors, Some(meta))?;
-        let state_bytes = serde_json::to_vec_pretty(st).map_err(|e| Error::invalid("trainer state", e.to_string()))?;
-        nmt_ck::save(&dir, &t.config, &t.vocab, &t.store, &[(OPTIMIZER_FILE, opt_bytes), (STATE_FILE, state_bytes)])
+        let files = resume::state_files(&dir, adam, &t.store, st)?;
+        nmt_ck::save(&dir, &t.config, &t.vocab, &t.store, &files)
     }
 
     fn restore(&self, t: &mut NmtTrainee, adam: &mut Adam) -> Result<State> {
         let dir = self.out.join(LAST);
-        if !dir.join(STATE_FILE).exists() {
-            return Err(Error::Checkpoint {
-                path: self.out.clone(),
-                msg: format!("nothing to resume here (no {LAST}/{STATE_FILE}); start without --resume"),
-            });
-        }
+        let mut st: State = resume::read_state(&self.out)?;
         let ck = nmt_ck::load(&dir)?;
         if ck.config.model != t.config.model {
             return Err(Error::Checkpoint {
@@ -329,21 +236,82 @@ impl NmtTrainer<'_> {
                 msg: "was trained with another configuration than this command asks for".into(),
             });
         }
-        let text = std::fs::read_to_string(dir.join(STATE_FILE))
-            .map_err(|source| Error::Io { path: dir.join(STATE_FILE), source })?;
-        let st: State = serde_json::from_str(&text)
-            .map_err(|e| Error::Checkpoint { path: dir.join(STATE_FILE), msg: e.to_string() })?;
         if st.seed != self.opts.seed {
             return Err(Error::Checkpoint {
                 path: dir,
                 msg: format!("was trained with seed {}; this command asks for {}", st.seed, self.opts.seed),
             });
         }
-        let opt = tensors::load(&dir.join(OPTIMIZER_FILE))?;
-        adam.load_state(&ck.store, &opt, st.step)?;
+        let now = resume_settings(self.opts.batch, &self.opts.adam, self.opts.clip, None);
+        resume::check_settings(&dir, &st.settings, &now)?;
+        st.settings = now;
+        resume::load_optimizer(&dir, adam, &ck.store, st.pos.step)?;
         t.store = ck.store;
         t.model = ck.model;
         t.vocab = ck.vocab;
         Ok(st)
+    }
+}
+
+/// One `char_nmt` run as the shared loop drives it.
+struct Session<'r, 'd> {
+    trainer: &'r NmtTrainer<'d>,
+    t: &'r mut NmtTrainee,
+    adam: Adam,
+    st: State,
+    plan: Vec<Vec<usize>>,
+    per_epoch: usize,
+}
+
+impl LoopSession for Session<'_, '_> {
+    fn position(&mut self) -> &mut Position {
+        &mut self.st.pos
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        self.per_epoch
+    }
+
+    fn plan(&mut self, epoch: u64) -> Result<usize> {
+        let o = &self.trainer.opts;
+        self.plan = epoch_batches(self.trainer.train, o.batch, o.seed, epoch);
+        Ok(self.plan.len())
+    }
+
+    fn step(&mut self, batch: usize) -> Result<(f32, usize)> {
+        let (o, step) = (&self.trainer.opts, self.st.pos.step);
+        let c = &self.t.model.config;
+        let (x, y) =
+            make_batch(self.trainer.train, &self.plan[batch], c.max_word_len, c.max_src_words, c.max_tgt_words)?;
+        let tape = Tape::new();
+        let p = tape.bind(&self.t.store);
+        let mode = Mode::train(Rng::derive(o.seed, step).next_u64());
+        let loss_var = self.t.model.loss(&tape, &p, &x, &y, mode)?;
+        let loss = tape.value(loss_var)?.item()?;
+        if !loss.is_finite() {
+            return Err(Error::invalid(
+                "train",
+                format!("the loss became {loss} at step {step}; lower --lr and start again (or --resume)"),
+            ));
+        }
+        let mut grads = tape.backward(loss_var)?;
+        let mut g = collect_grads(&p, &mut grads, &self.t.store);
+        if let Some(max) = o.clip {
+            clip_grad_norm(&mut g, max);
+        }
+        self.adam.step(&mut self.t.store, &g)?;
+        Ok((loss, y.tokens()))
+    }
+
+    fn evaluate(&mut self, epoch: f64, elapsed_s: f64, span: &mut Span) -> Result<()> {
+        self.trainer.evaluate_and_log(self.t, &mut self.st, &self.adam, elapsed_s, span, epoch)
+    }
+
+    fn has_best(&self) -> bool {
+        self.st.best_bleu.is_some()
+    }
+
+    fn save_last(&mut self) -> Result<()> {
+        self.trainer.save_last(self.t, &self.adam, &self.st)
     }
 }

@@ -4,6 +4,7 @@
 
 #[allow(missing_docs)] // to document
 mod batches;
+pub mod epochs;
 #[allow(missing_docs)] // to document
 mod frequencies;
 #[allow(missing_docs)] // to document
@@ -12,6 +13,8 @@ pub mod lm;
 mod metrics;
 #[allow(missing_docs)] // to document
 mod objective;
+pub mod progress;
+pub mod resume;
 mod run;
 #[allow(missing_docs)] // to document
 mod samples;

@@ -10,14 +10,13 @@
 //! - `train_log.jsonl`: one line per evaluation (the learning curve).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, tensors, CheckpointConfig};
+use crate::checkpoint::{self, CheckpointConfig};
 use crate::data::ModelVocab;
 use crate::error::{Error, Result};
 use crate::models::{Mode, Model};
@@ -25,8 +24,11 @@ use crate::nn::ParamStore;
 use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::train::batches::{epoch_plan, Batch};
+use crate::train::epochs::{epochs_done, run_epochs, LoopOptions, Position, Session as LoopSession};
 use crate::train::metrics::{evaluate, Metrics};
 use crate::train::objective::Objective;
+use crate::train::progress::Span;
+use crate::train::resume::{self, STATE_FILE};
 use crate::train::samples::{Encoded, Sample};
 use crate::train::step::Updater;
 use crate::util::atomic;
@@ -34,8 +36,6 @@ use crate::util::atomic;
 pub const BEST: &str = "best";
 pub const LAST: &str = "last";
 pub const LOG: &str = "train_log.jsonl";
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-const STATE_FILE: &str = "trainer.json";
 
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
@@ -108,17 +108,14 @@ pub struct TrainSummary {
 /// What `last/trainer.json` records to continue a run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 struct TrainState {
-    /// The epoch in progress and the next batch of it.
-    epoch: u64,
-    batch: usize,
-    step: u64,
-    elapsed_s: f64,
+    /// The epoch in progress, the next batch of it, steps, time, loss.
+    #[serde(flatten)]
+    pos: Position,
     best_score: Option<f64>,
     best_epoch: Option<f64>,
     bad_evals: usize,
     seed: u64,
     objective: String,
-    loss_ema: Option<f64>,
     /// The settings a resumed run must share, by flag (`--batch`, `--lr`, …);
     /// absent in states written before they were recorded.
     #[serde(default)]
@@ -127,17 +124,7 @@ struct TrainState {
 
 /// The training settings a resume must not change, by their flags.
 fn resume_settings(opts: &TrainOptions) -> std::collections::BTreeMap<String, serde_json::Value> {
-    use serde_json::json;
-    [
-        ("--batch", json!(opts.batch)),
-        ("--lr", json!(opts.adam.lr)),
-        ("--lr-decay", json!(opts.adam.decay)),
-        ("--clip", json!(opts.clip.unwrap_or(0.0))),
-        ("--max-norm", json!(opts.max_norm)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    resume::resume_settings(opts.batch, &opts.adam, opts.clip, opts.max_norm)
 }
 
 /// The first key whose value differs between two JSON objects, with both
@@ -171,19 +158,6 @@ struct LogLine<'a> {
     best: bool,
 }
 
-/// Training work since the previous evaluation.
-#[derive(Default)]
-struct Span {
-    docs: usize,
-    secs: f64,
-}
-
-impl Span {
-    fn docs_per_s(&self) -> f64 {
-        self.docs as f64 / self.secs.max(1e-9)
-    }
-}
-
 /// A model being trained and everything its checkpoints carry.
 pub struct Trainee {
     pub model: Model,
@@ -213,16 +187,12 @@ impl Trainer<'_> {
         let last_dir = self.out.join(LAST);
         let mut updater = Updater { adam: Adam::new(opts.adam)?, clip: opts.clip, max_norm: opts.max_norm };
         let mut state = TrainState {
-            epoch: 0,
-            batch: 0,
-            step: 0,
-            elapsed_s: 0.0,
+            pos: Position::default(),
             best_score: None,
             best_epoch: None,
             bad_evals: 0,
             seed: opts.seed,
             objective: objective.name(),
-            loss_ema: None,
             settings: resume_settings(opts),
         };
         if resume {
@@ -230,109 +200,46 @@ impl Trainer<'_> {
             eprintln!(
                 "resuming {} at epoch {} batch {} (step {}, {:.1} min so far)",
                 last_dir.display(),
-                state.epoch + 1,
-                state.batch,
-                state.step,
-                state.elapsed_s / 60.0
+                state.pos.epoch + 1,
+                state.pos.batch,
+                state.pos.step,
+                state.pos.elapsed_s / 60.0
             );
-        } else if last_dir.exists() {
-            return Err(Error::Checkpoint {
-                path: self.out.clone(),
-                msg: "already holds a training run: pass --resume to continue it, or choose another --out".into(),
-            });
+        } else {
+            resume::check_fresh(&self.out)?;
         }
-
-        let start = Instant::now();
-        let base = state.elapsed_s;
-        let now = || base + start.elapsed().as_secs_f64();
+        let (start, base) = (Instant::now(), state.pos.elapsed_s);
         let lengths: Vec<usize> = self.data.train.iter().map(Sample::len).collect();
         let cfg = t.model.config();
         let min_len = t.model.min_len();
-        let mut last_save = Instant::now();
-        // Training documents and seconds since the last evaluation (steps
-        // only: evaluation and saving are not training throughput).
-        let mut span = Span::default();
-        let mut stopped = StopReason::Epochs;
-        let mut best_metrics: Option<Metrics> = None;
-        // Epochs done, counting a partial one by its share of batches (every
-        // epoch has the same number of batches: `epoch_plan` cuts pools that
-        // are whole multiples of the batch size).
-        let plan_len = lengths.len().div_ceil(opts.batch.max(1)).max(1);
-        let epochs_done = |s: &TrainState| s.epoch as f64 + s.batch as f64 / plan_len as f64;
-
-        'epochs: while state.epoch < opts.epochs {
-            let plan = epoch_plan(&lengths, opts.batch, opts.seed, state.epoch);
-            let bar = self.bar(plan.len(), state.epoch, state.batch);
-            while state.batch < plan.len() {
-                if self.interrupt.load(Ordering::Relaxed) {
-                    bar.abandon();
-                    stopped = StopReason::Interrupted;
-                    state.elapsed_s = now();
-                    self.save_last(t, &updater.adam, &state)?;
-                    break 'epochs;
-                }
-                if opts.minutes.is_some_and(|m| now() >= m * 60.0) {
-                    bar.abandon();
-                    stopped = StopReason::TimeBudget;
-                    break 'epochs;
-                }
-                let step_start = Instant::now();
-                let batch = Batch::make(&self.data.train, &plan[state.batch], &cfg, min_len)?;
-                let mode = Mode::train(mix(opts.seed, state.step));
-                let loss = updater.step(objective, &t.model, &mut t.store, &batch, mode, state.step)?;
-                if !loss.is_finite() {
-                    let advice = if last_dir.join(STATE_FILE).exists() {
-                        format!("lower --lr and continue from {} with --resume, or start again", last_dir.display())
-                    } else {
-                        "lower --lr and start again".to_string()
-                    };
-                    return Err(Error::invalid(
-                        "train",
-                        format!("the loss became {loss} at step {} (epoch {}); {advice}", state.step, state.epoch + 1),
-                    ));
-                }
-                state.step += 1;
-                state.batch += 1;
-                span.docs += batch.len();
-                span.secs += step_start.elapsed().as_secs_f64();
-                let ema = state.loss_ema.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
-                state.loss_ema = Some(ema);
-                bar.set_position(state.batch as u64);
-                bar.set_message(format!("loss {ema:.4}  {:.0} docs/s", span.docs_per_s()));
-                if last_save.elapsed() >= opts.save_every {
-                    state.elapsed_s = now();
-                    self.save_last(t, &updater.adam, &state)?;
-                    last_save = Instant::now();
-                }
-            }
-            bar.finish_and_clear();
-            state.epoch += 1;
-            state.batch = 0;
-            let epoch = state.epoch as f64;
-            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), &mut span, epoch)? {
-                best_metrics = Some(m);
-            }
-            state.elapsed_s = now();
-            self.save_last(t, &updater.adam, &state)?;
-            last_save = Instant::now();
-            if opts.patience.is_some_and(|p| state.bad_evals >= p) {
-                stopped = StopReason::EarlyStopping;
-                break;
-            }
-        }
-        // The last partial epoch still counts: evaluate it, keep it if best.
-        // At an epoch boundary it was just evaluated, unless nothing was yet.
-        if stopped == StopReason::TimeBudget && (state.batch > 0 || state.best_score.is_none()) {
-            let frac = epochs_done(&state);
-            if let Some(m) = self.evaluate_and_log(t, &mut state, &updater.adam, now(), &mut span, frac)? {
-                best_metrics = Some(m);
-            }
-            state.elapsed_s = now();
-            self.save_last(t, &updater.adam, &state)?;
-        }
+        let mut session = Session {
+            trainer: self,
+            // Every epoch has the same number of batches: `epoch_plan` cuts
+            // pools that are whole multiples of the batch size.
+            per_epoch: lengths.len().div_ceil(opts.batch.max(1)).max(1),
+            lengths,
+            plan: Vec::new(),
+            cfg,
+            min_len,
+            t,
+            objective,
+            updater,
+            state,
+            best_metrics: None,
+        };
+        let loop_opts = LoopOptions {
+            epochs: opts.epochs,
+            minutes: opts.minutes,
+            eval_every: None,
+            save_every: opts.save_every,
+            progress: opts.progress,
+            unit: "docs",
+        };
+        let stopped = run_epochs(&mut session, &loop_opts, &self.interrupt)?;
+        let (state, mut best_metrics) = (session.state, session.best_metrics);
         let best_dir = self.out.join(BEST);
-        let minutes = now() / 60.0;
-        let epochs = epochs_done(&state);
+        let minutes = (base + start.elapsed().as_secs_f64()) / 60.0;
+        let epochs = epochs_done(&state.pos, session.per_epoch);
         let test = if stopped == StopReason::Interrupted || !best_dir.exists() {
             None
         } else {
@@ -347,28 +254,13 @@ impl Trainer<'_> {
         Ok(TrainSummary {
             stopped,
             epochs,
-            steps: state.step,
+            steps: state.pos.step,
             minutes,
             best_epoch: state.best_epoch,
             best_dev: best_metrics,
             test,
             best_dir,
         })
-    }
-
-    fn bar(&self, len: usize, epoch: u64, pos: usize) -> ProgressBar {
-        let target = if self.opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        let bar = ProgressBar::with_draw_target(Some(len as u64), target);
-        let style = ProgressStyle::with_template(&format!(
-            "epoch {:>3}/{} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ETA {{eta}}",
-            epoch + 1,
-            self.opts.epochs
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_position(pos as u64);
-        bar
     }
 
     /// Scores dev (and test if asked), logs a line, saves `best/` when dev
@@ -399,7 +291,7 @@ impl Trainer<'_> {
             cfg.training = serde_json::json!({
                 "objective": state.objective,
                 "epoch": epoch,
-                "step": state.step,
+                "step": state.pos.step,
                 "minutes": elapsed_s / 60.0,
                 "seed": state.seed,
                 "dev": dev,
@@ -410,11 +302,11 @@ impl Trainer<'_> {
         }
         let line = LogLine {
             epoch,
-            step: state.step,
+            step: state.pos.step,
             minutes: elapsed_s / 60.0,
             lr: adam.current_lr(),
-            train_loss: state.loss_ema,
-            docs_per_s: span.docs_per_s(),
+            train_loss: state.pos.loss_ema,
+            docs_per_s: span.per_s(),
             train_s: span.secs,
             dev: &dev,
             test: test.as_ref(),
@@ -426,7 +318,7 @@ impl Trainer<'_> {
         let metric = if dev.f05.is_some() { "F0.5" } else { "accuracy" };
         eprintln!(
             "epoch {epoch:.2}: loss {:.4}, dev {metric} {:.4}{}{} ({:.1} min)",
-            state.loss_ema.unwrap_or(f64::NAN),
+            state.pos.loss_ema.unwrap_or(f64::NAN),
             score,
             test.as_ref().map(|m| format!(", test {metric} {:.4}", m.score())).unwrap_or_default(),
             if better { " *best*" } else { "" },
@@ -437,24 +329,13 @@ impl Trainer<'_> {
 
     fn save_last(&self, t: &Trainee, adam: &Adam, state: &TrainState) -> Result<()> {
         let dir = self.out.join(LAST);
-        let (tensors, steps) = adam.state(&t.store);
-        let meta = std::collections::HashMap::from([("steps".to_string(), steps.to_string())]);
-        let opt_bytes = tensors::to_bytes(&dir.join(OPTIMIZER_FILE), &tensors, Some(meta))?;
-        let state_bytes =
-            serde_json::to_vec_pretty(state).map_err(|e| Error::invalid("trainer state", e.to_string()))?;
-        checkpoint::save(&dir, &t.config, &t.vocab, &t.store, &[(OPTIMIZER_FILE, opt_bytes), (STATE_FILE, state_bytes)])
+        let files = resume::state_files(&dir, adam, &t.store, state)?;
+        checkpoint::save(&dir, &t.config, &t.vocab, &t.store, &files)
     }
 
     fn restore(&self, t: &mut Trainee, adam: &mut Adam, objective: &str) -> Result<TrainState> {
         let dir = self.out.join(LAST);
-        if !dir.join(STATE_FILE).exists() {
-            return Err(Error::Checkpoint {
-                path: self.out.clone(),
-                msg: format!(
-                    "nothing to resume here (no {LAST}/{STATE_FILE}); start the run without --resume, or point --out at the run to continue"
-                ),
-            });
-        }
+        let mut state: TrainState = resume::read_state(&self.out)?;
         let ck = checkpoint::load(&dir)?;
         if ck.config.model != t.config.model || ck.config.labels != t.config.labels {
             let as_json = |c: &checkpoint::CheckpointConfig| {
@@ -471,10 +352,6 @@ impl Trainer<'_> {
                 msg: format!("was trained with another architecture, size or label set{what}"),
             });
         }
-        let text = std::fs::read_to_string(dir.join(STATE_FILE))
-            .map_err(|source| Error::Io { path: dir.join(STATE_FILE), source })?;
-        let mut state: TrainState = serde_json::from_str(crate::data::strip_bom(&text))
-            .map_err(|e| Error::Checkpoint { path: dir.join(STATE_FILE), msg: e.to_string() })?;
         if state.objective != objective || state.seed != self.opts.seed {
             return Err(Error::Checkpoint {
                 path: dir,
@@ -485,24 +362,86 @@ impl Trainer<'_> {
             });
         }
         let now = resume_settings(&self.opts);
-        for (flag, old) in &state.settings {
-            let new = now.get(flag).cloned().unwrap_or_default();
-            if *old != new {
-                return Err(Error::Checkpoint {
-                    path: dir,
-                    msg: format!(
-                        "was trained with {flag} {old}; this command asks for {flag} {new}: resume with the same {flag}, or train into another --out"
-                    ),
-                });
-            }
-        }
+        resume::check_settings(&dir, &state.settings, &now)?;
         state.settings = now;
-        let opt = tensors::load(&dir.join(OPTIMIZER_FILE))?;
-        adam.load_state(&ck.store, &opt, state.step)?;
+        resume::load_optimizer(&dir, adam, &ck.store, state.pos.step)?;
         t.store = ck.store;
         t.model = ck.model;
         t.vocab = ck.vocab;
         Ok(state)
+    }
+}
+
+/// One classification or tagging run as the shared loop drives it.
+struct Session<'r, 'd> {
+    trainer: &'r Trainer<'d>,
+    t: &'r mut Trainee,
+    objective: &'r mut dyn Objective,
+    updater: Updater,
+    state: TrainState,
+    lengths: Vec<usize>,
+    per_epoch: usize,
+    plan: Vec<Vec<usize>>,
+    cfg: crate::models::ModelConfig,
+    min_len: usize,
+    /// Dev metrics of a new best found in this session.
+    best_metrics: Option<Metrics>,
+}
+
+impl LoopSession for Session<'_, '_> {
+    fn position(&mut self) -> &mut Position {
+        &mut self.state.pos
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        self.per_epoch
+    }
+
+    fn plan(&mut self, epoch: u64) -> Result<usize> {
+        let o = &self.trainer.opts;
+        self.plan = epoch_plan(&self.lengths, o.batch, o.seed, epoch);
+        Ok(self.plan.len())
+    }
+
+    fn step(&mut self, batch: usize) -> Result<(f32, usize)> {
+        let (o, pos) = (&self.trainer.opts, &self.state.pos);
+        let b = Batch::make(&self.trainer.data.train, &self.plan[batch], &self.cfg, self.min_len)?;
+        let mode = Mode::train(mix(o.seed, pos.step));
+        let loss = self.updater.step(self.objective, &self.t.model, &mut self.t.store, &b, mode, pos.step)?;
+        if !loss.is_finite() {
+            let last_dir = self.trainer.out.join(LAST);
+            let advice = if last_dir.join(STATE_FILE).exists() {
+                format!("lower --lr and continue from {} with --resume, or start again", last_dir.display())
+            } else {
+                "lower --lr and start again".to_string()
+            };
+            return Err(Error::invalid(
+                "train",
+                format!("the loss became {loss} at step {} (epoch {}); {advice}", pos.step, pos.epoch + 1),
+            ));
+        }
+        Ok((loss, b.len()))
+    }
+
+    fn evaluate(&mut self, epoch: f64, elapsed_s: f64, span: &mut Span) -> Result<()> {
+        let best =
+            self.trainer.evaluate_and_log(self.t, &mut self.state, &self.updater.adam, elapsed_s, span, epoch)?;
+        if best.is_some() {
+            self.best_metrics = best;
+        }
+        Ok(())
+    }
+
+    fn has_best(&self) -> bool {
+        self.state.best_score.is_some()
+    }
+
+    fn stop_early(&self) -> bool {
+        self.trainer.opts.patience.is_some_and(|p| self.state.bad_evals >= p)
+    }
+
+    fn save_last(&mut self) -> Result<()> {
+        self.trainer.save_last(self.t, &self.updater.adam, &self.state)
     }
 }
 
