@@ -39,6 +39,8 @@ pub mod data;
 pub mod error;
 #[doc(hidden)]
 pub mod gradcheck;
+#[doc(hidden)]
+pub mod kernel_checks;
 #[allow(missing_docs)]
 pub mod lexicon;
 pub mod math;

@@ -15,7 +15,7 @@
 use crate::adv::iadvt_baselines::{one_direction, OneDirection};
 use crate::adv::perturb::{check, gather, normalize_per_example, random_direction, real_positions, scatter};
 use crate::error::{Error, Result};
-use crate::models::{Input, Mode, Model, WordBatch};
+use crate::models::{Input, Mode, Model, Weights, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::neighbours::{self, AlphaScope, IadvtConfig, Table};
 use crate::rng::Rng;
@@ -235,16 +235,11 @@ impl EmbeddingAdversary {
         let Input::Words(x) = &batch.input else {
             return Err(Error::invalid("adversarial training", "embedding perturbations need a word model"));
         };
-        let tape = Tape::new();
-        let p = tape.bind_frozen(ctx.store);
-        let e = tape.value(ctx.model.embed(&tape, &p, &batch.input)?)?;
-        let leaf = tape.leaf(e.clone());
-        let logits = ctx.model.forward_embedded(&tape, &p, &batch.input, leaf, ctx.mode)?;
-        let p_logits = tape.value(logits)?;
-        let loss = task_loss(&tape, logits, &batch.targets)?;
-        let g = tape.backward(loss)?;
-        let ge = g.get(leaf).map(|t| t.data().to_vec()).unwrap_or_else(|| vec![0.0; e.numel()]);
-        let r = self.perturbation(ctx, &batch.input, x, &e, &ge, &p_logits, &batch.targets)?;
+        let ig = ctx.model.input_gradient(ctx.store, &batch.input, ctx.mode, Weights::Frozen, |tape, logits| {
+            task_loss(tape, logits, &batch.targets)
+        })?;
+        let e = ig.embedded;
+        let r = self.perturbation(ctx, &batch.input, x, &e, ig.grad.data(), &ig.logits, &batch.targets)?;
         Ok((e.clone(), Tensor::new(e.shape(), r)?))
     }
 

@@ -8,13 +8,12 @@
 use serde::Serialize;
 
 use crate::adv::perturb::{gather, normalize_per_example, real_positions};
-use crate::data::{Tokenizer, Vocab};
+use crate::data::{Tokenizer, Vocab, WordEncoder};
 use crate::error::{Error, Result};
-use crate::models::{Input, Mode, Model, WordBatch};
+use crate::models::{Input, Mode, Model, Weights, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::neighbours::{self, AlphaScope, IadvtConfig, Table};
 use crate::tape::Tape;
-use crate::tensor::Tensor;
 
 /// One word of an interpreted text.
 #[derive(Clone, Debug, Serialize)]
@@ -69,25 +68,21 @@ pub fn interpret(
     if cfg.is_char_level() || cfg.is_tagger() {
         return Err(Error::invalid("interpret", format!("needs a word classifier, not {}", cfg.arch())));
     }
-    let tok = Tokenizer::new(lowercase);
-    let parsed: Vec<Vec<String>> = texts.iter().map(|t| tok.first_words(t, cfg.max_words())).collect();
+    let encoder = WordEncoder::new(vocab, Tokenizer::new(lowercase), Some(cfg.max_words()))?;
+    let (parsed, ids): (Vec<Vec<String>>, Vec<Vec<usize>>) = texts.iter().map(|t| encoder.encode_normalised(t)).unzip();
     if let Some(i) = parsed.iter().position(Vec::is_empty) {
         return Err(Error::invalid("interpret", format!("text {} has no words", i + 1)));
     }
-    let ids: Vec<Vec<usize>> = parsed.iter().map(|ws| ws.iter().map(|w| vocab.id(w)).collect()).collect();
     let x = WordBatch::from_sentences(&ids, cfg.max_words(), model.min_len())?;
     let input = Input::Words(x.clone());
     let probs = probs_of(model, store, &input)?;
     let preds: Vec<usize> = probs.iter().map(|p| crate::math::argmax(p)).collect();
 
     // g = dJ/de with J the loss of the predicted class.
-    let tape = Tape::new();
-    let p = tape.bind_frozen(store);
-    let e = tape.value(model.embed(&tape, &p, &input)?)?;
-    let leaf = tape.leaf(e.clone());
-    let logits = model.forward_embedded(&tape, &p, &input, leaf, Mode::EVAL)?;
-    let loss = tape.cross_entropy(logits, &preds)?;
-    let g = tape.backward(loss)?.get(leaf).cloned().unwrap_or_else(|| Tensor::zeros(e.shape()));
+    let ig = model.input_gradient(store, &input, Mode::EVAL, Weights::Frozen, |tape, logits| {
+        tape.cross_entropy(logits, &preds)
+    })?;
+    let (e, g) = (ig.embedded, ig.grad);
     let table = model.word_table_values(store)?.ok_or_else(|| Error::invalid("interpret", "no word embeddings"))?;
     let (v, d) = (table.shape()[0], table.shape()[1]);
     let tab = Table::new(table.data(), v, d)?;

@@ -11,8 +11,6 @@ mod attacker;
 #[allow(missing_docs)] // to document
 pub mod char_doc;
 #[allow(missing_docs)] // to document
-pub mod char_score;
-#[allow(missing_docs)] // to document
 pub mod char_space;
 #[allow(missing_docs)] // to document
 pub mod oracle;
@@ -23,6 +21,8 @@ pub mod result;
 #[allow(missing_docs)] // to document
 pub mod results_file;
 pub mod run;
+#[allow(missing_docs)] // to document
+pub mod score;
 #[allow(missing_docs)] // to document
 pub mod search;
 pub mod settings;

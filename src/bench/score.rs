@@ -12,8 +12,8 @@ use cudarc::driver::sys::CUevent_flags;
 use serde::Serialize;
 
 use crate::attack::char_doc::{CharDoc, CharEdit};
-use crate::attack::char_score::{top_children, top_children_by_sorting, EntryRef, ScoreTensors};
-use crate::cuda::ops::hotflip_score::{
+use crate::attack::score::chars::{top_children, top_children_by_sorting, EntryRef, ScoreTensors};
+use crate::attack::score::cuda::{
     compare_all, finish_on_host, merge_entries, score_rows, twin_scores, DeviceInputs, DeviceTable, HostInputs, Lists,
     ScoreShape, Tops,
 };
@@ -138,7 +138,7 @@ pub fn run(
         std::hint::black_box(top_children_by_sorting(&t, &refs, 1, keep, &none));
     });
     let host = HostInputs::new(&t, &refs)?;
-    let cap = crate::attack::char_score::entry_cap(keep);
+    let cap = crate::attack::score::chars::entry_cap(keep);
     let mut report = ScoreReport {
         workload: "W5",
         entries,
@@ -189,7 +189,7 @@ fn time_cuda(
     rng: &mut Rng,
 ) -> Result<CudaTimes> {
     let s = host.shape;
-    let cap = crate::attack::char_score::entry_cap(keep);
+    let cap = crate::attack::score::chars::entry_cap(keep);
     let table = DeviceTable::upload(gpu, t.table_t, t.dim, &host.chars, &host.allowed)?;
     let inp = DeviceInputs::upload(gpu, &table, host)?;
     let grads = gpu.upload(t.grads)?;
@@ -200,7 +200,7 @@ fn time_cuda(
         score_rows(gpu, &table, &inp, grads, cap, rows)?;
         merge_entries(gpu, s, rows, lists)
     };
-    let fetch = |rows: &mut Tops, lists: &mut Tops| -> Result<Vec<Vec<crate::attack::char_score::Candidate>>> {
+    let fetch = |rows: &mut Tops, lists: &mut Tops| -> Result<Vec<Vec<crate::attack::score::chars::Candidate>>> {
         step(rows, lists, &grads)?;
         let per_entry = lists.download(gpu)?.decode(s, Lists::Entries)?;
         finish_on_host(per_entry, refs, 1, keep, &none, cap)

@@ -1,6 +1,6 @@
 //! Launchers for kernels/hotflip_score.cu — HotFlip's character scores with
 //! top-K pruning, fused (BENCHMARKS.md W5) — the host side around them, and
-//! their self-check against `attack::char_score`.
+//! their self-check against `attack::score::chars`.
 //!
 //! Two launches: `hotflip_score_f32` scores every allowed edit of one word
 //! per block and keeps the word's best K; `hotflip_merge_f32` keeps each
@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use cudarc::driver::LaunchConfig;
 
 use crate::attack::char_doc::{CharDoc, CharEdit, CharOp};
-use crate::attack::char_score::{entry_cap, merge_groups, score_all, Candidate, EntryRef, ScoreTensors};
+use crate::attack::score::chars::{entry_cap, merge_groups, score_all, Candidate, EntryRef, ScoreTensors};
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::Gpu;
 use crate::cuda::params::HotflipDims;
@@ -80,9 +80,9 @@ impl ScoreShape {
     }
 
     /// Dynamic shared memory of `hotflip_score_f32`, in the kernel's carving
-    /// order: the reduction slots, g [L, D], S [L, V], ids [L], allowed and
-    /// chars [V] each, base [L], rsum and rcnt [L + 1] each, dgain and dok [L]
-    /// each.
+    /// order: the reduction slots, g `[L, D]`, S `[L, V]`, ids `[L]`, allowed
+    /// and chars `[V]` each, base `[L]`, rsum and rcnt `[L + 1]` each, dgain
+    /// and dok `[L]` each.
     pub fn score_smem_bytes(&self) -> usize {
         let (l, d, v) = (self.positions, self.dim, self.vocab);
         SLOTS * 12 + 4 * (l * (d + v) + 6 * l + 2 * v + 2)
@@ -712,7 +712,7 @@ impl<G: std::ops::Deref<Target = Gpu>> CudaScorer<G> {
                 return Ok(out);
             }
             if cap >= per_word {
-                return Ok(crate::attack::char_score::top_children(t, entries, groups, keep, forbidden));
+                return Ok(crate::attack::score::chars::top_children(t, entries, groups, keep, forbidden));
             }
             cap = (cap * 4).min(per_word);
         }
@@ -1093,7 +1093,7 @@ fn check_merge(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
             let none = |_: &CharDoc, _: &CharEdit| false;
             let got_groups = finish_on_host(got, entries, groups, keep, &none, cap)
                 .ok_or_else(|| Error::invalid(OP, "nothing is forbidden, yet a list came back short"))?;
-            let want_groups = crate::attack::char_score::top_children(t, entries, groups, keep, &none);
+            let want_groups = crate::attack::score::chars::top_children(t, entries, groups, keep, &none);
             let scores = twin_scores(t, entries, &got_groups);
             e = worst(e, compare_all(&got_groups, &want_groups, &scores, MATH)?);
             Ok(e)
@@ -1103,17 +1103,17 @@ fn check_merge(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
     Ok(err)
 }
 
-pub(crate) fn checks() -> Vec<Check> {
+pub fn checks() -> Vec<Check> {
     vec![
         Check::kernel(
             k::hotflip_score::HOTFLIP_SCORE_F32,
-            "attack::char_score::for_each_edit, each word's best 2·keep by Candidate::rank",
+            "attack::score::chars::for_each_edit, each word's best 2·keep by Candidate::rank",
             MATH,
             check_score,
         ),
         Check::kernel(
             k::hotflip_score::HOTFLIP_MERGE_F32,
-            "attack::char_score::top_children's per-entry lists, from the twin's row lists (then the host's \
+            "attack::score::chars::top_children's per-entry lists, from the twin's row lists (then the host's \
              per-group merge)",
             MATH,
             check_merge,
@@ -1124,7 +1124,7 @@ pub(crate) fn checks() -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attack::char_score::{top_children, top_children_by_sorting};
+    use crate::attack::score::chars::{top_children, top_children_by_sorting};
 
     fn small() -> CaseSize {
         CaseSize { entries: 4, words: 6, positions: 7, dim: 5, vocab: 12, keep: 5 }
