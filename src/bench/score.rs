@@ -66,6 +66,34 @@ pub fn min_bytes(shape: ScoreShape, cap: usize) -> usize {
     4 * (rows * l * d + rows * l + d * v + 2 * v + 3 * rows + entries) + entries * (cap * 16 + 4)
 }
 
+/// `entries` documents of `words` random words of 1 to `chars − 1`
+/// characters drawn from `chars_of[2..]`.
+fn random_docs(rng: &mut Rng, entries: usize, words: usize, chars: usize, chars_of: &[char]) -> Vec<CharDoc> {
+    let alphabet = chars_of.len();
+    (0..entries)
+        .map(|_| {
+            let words: Vec<Vec<char>> = (0..words)
+                .map(|_| (0..1 + rng.below(chars - 1)).map(|_| chars_of[2 + rng.below(alphabet - 2)]).collect())
+                .collect();
+            CharDoc { changed: vec![false; words.len()], words }
+        })
+        .collect()
+}
+
+/// The median wall time of `iters` runs of `f` (after one warm-up run), in µs.
+fn median_us(iters: usize, f: &dyn Fn()) -> f64 {
+    f();
+    let mut v: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     entries: usize,
@@ -84,14 +112,7 @@ pub fn run(
     // Characters are ids 2..alphabet, drawn from a private range of chars.
     let chars_of: Vec<char> =
         (0..alphabet).map(|i| if i < 2 { '\0' } else { char::from_u32(0x4E00 + i as u32).unwrap_or('x') }).collect();
-    let docs: Vec<CharDoc> = (0..entries)
-        .map(|_| {
-            let words: Vec<Vec<char>> = (0..words)
-                .map(|_| (0..1 + rng.below(chars - 1)).map(|_| chars_of[2 + rng.below(alphabet - 2)]).collect())
-                .collect();
-            CharDoc { changed: vec![false; words.len()], words }
-        })
-        .collect();
+    let docs = random_docs(&mut rng, entries, words, chars, &chars_of);
     let id_of = |c: char| chars_of.iter().position(|&x| x == c).unwrap_or(1);
     let ids: Vec<Vec<Vec<usize>>> =
         docs.iter().map(|d| d.words.iter().map(|w| w.iter().map(|&c| id_of(c)).collect()).collect()).collect();
@@ -114,18 +135,7 @@ pub fn run(
         char_id: &char_id,
     };
     let none = |_: &CharDoc, _: &CharEdit| false;
-    let time = |f: &dyn Fn()| {
-        f();
-        let mut v: Vec<f64> = (0..iters.max(1))
-            .map(|_| {
-                let t0 = Instant::now();
-                f();
-                t0.elapsed().as_secs_f64() * 1e6
-            })
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let time = |f: &dyn Fn()| median_us(iters, f);
     let fused = top_children(&t, &refs, 1, keep, &none);
     let sorted = top_children_by_sorting(&t, &refs, 1, keep, &none);
     if fused != sorted {
