@@ -19,7 +19,6 @@
 
 #![warn(missing_docs)]
 
-#[allow(missing_docs)]
 pub mod adv;
 pub mod attack;
 pub mod backend;
@@ -42,7 +41,6 @@ pub mod math;
 pub mod models;
 #[allow(missing_docs)]
 pub mod nmt;
-#[allow(missing_docs)]
 pub mod nn;
 #[allow(missing_docs)]
 pub mod ops;

@@ -24,6 +24,7 @@ use crate::tape::Tape;
 use crate::train::{task_loss, Batch, CleanPass, Objective, StepContext, StepResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a HotFlip training step flips.
 pub enum FlipKind {
     /// Character flips (HotFlip's character model).
     Chars,
@@ -34,7 +35,9 @@ pub enum FlipKind {
 }
 
 #[derive(Clone, Debug)]
+/// HotFlip adversarial training: the clean loss plus the loss on the batch with its best first-order flips.
 pub struct FlipTraining {
+    /// Characters or words, and to what.
     pub kind: FlipKind,
     /// Share of characters flipped (characters).
     pub fraction: f32,
@@ -44,10 +47,12 @@ pub struct FlipTraining {
     pub cosine: f32,
     /// Weights of the clean and the adversarial loss.
     pub clean_weight: f32,
+    /// Weight of the adversarial loss.
     pub adv_weight: f32,
 }
 
 impl FlipTraining {
+    /// The paper's setting: r = 20% of the characters, cosine 0.8, equal weights.
     pub fn paper(kind: FlipKind) -> Self {
         FlipTraining { kind, fraction: 0.2, per_word: None, cosine: 0.8, clean_weight: 1.0, adv_weight: 1.0 }
     }

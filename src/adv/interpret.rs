@@ -18,6 +18,7 @@ use crate::tape::Tape;
 /// One word of an interpreted text.
 #[derive(Clone, Debug, Serialize)]
 pub struct WordView {
+    /// The word as the model reads it.
     pub word: String,
     /// The direction word with the largest α (none for UNK/PAD positions).
     pub direction: Option<String>,
@@ -28,19 +29,28 @@ pub struct WordView {
     /// The word whose direction is most cosine-similar to AdvT's
     /// perturbation here, and that cosine.
     pub advt_word: Option<String>,
+    /// That cosine.
     pub advt_cos: f32,
 }
 
 #[derive(Clone, Debug, Serialize)]
+/// One text's interpretation: its words' perturbation directions and what replacing the most perturbed word does.
 pub struct Interpretation {
+    /// The text as given.
     pub text: String,
+    /// The predicted class.
     pub pred: usize,
+    /// Class probabilities.
     pub probs: Vec<f32>,
+    /// Each word read, in order.
     pub words: Vec<WordView>,
     /// The word with the largest perturbation replaced by its direction word.
     pub adv_text: String,
+    /// Which word was replaced (none if no direction raises the loss).
     pub replaced: Option<usize>,
+    /// The prediction on `adv_text`.
     pub adv_pred: usize,
+    /// Class probabilities on `adv_text`.
     pub adv_probs: Vec<f32>,
 }
 
