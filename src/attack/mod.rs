@@ -12,7 +12,6 @@ mod attacker;
 pub mod char_doc;
 #[allow(missing_docs)] // to document
 pub mod char_space;
-#[allow(missing_docs)] // to document
 pub mod oracle;
 #[allow(missing_docs)] // to document
 pub mod report;
@@ -21,7 +20,6 @@ pub mod result;
 #[allow(missing_docs)] // to document
 pub mod results_file;
 pub mod run;
-#[allow(missing_docs)] // to document
 pub mod score;
 #[allow(missing_docs)] // to document
 pub mod search;

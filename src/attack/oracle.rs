@@ -14,7 +14,9 @@ use crate::tensor::Tensor;
 /// (targeted: pull towards the target).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Goal {
+    /// The true class.
     pub label: usize,
+    /// The class a targeted attack pulls towards (`None`: untargeted).
     pub target: Option<usize>,
 }
 

@@ -53,6 +53,7 @@ pub struct ScoreTensors<'a> {
 
 /// One beam entry to expand.
 pub struct EntryRef<'a> {
+    /// The entry's document.
     pub doc: &'a CharDoc,
     /// Which document (beam) the entry belongs to.
     pub group: usize,
@@ -66,9 +67,13 @@ pub struct EntryRef<'a> {
 /// the ranking key (parent score + edit score).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Candidate {
+    /// Index of the parent entry.
     pub entry: usize,
+    /// The edit applied to it.
     pub edit: CharEdit,
+    /// The edit's own first-order score.
     pub gain: f32,
+    /// Parent score + `gain`: the ranking key.
     pub total: f32,
 }
 

@@ -14,5 +14,8 @@
 //!   `chars`' pruned lists on a GPU, and their self-check against it.
 
 pub mod chars;
+// Hidden from the documentation like `crate::cuda`: internals of the GPU
+// path that the binary, the benches and the tests reach.
+#[doc(hidden)]
 pub mod cuda;
 pub mod words;
