@@ -4,9 +4,9 @@
 // candidates reach global memory; the [words, positions, chars] score matrix
 // lives in shared memory, one word at a time.
 //
-// CPU twin: src/attack/char_score.rs — `for_each_edit` (which edits exist and
+// CPU twin: src/attack/score/chars.rs — `for_each_edit` (which edits exist and
 // their scores), `Candidate::rank` (the order) and `top_children`'s per-entry
-// cap (K = entry_cap(keep) = 2·keep). hotflip::cuda::ops::hotflip_score
+// cap (K = entry_cap(keep) = 2·keep). hotflip::attack::score::cuda
 // launches both kernels, decodes the candidates and holds the self-check.
 //
 // Inputs, for E entries of W words (row r = e·W + w is word w of entry e),

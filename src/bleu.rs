@@ -105,9 +105,13 @@ fn split_dash_after_digit(s: &[char]) -> Vec<char> {
 /// BLEU's sufficient statistics of one or more segments.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Matching n-grams (clipped by the reference's counts), n = 1..=4.
     pub correct: [u64; MAX_ORDER],
+    /// Hypothesis n-grams, n = 1..=4.
     pub total: [u64; MAX_ORDER],
+    /// Hypothesis length in tokens.
     pub sys_len: u64,
+    /// Reference length in tokens.
     pub ref_len: u64,
 }
 
@@ -129,6 +133,7 @@ impl Stats {
         Stats::of_tokens(&tokenize_13a(hyp), &tokenize_13a(reference))
     }
 
+    /// Adds another segment's statistics (corpus BLEU sums them).
     pub fn add(&mut self, o: &Stats) {
         for n in 0..MAX_ORDER {
             self.correct[n] += o.correct[n];
@@ -156,8 +161,11 @@ pub struct Bleu {
     pub bleu: f64,
     /// n-gram precisions in percent (smoothed as sacreBLEU smooths them).
     pub precisions: [f64; MAX_ORDER],
+    /// The brevity penalty (1 when the hypothesis is not shorter).
     pub bp: f64,
+    /// Hypothesis length in tokens.
     pub sys_len: u64,
+    /// Reference length in tokens.
     pub ref_len: u64,
 }
 

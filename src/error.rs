@@ -3,29 +3,43 @@
 
 use std::path::PathBuf;
 
+/// Everything the library can fail with. Fields are what the message
+/// prints; match on the variant to tell a user's mistake (bad arguments,
+/// files, data) from an environment problem (CUDA, I/O).
+#[allow(missing_docs)] // variant fields: named for what the message prints
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Two operands whose shapes do not fit `op`.
     #[error("{op}: shape mismatch: {lhs:?} vs {rhs:?}")]
     ShapeMismatch { op: &'static str, lhs: Vec<usize>, rhs: Vec<usize> },
 
+    /// An argument out of range or inconsistent with another (`op` names
+    /// the function or command).
     #[error("{op}: {msg}")]
     InvalidArgument { op: &'static str, msg: String },
 
+    /// An index (an id, a class, a position) past the end of its dimension.
     #[error("{op}: index {index} out of range for a dimension of size {size}")]
     IndexOutOfRange { op: &'static str, index: usize, size: usize },
 
+    /// A tensor built from a buffer of the wrong length for its shape.
     #[error("tensor of shape {shape:?} needs {expected} values, got {got}")]
     DataLength { shape: Vec<usize>, expected: usize, got: usize },
 
+    /// A `Var` used on a tape it was not recorded on.
     #[error("variable #{id} was recorded on another tape (tape {var_tape}, this is tape {tape})")]
     ForeignVar { id: usize, var_tape: u64, tape: u64 },
 
+    /// Back-propagation was asked for something it cannot do (a
+    /// non-scalar root without a seed, a seed of the wrong shape).
     #[error("backward: {0}")]
     Backward(String),
 
+    /// A named parameter that is missing, duplicated or of the wrong shape.
     #[error("parameter `{name}`: {msg}")]
     Param { name: String, msg: String },
 
+    /// A checkpoint directory that cannot be read or written as one.
     #[error("{path}: {msg}")]
     Checkpoint { path: PathBuf, msg: String },
     /// A CUDA driver, cuBLAS or launch failure; `op` is the call or kernel.
@@ -40,6 +54,7 @@ pub enum Error {
     #[error("{what} is not available: {reason}")]
     CudaUnavailable { what: &'static str, reason: String },
 
+    /// An I/O failure on `path`.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -56,9 +71,11 @@ pub enum Error {
     #[error("{}: {msg}", path.display())]
     BadFile { path: PathBuf, msg: String },
 
+    /// A known data set whose files are not in any of the places looked in.
     #[error("data set `{name}` not found; looked in: {}. {hint}", list_paths(looked))]
     MissingDataset { name: String, looked: Vec<PathBuf>, hint: String },
 
+    /// A data set name the loaders do not know.
     #[error("unknown data set `{name}`; known: {}", known.join(", "))]
     UnknownDataset { name: String, known: Vec<String> },
 
@@ -78,6 +95,7 @@ fn list_paths(paths: &[PathBuf]) -> String {
     paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
+/// The library's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {

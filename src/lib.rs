@@ -19,45 +19,36 @@
 
 #![warn(missing_docs)]
 
-#[allow(missing_docs)]
 pub mod adv;
 pub mod attack;
-#[allow(missing_docs)]
 pub mod backend;
 #[doc(hidden)]
 pub mod bench;
-#[allow(missing_docs)]
 pub mod bleu;
 pub mod checkpoint;
-#[allow(missing_docs)]
 pub mod cpu;
 #[doc(hidden)]
 pub mod cuda;
-#[allow(missing_docs)]
 pub mod data;
-#[allow(missing_docs)]
 pub mod error;
 #[doc(hidden)]
 pub mod gradcheck;
-#[allow(missing_docs)]
+#[doc(hidden)]
+pub mod kernel_checks;
 pub mod lexicon;
 pub mod math;
 #[allow(missing_docs)]
 pub mod models;
 #[allow(missing_docs)]
 pub mod nmt;
-#[allow(missing_docs)]
 pub mod nn;
 #[allow(missing_docs)]
 pub mod ops;
-#[allow(missing_docs)]
 pub mod optim;
 #[doc(hidden)]
 pub mod profile;
-#[allow(missing_docs)]
 pub mod rng;
 pub mod tape;
-#[allow(missing_docs)]
 pub mod tensor;
 pub mod train;
 pub mod util;

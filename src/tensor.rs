@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 #[derive(Clone, PartialEq)]
+/// A dense row-major f32 array. Cloning shares the data (copy on write).
 pub struct Tensor {
     shape: Vec<usize>,
     data: Arc<Vec<f32>>,
@@ -26,11 +27,13 @@ impl std::fmt::Debug for Tensor {
     }
 }
 
+/// Elements of an array of `shape` (1 for a scalar's empty shape).
 pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
 impl Tensor {
+    /// A tensor of `shape` holding `data`; an error if the lengths disagree.
     pub fn new(shape: &[usize], data: Vec<f32>) -> Result<Self> {
         let expected = numel(shape);
         if data.len() != expected {
@@ -45,36 +48,44 @@ impl Tensor {
         Tensor { shape, data: Arc::new(data) }
     }
 
+    /// All zeros.
     pub fn zeros(shape: &[usize]) -> Self {
         Tensor::from_parts(shape.to_vec(), vec![0.0; numel(shape)])
     }
 
+    /// Every element `value`.
     pub fn full(shape: &[usize], value: f32) -> Self {
         Tensor::from_parts(shape.to_vec(), vec![value; numel(shape)])
     }
 
+    /// A rank-0 tensor.
     pub fn scalar(value: f32) -> Self {
         Tensor::from_parts(vec![], vec![value])
     }
 
+    /// Independent draws uniform in [lo, hi).
     pub fn uniform(shape: &[usize], lo: f32, hi: f32, rng: &mut Rng) -> Self {
         let data = (0..numel(shape)).map(|_| rng.uniform_range(lo, hi)).collect();
         Tensor::from_parts(shape.to_vec(), data)
     }
 
+    /// Independent draws from N(0, std²).
     pub fn randn(shape: &[usize], std: f32, rng: &mut Rng) -> Self {
         let data = (0..numel(shape)).map(|_| std * rng.normal()).collect();
         Tensor::from_parts(shape.to_vec(), data)
     }
 
+    /// The size of each dimension.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Number of dimensions.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }
 
+    /// Number of elements.
     pub fn numel(&self) -> usize {
         self.data.len()
     }
@@ -89,14 +100,17 @@ impl Tensor {
         Ok(self.shape[i as usize])
     }
 
+    /// The values, row-major.
     pub fn data(&self) -> &[f32] {
         &self.data
     }
 
+    /// The values, mutable (copies them first if shared).
     pub fn data_mut(&mut self) -> &mut [f32] {
         Arc::make_mut(&mut self.data).as_mut_slice()
     }
 
+    /// The values, without a copy unless shared.
     pub fn into_vec(self) -> Vec<f32> {
         Arc::try_unwrap(self.data).unwrap_or_else(|shared| (*shared).clone())
     }
@@ -120,6 +134,7 @@ impl Tensor {
         Ok(Tensor { shape: shape.to_vec(), data: Arc::clone(&self.data) })
     }
 
+    /// Whether both share one buffer (a clone or reshape not yet written to).
     pub fn same_storage(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.data, &other.data)
     }
@@ -168,6 +183,7 @@ impl Tensor {
         Ok(self.data.iter().zip(other.data.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max))
     }
 
+    /// Whether no value is NaN or infinite.
     pub fn all_finite(&self) -> bool {
         self.data.iter().all(|x| x.is_finite())
     }
@@ -176,12 +192,16 @@ impl Tensor {
 /// Element types a tensor can be stored as on disk or on a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
+    /// 32-bit IEEE float.
     F32,
+    /// 16-bit IEEE float.
     F16,
+    /// bfloat16: f32's exponent, 7 mantissa bits.
     BF16,
 }
 
 impl DType {
+    /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
             DType::F32 => 4,

@@ -5,10 +5,10 @@
 use std::collections::HashSet;
 
 use hotflip::attack::char_doc::{CharDoc, CharEdit, CharOp};
-use hotflip::attack::char_score::{
+use hotflip::attack::oracle::{evaluate, Goal};
+use hotflip::attack::score::chars::{
     all_edits, score_all, top_children, top_children_by_sorting, EntryRef, ScoreTensors,
 };
-use hotflip::attack::oracle::{evaluate, Goal};
 use hotflip::attack::{CharAttacker, Method, Settings, Task};
 use hotflip::data::{ModelVocab, Tokenizer, Vocab, VocabKind};
 use hotflip::models::{CharBatch, CharCnnLstmConfig, Input, Mode, Model, ModelConfig};

@@ -3,10 +3,10 @@
 //! There is no GPU here: the kernel file is compiled as C++ with
 //! tests/cuda_emu/cuda_shim.h (every thread a fiber, barriers and warp
 //! shuffles emulated, shared memory guarded) and run on the inputs
-//! `hotflip::cuda::ops::hotflip_score` would upload, with the block sizes
+//! `hotflip::attack::score::cuda` would upload, with the block sizes
 //! the launcher uses and others, threads scheduled in order and in reverse.
 //! Both kernels' lists must equal the twin's bit for bit (the kernel rounds
-//! every step as `char_score::for_each_edit` does), and the host's
+//! every step as `score::chars::for_each_edit` does), and the host's
 //! per-group merge of them must equal `top_children`.
 //!
 //! What this cannot show (a GPU can, with `hotflip device`): the hardware's
@@ -19,8 +19,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use hotflip::attack::char_doc::{CharDoc, CharEdit};
-use hotflip::attack::char_score::{top_children, Candidate};
-use hotflip::cuda::ops::hotflip_score::{
+use hotflip::attack::score::chars::{top_children, Candidate};
+use hotflip::attack::score::cuda::{
     compare_all, finish_on_host, twin_entries, twin_rows, twin_scores, Case, CaseSize, HostInputs, HostTops, Lists,
     MERGE_THREADS, SCORE_THREADS,
 };

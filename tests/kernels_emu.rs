@@ -14,8 +14,9 @@
 use std::collections::BTreeSet;
 
 use hotflip::cuda::registry::all_kernels;
-use hotflip::cuda::selfcheck::{all_checks, run_checks, Outcome};
+use hotflip::cuda::selfcheck::{run_checks, Outcome};
 use hotflip::cuda::Gpu;
+use hotflip::kernel_checks::all_checks;
 
 fn emulated() -> Gpu {
     Gpu::emulated().unwrap_or_else(|e| panic!("the CUDA emulator is unavailable: {e}"))

@@ -15,7 +15,7 @@
 use crate::adv::iadvt_baselines::{one_direction, OneDirection};
 use crate::adv::perturb::{check, gather, normalize_per_example, random_direction, real_positions, scatter};
 use crate::error::{Error, Result};
-use crate::models::{Input, Mode, Model, WordBatch};
+use crate::models::{Input, Mode, Model, Weights, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::neighbours::{self, AlphaScope, IadvtConfig, Table};
 use crate::rng::Rng;
@@ -24,11 +24,17 @@ use crate::tensor::Tensor;
 use crate::train::{task_loss, Batch, CleanPass, Objective, StepContext, StepResult, Targets};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which embedding-space adversary trains the model (Miyato et al.; Sato et al.).
 pub enum EmbeddingMethod {
+    /// AdvT: ε along the loss gradient, normalised per example.
     AdvT,
+    /// VAT: ε along the KL divergence's gradient from a random start (one power iteration).
     Vat,
+    /// iAdvT: the gradient projected onto the K nearest-word directions.
     IAdvT,
+    /// iVAT: VAT's direction projected onto the K nearest-word directions.
     IVat,
+    /// A random direction of norm ε (the baseline).
     Random,
     /// Sato et al. Table 3: one random nearest-word direction per position.
     IAdvTRand,
@@ -37,6 +43,7 @@ pub enum EmbeddingMethod {
 }
 
 impl EmbeddingMethod {
+    /// The `--adv` name.
     pub fn name(self) -> &'static str {
         match self {
             EmbeddingMethod::AdvT => "advt",
@@ -63,7 +70,9 @@ impl EmbeddingMethod {
 }
 
 #[derive(Clone, Debug)]
+/// An embedding-space adversarial training objective: J + λ·J_adv at a perturbation of norm ε.
 pub struct EmbeddingAdversary {
+    /// How the perturbation is built.
     pub method: EmbeddingMethod,
     /// Norm of the perturbation per example (AdvT/VAT 5, iAdvT/iVAT 15).
     pub epsilon: f32,
@@ -73,7 +82,9 @@ pub struct EmbeddingAdversary {
     pub xi: f32,
     /// K nearest words (iAdvT, iVAT).
     pub neighbours: usize,
+    /// Over what α is normalised: one example, or one position.
     pub scope: AlphaScope,
+    /// Seeds the random starts and directions (mixed with the step number).
     pub seed: u64,
 }
 
@@ -235,16 +246,11 @@ impl EmbeddingAdversary {
         let Input::Words(x) = &batch.input else {
             return Err(Error::invalid("adversarial training", "embedding perturbations need a word model"));
         };
-        let tape = Tape::new();
-        let p = tape.bind_frozen(ctx.store);
-        let e = tape.value(ctx.model.embed(&tape, &p, &batch.input)?)?;
-        let leaf = tape.leaf(e.clone());
-        let logits = ctx.model.forward_embedded(&tape, &p, &batch.input, leaf, ctx.mode)?;
-        let p_logits = tape.value(logits)?;
-        let loss = task_loss(&tape, logits, &batch.targets)?;
-        let g = tape.backward(loss)?;
-        let ge = g.get(leaf).map(|t| t.data().to_vec()).unwrap_or_else(|| vec![0.0; e.numel()]);
-        let r = self.perturbation(ctx, &batch.input, x, &e, &ge, &p_logits, &batch.targets)?;
+        let ig = ctx.model.input_gradient(ctx.store, &batch.input, ctx.mode, Weights::Frozen, |tape, logits| {
+            task_loss(tape, logits, &batch.targets)
+        })?;
+        let e = ig.embedded;
+        let r = self.perturbation(ctx, &batch.input, x, &e, ig.grad.data(), &ig.logits, &batch.targets)?;
         Ok((e.clone(), Tensor::new(e.shape(), r)?))
     }
 

@@ -16,13 +16,15 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
+use crate::attack::score::{chars, words};
 use crate::error::{Error, Result};
 use crate::models::{CharBatch, Input, WordBatch};
-use crate::ops::gemm::{self, View, ViewMut};
+use crate::ops::neighbours::CosineNeighbours;
 use crate::tape::Tape;
 use crate::train::{task_loss, Batch, CleanPass, Objective, StepContext, StepResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a HotFlip training step flips.
 pub enum FlipKind {
     /// Character flips (HotFlip's character model).
     Chars,
@@ -33,7 +35,9 @@ pub enum FlipKind {
 }
 
 #[derive(Clone, Debug)]
+/// HotFlip adversarial training: the clean loss plus the loss on the batch with its best first-order flips.
 pub struct FlipTraining {
+    /// Characters or words, and to what.
     pub kind: FlipKind,
     /// Share of characters flipped (characters).
     pub fraction: f32,
@@ -43,48 +47,29 @@ pub struct FlipTraining {
     pub cosine: f32,
     /// Weights of the clean and the adversarial loss.
     pub clean_weight: f32,
+    /// Weight of the adversarial loss.
     pub adv_weight: f32,
 }
 
 impl FlipTraining {
+    /// The paper's setting: r = 20% of the characters, cosine 0.8, equal weights.
     pub fn paper(kind: FlipKind) -> Self {
         FlipTraining { kind, fraction: 0.2, per_word: None, cosine: 0.8, clean_weight: 1.0, adv_weight: 1.0 }
     }
 }
 
-/// The best flip `S_j(c) − S_j(a)` of every character position, per word:
-/// (score, position, char id), best first. One id per position, because the
-/// first-order scores of two flips at the same position do not add up.
+/// Each word's best flip per character position ([`chars::best_flips`]),
+/// best first; empty for padding words.
 fn best_char_flips(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize) -> Vec<Vec<(f32, usize, usize)>> {
     let l = x.chars;
+    let table_t = chars::transpose_table(table, v, d);
     (0..x.batch * x.words)
         .into_par_iter()
         .map(|row| {
-            let (b, w) = (row / x.words, row % x.words);
-            let mut flips = Vec::new();
-            if w >= x.lengths[b] {
-                return flips;
+            if row % x.words >= x.lengths[row / x.words] {
+                return Vec::new();
             }
-            let ids = &x.ids[row * l..(row + 1) * l];
-            for j in 0..l {
-                let a = ids[j];
-                if a == 0 {
-                    break;
-                }
-                let gj = &g[(row * l + j) * d..(row * l + j + 1) * d];
-                let dot = |c: usize| -> f32 { gj.iter().zip(&table[c * d..(c + 1) * d]).map(|(p, q)| p * q).sum() };
-                let base = dot(a);
-                let mut best: Option<(f32, usize, usize)> = None;
-                for c in (2..v).filter(|&c| c != a) {
-                    let s = dot(c) - base;
-                    if best.is_none_or(|(bs, _, _)| s > bs) {
-                        best = Some((s, j, c));
-                    }
-                }
-                flips.extend(best);
-            }
-            flips.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
-            flips
+            chars::best_flips(&x.ids[row * l..(row + 1) * l], &g[row * l * d..(row + 1) * l * d], &table_t, v)
         })
         .collect()
 }
@@ -119,59 +104,27 @@ fn flip_chars(
     out
 }
 
-/// For each distinct word id of the batch, the ids whose embeddings have
-/// cosine similarity above `cosine` with it: one GEMM of the batch's unit
-/// rows against the whole unit table, instead of a scan per position.
-fn similar_words(x: &WordBatch, table: &[f32], v: usize, d: usize, cosine: f32) -> HashMap<usize, Vec<usize>> {
-    let mut unit = table.to_vec();
-    for row in unit.chunks_mut(d) {
-        let n = row.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
-        row.iter_mut().for_each(|a| *a /= n);
-    }
-    let mut ids: Vec<usize> = x.ids.iter().copied().filter(|&i| i >= 2).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let q: Vec<f32> = ids.iter().flat_map(|&i| unit[i * d..(i + 1) * d].iter().copied()).collect();
-    let mut sims = vec![0.0f32; ids.len() * v];
-    gemm::matmul(View::rm(&q, ids.len(), d), View::t(&unit, d, v), ViewMut::rm(&mut sims, ids.len(), v), false);
-    ids.iter()
-        .enumerate()
-        .map(|(k, &id)| {
-            let row = &sims[k * v..(k + 1) * v];
-            (id, (2..v).filter(|&j| j != id && row[j] > cosine).collect())
-        })
-        .collect()
-}
-
 /// The batch with each example's best single word flip applied (to a word
 /// within the cosine threshold, or to UNK).
 fn flip_words(x: &WordBatch, g: &[f32], table: &[f32], v: usize, d: usize, kind: FlipKind, cosine: f32) -> WordBatch {
-    let dot = |a: &[f32], r: usize| -> f32 { a.iter().zip(&table[r * d..(r + 1) * d]).map(|(p, q)| p * q).sum() };
-    let similar = if kind == FlipKind::WordSem { similar_words(x, table, v, d, cosine) } else { HashMap::new() };
+    let similar = if kind == FlipKind::WordSem {
+        CosineNeighbours::new(table, v, d).above_for_each(&x.ids, cosine)
+    } else {
+        HashMap::new()
+    };
     let unk = [1usize];
     let picks: Vec<Option<(usize, usize)>> = (0..x.batch)
         .into_par_iter()
         .map(|b| {
-            let mut best: Option<(f32, usize, usize)> = None;
-            for t in 0..x.lengths[b] {
-                let id = x.ids[b * x.len + t];
-                if id < 2 {
-                    continue;
-                }
-                let gt = &g[(b * x.len + t) * d..(b * x.len + t + 1) * d];
-                let base = dot(gt, id);
-                let candidates: &[usize] = match kind {
+            let span = b * x.len..b * x.len + x.lengths[b];
+            let candidates = |_t: usize, id: usize| -> &[usize] {
+                match kind {
                     FlipKind::WordUnk => &unk,
                     _ => similar.get(&id).map_or(&[], Vec::as_slice),
-                };
-                for &j in candidates {
-                    let s = dot(gt, j) - base;
-                    if best.is_none_or(|(bs, _, _)| s > bs) {
-                        best = Some((s, t, j));
-                    }
                 }
-            }
-            best.map(|(_, t, j)| (t, j))
+            };
+            words::best_flip(&g[span.start * d..span.end * d], table, &x.ids[span], d, candidates)
+                .map(|(_, t, j)| (t, j))
         })
         .collect();
     let mut out = x.clone();

@@ -8,17 +8,17 @@
 use serde::Serialize;
 
 use crate::adv::perturb::{gather, normalize_per_example, real_positions};
-use crate::data::{Tokenizer, Vocab};
+use crate::data::{Tokenizer, Vocab, WordEncoder};
 use crate::error::{Error, Result};
-use crate::models::{Input, Mode, Model, WordBatch};
+use crate::models::{Input, Mode, Model, Weights, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::neighbours::{self, AlphaScope, IadvtConfig, Table};
 use crate::tape::Tape;
-use crate::tensor::Tensor;
 
 /// One word of an interpreted text.
 #[derive(Clone, Debug, Serialize)]
 pub struct WordView {
+    /// The word as the model reads it.
     pub word: String,
     /// The direction word with the largest α (none for UNK/PAD positions).
     pub direction: Option<String>,
@@ -29,19 +29,28 @@ pub struct WordView {
     /// The word whose direction is most cosine-similar to AdvT's
     /// perturbation here, and that cosine.
     pub advt_word: Option<String>,
+    /// That cosine.
     pub advt_cos: f32,
 }
 
 #[derive(Clone, Debug, Serialize)]
+/// One text's interpretation: its words' perturbation directions and what replacing the most perturbed word does.
 pub struct Interpretation {
+    /// The text as given.
     pub text: String,
+    /// The predicted class.
     pub pred: usize,
+    /// Class probabilities.
     pub probs: Vec<f32>,
+    /// Each word read, in order.
     pub words: Vec<WordView>,
     /// The word with the largest perturbation replaced by its direction word.
     pub adv_text: String,
+    /// Which word was replaced (none if no direction raises the loss).
     pub replaced: Option<usize>,
+    /// The prediction on `adv_text`.
     pub adv_pred: usize,
+    /// Class probabilities on `adv_text`.
     pub adv_probs: Vec<f32>,
 }
 
@@ -69,25 +78,21 @@ pub fn interpret(
     if cfg.is_char_level() || cfg.is_tagger() {
         return Err(Error::invalid("interpret", format!("needs a word classifier, not {}", cfg.arch())));
     }
-    let tok = Tokenizer::new(lowercase);
-    let parsed: Vec<Vec<String>> = texts.iter().map(|t| tok.first_words(t, cfg.max_words())).collect();
+    let encoder = WordEncoder::new(vocab, Tokenizer::new(lowercase), Some(cfg.max_words()))?;
+    let (parsed, ids): (Vec<Vec<String>>, Vec<Vec<usize>>) = texts.iter().map(|t| encoder.encode_normalised(t)).unzip();
     if let Some(i) = parsed.iter().position(Vec::is_empty) {
         return Err(Error::invalid("interpret", format!("text {} has no words", i + 1)));
     }
-    let ids: Vec<Vec<usize>> = parsed.iter().map(|ws| ws.iter().map(|w| vocab.id(w)).collect()).collect();
     let x = WordBatch::from_sentences(&ids, cfg.max_words(), model.min_len())?;
     let input = Input::Words(x.clone());
     let probs = probs_of(model, store, &input)?;
     let preds: Vec<usize> = probs.iter().map(|p| crate::math::argmax(p)).collect();
 
     // g = dJ/de with J the loss of the predicted class.
-    let tape = Tape::new();
-    let p = tape.bind_frozen(store);
-    let e = tape.value(model.embed(&tape, &p, &input)?)?;
-    let leaf = tape.leaf(e.clone());
-    let logits = model.forward_embedded(&tape, &p, &input, leaf, Mode::EVAL)?;
-    let loss = tape.cross_entropy(logits, &preds)?;
-    let g = tape.backward(loss)?.get(leaf).cloned().unwrap_or_else(|| Tensor::zeros(e.shape()));
+    let ig = model.input_gradient(store, &input, Mode::EVAL, Weights::Frozen, |tape, logits| {
+        tape.cross_entropy(logits, &preds)
+    })?;
+    let (e, g) = (ig.embedded, ig.grad);
     let table = model.word_table_values(store)?.ok_or_else(|| Error::invalid("interpret", "no word embeddings"))?;
     let (v, d) = (table.shape()[0], table.shape()[1]);
     let tab = Table::new(table.data(), v, d)?;
@@ -102,57 +107,13 @@ pub fn interpret(
     normalize_per_example(&mut advt, &x, d, eps);
     let advt = gather(&advt, &x, d);
 
-    let mut out = Vec::with_capacity(texts.len());
+    let dirs = Directions { vocab, table: table.data(), dim: d, k, pos_ids: &pos_ids, w: &w, advt: &advt, nb: &nb };
     let mut flat = 0usize;
     let mut adv_ids = ids.clone();
     let mut replaced = vec![None; texts.len()];
     let mut views_all = Vec::with_capacity(texts.len());
     for (b, words) in parsed.iter().enumerate() {
-        let mut views = Vec::with_capacity(words.len());
-        let mut best: Option<(f32, usize, usize)> = None;
-        for (t, word) in words.iter().enumerate() {
-            let at = flat + t;
-            let id = pos_ids[at];
-            let alphas = &nb.alpha[at * k..(at + 1) * k];
-            let (kk, &alpha) = alphas.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((0, &0.0));
-            let dir_id = nb.ids[at * k + kk];
-            let rt = &nb.r[at * d..(at + 1) * d];
-            let norm = rt.iter().map(|a| a * a).sum::<f32>().sqrt();
-            // The word most cosine-similar to AdvT's perturbation here.
-            let (wt, at_r) = (&w[at * d..(at + 1) * d], &advt[at * d..(at + 1) * d]);
-            let nr = at_r.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
-            let mut best_cos: Option<(f32, usize)> = None;
-            for j in Vocab::RESERVED..v {
-                if j == id {
-                    continue;
-                }
-                let ej = &table.data()[j * d..(j + 1) * d];
-                let (mut dot, mut nd) = (0.0f32, 0.0f32);
-                for q in 0..d {
-                    let u = ej[q] - wt[q];
-                    dot += u * at_r[q];
-                    nd += u * u;
-                }
-                let cos = dot / (nd.sqrt().max(1e-12) * nr);
-                if best_cos.is_none_or(|(c, _)| cos > c) {
-                    best_cos = Some((cos, j));
-                }
-            }
-            let real = id >= Vocab::RESERVED;
-            // The most perturbed word: the strongest direction that raises
-            // the loss (a negative α points away from its word).
-            if real && alpha > 0.0 && best.is_none_or(|(a, _, _)| alpha > a) {
-                best = Some((alpha, t, dir_id));
-            }
-            views.push(WordView {
-                word: word.clone(),
-                direction: real.then(|| vocab.token(dir_id).unwrap_or_default().to_string()),
-                alpha,
-                norm,
-                advt_word: best_cos.map(|(_, j)| vocab.token(j).unwrap_or_default().to_string()),
-                advt_cos: best_cos.map_or(0.0, |(c, _)| c),
-            });
-        }
+        let (views, best) = dirs.views(words, flat);
         if let Some((_, t, j)) = best {
             adv_ids[b][t] = j;
             replaced[b] = Some(t);
@@ -162,32 +123,105 @@ pub fn interpret(
     }
     let xa = WordBatch::from_sentences(&adv_ids, cfg.max_words(), model.min_len())?;
     let adv_probs = probs_of(model, store, &Input::Words(xa))?;
-    for (b, views) in views_all.into_iter().enumerate() {
-        let adv_text =
-            parsed[b]
-                .iter()
-                .enumerate()
-                .map(|(t, w)| {
-                    if Some(t) == replaced[b] {
-                        vocab.token(adv_ids[b][t]).unwrap_or(w).to_string()
-                    } else {
-                        w.clone()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-        out.push(Interpretation {
+    let out = views_all
+        .into_iter()
+        .enumerate()
+        .map(|(b, views)| Interpretation {
             text: texts[b].clone(),
             pred: preds[b],
             probs: probs[b].clone(),
             words: views,
-            adv_text,
+            adv_text: adv_text(vocab, &parsed[b], &adv_ids[b], replaced[b]),
             replaced: replaced[b],
             adv_pred: crate::math::argmax(&adv_probs[b]),
             adv_probs: adv_probs[b].clone(),
-        });
-    }
+        })
+        .collect();
     Ok(out)
+}
+
+/// The words of a text with the replaced one (if any) swapped for its
+/// direction word.
+fn adv_text(vocab: &Vocab, words: &[String], adv_ids: &[usize], replaced: Option<usize>) -> String {
+    words
+        .iter()
+        .enumerate()
+        .map(|(t, w)| if Some(t) == replaced { vocab.token(adv_ids[t]).unwrap_or(w).to_string() } else { w.clone() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// iAdvT's and AdvT's perturbations at the batch's real positions (flat,
+/// in position order), read per word.
+struct Directions<'a> {
+    vocab: &'a Vocab,
+    /// The `[V, D]` word table the model reads.
+    table: &'a [f32],
+    dim: usize,
+    /// Neighbours per position.
+    k: usize,
+    pos_ids: &'a [usize],
+    /// Embedded words `[P, D]`.
+    w: &'a [f32],
+    /// AdvT's perturbation `[P, D]`.
+    advt: &'a [f32],
+    nb: &'a neighbours::Neighbours,
+}
+
+impl Directions<'_> {
+    /// The views of one text whose first position is `flat`, and its most
+    /// perturbed word: the strongest direction that raises the loss (a
+    /// negative α points away from its word) as `(α, position, word id)`.
+    fn views(&self, words: &[String], flat: usize) -> (Vec<WordView>, Option<(f32, usize, usize)>) {
+        let (k, d) = (self.k, self.dim);
+        let mut views = Vec::with_capacity(words.len());
+        let mut best: Option<(f32, usize, usize)> = None;
+        for (t, word) in words.iter().enumerate() {
+            let at = flat + t;
+            let id = self.pos_ids[at];
+            let alphas = &self.nb.alpha[at * k..(at + 1) * k];
+            let (kk, &alpha) = alphas.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((0, &0.0));
+            let dir_id = self.nb.ids[at * k + kk];
+            let norm = self.nb.r[at * d..(at + 1) * d].iter().map(|a| a * a).sum::<f32>().sqrt();
+            let best_cos = self.closest_to_advt(at, id);
+            let real = id >= Vocab::RESERVED;
+            if real && alpha > 0.0 && best.is_none_or(|(a, _, _)| alpha > a) {
+                best = Some((alpha, t, dir_id));
+            }
+            views.push(WordView {
+                word: word.clone(),
+                direction: real.then(|| self.vocab.token(dir_id).unwrap_or_default().to_string()),
+                alpha,
+                norm,
+                advt_word: best_cos.map(|(_, j)| self.vocab.token(j).unwrap_or_default().to_string()),
+                advt_cos: best_cos.map_or(0.0, |(c, _)| c),
+            });
+        }
+        (views, best)
+    }
+
+    /// The word whose direction from position `at`'s vector is most
+    /// cosine-similar to AdvT's perturbation there, with that cosine.
+    fn closest_to_advt(&self, at: usize, id: usize) -> Option<(f32, usize)> {
+        let d = self.dim;
+        let (wt, at_r) = (&self.w[at * d..(at + 1) * d], &self.advt[at * d..(at + 1) * d]);
+        let nr = at_r.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+        let mut best_cos: Option<(f32, usize)> = None;
+        for j in (Vocab::RESERVED..self.table.len() / d.max(1)).filter(|&j| j != id) {
+            let ej = &self.table[j * d..(j + 1) * d];
+            let (mut dot, mut nd) = (0.0f32, 0.0f32);
+            for q in 0..d {
+                let u = ej[q] - wt[q];
+                dot += u * at_r[q];
+                nd += u * u;
+            }
+            let cos = dot / (nd.sqrt().max(1e-12) * nr);
+            if best_cos.is_none_or(|(c, _)| cos > c) {
+                best_cos = Some((cos, j));
+            }
+        }
+        best_cos
+    }
 }
 
 fn esc(s: &str) -> String {

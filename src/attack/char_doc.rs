@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Tokenizer, Vocab};
+use crate::data::{char_ids, normalised_char_words, Tokenizer, Vocab};
 
 /// The three character operations of HotFlip §3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -47,15 +47,14 @@ pub struct CharDoc {
 impl CharDoc {
     /// The first `max_words` words of `text` (whitespace-split).
     pub fn new(text: &str, tok: Tokenizer, max_words: usize) -> Self {
-        let words: Vec<Vec<char>> =
-            text.split_whitespace().take(max_words).map(|w| tok.normalize(w).chars().collect()).collect();
+        let words = normalised_char_words(tok, text, max_words);
         let changed = vec![false; words.len()];
         CharDoc { words, changed }
     }
 
     /// Character ids of every word (UNK for characters outside `vocab`).
     pub fn ids(&self, vocab: &Vocab) -> Vec<Vec<usize>> {
-        self.words.iter().map(|w| w.iter().map(|&c| vocab.char_id(c)).collect()).collect()
+        self.words.iter().map(|w| char_ids(vocab, w.iter().copied())).collect()
     }
 
     /// Non-space characters, the base of the change budget.

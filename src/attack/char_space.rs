@@ -3,11 +3,11 @@
 //! outside the training vocabulary, never PAD, UNK or whitespace.
 
 use crate::attack::char_doc::{edit_display_word, CharDoc, CharEdit, CharOp};
-use crate::attack::char_score::{all_edits, top_children, EntryRef, ScoreTensors};
 use crate::attack::result::Change;
+use crate::attack::score::chars::{all_edits, top_children, transpose_table, EntryRef, ScoreTensors};
+use crate::attack::score::cuda::CudaScorer;
 use crate::attack::settings::{CharOps, Settings};
 use crate::attack::space::{ScoreEntry, Scored, Space};
-use crate::cuda::ops::hotflip_score::CudaScorer;
 use crate::cuda::Gpu;
 use crate::data::{ModelVocab, Tokenizer, Vocab};
 use crate::error::{Error, Result};
@@ -74,14 +74,8 @@ impl<'a> CharSpace<'a> {
         }
         let allowed_chars = (0..v).filter(|&i| allowed[i]).map(|i| chars[i]).collect();
         let d = table.shape()[1];
-        let mut table_t = vec![0.0f32; v * d];
-        for c in 0..v {
-            for k in 0..d {
-                table_t[k * v + c] = table.data()[c * d + k];
-            }
-        }
         Ok(CharSpace {
-            table_t,
+            table_t: transpose_table(table.data(), v, d),
             vocab,
             word_vocab,
             tok: Tokenizer::new(lowercase),

@@ -14,10 +14,7 @@ pub mod beam;
 #[allow(missing_docs)] // to document
 pub mod char_doc;
 #[allow(missing_docs)] // to document
-pub mod char_score;
-#[allow(missing_docs)] // to document
 pub mod char_space;
-#[allow(missing_docs)] // to document
 pub mod oracle;
 #[allow(missing_docs)] // to document
 pub mod report;
@@ -26,6 +23,7 @@ pub mod result;
 #[allow(missing_docs)] // to document
 pub mod results_file;
 pub mod run;
+pub mod score;
 #[allow(missing_docs)] // to document
 pub mod search;
 pub mod settings;

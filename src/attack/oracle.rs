@@ -3,8 +3,8 @@
 //! embedded input — one forward and at most one backward pass for a whole
 //! stack of beam entries from many documents.
 
-use crate::error::Result;
-use crate::models::{Input, Mode, Model};
+use crate::error::{Error, Result};
+use crate::models::{Input, Mode, Model, Weights};
 use crate::nn::ParamStore;
 use crate::tape::Tape;
 use crate::tensor::Tensor;
@@ -14,7 +14,9 @@ use crate::tensor::Tensor;
 /// (targeted: pull towards the target).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Goal {
+    /// The true class.
     pub label: usize,
+    /// The class a targeted attack pulls towards (`None`: untargeted).
     pub target: Option<usize>,
 }
 
@@ -63,13 +65,25 @@ pub fn evaluate(
     goals: &[Goal],
     need_grads: bool,
 ) -> Result<Evaluation> {
-    let tape = if need_grads { Tape::new() } else { Tape::no_grad() };
-    let p = tape.bind_frozen(store);
-    let embedded = tape.value(model.embed(&tape, &p, input)?)?;
-    let leaf = tape.leaf(embedded);
-    let logits = model.forward_embedded(&tape, &p, input, leaf, Mode::EVAL)?;
-    let logp = tape.log_softmax(logits)?;
-    let lp = tape.value(logp)?;
+    let (lp, grads) = if need_grads {
+        // J = Σ_b −sign_b · logp[b, class_b]: one gather and a weighted sum.
+        let mut lp = None;
+        let ig = model.input_gradient(store, input, Mode::EVAL, Weights::Frozen, |tape, logits| {
+            let logp = tape.log_softmax(logits)?;
+            lp = Some(tape.value(logp)?);
+            let classes: Vec<usize> = goals.iter().map(|g| g.class_and_sign().0).collect();
+            let picked = tape.gather(logp, &classes)?;
+            let signs =
+                tape.constant(Tensor::new(&[goals.len()], goals.iter().map(|g| -g.class_and_sign().1).collect())?);
+            tape.sum(tape.mul(picked, signs)?)
+        })?;
+        (lp.ok_or_else(|| Error::invalid("attack", "the loss was not evaluated"))?, Some(ig.grad))
+    } else {
+        let tape = Tape::no_grad();
+        let p = tape.bind_frozen(store);
+        let logits = model.forward(&tape, &p, input, None, Mode::EVAL)?.logits;
+        (tape.value(tape.log_softmax(logits)?)?, None)
+    };
     let c = *lp.shape().last().unwrap_or(&1);
     let probs: Vec<Vec<f32>> = lp.data().chunks(c).map(|r| r.iter().map(|v| v.exp()).collect()).collect();
     let loss: Vec<f32> = goals
@@ -80,16 +94,5 @@ pub fn evaluate(
             -sign * lp.data()[b * c + k]
         })
         .collect();
-    let grads = if need_grads {
-        // dJ/dlogp is −sign at the goal's class: one gather and a weighted sum.
-        let classes: Vec<usize> = goals.iter().map(|g| g.class_and_sign().0).collect();
-        let picked = tape.gather(logp, &classes)?;
-        let signs = tape.constant(Tensor::new(&[goals.len()], goals.iter().map(|g| -g.class_and_sign().1).collect())?);
-        let j = tape.sum(tape.mul(picked, signs)?)?;
-        let g = tape.backward(j)?;
-        Some(g.get(leaf).cloned().unwrap_or_else(|| Tensor::zeros(&[0])))
-    } else {
-        None
-    };
     Ok(Evaluation { probs, loss, grads })
 }

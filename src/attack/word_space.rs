@@ -10,15 +10,17 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::attack::result::Change;
+use crate::attack::score::words::PositionScores;
 use crate::attack::settings::Settings;
 use crate::attack::space::{ScoreEntry, Scored, Space};
 pub use crate::attack::word_constraints::WordConstraints;
-use crate::data::{Tokenizer, Vocab};
+use crate::data::{Tokenizer, Vocab, WordEncoder};
 use crate::error::{Error, Result};
 use crate::lexicon::stem::StemIndex;
 use crate::lexicon::stopwords::StopWords;
 use crate::models::{Input, Model, WordBatch};
 use crate::nn::ParamStore;
+use crate::ops::neighbours::CosineNeighbours;
 use crate::tensor::Tensor;
 
 /// A sentence as a word model reads it.
@@ -47,13 +49,15 @@ pub enum WordMode {
 pub struct WordSpace<'a> {
     vocab: &'a Vocab,
     tok: Tokenizer,
+    /// Text to normalised words and ids (the shared encoder).
+    encoder: WordEncoder<'a>,
     max_words: usize,
     min_len: usize,
     mode: WordMode,
-    /// The embedding table as the model reads it `[V, D]`, and its rows
-    /// scaled to unit length (for cosine similarity).
+    /// The embedding table as the model reads it `[V, D]`, and its unit
+    /// rows (for the cosine constraint).
     table: Tensor,
-    unit: Vec<f32>,
+    cosines: CosineNeighbours,
     constraints: WordConstraints,
     one_change_per_word: bool,
     /// Each vocabulary word's stem, computed once (when lexemes must differ).
@@ -91,24 +95,19 @@ impl<'a> WordSpace<'a> {
         if v != vocab.len() {
             return Err(Error::invalid("attack", format!("vocabulary of {} words for a table of {v}", vocab.len())));
         }
-        let mut unit = table.data().to_vec();
-        for row in unit.chunks_mut(d) {
-            let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if n > 0.0 {
-                row.iter_mut().for_each(|x| *x /= n);
-            }
-        }
+        let cosines = CosineNeighbours::new(table.data(), v, d);
         let stems = constraints
             .distinct_lexemes
             .then(|| StemIndex::new((0..vocab.len()).map(|id| vocab.token(id).unwrap_or_default())));
         Ok(WordSpace {
             vocab,
             tok: Tokenizer::new(lowercase),
+            encoder: WordEncoder::new(vocab, Tokenizer::new(lowercase), Some(cfg.max_words()))?,
             max_words: cfg.max_words(),
             min_len: model.min_len(),
             mode,
             table,
-            unit,
+            cosines,
             constraints,
             one_change_per_word: settings.one_change_per_word,
             stems,
@@ -123,19 +122,18 @@ impl<'a> WordSpace<'a> {
 
     /// Ids within the cosine threshold of `id` (every real word without a threshold).
     fn similar(&self, id: usize) -> Vec<usize> {
-        let (v, d) = (self.table.shape()[0], self.dim());
-        let me = &self.unit[id * d..(id + 1) * d];
         let Some(c) = self.constraints.cosine else {
-            return (Vocab::RESERVED..v).filter(|&j| j != id).collect();
+            return (Vocab::RESERVED..self.cosines.vocab()).filter(|&j| j != id).collect();
         };
         let mut best = f32::NEG_INFINITY;
-        let out = (Vocab::RESERVED..v)
-            .filter(|&j| j != id)
-            .filter(|&j| {
-                let cos = me.iter().zip(&self.unit[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum::<f32>();
+        let out = self
+            .cosines
+            .cosines(id)
+            .filter(|&(_, cos)| {
                 best = best.max(cos);
                 cos > c
             })
+            .map(|(j, _)| j)
             .collect();
         if best.is_finite() {
             if let Ok(mut seen) = self.largest_cosine.lock() {
@@ -252,8 +250,7 @@ impl Space for WordSpace<'_> {
     }
 
     fn parse(&self, text: &str) -> WordDoc {
-        let words = self.tok.first_words(text, self.max_words);
-        let ids = words.iter().map(|w| self.vocab.id(w)).collect();
+        let (words, ids) = self.encoder.encode_normalised(text);
         let changed = vec![false; words.len()];
         WordDoc { words, ids, changed }
     }
@@ -329,11 +326,9 @@ impl Space for WordSpace<'_> {
                 let mut all = Vec::new();
                 for (pos, js) in self.candidates(entry.doc).into_iter().enumerate() {
                     let g = &grads[(k * batch.len + pos) * d..(k * batch.len + pos + 1) * d];
-                    let cur = entry.doc.ids[pos];
-                    let base: f32 = g.iter().zip(&e_tab[cur * d..(cur + 1) * d]).map(|(a, b)| a * b).sum();
+                    let scores = PositionScores::new(g, e_tab, entry.doc.ids[pos]);
                     for &to in js.iter() {
-                        let s: f32 = g.iter().zip(&e_tab[to * d..(to + 1) * d]).map(|(a, b)| a * b).sum();
-                        let gain = s - base;
+                        let gain = scores.gain(to);
                         all.push(Scored { entry: k, edit: WordEdit { pos, to }, gain, total: entry.score + gain });
                     }
                 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::ops::gemm::{matmul, View, ViewMut};
 
 #[derive(Clone, Copy, Debug, Default)]
+/// The host: every primitive runs on the CPU kernels of `ops::cpu`.
 pub struct CpuDevice;
 
 fn host<'a>(op: &'static str, s: &'a Storage) -> Result<&'a [f32]> {

@@ -14,15 +14,18 @@ use crate::cuda::Gpu;
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug)]
+/// A GPU: every primitive launches the kernels of `kernels/*.cu`.
 pub struct CudaDevice {
     gpu: Arc<Gpu>,
 }
 
 impl CudaDevice {
+    /// The device that launches on `gpu`.
     pub fn new(gpu: Arc<Gpu>) -> Self {
         CudaDevice { gpu }
     }
 
+    /// The GPU the primitives launch on.
     pub fn gpu(&self) -> &Arc<Gpu> {
         &self.gpu
     }

@@ -34,11 +34,14 @@ use crate::error::{Error, Result};
 
 /// f32 values, on the host or on a device.
 pub enum Storage {
+    /// Host memory.
     Cpu(Vec<f32>),
+    /// Device memory of a GPU.
     Cuda(DeviceBuf<f32>),
 }
 
 impl Storage {
+    /// Values held.
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(v) => v.len(),
@@ -46,10 +49,12 @@ impl Storage {
         }
     }
 
+    /// Whether no value is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Where the values live: `"cpu"` or `"cuda"`, for error messages.
     pub fn location(&self) -> &'static str {
         match self {
             Storage::Cpu(_) => "cpu",
@@ -62,16 +67,22 @@ impl Storage {
 /// `[k, m]` when `ta`), `b [k, n]` (or stored `[n, k]` when `tb`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gemm {
+    /// Rows of the product.
     pub m: usize,
+    /// The contracted dimension.
     pub k: usize,
+    /// Columns of the product.
     pub n: usize,
+    /// `a` is stored transposed.
     pub ta: bool,
+    /// `b` is stored transposed.
     pub tb: bool,
 }
 
 /// The primitives. Every method checks its lengths and returns an error
 /// naming the primitive for storage of another device or a wrong size.
 pub trait Device: Send + Sync {
+    /// The backend's name for reports (`cpu`, or `cuda` and whether emulated).
     fn name(&self) -> &'static str;
 
     /// Host values onto this device.

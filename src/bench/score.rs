@@ -12,8 +12,8 @@ use cudarc::driver::sys::CUevent_flags;
 use serde::Serialize;
 
 use crate::attack::char_doc::{CharDoc, CharEdit};
-use crate::attack::char_score::{top_children, top_children_by_sorting, EntryRef, ScoreTensors};
-use crate::cuda::ops::hotflip_score::{
+use crate::attack::score::chars::{top_children, top_children_by_sorting, EntryRef, ScoreTensors};
+use crate::attack::score::cuda::{
     compare_all, finish_on_host, merge_entries, score_rows, twin_scores, DeviceInputs, DeviceTable, HostInputs, Lists,
     ScoreShape, Tops,
 };
@@ -66,6 +66,34 @@ pub fn min_bytes(shape: ScoreShape, cap: usize) -> usize {
     4 * (rows * l * d + rows * l + d * v + 2 * v + 3 * rows + entries) + entries * (cap * 16 + 4)
 }
 
+/// `entries` documents of `words` random words of 1 to `chars − 1`
+/// characters drawn from `chars_of[2..]`.
+fn random_docs(rng: &mut Rng, entries: usize, words: usize, chars: usize, chars_of: &[char]) -> Vec<CharDoc> {
+    let alphabet = chars_of.len();
+    (0..entries)
+        .map(|_| {
+            let words: Vec<Vec<char>> = (0..words)
+                .map(|_| (0..1 + rng.below(chars - 1)).map(|_| chars_of[2 + rng.below(alphabet - 2)]).collect())
+                .collect();
+            CharDoc { changed: vec![false; words.len()], words }
+        })
+        .collect()
+}
+
+/// The median wall time of `iters` runs of `f` (after one warm-up run), in µs.
+fn median_us(iters: usize, f: &dyn Fn()) -> f64 {
+    f();
+    let mut v: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     entries: usize,
@@ -84,14 +112,7 @@ pub fn run(
     // Characters are ids 2..alphabet, drawn from a private range of chars.
     let chars_of: Vec<char> =
         (0..alphabet).map(|i| if i < 2 { '\0' } else { char::from_u32(0x4E00 + i as u32).unwrap_or('x') }).collect();
-    let docs: Vec<CharDoc> = (0..entries)
-        .map(|_| {
-            let words: Vec<Vec<char>> = (0..words)
-                .map(|_| (0..1 + rng.below(chars - 1)).map(|_| chars_of[2 + rng.below(alphabet - 2)]).collect())
-                .collect();
-            CharDoc { changed: vec![false; words.len()], words }
-        })
-        .collect();
+    let docs = random_docs(&mut rng, entries, words, chars, &chars_of);
     let id_of = |c: char| chars_of.iter().position(|&x| x == c).unwrap_or(1);
     let ids: Vec<Vec<Vec<usize>>> =
         docs.iter().map(|d| d.words.iter().map(|w| w.iter().map(|&c| id_of(c)).collect()).collect()).collect();
@@ -114,18 +135,7 @@ pub fn run(
         char_id: &char_id,
     };
     let none = |_: &CharDoc, _: &CharEdit| false;
-    let time = |f: &dyn Fn()| {
-        f();
-        let mut v: Vec<f64> = (0..iters.max(1))
-            .map(|_| {
-                let t0 = Instant::now();
-                f();
-                t0.elapsed().as_secs_f64() * 1e6
-            })
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let time = |f: &dyn Fn()| median_us(iters, f);
     let fused = top_children(&t, &refs, 1, keep, &none);
     let sorted = top_children_by_sorting(&t, &refs, 1, keep, &none);
     if fused != sorted {
@@ -138,7 +148,7 @@ pub fn run(
         std::hint::black_box(top_children_by_sorting(&t, &refs, 1, keep, &none));
     });
     let host = HostInputs::new(&t, &refs)?;
-    let cap = crate::attack::char_score::entry_cap(keep);
+    let cap = crate::attack::score::chars::entry_cap(keep);
     let mut report = ScoreReport {
         workload: "W5",
         entries,
@@ -189,7 +199,7 @@ fn time_cuda(
     rng: &mut Rng,
 ) -> Result<CudaTimes> {
     let s = host.shape;
-    let cap = crate::attack::char_score::entry_cap(keep);
+    let cap = crate::attack::score::chars::entry_cap(keep);
     let table = DeviceTable::upload(gpu, t.table_t, t.dim, &host.chars, &host.allowed)?;
     let inp = DeviceInputs::upload(gpu, &table, host)?;
     let grads = gpu.upload(t.grads)?;
@@ -200,7 +210,7 @@ fn time_cuda(
         score_rows(gpu, &table, &inp, grads, cap, rows)?;
         merge_entries(gpu, s, rows, lists)
     };
-    let fetch = |rows: &mut Tops, lists: &mut Tops| -> Result<Vec<Vec<crate::attack::char_score::Candidate>>> {
+    let fetch = |rows: &mut Tops, lists: &mut Tops| -> Result<Vec<Vec<crate::attack::score::chars::Candidate>>> {
         step(rows, lists, &grads)?;
         let per_entry = lists.download(gpu)?.decode(s, Lists::Entries)?;
         finish_on_host(per_entry, refs, 1, keep, &none, cap)

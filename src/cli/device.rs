@@ -24,7 +24,7 @@ fn fresh_seed() -> u64 {
 }
 
 pub fn run(args: DeviceArgs, backend: &Backend) -> CliResult<()> {
-    let report = report::collect(backend, args.seed.unwrap_or_else(fresh_seed));
+    let report = report::collect(backend, args.seed.unwrap_or_else(fresh_seed), &hotflip::kernel_checks::all_checks());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

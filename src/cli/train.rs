@@ -272,7 +272,8 @@ fn check_splits(data: &hotflip::data::AnyDataset) -> CliResult<()> {
     }
 }
 
-pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+/// Rejects flag values no training can use.
+fn check_args(a: &TrainArgs) -> CliResult<()> {
     if a.batch == 0 || a.epochs == 0 {
         return Err("--batch and --epochs must be at least 1".into());
     }
@@ -288,39 +289,41 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
     if let Some(p) = a.dropout.filter(|p| !(0.0..1.0).contains(p)) {
         return Err(format!("--dropout {p} must be in [0, 1)").into());
     }
-    if a.arch == Arch::CharNmt {
-        if a.adv != AdvArg::None || a.init.is_some() || a.init_vectors.is_some() || a.max_norm.is_some() {
-            return Err(
-                "--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into()
-            );
-        }
-        announce_backend(threads, backend);
-        let r = super::translate::NmtTrainRequest {
-            data: a.data,
-            paper: a.preset == Preset::Paper,
-            src: a.src,
-            tgt: a.tgt,
-            out: a.out,
-            epochs: a.epochs,
-            minutes: a.minutes,
-            batch: a.batch,
-            lr: a.lr,
-            lr_decay: a.lr_decay,
-            clip: a.clip,
-            dropout: a.dropout,
-            seed: a.seed,
-            min_count: a.min_count,
-            max_vocab: a.max_vocab,
-            eval_every: a.eval_every,
-            resume: a.resume,
-            progress: !a.no_progress,
-        };
-        return super::translate::train_nmt(r, interrupt);
+    Ok(())
+}
+
+/// `--arch char_nmt`: the translation model trains through its own loop.
+fn train_translation(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+    if a.adv != AdvArg::None || a.init.is_some() || a.init_vectors.is_some() || a.max_norm.is_some() {
+        return Err("--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into());
     }
-    let mut objective = objective(&a)?;
     announce_backend(threads, backend);
-    let data = a.data.load()?;
-    let spec = TrainSpec {
+    let r = super::translate::NmtTrainRequest {
+        data: a.data,
+        paper: a.preset == Preset::Paper,
+        src: a.src,
+        tgt: a.tgt,
+        out: a.out,
+        epochs: a.epochs,
+        minutes: a.minutes,
+        batch: a.batch,
+        lr: a.lr,
+        lr_decay: a.lr_decay,
+        clip: a.clip,
+        dropout: a.dropout,
+        seed: a.seed,
+        min_count: a.min_count,
+        max_vocab: a.max_vocab,
+        eval_every: a.eval_every,
+        resume: a.resume,
+        progress: !a.no_progress,
+    };
+    super::translate::train_nmt(r, interrupt)
+}
+
+/// What `train::run_resumable` needs, from the flags.
+fn spec(a: &TrainArgs) -> CliResult<TrainSpec> {
+    Ok(TrainSpec {
         arch: a.arch.classifier()?,
         preset: a.preset.into(),
         dropout: a.dropout,
@@ -346,7 +349,18 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
             save_every: Duration::from_secs(300),
             progress: !a.no_progress,
         },
-    };
+    })
+}
+
+pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+    check_args(&a)?;
+    if a.arch == Arch::CharNmt {
+        return train_translation(a, threads, backend, interrupt);
+    }
+    let mut objective = objective(&a)?;
+    announce_backend(threads, backend);
+    let data = a.data.load()?;
+    let spec = spec(&a)?;
     check_splits(&data)?;
     let summary = train::run_resumable(&data, &spec, objective.as_mut(), interrupt)?;
     match summary.stopped {

@@ -10,7 +10,7 @@ use super::nvrtc;
 use super::ptx_cache;
 use super::registry::KERNEL_FILES;
 use super::select::Backend;
-use super::selfcheck::{self, Outcome};
+use super::selfcheck::{self, Check, Outcome};
 
 #[derive(Debug, Serialize)]
 pub struct FileReport {
@@ -90,7 +90,7 @@ impl DeviceReport {
 
 /// Compiles every kernel file (when NVRTC is present) and, on a GPU
 /// backend, runs the self-check with inputs drawn from `seed`.
-pub fn collect(backend: &Backend, seed: u64) -> DeviceReport {
+pub fn collect(backend: &Backend, seed: u64, checks: &[Check]) -> DeviceReport {
     let status = driver::discover();
     let gpu = backend.gpu();
     let arch = gpu.map_or_else(|| DEFAULT_ARCH.to_string(), |g| g.arch().to_string());
@@ -132,7 +132,7 @@ pub fn collect(backend: &Backend, seed: u64) -> DeviceReport {
             .collect()
     };
 
-    let outcomes = gpu.map(|g| selfcheck::run_all(g, seed)).unwrap_or_default();
+    let outcomes = gpu.map(|g| selfcheck::run_all(g, seed, checks)).unwrap_or_default();
     let kernels: Vec<KernelReport> = KERNEL_FILES
         .iter()
         .zip(&files)

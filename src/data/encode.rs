@@ -73,8 +73,20 @@ impl<'a> CharEncoder<'a> {
 
     /// Char ids of one word, UNK for characters not in the vocabulary.
     pub fn encode_word(&self, word: &str) -> Vec<usize> {
-        self.tokenizer.normalize(word).chars().map(|c| self.vocab.char_id(c)).collect()
+        char_ids(self.vocab, self.tokenizer.normalize(word).chars())
     }
+}
+
+/// The first `max_words` words of `text` as the model sees them
+/// (normalised), as characters: what the character attack edits.
+pub fn normalised_char_words(tokenizer: Tokenizer, text: &str, max_words: usize) -> Vec<Vec<char>> {
+    tokenizer.first_words(text, max_words).iter().map(|w| w.chars().collect()).collect()
+}
+
+/// The ids of already normalised characters, UNK for characters outside
+/// the (character) vocabulary: the one place characters become ids.
+pub fn char_ids(vocab: &Vocab, chars: impl IntoIterator<Item = char>) -> Vec<usize> {
+    chars.into_iter().map(|c| vocab.char_id(c)).collect()
 }
 
 /// Word ids, for `word_cnn`, `lstm_classifier` and `bilstm_tagger`.
@@ -107,6 +119,15 @@ impl<'a> WordEncoder<'a> {
     /// attack's edited words); not truncated.
     pub fn encode_words<S: AsRef<str>>(&self, words: &[S]) -> Vec<usize> {
         words.iter().map(|w| self.vocab.id(&self.tokenizer.normalize(w.as_ref()))).collect()
+    }
+
+    /// The first words of `text` as the model sees them (normalised, unlike
+    /// [`encode`](Self::encode)'s) and their ids: what the word attack
+    /// edits and the interpretation reads.
+    pub fn encode_normalised(&self, text: &str) -> (Vec<String>, Vec<usize>) {
+        let words = self.tokenizer.first_words(text, self.max_words.unwrap_or(usize::MAX));
+        let ids = words.iter().map(|w| self.vocab.id(w)).collect();
+        (words, ids)
     }
 }
 

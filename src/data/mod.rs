@@ -33,7 +33,7 @@ mod vocab_file;
 
 pub use clean::{clean_ag_news, decode_latin1};
 pub use dataset::{Dataset, Example, LoadOptions, ParallelPair, SkippedRow, TaggedSentence};
-pub use encode::{CharEncoder, EncodedDoc, EncodedSentence, WordEncoder};
+pub use encode::{char_ids, normalised_char_words, CharEncoder, EncodedDoc, EncodedSentence, WordEncoder};
 pub use lines::{strip_bom, strip_bom_bytes};
 pub use locate::{locate, locate_from, locate_in, DATA_ENV};
 pub use registry::{load, AnyDataset, KNOWN};

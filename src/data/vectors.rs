@@ -15,6 +15,7 @@ use crate::tensor::Tensor;
 /// The vectors of the vocabulary words a file holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pretrained {
+    /// Vector size.
     pub dim: usize,
     /// `(vocabulary id, vector)` for every covered word, in file order.
     pub rows: Vec<(usize, Vec<f32>)>,

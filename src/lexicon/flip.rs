@@ -18,7 +18,12 @@ pub enum FlipVeto {
     SameLexeme,
     /// The replacement, put in the sentence, gets another POS tag than the
     /// word it replaces.
-    PosChanged { from: Upos, to: Upos },
+    PosChanged {
+        /// The tag of the word replaced.
+        from: Upos,
+        /// The tag of the replacement.
+        to: Upos,
+    },
 }
 
 /// Checks word flips against the stop-word list, the stemmer and a tagger.
@@ -28,6 +33,7 @@ pub struct FlipFilter<'a, T: PosTagger + ?Sized> {
 }
 
 impl<'a, T: PosTagger + ?Sized> FlipFilter<'a, T> {
+    /// A filter that tags with `tagger` and refuses `stopwords`.
     pub fn new(tagger: &'a T, stopwords: &'a StopWords) -> Self {
         FlipFilter { tagger, stopwords }
     }

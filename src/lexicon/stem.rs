@@ -40,6 +40,7 @@ pub struct StemIndex {
 }
 
 impl StemIndex {
+    /// Stems `words` (the vocabulary, in id order) with the English Snowball stemmer.
     pub fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> Self {
         let stemmer = Stemmer::create(Algorithm::English);
         let mut interned: HashMap<String, u32> = HashMap::new();
@@ -59,6 +60,7 @@ impl StemIndex {
         self.ids.len()
     }
 
+    /// Whether no word was indexed.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }

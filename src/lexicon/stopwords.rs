@@ -225,6 +225,7 @@ impl StopWords {
         Self::from_words(NLTK_ENGLISH)
     }
 
+    /// A list of these words (normalised as lookups are).
     pub fn from_words<I, S>(words: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -269,10 +270,12 @@ impl StopWords {
         !word.chars().any(char::is_alphanumeric)
     }
 
+    /// Words in the list.
     pub fn len(&self) -> usize {
         self.words.len()
     }
 
+    /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
     }

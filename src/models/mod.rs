@@ -6,12 +6,14 @@ mod batch;
 pub mod char_cnn_lstm;
 pub mod char_features;
 pub mod char_nmt;
+mod input_gradient;
 pub mod lstm_text;
 pub mod word_cnn;
 
 pub use any::{Input, Model, ModelConfig};
 pub use batch::{CharBatch, WordBatch};
 pub use char_cnn_lstm::{CharCnnLstm, CharCnnLstmConfig};
+pub use input_gradient::{InputGradient, Weights};
 pub use lstm_text::{BiLstmTagger, LstmClassifier, LstmTextConfig};
 pub use word_cnn::{WordCnn, WordCnnConfig};
 

@@ -34,8 +34,11 @@ impl Direction {
 }
 
 #[derive(Clone, Debug)]
+/// A stack of (optionally bidirectional) LSTM layers with PyTorch's parameter names (`{name}.weight_ih_l0`, …).
 pub struct Lstm {
+    /// Hidden units per direction.
     pub hidden: usize,
+    /// Whether each layer also runs right to left.
     pub bidirectional: bool,
     /// Per layer: forward, then reverse if bidirectional.
     layers: Vec<Vec<Direction>>,
@@ -51,6 +54,7 @@ pub struct LstmOutput {
 }
 
 impl Lstm {
+    /// Adds the stack's weights to `store` (`layers` ≥ 1, `hidden` ≥ 1).
     pub fn new(
         store: &mut ParamStore,
         name: &str,
@@ -76,6 +80,7 @@ impl Lstm {
         Ok(Lstm { hidden, bidirectional, layers: all })
     }
 
+    /// Layers in the stack.
     pub fn num_layers(&self) -> usize {
         self.layers.len()
     }

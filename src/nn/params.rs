@@ -11,6 +11,7 @@ use crate::tensor::Tensor;
 pub struct ParamId(usize);
 
 impl ParamId {
+    /// Position in the store (store order).
     pub fn index(self) -> usize {
         self.0
     }
@@ -28,10 +29,12 @@ pub struct ParamStore {
 }
 
 impl ParamStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds a trainable parameter; a name may be defined once.
     pub fn add(&mut self, name: &str, value: Tensor) -> Result<ParamId> {
         self.insert(name, value, true)
     }
@@ -41,6 +44,7 @@ impl ParamStore {
         self.insert(name, value, false)
     }
 
+    /// Whether the optimiser updates it (buffers are not).
     pub fn trainable(&self, id: ParamId) -> bool {
         self.trainable[id.0]
     }
@@ -56,10 +60,12 @@ impl ParamStore {
         Ok(ParamId(self.names.len() - 1))
     }
 
+    /// Parameters and buffers held.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
@@ -69,26 +75,32 @@ impl ParamStore {
         self.tensors.iter().zip(&self.trainable).filter(|(_, &t)| t).map(|(t, _)| t.numel()).sum()
     }
 
+    /// Every id, in store order.
     pub fn ids(&self) -> impl Iterator<Item = ParamId> {
         (0..self.names.len()).map(ParamId)
     }
 
+    /// The PyTorch-style name (`classifier.weight`).
     pub fn name(&self, id: ParamId) -> &str {
         &self.names[id.0]
     }
 
+    /// The current value.
     pub fn get(&self, id: ParamId) -> &Tensor {
         &self.tensors[id.0]
     }
 
+    /// The current value, mutable (optimisers update in place).
     pub fn get_mut(&mut self, id: ParamId) -> &mut Tensor {
         &mut self.tensors[id.0]
     }
 
+    /// The id of `name`, if defined.
     pub fn id(&self, name: &str) -> Option<ParamId> {
         self.by_name.get(name).copied().map(ParamId)
     }
 
+    /// The value of `name`; an error naming it if undefined.
     pub fn by_name(&self, name: &str) -> Result<&Tensor> {
         self.id(name)
             .map(|id| self.get(id))
@@ -108,6 +120,7 @@ impl ParamStore {
         Ok(())
     }
 
+    /// `(name, value)` in store order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
         self.names.iter().map(String::as_str).zip(self.tensors.iter())
     }
@@ -126,6 +139,7 @@ impl Bound {
         Bound { vars }
     }
 
+    /// The tape variable bound to `id`.
     pub fn var(&self, id: ParamId) -> Var {
         self.vars[id.0]
     }
@@ -144,6 +158,7 @@ impl Tape {
         Bound { vars: store.tensors.iter().map(|t| self.constant(t.clone())).collect() }
     }
 
+    /// Every parameter as a leaf (buffers as constants): for training passes, whose weights get gradients.
     pub fn bind(&self, store: &ParamStore) -> Bound {
         Bound {
             vars: store

@@ -91,28 +91,7 @@ impl Tape {
             return Err(Error::invalid("char_conv_features", format!("input {sx:?} with {} kernels", kernels.len())));
         }
         let (n, l, c) = (sx[0], sx[1], sx[2]);
-        let mut ws = Vec::with_capacity(kernels.len());
-        let mut bs = Vec::with_capacity(kernels.len());
-        let mut width = Vec::new();
-        for &(w, b) in kernels {
-            let (wv, bv) = (self.value(w)?, self.value(b)?);
-            let s = wv.shape();
-            if s.len() != 3 || s[1] != c || s[2] == 0 || bv.shape() != [s[0]] {
-                return Err(Error::invalid(
-                    "char_conv_features",
-                    format!("kernel {s:?} with bias {:?} for input {sx:?}", bv.shape()),
-                ));
-            }
-            if s[2] > l {
-                return Err(Error::invalid(
-                    "char_conv_features",
-                    format!("kernel width {} exceeds the {l} positions of input {sx:?}", s[2]),
-                ));
-            }
-            width.extend(std::iter::repeat_n(s[2], s[0]));
-            ws.push(wv);
-            bs.push(bv);
-        }
+        let (ws, bs, width) = self.kernel_values(kernels, &sx)?;
         // Filters of one width are contiguous: (first, end, width) per kernel.
         let mut groups = Vec::with_capacity(ws.len());
         let mut f0 = 0;
@@ -125,27 +104,7 @@ impl Tape {
         let wc = stack_weights(&ws, &lay);
         let bias: Vec<f32> = bs.iter().flat_map(|b| b.data().iter().copied()).collect();
 
-        // Beam entries of one document share all but a few words (and
-        // padding words are all alike): each distinct word is computed once
-        // and its features and arg-max copied to its repeats. A word's
-        // result depends on its own characters alone, so this changes no bit.
-        let (uniq, map) = cpu::distinct_rows(xv.data(), n, l * c);
-        let (out, arg) = if uniq.len() == n {
-            word_features(xv.data(), n, &lay, &wc, &bias, &groups)
-        } else {
-            let mut xu = Vec::with_capacity(uniq.len() * l * c);
-            for &u in &uniq {
-                xu.extend_from_slice(&xv.data()[u * l * c..(u + 1) * l * c]);
-            }
-            let (ou, au) = word_features(&xu, uniq.len(), &lay, &wc, &bias, &groups);
-            let mut out = vec![0.0f32; n * ftot];
-            let mut arg = vec![0u8; n * ftot];
-            for (i, &m) in map.iter().enumerate() {
-                out[i * ftot..(i + 1) * ftot].copy_from_slice(&ou[m * ftot..(m + 1) * ftot]);
-                arg[i * ftot..(i + 1) * ftot].copy_from_slice(&au[m * ftot..(m + 1) * ftot]);
-            }
-            (out, arg)
-        };
+        let (out, arg) = distinct_word_features(xv.data(), n, &lay, &wc, &bias, &groups);
         let y = Tensor::from_parts(vec![n, ftot], out);
         let yv = y.clone();
         let mut parents = vec![x];
@@ -158,61 +117,14 @@ impl Tape {
             // dz = g·(1 − y²) at each (word, filter)'s arg-max position.
             let (gd, yd) = (g.data(), yv.data());
             let dz: Vec<f32> = gd.iter().zip(yd).map(|(&g, &y)| g * (1.0 - y * y)).collect();
-            let (l, c, k) = (lay.l, lay.c, lay.k());
-            // A valid position p has p + w ≤ L, so every patch and every
-            // gradient axpy below stays inside its word.
+            let (c, k) = (lay.c, lay.k());
             if sink.wants(x) {
-                // dx[n, p + j, c] += dz · w[f, c, j]: an axpy of w_f·C values
-                // starting at p·C in word n's gradient.
-                let wct = transpose(&wc, k, ftot);
-                let mut dx = vec![0.0f32; n * l * c];
-                dx.par_chunks_mut(l * c).enumerate().for_each(|(ni, dxn)| {
-                    for f in 0..ftot {
-                        let d = dz[ni * ftot + f];
-                        if d == 0.0 {
-                            continue;
-                        }
-                        let p = arg[ni * ftot + f] as usize;
-                        let len = lay.width[f] * c;
-                        for (a, &w) in dxn[p * c..p * c + len].iter_mut().zip(&wct[f * k..f * k + len]) {
-                            *a += d * w;
-                        }
-                    }
-                });
-                sink.add(x, Tensor::from_parts(vec![n, l, c], dx))?;
+                sink.add(x, Tensor::from_parts(vec![n, l, c], input_grad(&dz, &arg, &wc, &lay, n)))?;
             }
             if !kernels.iter().any(|&(w, b)| sink.wants(w) || sink.wants(b)) {
                 return Ok(());
             }
-            // dWᵀ[f, j·C + c] += dz · x[n, p + j, c]. Each block of words
-            // sums into its own small dWᵀ while its words are in cache; the
-            // blocks are added in order, so threads never change the result.
-            let xd = xv.data();
-            let partials: Vec<Vec<f32>> = (0..n.div_ceil(CHUNK_WORDS))
-                .into_par_iter()
-                .map(|blk| {
-                    let mut part = vec![0.0f32; ftot * k];
-                    for ni in blk * CHUNK_WORDS..((blk + 1) * CHUNK_WORDS).min(n) {
-                        let word = &xd[ni * l * c..(ni + 1) * l * c];
-                        for f in 0..ftot {
-                            let d = dz[ni * ftot + f];
-                            if d == 0.0 {
-                                continue;
-                            }
-                            let p = arg[ni * ftot + f] as usize;
-                            let len = lay.width[f] * c;
-                            for (r, &v) in part[f * k..f * k + len].iter_mut().zip(&word[p * c..p * c + len]) {
-                                *r += d * v;
-                            }
-                        }
-                    }
-                    part
-                })
-                .collect();
-            let mut dwt = vec![0.0f32; ftot * k];
-            for part in &partials {
-                cpu::add_assign(&mut dwt, part);
-            }
+            let dwt = stacked_weight_grad(&dz, &arg, xv.data(), &lay, n);
             let mut off = 0;
             for (i, &(w, b)) in kernels.iter().enumerate() {
                 let (fi, wi) = (ws[i].shape()[0], ws[i].shape()[2]);
@@ -241,6 +153,126 @@ impl Tape {
             Ok(())
         })
     }
+
+    /// The kernels' weights and biases, checked against input shape `sx`
+    /// (`[N, L, C]`), and each filter's width (filters in kernel order).
+    fn kernel_values(&self, kernels: &[(Var, Var)], sx: &[usize]) -> Result<(Vec<Tensor>, Vec<Tensor>, Vec<usize>)> {
+        let (l, c) = (sx[1], sx[2]);
+        let mut ws = Vec::with_capacity(kernels.len());
+        let mut bs = Vec::with_capacity(kernels.len());
+        let mut width = Vec::new();
+        for &(w, b) in kernels {
+            let (wv, bv) = (self.value(w)?, self.value(b)?);
+            let s = wv.shape();
+            if s.len() != 3 || s[1] != c || s[2] == 0 || bv.shape() != [s[0]] {
+                return Err(Error::invalid(
+                    "char_conv_features",
+                    format!("kernel {s:?} with bias {:?} for input {sx:?}", bv.shape()),
+                ));
+            }
+            if s[2] > l {
+                return Err(Error::invalid(
+                    "char_conv_features",
+                    format!("kernel width {} exceeds the {l} positions of input {sx:?}", s[2]),
+                ));
+            }
+            width.extend(std::iter::repeat_n(s[2], s[0]));
+            ws.push(wv);
+            bs.push(bv);
+        }
+        Ok((ws, bs, width))
+    }
+}
+
+/// [`word_features`] of the `n` words of `xd`, each distinct word once.
+///
+/// Beam entries of one document share all but a few words (and padding
+/// words are all alike): each distinct word is computed once and its
+/// features and arg-max copied to its repeats. A word's result depends on
+/// its own characters alone, so this changes no bit.
+fn distinct_word_features(
+    xd: &[f32],
+    n: usize,
+    lay: &Layout,
+    wc: &[f32],
+    bias: &[f32],
+    groups: &[(usize, usize, usize)],
+) -> (Vec<f32>, Vec<u8>) {
+    let (l, c, ftot) = (lay.l, lay.c, lay.f);
+    let (uniq, map) = cpu::distinct_rows(xd, n, l * c);
+    if uniq.len() == n {
+        return word_features(xd, n, lay, wc, bias, groups);
+    }
+    let mut xu = Vec::with_capacity(uniq.len() * l * c);
+    for &u in &uniq {
+        xu.extend_from_slice(&xd[u * l * c..(u + 1) * l * c]);
+    }
+    let (ou, au) = word_features(&xu, uniq.len(), lay, wc, bias, groups);
+    let mut out = vec![0.0f32; n * ftot];
+    let mut arg = vec![0u8; n * ftot];
+    for (i, &m) in map.iter().enumerate() {
+        out[i * ftot..(i + 1) * ftot].copy_from_slice(&ou[m * ftot..(m + 1) * ftot]);
+        arg[i * ftot..(i + 1) * ftot].copy_from_slice(&au[m * ftot..(m + 1) * ftot]);
+    }
+    (out, arg)
+}
+
+/// `dx[n, p + j, c] += dz · w[f, c, j]` at each (word, filter)'s arg-max
+/// position p: an axpy of w_f·C values starting at p·C in word n's
+/// gradient. A valid position has p + w ≤ L, so every axpy stays inside
+/// its word.
+fn input_grad(dz: &[f32], arg: &[u8], wc: &[f32], lay: &Layout, n: usize) -> Vec<f32> {
+    let (l, c, k, ftot) = (lay.l, lay.c, lay.k(), lay.f);
+    let wct = transpose(wc, k, ftot);
+    let mut dx = vec![0.0f32; n * l * c];
+    dx.par_chunks_mut(l * c).enumerate().for_each(|(ni, dxn)| {
+        for f in 0..ftot {
+            let d = dz[ni * ftot + f];
+            if d == 0.0 {
+                continue;
+            }
+            let p = arg[ni * ftot + f] as usize;
+            let len = lay.width[f] * c;
+            for (a, &w) in dxn[p * c..p * c + len].iter_mut().zip(&wct[f * k..f * k + len]) {
+                *a += d * w;
+            }
+        }
+    });
+    dx
+}
+
+/// `dWᵀ[f, j·C + c] += dz · x[n, p + j, c]` (`[F, K]`, the stacked layout
+/// transposed). Each block of words sums into its own small dWᵀ while its
+/// words are in cache; the blocks are added in order, so threads never
+/// change the result.
+fn stacked_weight_grad(dz: &[f32], arg: &[u8], xd: &[f32], lay: &Layout, n: usize) -> Vec<f32> {
+    let (l, c, k, ftot) = (lay.l, lay.c, lay.k(), lay.f);
+    let partials: Vec<Vec<f32>> = (0..n.div_ceil(CHUNK_WORDS))
+        .into_par_iter()
+        .map(|blk| {
+            let mut part = vec![0.0f32; ftot * k];
+            for ni in blk * CHUNK_WORDS..((blk + 1) * CHUNK_WORDS).min(n) {
+                let word = &xd[ni * l * c..(ni + 1) * l * c];
+                for f in 0..ftot {
+                    let d = dz[ni * ftot + f];
+                    if d == 0.0 {
+                        continue;
+                    }
+                    let p = arg[ni * ftot + f] as usize;
+                    let len = lay.width[f] * c;
+                    for (r, &v) in part[f * k..f * k + len].iter_mut().zip(&word[p * c..p * c + len]) {
+                        *r += d * v;
+                    }
+                }
+            }
+            part
+        })
+        .collect();
+    let mut dwt = vec![0.0f32; ftot * k];
+    for part in &partials {
+        cpu::add_assign(&mut dwt, part);
+    }
+    dwt
 }
 
 /// Features `[n, F]` and arg-max positions of the `n` words of `xd`.

@@ -10,10 +10,15 @@ use crate::optim::{check_grads, Grads, Optimizer, Slots};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
+/// Adam's hyper-parameters (PyTorch's names and defaults but for `decay`).
 pub struct AdamConfig {
+    /// Learning rate.
     pub lr: f32,
+    /// Decay of the first-moment average.
     pub beta1: f32,
+    /// Decay of the second-moment average.
     pub beta2: f32,
+    /// Added to the second moment's square root (numerical safety).
     pub eps: f32,
     /// Multiplies the learning rate after every step (1 = no decay).
     pub decay: f32,
@@ -27,7 +32,9 @@ impl Default for AdamConfig {
 }
 
 #[derive(Clone, Debug)]
+/// Adam (Kingma & Ba), with PyTorch's bias correction per parameter.
 pub struct Adam {
+    /// Its hyper-parameters; the learning rate decays in place.
     pub config: AdamConfig,
     m: Slots,
     v: Slots,
@@ -38,6 +45,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// An optimiser with no state yet; refuses a non-positive rate or eps and betas outside [0, 1).
     pub fn new(config: AdamConfig) -> Result<Self> {
         let c = &config;
         // Written as "all good" so that a NaN setting fails too.

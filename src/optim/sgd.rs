@@ -9,8 +9,11 @@ use crate::optim::{check_grads, Grads, Optimizer, Slots};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
+/// SGD's hyper-parameters (PyTorch's names).
 pub struct SgdConfig {
+    /// Learning rate.
     pub lr: f32,
+    /// Momentum in [0, 1) (0 = plain SGD).
     pub momentum: f32,
     /// L2 penalty added to the gradient (`g + wd·p`), PyTorch's `weight_decay`.
     pub weight_decay: f32,
@@ -23,13 +26,16 @@ impl Default for SgdConfig {
 }
 
 #[derive(Clone, Debug)]
+/// SGD with momentum and weight decay, as `torch.optim.SGD`.
 pub struct Sgd {
+    /// Its hyper-parameters.
     pub config: SgdConfig,
     velocity: Slots,
     steps: u64,
 }
 
 impl Sgd {
+    /// An optimiser with no state yet; refuses a non-positive rate, momentum outside [0, 1) or negative decay.
     pub fn new(config: SgdConfig) -> Result<Self> {
         let ok = config.lr > 0.0 && (0.0..1.0).contains(&config.momentum) && config.weight_decay >= 0.0;
         if !ok {

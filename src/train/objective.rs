@@ -3,7 +3,7 @@
 //! trait with their extra passes.
 
 use crate::error::Result;
-use crate::models::{Input, Mode, Model};
+use crate::models::{Input, Mode, Model, Weights};
 use crate::nn::ParamStore;
 use crate::optim::{weighted_sum, Grads};
 use crate::tape::{Tape, Var};
@@ -89,18 +89,16 @@ impl CleanPass {
     /// the gradient at the embedded input: what HotFlip training scores
     /// flips with and embedding adversaries perturb along.
     pub fn run(ctx: &StepContext<'_>, batch: &Batch) -> Result<CleanPass> {
-        let tape = Tape::new();
-        let p = tape.bind(ctx.store);
-        let f = ctx.model.forward(&tape, &p, &batch.input, None, ctx.mode)?;
-        tape.retain_grad(f.embedded)?;
-        let embedded = tape.value(f.embedded)?;
-        let logits = tape.value(f.logits)?;
-        let loss = task_loss(&tape, f.logits, &batch.targets)?;
-        let value = tape.value(loss)?.item()?;
-        let mut g = tape.backward(loss)?;
-        let input_grad = g.get(f.embedded).map(|t| t.data().to_vec()).unwrap_or_else(|| vec![0.0; embedded.numel()]);
-        let grads = collect_grads(&p, &mut g, ctx.store);
-        Ok(CleanPass { loss: value, grads, embedded, logits, input_grad })
+        let ig = ctx.model.input_gradient(ctx.store, &batch.input, ctx.mode, Weights::Trained, |tape, logits| {
+            task_loss(tape, logits, &batch.targets)
+        })?;
+        Ok(CleanPass {
+            loss: ig.loss,
+            grads: ig.weights,
+            embedded: ig.embedded,
+            logits: ig.logits,
+            input_grad: ig.grad.data().to_vec(),
+        })
     }
 
     /// The adversarial pass on `input` (with the embedding perturbation `r`,

@@ -11,7 +11,6 @@ pub mod conv;
 pub mod dropout;
 pub mod embedding;
 pub mod gemm;
-pub mod hotflip_score;
 pub mod loss;
 pub mod lstm;
 pub mod neighbours;
@@ -35,7 +34,6 @@ pub(crate) fn checks() -> Vec<Check> {
         reduce::checks(),
         unary::checks(),
         gemm::checks(),
-        hotflip_score::checks(),
     ]
     .into_iter()
     .flatten()

@@ -34,6 +34,7 @@ pub struct Reader<R> {
 }
 
 impl Reader<BufReader<File>> {
+    /// Reads the CoNLL-U file at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Reader { lines: TextLines::open(path)?, failed: false })
     }

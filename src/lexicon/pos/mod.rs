@@ -54,7 +54,9 @@ impl TaggedSentence {
 /// Token-level tagging accuracy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Accuracy {
+    /// Tokens tagged as the gold standard tags them.
     pub correct: usize,
+    /// Tokens tagged.
     pub total: usize,
 }
 

@@ -28,12 +28,14 @@
 //! the K chosen rows only. Every stage is also a CUDA kernel
 //! (`kernels/neighbours.cu`) whose CPU twin is the function here.
 
+pub mod cosine;
 pub mod directions;
 pub mod search;
 mod sums;
 
 use crate::error::{Error, Result};
 
+pub use cosine::CosineNeighbours;
 pub use directions::{alpha_scale, dir_norms, group_offsets, perturb, project};
 pub use search::{search, search_range, sq_norms, Partial};
 

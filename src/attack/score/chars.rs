@@ -53,6 +53,7 @@ pub struct ScoreTensors<'a> {
 
 /// One beam entry to expand.
 pub struct EntryRef<'a> {
+    /// The entry's document.
     pub doc: &'a CharDoc,
     /// Which document (beam) the entry belongs to.
     pub group: usize,
@@ -66,9 +67,13 @@ pub struct EntryRef<'a> {
 /// the ranking key (parent score + edit score).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Candidate {
+    /// Index of the parent entry.
     pub entry: usize,
+    /// The edit applied to it.
     pub edit: CharEdit,
+    /// The edit's own first-order score.
     pub gain: f32,
+    /// Parent score + `gain`: the ranking key.
     pub total: f32,
 }
 
@@ -112,6 +117,58 @@ pub(crate) const fn entry_cap(keep: usize) -> usize {
     }
 }
 
+/// `out[c] = g · E_c` for every character c (`out` has length V), from
+/// the transposed `[D, V]` table: D rows scaled by `g`'s components, which
+/// vectorises over V. Each score sums over the components in order, so the
+/// attack, training and the CUDA kernel agree bit for bit.
+pub fn position_scores(g: &[f32], table_t: &[f32], out: &mut [f32]) {
+    let v = out.len();
+    out.fill(0.0);
+    for (k, &gk) in g.iter().enumerate() {
+        for (o, &e) in out.iter_mut().zip(&table_t[k * v..(k + 1) * v]) {
+            *o += gk * e;
+        }
+    }
+}
+
+/// The `[V, D]` table transposed to `[D, V]`, as [`position_scores`] reads it.
+pub fn transpose_table(table: &[f32], v: usize, d: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; v * d];
+    for c in 0..v {
+        for k in 0..d {
+            t[k * v + c] = table[c * d + k];
+        }
+    }
+    t
+}
+
+/// The best flip `g_j · (E_c − E_a)` of every character position of one
+/// word (`ids`, PAD-terminated; `grads` its `[L, D]` gradients) to any
+/// character id from 2 on (never PAD or UNK): `(score, position, id)`,
+/// best first (ties by position). One flip per position, because the
+/// first-order scores of two flips at one position do not add up.
+pub fn best_flips(ids: &[usize], grads: &[f32], table_t: &[f32], v: usize) -> Vec<(f32, usize, usize)> {
+    let d = table_t.len() / v.max(1);
+    let mut row = vec![0.0f32; v];
+    let mut flips = Vec::new();
+    for (j, &a) in ids.iter().enumerate() {
+        if a == 0 {
+            break;
+        }
+        position_scores(&grads[j * d..(j + 1) * d], table_t, &mut row);
+        let mut best: Option<(f32, usize, usize)> = None;
+        for c in (2..v).filter(|&c| c != a) {
+            let s = row[c] - row[a];
+            if best.is_none_or(|(bs, _, _)| s > bs) {
+                best = Some((s, j, c));
+            }
+        }
+        flips.extend(best);
+    }
+    flips.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+    flips
+}
+
 /// Visits every allowed edit of one entry with its first-order score.
 fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit: impl FnMut(CharEdit, f32)) {
     let (l, d, v) = (t.positions, t.dim, t.allowed.len());
@@ -127,13 +184,7 @@ fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit
         let n = n_full.min(l - 1);
         // S[j][c] for the visible positions and the trailing PAD.
         for j in 0..=n {
-            let row = &mut s[j * v..(j + 1) * v];
-            row.fill(0.0);
-            for (k, &gk) in g[j * d..(j + 1) * d].iter().enumerate() {
-                for (o, &e) in row.iter_mut().zip(&t.table_t[k * v..(k + 1) * v]) {
-                    *o += gk * e;
-                }
-            }
+            position_scores(&g[j * d..(j + 1) * d], t.table_t, &mut s[j * v..(j + 1) * v]);
         }
         let at = |j: usize, c: usize| s[j * v + c];
         let base: Vec<f32> = (0..=n).map(|j| at(j, a[j])).collect();
@@ -327,4 +378,58 @@ pub fn all_edits(doc: &CharDoc, open: &[bool], positions: usize, allowed_chars: 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// The scalar reference: `g_j · E_c` as one dot product per character
+    /// (how HotFlip training scored flips before it shared this scorer).
+    fn best_flips_by_dots(ids: &[usize], g: &[f32], table: &[f32], v: usize, d: usize) -> Vec<(f32, usize, usize)> {
+        let mut flips = Vec::new();
+        for (j, &a) in ids.iter().enumerate() {
+            if a == 0 {
+                break;
+            }
+            let gj = &g[j * d..(j + 1) * d];
+            let dot = |c: usize| -> f32 { gj.iter().zip(&table[c * d..(c + 1) * d]).map(|(p, q)| p * q).sum() };
+            let mut best: Option<(f32, usize, usize)> = None;
+            for c in (2..v).filter(|&c| c != a) {
+                let s = dot(c) - dot(a);
+                if best.is_none_or(|(bs, _, _)| s > bs) {
+                    best = Some((s, j, c));
+                }
+            }
+            flips.extend(best);
+        }
+        flips.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+        flips
+    }
+
+    #[test]
+    fn best_flips_equal_the_scalar_reference_bit_for_bit() {
+        let mut rng = Rng::new(12);
+        let (v, d, l) = (11, 5, 7);
+        let table: Vec<f32> = (0..v * d).map(|_| rng.normal()).collect();
+        let table_t = transpose_table(&table, v, d);
+        for trial in 0..20 {
+            let n = 1 + trial % (l - 1);
+            let mut ids: Vec<usize> = (0..n).map(|_| 1 + rng.below(v - 1)).collect();
+            ids.resize(l, 0);
+            let g: Vec<f32> = (0..l * d).map(|_| rng.normal()).collect();
+            let got = best_flips(&ids, &g, &table_t, v);
+            let want = best_flips_by_dots(&ids, &g, &table, v, d);
+            assert_eq!(got.len(), n);
+            let bits = |f: &[(f32, usize, usize)]| f.iter().map(|&(s, j, c)| (s.to_bits(), j, c)).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "trial {trial}");
+        }
+    }
+
+    #[test]
+    fn transposing_puts_component_k_of_char_c_at_k_v_plus_c() {
+        let table = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(transpose_table(&table, 3, 2), vec![1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+    }
 }
