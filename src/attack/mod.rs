@@ -32,6 +32,7 @@ pub mod space;
 #[allow(missing_docs)] // to document
 pub mod translation;
 pub mod word_constraints;
+pub mod word_scores;
 #[allow(missing_docs)] // to document
 pub mod word_space;
 
