@@ -181,3 +181,93 @@ fn unk_attack_replaces_one_word_by_a_legible_unknown_word() {
         }
     }
 }
+
+/// A word_cnn over `WORDS` and `extra` made-up words, embeddings as drawn.
+fn wide_model(seed: u64, extra: usize) -> (Model, ParamStore, Vocab) {
+    let words: Vec<String> = WORDS.iter().map(|s| s.to_string()).chain((0..extra).map(|i| format!("x{i}"))).collect();
+    let vocab = Vocab::from_tokens(VocabKind::Words, words).unwrap();
+    let cfg = ModelConfig::WordCnn(WordCnnConfig {
+        vocab: vocab.len(),
+        n_classes: 2,
+        embed_dim: 5,
+        kernel_widths: vec![1, 2],
+        kernel_filters: vec![3, 3],
+        dropout: 0.0,
+        max_words: 12,
+    });
+    let mut store = ParamStore::new();
+    let m = Model::new(&cfg, &mut store, &mut Rng::new(seed)).unwrap();
+    (m, store, vocab)
+}
+
+/// `children` keeps only each entry's best few scored edits and scores
+/// crowded positions all at once: its answer must be, edit for edit and bit
+/// for bit, the best distinct documents of a full ranking of every allowed
+/// edit of every entry, each scored by one dot product at a time.
+#[test]
+fn children_are_the_best_distinct_documents_of_a_full_ranking() {
+    // 16 words: every position is scored all at once. 216 words under a
+    // tight cosine threshold: most positions have a handful of candidates
+    // and are scored one at a time, a few have many.
+    for (extra, cosine) in [(0, None), (200, Some(0.9)), (200, Some(0.3))] {
+        for seed in 0..3 {
+            let (m, store, vocab) = wide_model(seed, extra);
+            let wc =
+                WordConstraints { cosine, pos: None, stopwords: Some(StopWords::english()), distinct_lexemes: false };
+            let space = WordSpace::new(&m, &store, &vocab, true, WordMode::Flip, wc, &Settings::default()).unwrap();
+            let text =
+                if extra == 0 { "the good movie and awful plot acting" } else { "x1 good x7 movie x30 the x99 plot" };
+            let d0 = space.parse(text);
+            let edits = space.edits(&d0);
+            assert!(edits.len() >= 2, "extra {extra}, cosine {cosine:?}: too few edits");
+            let d1 = space.apply(&d0, &edits[0]).unwrap();
+            let second = edits.iter().find(|e| e.pos != edits[0].pos).unwrap();
+            let d2 = space.apply(&d0, second).unwrap();
+            // Group 0: the original and two children (whose own children
+            // meet again: d1 + second == d2 + edits[0]); group 1: the
+            // original alone; last, a finished entry.
+            let docs = [&d0, &d1, &d2, &d0, &d1];
+            let meta = [(0, 0.0, true), (0, 0.3, true), (0, 0.1, true), (1, 0.0, true), (0, 0.0, false)];
+            let input = space.input(&docs).unwrap();
+            let goals = vec![Goal { label: 0, target: None }; docs.len()];
+            let ev = evaluate(&m, &store, &input, &goals, true).unwrap();
+            let g = ev.grads.as_ref().unwrap().data();
+            let entries: Vec<ScoreEntry<'_, _>> = docs
+                .iter()
+                .zip(meta)
+                .map(|(doc, (group, score, active))| ScoreEntry { doc: *doc, group, score, active })
+                .collect();
+            let keep = 7;
+            let got = space.children(g, &entries, 2, keep).unwrap();
+            let Input::Words(batch) = &input else { unreachable!() };
+            let dim = 5;
+            let table = store.get(m.embedding_param()).data().to_vec();
+            let dot = |k: usize, pos: usize, j: usize| -> f32 {
+                let row = &g[(k * batch.len + pos) * dim..(k * batch.len + pos + 1) * dim];
+                row.iter().zip(&table[j * dim..(j + 1) * dim]).map(|(a, b)| a * b).sum()
+            };
+            for (group, kids) in got.iter().enumerate() {
+                let mut all = Vec::new();
+                for (k, e) in entries.iter().enumerate().filter(|(_, e)| e.active && e.group == group) {
+                    for ed in space.edits(e.doc) {
+                        let gain = dot(k, ed.pos, ed.to) - dot(k, ed.pos, e.doc.ids[ed.pos]);
+                        all.push((e.score + gain, k, ed, gain));
+                    }
+                }
+                all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+                let mut seen = std::collections::HashSet::new();
+                let want: Vec<_> = all
+                    .into_iter()
+                    .filter(|(_, k, ed, _)| seen.insert(space.apply(entries[*k].doc, ed).unwrap()))
+                    .take(keep)
+                    .collect();
+                let label = format!("extra {extra}, cosine {cosine:?}, seed {seed}, group {group}");
+                assert_eq!(kids.len(), want.len(), "{label}");
+                for (c, w) in kids.iter().zip(&want) {
+                    assert_eq!((c.entry, c.edit), (w.1, w.2), "{label}");
+                    assert_eq!((c.gain.to_bits(), c.total.to_bits()), (w.3.to_bits(), w.0.to_bits()), "{label}");
+                }
+            }
+        }
+    }
+}

@@ -5,11 +5,12 @@
 //! lexeme — or replace a word by UNK (the UNK attack).
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
 use crate::attack::result::Change;
+use crate::attack::score::flip_table::FlipTable;
 use crate::attack::score::words::PositionScores;
 use crate::attack::settings::Settings;
 use crate::attack::space::{ScoreEntry, Scored, Space};
@@ -69,7 +70,20 @@ pub struct WordSpace<'a> {
     /// word met so far: what to tell the user when the threshold left no
     /// candidates.
     largest_cosine: Mutex<Option<f32>>,
+    /// The table in panels for scoring every word at once (word flips).
+    flips: Option<FlipTable>,
+    /// Whether each vocabulary word is punctuation or a stop-word, worked
+    /// out at first use (once, not once per attacked word).
+    stops: OnceLock<Vec<bool>>,
+    /// The score buffer of the last `children` call, reused: a fresh one
+    /// of several megabytes costs its page faults every time.
+    scratch: Mutex<Vec<f32>>,
 }
+
+/// A position's candidates are scored all at once when they are at least
+/// 1/`DENSE_SHARE` of the vocabulary: a panel pass costs about that many
+/// times less per word than one dot product at a time.
+const DENSE_SHARE: usize = 32;
 
 impl<'a> WordSpace<'a> {
     pub fn new(
@@ -99,6 +113,7 @@ impl<'a> WordSpace<'a> {
         let stems = constraints
             .distinct_lexemes
             .then(|| StemIndex::new((0..vocab.len()).map(|id| vocab.token(id).unwrap_or_default())));
+        let flips = (mode == WordMode::Flip).then(|| FlipTable::new(table.data(), v, d));
         Ok(WordSpace {
             vocab,
             tok: Tokenizer::new(lowercase),
@@ -113,6 +128,9 @@ impl<'a> WordSpace<'a> {
             stems,
             allowed: Mutex::new(HashMap::new()),
             largest_cosine: Mutex::new(None),
+            flips,
+            stops: OnceLock::new(),
+            scratch: Mutex::new(Vec::new()),
         })
     }
 
@@ -156,10 +174,15 @@ impl<'a> WordSpace<'a> {
         if let Some(hit) = self.allowed.lock().ok().and_then(|m| m.get(&id).cloned()) {
             return hit;
         }
-        let stop = |j: usize| {
-            let w = self.vocab.token(j).unwrap_or_default();
-            StopWords::is_punctuation(w) || self.constraints.stopwords.as_ref().is_some_and(|s| s.contains(w))
-        };
+        let stops = self.stops.get_or_init(|| {
+            (0..self.vocab.len())
+                .map(|j| {
+                    let w = self.vocab.token(j).unwrap_or_default();
+                    StopWords::is_punctuation(w) || self.constraints.stopwords.as_ref().is_some_and(|s| s.contains(w))
+                })
+                .collect()
+        });
+        let stop = |j: usize| stops[j];
         let out = if stop(id) {
             Vec::new()
         } else {
@@ -315,26 +338,71 @@ impl Space for WordSpace<'_> {
         if grads.len() != batch.batch * batch.len * d {
             return Err(Error::invalid("attack", "gradients do not match the word batch"));
         }
-        let e_tab = self.table.data();
-        let per_entry: Vec<Vec<Scored<WordEdit>>> = entries
+        let grad = |k: usize, pos: usize| &grads[(k * batch.len + pos) * d..(k * batch.len + pos + 1) * d];
+        let cands: Vec<Vec<Arc<Vec<usize>>>> = entries
             .par_iter()
+            .map(|entry| if entry.active { self.candidates(entry.doc) } else { Vec::new() })
+            .collect();
+        // Positions with many candidates get every word's score at once
+        // (`FlipTable`); the few others are scored one candidate at a time.
+        // Both sum in the same order, so which way a position goes never
+        // changes a score.
+        let v = self.table.shape()[0];
+        let dense: Vec<(usize, usize)> = cands
+            .iter()
             .enumerate()
-            .map(|(k, entry)| {
-                if !entry.active {
-                    return Vec::new();
-                }
-                let mut all = Vec::new();
-                for (pos, js) in self.candidates(entry.doc).into_iter().enumerate() {
-                    let g = &grads[(k * batch.len + pos) * d..(k * batch.len + pos + 1) * d];
-                    let scores = PositionScores::new(g, e_tab, entry.doc.ids[pos]);
-                    for &to in js.iter() {
-                        let gain = scores.gain(to);
-                        all.push(Scored { entry: k, edit: WordEdit { pos, to }, gain, total: entry.score + gain });
+            .flat_map(|(k, c)| c.iter().enumerate().map(move |(pos, js)| (k, pos, js.len())))
+            .filter(|&(_, _, n)| n > 0 && n * DENSE_SHARE >= v && self.flips.is_some())
+            .map(|(k, pos, _)| (k, pos))
+            .collect();
+        let dense_scores = match &self.flips {
+            Some(t) if !dense.is_empty() => {
+                let buf = self.scratch.try_lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+                Some(t.scores(&dense.iter().map(|&(k, pos)| grad(k, pos)).collect::<Vec<_>>(), buf))
+            }
+            _ => None,
+        };
+        let row_of: HashMap<(usize, usize), usize> = dense.iter().enumerate().map(|(r, &kp)| (kp, r)).collect();
+        let e_tab = self.table.data();
+        // Each entry's best `keep` children suffice: its children are
+        // distinct documents, so `keep` of them ranked above any other of
+        // its children fill the group's `keep` places before that one is
+        // reached, whatever the duplicates between entries.
+        let per_entry: Vec<Vec<Scored<WordEdit>>> = (0..entries.len())
+            .into_par_iter()
+            .map(|k| {
+                let entry = &entries[k];
+                let mut best = TopK::new(keep);
+                for (pos, js) in cands[k].iter().enumerate() {
+                    if js.is_empty() {
+                        continue;
+                    }
+                    let cur = entry.doc.ids[pos];
+                    let mut offer = |to: usize, s: f32, base: f32| {
+                        // (Never a candidate; `apply` would refuse it.)
+                        if to == cur {
+                            return;
+                        }
+                        let gain = s - base;
+                        best.offer(Scored { entry: k, edit: WordEdit { pos, to }, gain, total: entry.score + gain });
+                    };
+                    match (row_of.get(&(k, pos)), &dense_scores) {
+                        (Some(&r), Some(sc)) => {
+                            let base = sc.get(r, cur);
+                            js.iter().for_each(|&to| offer(to, sc.get(r, to), base));
+                        }
+                        _ => {
+                            let scores = PositionScores::new(grad(k, pos), e_tab, cur);
+                            js.iter().for_each(|&to| offer(to, scores.gain(to), 0.0));
+                        }
                     }
                 }
-                all
+                best.into_vec()
             })
             .collect();
+        if let (Some(sc), Ok(mut b)) = (dense_scores, self.scratch.try_lock()) {
+            *b = sc.into_buffer();
+        }
         let mut by_group: Vec<Vec<Scored<WordEdit>>> = vec![Vec::new(); groups];
         for s in per_entry.into_iter().flatten() {
             by_group[entries[s.entry].group].push(s);
@@ -416,6 +484,34 @@ impl PartialOrd for Ranked {
 impl Ord for Ranked {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         self.0.total.total_cmp(&o.0.total).then(o.0.entry.cmp(&self.0.entry)).then(o.0.edit.cmp(&self.0.edit))
+    }
+}
+
+/// The best `k` scored edits of one entry in [`Ranked`] order, kept as
+/// they are offered (a sorted buffer: `k` is the beam width).
+struct TopK {
+    k: usize,
+    best: Vec<Ranked>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK { k, best: Vec::with_capacity(k + 1) }
+    }
+
+    fn offer(&mut self, s: Scored<WordEdit>) {
+        let c = Ranked(s);
+        if self.best.len() == self.k && self.best.last().is_none_or(|worst| c <= *worst) {
+            return;
+        }
+        // Descending order: the first place whose occupant ranks below `c`.
+        let at = self.best.partition_point(|b| *b > c);
+        self.best.insert(at, c);
+        self.best.truncate(self.k);
+    }
+
+    fn into_vec(self) -> Vec<Scored<WordEdit>> {
+        self.best.into_iter().map(|r| r.0).collect()
     }
 }
 

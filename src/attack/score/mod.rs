@@ -9,7 +9,8 @@
 //!
 //! - [`chars`]: character flips, inserts and deletes of one word from a
 //!   `[positions, V]` block of `g_j · E_c`, and each position's best flip.
-//! - [`words`]: word flips `g_t · (E_j − E_i)`.
+//! - [`words`]: word flips `g_t · (E_j − E_i)`; [`flip_table`]: the same
+//!   sums for every vocabulary word at once, bit for bit.
 //! - [`cuda`]: the launchers of kernels/hotflip_score.cu, which compute
 //!   `chars`' pruned lists on a GPU, and their self-check against it.
 
@@ -18,4 +19,5 @@ pub mod chars;
 // path that the binary, the benches and the tests reach.
 #[doc(hidden)]
 pub mod cuda;
+pub mod flip_table;
 pub mod words;
