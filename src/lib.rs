@@ -37,9 +37,7 @@ pub mod gradcheck;
 pub mod kernel_checks;
 pub mod lexicon;
 pub mod math;
-#[allow(missing_docs)]
 pub mod models;
-#[allow(missing_docs)]
 pub mod nmt;
 pub mod nn;
 #[allow(missing_docs)]

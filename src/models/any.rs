@@ -17,13 +17,19 @@ use crate::tape::{Tape, Var};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "arch", rename_all = "snake_case")]
 pub enum ModelConfig {
+    /// HotFlip's character CNN → LSTM classifier.
     CharCnnLstm(CharCnnLstmConfig),
+    /// Kim (2014)-style word CNN classifier.
     WordCnn(WordCnnConfig),
+    /// Sato et al.'s LSTM text classifier (last state → FFNN → classes).
     LstmClassifier(LstmTextConfig),
+    /// Sato et al.'s BiLSTM per-token tagger (GED).
     BilstmTagger(LstmTextConfig),
 }
 
 impl ModelConfig {
+    /// The architecture's name as `config.json`'s `"arch"` spells it
+    /// (e.g. `"char_cnn_lstm"`).
     pub fn arch(&self) -> &'static str {
         match self {
             ModelConfig::CharCnnLstm(_) => "char_cnn_lstm",
@@ -43,6 +49,7 @@ impl ModelConfig {
         matches!(self, ModelConfig::BilstmTagger(_))
     }
 
+    /// Number of output classes `C` (2 for the tagger: correct / error).
     pub fn n_classes(&self) -> usize {
         match self {
             ModelConfig::CharCnnLstm(c) => c.n_classes,
@@ -60,6 +67,7 @@ impl ModelConfig {
         }
     }
 
+    /// Longest input in words; longer texts are cut to this many.
     pub fn max_words(&self) -> usize {
         match self {
             ModelConfig::CharCnnLstm(c) => c.max_words,
@@ -72,11 +80,14 @@ impl ModelConfig {
 /// A batch of inputs of either kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
+    /// Character ids, for `char_cnn_lstm`.
     Chars(CharBatch),
+    /// Word ids, for the other three models.
     Words(WordBatch),
 }
 
 impl Input {
+    /// Number of examples `B` in the batch.
     pub fn batch(&self) -> usize {
         match self {
             Input::Chars(b) => b.batch,
@@ -96,9 +107,13 @@ impl Input {
 /// Any of the four models.
 #[derive(Clone, Debug)]
 pub enum Model {
+    /// See [`CharCnnLstm`].
     CharCnnLstm(CharCnnLstm),
+    /// See [`WordCnn`].
     WordCnn(WordCnn),
+    /// See [`LstmClassifier`].
     LstmClassifier(LstmClassifier),
+    /// See [`BiLstmTagger`].
     BilstmTagger(BiLstmTagger),
 }
 
@@ -114,6 +129,7 @@ impl Model {
         })
     }
 
+    /// The config it was built from (a clone), e.g. to save beside a checkpoint.
     pub fn config(&self) -> ModelConfig {
         match self {
             Model::CharCnnLstm(m) => ModelConfig::CharCnnLstm(m.config.clone()),

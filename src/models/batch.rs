@@ -6,10 +6,16 @@ use crate::error::{Error, Result};
 /// document's true number of words.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CharBatch {
+    /// Row-major `[batch, words, chars]` character ids; 0 is PAD.
     pub ids: Vec<usize>,
+    /// Number of documents `B`.
     pub batch: usize,
+    /// Words per document after padding `W` (the longest document, at most
+    /// `max_words`).
     pub words: usize,
+    /// Characters per word `L` (= the model's `max_word_len`).
     pub chars: usize,
+    /// Each document's true word count (`1..=words`), for the LSTM's masking.
     pub lengths: Vec<usize>,
 }
 
@@ -45,9 +51,13 @@ impl CharBatch {
 /// Sentences as word ids `[batch, len]` (PAD = 0), with true lengths.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WordBatch {
+    /// Row-major `[batch, len]` word ids; 0 is PAD.
     pub ids: Vec<usize>,
+    /// Number of sentences `B`.
     pub batch: usize,
+    /// Padded length `T` (the longest sentence, at least `min_len`).
     pub len: usize,
+    /// Each sentence's true length (`1..=len`); positions past it are PAD.
     pub lengths: Vec<usize>,
 }
 

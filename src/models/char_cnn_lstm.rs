@@ -10,19 +10,35 @@ use crate::nn::{Bound, Linear, Lstm, ParamId, ParamStore};
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 
+/// Hyper-parameters of [`CharCnnLstm`]; `paper` and `small` are the two
+/// presets. `validate` checks them (and `CharCnnLstm::new` calls it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CharCnnLstmConfig {
     /// Character vocabulary size including PAD (0) and UNK (1).
     pub n_chars: usize,
+    /// Number of output classes `C` (at least 2).
     pub n_classes: usize,
+    /// Width of a character embedding.
     pub char_dim: usize,
+    /// Convolution widths in characters, each in `1..=max_word_len`; one
+    /// max-pooled convolution per width.
     pub kernel_widths: Vec<usize>,
+    /// Number of filters per width (same length as `kernel_widths`); their sum
+    /// is the word-feature size.
     pub kernel_filters: Vec<usize>,
+    /// Highway layers on top of the word features (0 allowed).
     pub highway_layers: usize,
+    /// LSTM state size `H`.
     pub lstm_hidden: usize,
+    /// Stacked LSTM layers (unidirectional).
     pub lstm_layers: usize,
+    /// Characters per word `L` including at least one trailing PAD, so words are
+    /// cut to `max_word_len - 1` characters.
     pub max_word_len: usize,
+    /// Words per document kept; longer documents are cut.
     pub max_words: usize,
+    /// Dropout rate in `[0, 1)` on the word features (after the highway layers),
+    /// in training only.
     pub dropout: f32,
 }
 
@@ -63,10 +79,13 @@ impl CharCnnLstmConfig {
         }
     }
 
+    /// Word-feature size `F`: the sum of `kernel_filters`, the LSTM's input size.
     pub fn features(&self) -> usize {
         self.kernel_filters.iter().sum()
     }
 
+    /// Checks sizes, kernel widths against `max_word_len` and the dropout rate;
+    /// the error names the first bad field.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::invalid("char_cnn_lstm config", m));
         if self.kernel_widths.len() != self.kernel_filters.len() || self.kernel_widths.is_empty() {
@@ -93,8 +112,11 @@ impl CharCnnLstmConfig {
     }
 }
 
+/// HotFlip's classifier: character CNN word features → highway → LSTM over
+/// words → linear on the last state. Logits are `[B, C]`.
 #[derive(Clone, Debug)]
 pub struct CharCnnLstm {
+    /// The hyper-parameters it was built with.
     pub config: CharCnnLstmConfig,
     chars: CharFeatures,
     lstm: Lstm,

@@ -11,14 +11,23 @@ use crate::tape::{Tape, Var};
 /// The sizes of the character feature extractor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CharFeatureSizes<'a> {
+    /// Character vocabulary size including PAD (0) and UNK (1).
     pub n_chars: usize,
+    /// Width of a character embedding.
     pub char_dim: usize,
+    /// Convolution widths in characters, one max-pooled convolution per width.
     pub kernel_widths: &'a [usize],
+    /// Filters per width (same length as `kernel_widths`); their sum is `F`.
     pub kernel_filters: &'a [usize],
+    /// Highway layers applied to the pooled features (0 allowed).
     pub highway_layers: usize,
+    /// Characters per word `L`; batches must have exactly this many.
     pub max_word_len: usize,
 }
 
+/// Character embeddings → max-pooled convolutions → highway layers: one
+/// `F`-sized feature vector per word. The PAD row (id 0) of the embedding is
+/// initialised to zero.
 #[derive(Clone, Debug)]
 pub struct CharFeatures {
     n_chars: usize,

@@ -17,8 +17,11 @@ use crate::tensor::Tensor;
 
 /// Target ids: padding, unknown word, start and end of sentence.
 pub const PAD: usize = 0;
+/// Id of an out-of-vocabulary target word.
 pub const UNK: usize = 1;
+/// Id fed as the decoder's first input (`<s>`).
 pub const BOS: usize = 2;
+/// Id the decoder emits to end a sentence (`</s>`); decoding stops there.
 pub const EOS: usize = 3;
 /// Ids below this are the four specials.
 pub const N_SPECIAL: usize = 4;
@@ -26,27 +29,48 @@ pub const N_SPECIAL: usize = 4;
 /// An additive attention mask value for padded source words.
 const MASKED: f32 = -1e9;
 
+/// Hyper-parameters of [`CharNmt`]; `paper` and `small` are the presets,
+/// `validate` checks them. Also stored: the language pair, so a checkpoint
+/// knows which data split it was trained on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CharNmtConfig {
     /// Source character vocabulary size including PAD (0) and UNK (1).
     pub n_chars: usize,
     /// Target word vocabulary size including the four specials.
     pub n_tgt: usize,
+    /// Width of a source character embedding.
     pub char_dim: usize,
+    /// Character convolution widths, each in `1..=max_word_len`.
     pub kernel_widths: Vec<usize>,
+    /// Filters per width (same length as `kernel_widths`); their sum is the
+    /// word-feature size.
     pub kernel_filters: Vec<usize>,
+    /// Highway layers on the word features (0 allowed).
     pub highway_layers: usize,
+    /// Characters per source word `L` including at least one trailing PAD.
     pub max_word_len: usize,
+    /// LSTM state size `H`, encoder and decoder alike.
     pub lstm_hidden: usize,
+    /// Stacked layers in the encoder and the decoder (equal, since the decoder
+    /// starts from the encoder's final state per layer).
     pub lstm_layers: usize,
+    /// Width of a target word embedding.
     pub tgt_embed_dim: usize,
     /// Only `"general"`.
     pub attention: String,
+    /// Whether the previous attentional vector is concatenated to the decoder's
+    /// input (Luong et al.'s input feeding).
     pub input_feed: bool,
+    /// Source words kept per sentence; longer sentences are cut.
     pub max_src_words: usize,
+    /// Target words kept per sentence (before `</s>`) in training.
     pub max_tgt_words: usize,
+    /// Dropout rate in `[0, 1)`, in training only, on the source word features
+    /// and on each step's attentional vector.
     pub dropout: f32,
+    /// Source language code (e.g. `"de"`), used to pick the data split.
     pub src_lang: String,
+    /// Target language code (e.g. `"en"`).
     pub tgt_lang: String,
 }
 
@@ -89,10 +113,14 @@ impl CharNmtConfig {
         }
     }
 
+    /// Source word-feature size: the sum of `kernel_filters`, the encoder
+    /// LSTM's input size.
     pub fn features(&self) -> usize {
         self.kernel_filters.iter().sum()
     }
 
+    /// Checks sizes, kernel widths, the attention kind and the dropout rate; the
+    /// error says which is wrong.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::invalid("char_nmt config", m));
         if self.kernel_widths.len() != self.kernel_filters.len() || self.kernel_widths.is_empty() {
@@ -154,11 +182,16 @@ impl Memory {
 /// attentional vector (input feeding).
 #[derive(Clone, Debug)]
 pub struct DecoderState {
+    /// Per-layer `(h, c)`, each `[B, H]`.
     pub layers: Vec<State>,
+    /// The previous step's attentional vector `[B, H]` (zeros at the first
+    /// step); fed back only if `input_feed`.
     pub feed: Var,
 }
 
 impl DecoderState {
+    /// The rows `rows` of every state (beam expansion and reordering); a row
+    /// may repeat.
     pub fn select(&self, tape: &Tape, rows: &[usize]) -> Result<DecoderState> {
         Ok(DecoderState { layers: select_states(tape, &self.layers, rows)?, feed: tape.index_select(self.feed, rows)? })
     }
@@ -172,10 +205,16 @@ fn select_states(tape: &Tape, states: &[State], rows: &[usize]) -> Result<Vec<St
 /// outputs `y… </s>`, `[B, T]` each, with a mask of real positions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TargetBatch {
+    /// Decoder inputs `[B, T]`, row-major: `<s>` then the words, PAD after.
     pub inputs: Vec<usize>,
+    /// Decoder targets `[B, T]`, row-major: the words then `</s>`, PAD after.
     pub outputs: Vec<usize>,
+    /// 1.0 at real target positions (`</s>` included), 0.0 at padding: the
+    /// loss weights.
     pub mask: Vec<f32>,
+    /// Number of sentences `B`.
     pub batch: usize,
+    /// Padded length `T`: the longest (cut) sentence plus one.
     pub len: usize,
 }
 
@@ -207,8 +246,12 @@ impl TargetBatch {
     }
 }
 
+/// HotFlip's character-level translation model: character CNN encoder, LSTM
+/// decoder with Luong "general" attention. Encode once with `encode`, then
+/// step the decoder, or score whole targets with teacher forcing.
 #[derive(Clone, Debug)]
 pub struct CharNmt {
+    /// The hyper-parameters it was built with.
     pub config: CharNmtConfig,
     chars: CharFeatures,
     enc_lstm: Lstm,

@@ -11,17 +11,28 @@ use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
+/// Hyper-parameters shared by [`LstmClassifier`] and [`BiLstmTagger`];
+/// `paper` and `small` are the presets, `validate` checks them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LstmTextConfig {
     /// Word vocabulary size including PAD (0) and UNK (1).
     pub vocab: usize,
     /// Classes (2 for the tagger: `c`, `i`).
     pub n_classes: usize,
+    /// Word-embedding width `D`.
     pub embed_dim: usize,
+    /// LSTM state size `H` per direction.
     pub lstm_hidden: usize,
+    /// Width of the ReLU feed-forward layer between the LSTM and the classifier.
     pub ffnn_dim: usize,
+    /// Whether the model reads embeddings normalised by frequency-weighted mean
+    /// and variance (Miyato et al. 2017), so that perturbation norms mean the
+    /// same for every word; the frequencies are a buffer in the checkpoint.
     pub normalize_embeddings: bool,
+    /// Dropout rate in `[0, 1)` on the embedded words and on the FFNN output, in
+    /// training only.
     pub dropout: f32,
+    /// Words per text kept; longer texts are cut.
     pub max_words: usize,
 }
 
@@ -41,10 +52,13 @@ impl LstmTextConfig {
         }
     }
 
+    /// Narrower sizes (64-d embeddings, 128 LSTM units) for CPU-sized
+    /// experiments; the rest as `paper`.
     pub fn small(vocab: usize, n_classes: usize) -> Self {
         LstmTextConfig { embed_dim: 64, lstm_hidden: 128, ffnn_dim: 30, ..Self::paper(vocab, n_classes) }
     }
 
+    /// Checks sizes and the dropout rate; the error names the first bad field.
     pub fn validate(&self) -> Result<()> {
         super::check_sizes(
             "lstm model config",
@@ -168,6 +182,7 @@ impl LstmText {
 macro_rules! lstm_text_api {
     ($model:ident, $forward_doc:literal) => {
         impl $model {
+            /// The hyper-parameters it was built with.
             pub fn config(&self) -> &LstmTextConfig {
                 &self.0.config
             }
@@ -227,6 +242,8 @@ macro_rules! lstm_text_api {
 pub struct LstmClassifier(LstmText);
 
 impl LstmClassifier {
+    /// Adds freshly initialised parameters (PyTorch defaults, PAD row zero) to
+    /// `store`.
     pub fn new(config: LstmTextConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
         Ok(LstmClassifier(LstmText::new(config, store, rng, false)?))
     }
@@ -239,6 +256,8 @@ lstm_text_api!(LstmClassifier, "Logits `[B, C]` from the last true step.");
 pub struct BiLstmTagger(LstmText);
 
 impl BiLstmTagger {
+    /// Adds freshly initialised parameters to `store`; `config.n_classes` must
+    /// be 2 (labels correct / error).
     pub fn new(config: LstmTextConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
         if config.n_classes != 2 {
             return Err(Error::invalid(

@@ -22,13 +22,18 @@ use crate::tape::Var;
 /// Training (dropout on, with a seed for its masks) or evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mode {
+    /// Whether dropout is applied; `false` makes the forward pass deterministic.
     pub train: bool,
+    /// Seeds the dropout masks: the same seed on the same batch gives the same
+    /// masks, so a training forward pass can be repeated exactly.
     pub seed: u64,
 }
 
 impl Mode {
+    /// Evaluation: no dropout, seed unused.
     pub const EVAL: Mode = Mode { train: false, seed: 0 };
 
+    /// Training mode with dropout masks drawn from `seed` (vary it per step).
     pub fn train(seed: u64) -> Self {
         Mode { train: true, seed }
     }
@@ -44,7 +49,9 @@ impl Mode {
 /// logits.
 #[derive(Clone, Copy, Debug)]
 pub struct Forward {
+    /// The embedded input (`[B, T, D]` words, `[B·W, L, char_dim]` chars).
     pub embedded: Var,
+    /// Unnormalised scores: `[B, C]`, or `[B, T, C]` for the tagger.
     pub logits: Var,
 }
 

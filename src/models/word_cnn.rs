@@ -9,15 +9,25 @@ use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
+/// Hyper-parameters of [`WordCnn`]; `paper` and `small` are the presets.
+/// `validate` checks them (and `WordCnn::new` calls it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WordCnnConfig {
     /// Word vocabulary size including PAD (0) and UNK (1).
     pub vocab: usize,
+    /// Number of output classes `C` (at least 2).
     pub n_classes: usize,
+    /// Word-embedding width `D`.
     pub embed_dim: usize,
+    /// Convolution widths in words (none 0); batches must be at least
+    /// `max_width()` long.
     pub kernel_widths: Vec<usize>,
+    /// Filters per width (same length as `kernel_widths`); their sum is the
+    /// classifier's input size.
     pub kernel_filters: Vec<usize>,
+    /// Dropout rate in `[0, 1)` on the pooled features, in training only.
     pub dropout: f32,
+    /// Words per sentence kept; longer sentences are cut.
     pub max_words: usize,
 }
 
@@ -35,14 +45,18 @@ impl WordCnnConfig {
         }
     }
 
+    /// Kim's CNN with narrower embeddings (64) and 32 filters per width, for
+    /// CPU-sized experiments; the rest as `paper`.
     pub fn small(vocab: usize, n_classes: usize) -> Self {
         WordCnnConfig { embed_dim: 64, kernel_filters: vec![32; 3], ..Self::paper(vocab, n_classes) }
     }
 
+    /// The widest kernel: the `min_len` word batches must be built with.
     pub fn max_width(&self) -> usize {
         self.kernel_widths.iter().copied().max().unwrap_or(1)
     }
 
+    /// Checks kernel lists and sizes; the error names the first bad field.
     pub fn validate(&self) -> Result<()> {
         if self.kernel_widths.len() != self.kernel_filters.len()
             || self.kernel_widths.is_empty()
@@ -80,15 +94,22 @@ fn kim_embedding(vocab: usize, dim: usize, rng: &mut Rng) -> Tensor {
     w
 }
 
+/// Kim (2014)'s CNN: word embeddings → one ReLU convolution per width, max
+/// over time → dropout → linear. Logits are `[B, C]`.
 #[derive(Clone, Debug)]
 pub struct WordCnn {
+    /// The hyper-parameters it was built with.
     pub config: WordCnnConfig,
+    /// The word embedding table `[vocab, D]` (`embedding.weight`); row 0 (PAD)
+    /// starts at zero.
     pub embedding: ParamId,
     convs: Vec<(ParamId, ParamId)>,
     classifier: Linear,
 }
 
 impl WordCnn {
+    /// Adds freshly initialised parameters to `store` (embedding Kim-uniform,
+    /// see [`KIM_EMBEDDING_RANGE`]; the rest PyTorch defaults).
     pub fn new(config: WordCnnConfig, store: &mut ParamStore, rng: &mut Rng) -> Result<Self> {
         config.validate()?;
         let c = &config;

@@ -15,24 +15,39 @@ use crate::nmt::NmtVocab;
 use crate::nn::ParamStore;
 use crate::rng::Rng;
 
+/// The `"arch"` value that marks a `char_nmt` checkpoint's `config.json`.
 pub const ARCH: &str = "char_nmt";
 
+/// `config.json` of a `char_nmt` checkpoint: the architecture tag, the model
+/// config flattened beside it, and optional provenance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NmtConfigFile {
+    /// Always [`ARCH`]; `load` refuses anything else.
     pub arch: String,
+    /// The model's hyper-parameters (stored as top-level fields).
     #[serde(flatten)]
     pub model: CharNmtConfig,
+    /// Name of the data set it was trained on, if recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
+    /// Free-form training record (for `best/`: epoch, step, minutes, seed and
+    /// greedy dev BLEU); `null` when absent.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub training: serde_json::Value,
 }
 
+/// A loaded `char_nmt` checkpoint: the model with its weights and the
+/// vocabularies to encode sources and decode targets.
 pub struct NmtCheckpoint {
+    /// The directory it was loaded from.
     pub dir: PathBuf,
+    /// Its `config.json`.
     pub config: NmtConfigFile,
+    /// Its `vocab.json`, consistent with the config's `n_chars` and `n_tgt`.
     pub vocab: NmtVocab,
+    /// The model structure (weights live in `store`).
     pub model: CharNmt,
+    /// The weights, under PyTorch names.
     pub store: ParamStore,
 }
 
@@ -46,6 +61,9 @@ pub fn is_nmt(dir: &Path) -> bool {
     serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| v["arch"] == ARCH)
 }
 
+/// Writes `config.json`, `vocab.json`, `model.safetensors` and the `extra`
+/// `(file name, bytes)` files (e.g. optimiser state) to `dir` atomically:
+/// an interrupted save leaves the previous checkpoint whole.
 pub fn save(
     dir: &Path,
     config: &NmtConfigFile,
@@ -71,6 +89,9 @@ pub fn save(
     })
 }
 
+/// Loads a checkpoint directory, checking the architecture, that the
+/// vocabulary sizes match the config, and every tensor's name, shape and
+/// finiteness. Errors name the offending file.
 pub fn load(dir: &Path) -> Result<NmtCheckpoint> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;

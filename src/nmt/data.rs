@@ -10,11 +10,13 @@ use crate::rng::Rng;
 /// One sentence pair, tokenised and encoded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NmtExample {
-    /// The raw source and reference lines.
+    /// The raw source line.
     pub src: String,
+    /// The reference translation line (what BLEU compares against).
     pub reference: String,
-    /// Source words (13a tokens) and their char ids.
+    /// Source words (13a tokens).
     pub src_words: Vec<String>,
+    /// Char ids of each source word, as `CharBatch::from_docs` takes them.
     pub src_chars: Vec<Vec<usize>>,
     /// Target word ids (no specials).
     pub tgt: Vec<usize>,
@@ -30,6 +32,7 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The `(source, target)` lines of `p` in this direction.
     pub fn sides(self, p: &ParallelPair) -> (&str, &str) {
         match self {
             Direction::Forward => (&p.src, &p.tgt),
@@ -45,6 +48,8 @@ pub fn encode_source(vocab: &NmtVocab, src: &str) -> (Vec<String>, Vec<Vec<usize
     (w, c)
 }
 
+/// Encodes every pair for `vocab`, in order; unknown characters and target
+/// words become UNK, empty sides are kept (the batcher skips them).
 pub fn encode_pairs(vocab: &NmtVocab, pairs: &[ParallelPair], dir: Direction) -> Vec<NmtExample> {
     pairs
         .iter()

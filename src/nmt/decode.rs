@@ -13,6 +13,8 @@ use crate::tape::Tape;
 /// A finished translation: target ids (without `</s>`) and its scores.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Translation {
+    /// Target word ids, specials excluded; `NmtVocab::decode_tgt` turns them
+    /// into text.
     pub ids: Vec<usize>,
     /// Sum of log-probabilities, `</s>` included.
     pub log_prob: f64,

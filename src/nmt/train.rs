@@ -35,26 +35,43 @@ use crate::train::progress::Span;
 use crate::train::resume::{self, resume_settings};
 use crate::train::{collect_grads, StopReason, BEST, LAST, LOG};
 
+/// Settings of a `char_nmt` training run. Those that change the optimisation
+/// (batch, Adam, clipping, seed) must match when resuming.
 #[derive(Clone, Debug)]
 pub struct NmtTrainOptions {
+    /// Epochs in all (a resumed run counts those already done).
     pub epochs: u64,
+    /// Wall-time budget in minutes, counted across resumes; the run stops after
+    /// a last evaluation once it is spent.
     pub minutes: Option<f64>,
+    /// Sentence pairs per training batch.
     pub batch: usize,
+    /// Sentences per batch when translating the dev split for BLEU.
     pub eval_batch: usize,
     /// Also evaluate every this many steps (besides every epoch end).
     pub eval_every: Option<u64>,
+    /// Learning rate and Adam hyper-parameters.
     pub adam: AdamConfig,
+    /// Clip the joint gradient norm (over all parameters) to this, if set.
     pub clip: Option<f32>,
+    /// Seeds batch order and dropout; a resumed run must use the same seed.
     pub seed: u64,
+    /// Save `last/` at least this often (it is also saved at every evaluation
+    /// and on interruption).
     pub save_every: Duration,
+    /// Draw a progress bar on stderr.
     pub progress: bool,
 }
 
 /// A model in training with what its checkpoints carry.
 pub struct NmtTrainee {
+    /// The model structure.
     pub model: CharNmt,
+    /// Its weights, updated in place by training (the latest, not the best).
     pub store: ParamStore,
+    /// The `config.json` written into every checkpoint.
     pub config: NmtConfigFile,
+    /// The vocabularies written into every checkpoint.
     pub vocab: NmtVocab,
 }
 
@@ -86,22 +103,36 @@ struct LogLine {
     best: bool,
 }
 
+/// How a `char_nmt` run ended, and where the best model is.
 #[derive(Clone, Debug, Serialize)]
 pub struct NmtTrainSummary {
+    /// Why training stopped.
     pub stopped: StopReason,
+    /// Epochs trained, a partial last one counted by its share of batches.
     pub epochs: f64,
+    /// Optimiser steps in all (across resumes).
     pub steps: u64,
+    /// Wall time in minutes, across resumes.
     pub minutes: f64,
+    /// Epoch (fractional) of the best dev BLEU, if any evaluation ran.
     pub best_epoch: Option<f64>,
+    /// Best greedy-decoding corpus BLEU on dev (0–100).
     pub best_dev_bleu: Option<f64>,
+    /// The best-on-dev checkpoint directory (`out/best`).
     pub best_dir: PathBuf,
 }
 
+/// A `char_nmt` training run: where it writes and on which data.
 pub struct NmtTrainer<'a> {
+    /// Output directory: `best/`, `last/` and `train_log.jsonl` go here.
     pub out: PathBuf,
+    /// The run's settings.
     pub opts: NmtTrainOptions,
+    /// Training pairs (pairs with an empty side are skipped).
     pub train: &'a [NmtExample],
+    /// Dev pairs, translated greedily for BLEU at every evaluation.
     pub dev: &'a [NmtExample],
+    /// Set to stop cleanly: `last/` is saved and `run` returns `Interrupted`.
     pub interrupt: Arc<AtomicBool>,
 }
 
@@ -126,6 +157,11 @@ pub fn bleu_of(
 }
 
 impl NmtTrainer<'_> {
+    /// Trains `t` until the epochs or the time budget run out, or until
+    /// interrupted. With `resume`, restarts from `out/last` (which must have
+    /// been written with the same model config, seed and optimisation
+    /// settings); without, `out` must not hold a resumable run. Errors on empty
+    /// splits or a non-finite loss.
     pub fn run(&self, t: &mut NmtTrainee, resume: bool) -> Result<NmtTrainSummary> {
         let opts = &self.opts;
         if self.train.is_empty() || self.dev.is_empty() {

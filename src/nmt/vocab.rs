@@ -12,6 +12,8 @@ use crate::data::{Vocab, VocabKind};
 use crate::error::{Error, Result};
 use crate::models::char_nmt::{EOS, N_SPECIAL, UNK};
 
+/// The three vocabularies of a `char_nmt` model, as `vocab.json` stores
+/// them. Target ids 0–3 are the specials (PAD, UNK, `<s>`, `</s>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NmtVocab {
     /// Source characters (ids 0 PAD, 1 UNK, then `chars.tokens()`).
@@ -37,6 +39,8 @@ pub fn words(sentence: &str) -> Vec<String> {
 }
 
 impl NmtVocab {
+    /// Checks the kinds (`chars` then `words`) and that target tokens are
+    /// non-empty and distinct.
     pub fn new(chars: Vocab, words: Vocab, tgt: Vec<String>) -> Result<Self> {
         if chars.kind() != VocabKind::Chars || words.kind() != VocabKind::Words {
             return Err(Error::invalid("NmtVocab", "needs a chars and a words vocabulary"));
@@ -71,6 +75,7 @@ impl NmtVocab {
         self.tgt.len() + N_SPECIAL
     }
 
+    /// Id of a target word, UNK if it is not in the vocabulary.
     pub fn tgt_id(&self, word: &str) -> usize {
         self.tgt_index.get(word).copied().unwrap_or(UNK)
     }
@@ -95,6 +100,7 @@ impl NmtVocab {
         words.iter().map(|w| w.chars().map(|c| self.chars.char_id(c)).collect()).collect()
     }
 
+    /// `vocab.json`'s text (`kind`, `tokens`, `word_vocab`, `tgt_tokens`).
     pub fn to_json(&self) -> String {
         let file = VocabJson {
             kind: "chars".into(),
@@ -105,6 +111,7 @@ impl NmtVocab {
         serde_json::to_string_pretty(&file).unwrap_or_default()
     }
 
+    /// Reads and checks a `vocab.json`; errors name the file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         let bad = |msg: String| Error::BadFile { path: path.to_path_buf(), msg };
