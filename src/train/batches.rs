@@ -14,17 +14,24 @@ use crate::train::samples::{Sample, Target, Tokens};
 /// Targets of a batch, aligned with its inputs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Targets {
+    /// One class id per example `[B]` (classifiers).
     Classes(Vec<usize>),
     /// Per-token labels `[B·T]` (0 at padding) and a mask that is 1 at real tokens.
     Tags {
+        /// Label per position, row-major `[B·T]`.
         labels: Vec<usize>,
+        /// 1.0 at real tokens, 0.0 at padding: the loss weights.
         mask: Vec<f32>,
     },
 }
 
+/// Padded inputs and their targets for a set of samples, plus which samples
+/// they are (so predictions can be mapped back).
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// The padded model input (chars or words, per the model).
     pub input: Input,
+    /// Targets in the same example order as `input`.
     pub targets: Targets,
     /// Which samples (positions in the slice given to `make`) it holds.
     pub members: Vec<usize>,
@@ -94,10 +101,12 @@ impl Batch {
         Ok(Batch { input, targets, members: members.to_vec() })
     }
 
+    /// Number of examples in the batch.
     pub fn len(&self) -> usize {
         self.members.len()
     }
 
+    /// Whether the batch holds no examples (`make` never builds one).
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }

@@ -27,12 +27,16 @@ use crate::train::objective::collect_grads;
 
 /// The word-prediction heads (one per LSTM direction).
 pub struct LmHead {
+    /// The heads' own weights (`lm.*`, `lm_reverse.*`), kept apart from the
+    /// model's so that the model's checkpoint stays loadable by the classifier.
     pub store: ParamStore,
     heads: Vec<Linear>,
     hidden: usize,
 }
 
 impl LmHead {
+    /// Heads `[vocab × hidden]` for `dirs` directions (1 for `lstm_classifier`,
+    /// 2 for `bilstm_tagger`), freshly initialised.
     pub fn new(vocab: usize, hidden: usize, dirs: usize, rng: &mut Rng) -> Result<Self> {
         let mut store = ParamStore::new();
         let names = ["lm", "lm_reverse"];
@@ -72,6 +76,8 @@ pub struct Proposal {
 }
 
 impl Proposal {
+    /// From word counts indexed by word id (`[V]`); errors if every count past
+    /// PAD and UNK is zero.
     pub fn new(counts: &[u64]) -> Result<Self> {
         let w: Vec<f64> =
             counts.iter().enumerate().map(|(i, &c)| if i < 2 { 0.0 } else { (c as f64).powf(0.75) }).collect();
@@ -142,10 +148,16 @@ fn sampled_loss(
 /// Settings of a pre-training run.
 #[derive(Clone, Debug)]
 pub struct LmOptions {
+    /// Sentences per batch.
     pub batch: usize,
+    /// Words drawn from the proposal per batch (besides the batch's targets):
+    /// the sampled softmax's candidate set size.
     pub samples: usize,
+    /// Optimiser settings, used for both the model and the heads.
     pub adam: AdamConfig,
+    /// Clip the joint gradient norm of model and heads to this, if set.
     pub clip: Option<f32>,
+    /// Seeds batch order, dropout and sampling.
     pub seed: u64,
 }
 

@@ -46,18 +46,24 @@ pub fn predict(model: &Model, store: &ParamStore, samples: &[Sample], batch: usi
 
 pub use crate::math::argmax;
 
+/// Evaluation figures of a split, as logs and `config.json` record them.
+/// Rates are fractions in `[0, 1]`, not percentages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Examples (classifier) or tokens (tagger) scored.
     pub n: usize,
+    /// Fraction of examples (or tokens) predicted correctly.
     pub accuracy: f64,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
-    /// Tagger only: precision, recall and F0.5 of label 1 (`i`).
+    /// Tagger only: precision of label 1 (`i`, an error token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub precision: Option<f64>,
+    /// Tagger only: recall of label 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recall: Option<f64>,
+    /// Tagger only: F0.5 of label 1 (precision weighted twice as much as
+    /// recall, the GED convention); 0 when both are 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub f05: Option<f64>,
 }

@@ -2,25 +2,17 @@
 //! objectives (plain here, adversarial in `adv`), the training loop with
 //! checkpoints and resume, and the metrics reported.
 
-#[allow(missing_docs)] // to document
 mod batches;
 pub mod epochs;
-#[allow(missing_docs)] // to document
 mod frequencies;
-#[allow(missing_docs)] // to document
 pub mod lm;
-#[allow(missing_docs)] // to document
 mod metrics;
-#[allow(missing_docs)] // to document
 mod objective;
 pub mod progress;
 pub mod resume;
 mod run;
-#[allow(missing_docs)] // to document
 mod samples;
-#[allow(missing_docs)] // to document
 mod step;
-#[allow(missing_docs)] // to document
 mod trainer;
 
 pub use batches::{epoch_plan, eval_plan, Batch, Targets};

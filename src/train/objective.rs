@@ -12,7 +12,9 @@ use crate::train::batches::{Batch, Targets};
 
 /// Everything a step may read.
 pub struct StepContext<'a> {
+    /// The model being trained.
     pub model: &'a Model,
+    /// Its current weights (read only; the trainer applies the update).
     pub store: &'a ParamStore,
     /// Training mode with this step's dropout seed.
     pub mode: Mode,
@@ -23,11 +25,16 @@ pub struct StepContext<'a> {
 /// The outcome of one step: the loss that was differentiated, its
 /// gradients in store order, and named parts (e.g. `clean`, `adv`) to log.
 pub struct StepResult {
+    /// The value of the differentiated loss.
     pub loss: f32,
+    /// Gradients in store order, `None` for parameters the loss does not reach.
     pub grads: Grads,
+    /// Named loss components to log (e.g. `("clean", …)`, `("adv", …)`).
     pub parts: Vec<(&'static str, f32)>,
 }
 
+/// A training objective: how one batch becomes a loss and gradients. The
+/// trainer clips and applies them, so an objective only computes.
 pub trait Objective {
     /// Short name for logs and `config.json` (`plain`, `advt`, …).
     fn name(&self) -> String;

@@ -35,14 +35,19 @@ impl Tokens {
 /// What the model should predict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// Class id of the whole text (classifiers).
     Class(usize),
     /// One label per word (the tagger).
     Tags(Vec<usize>),
 }
 
+/// One encoded record of a split: model input, target and where it came
+/// from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sample {
+    /// The encoded input (already cut to the model's `max_words`).
     pub tokens: Tokens,
+    /// What the model should predict for it.
     pub target: Target,
     /// Position of the record in its split (so results can name it).
     pub index: usize,
@@ -57,6 +62,7 @@ impl Sample {
         }
     }
 
+    /// Whether it has no words (encoding drops such records).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -65,6 +71,8 @@ impl Sample {
 /// How the vocabulary is built from the training split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VocabOptions {
+    /// Lowercase text before tokenising (for the vocabulary and every split
+    /// alike; the same setting must be used when encoding later inputs).
     pub lowercase: bool,
     /// Keep tokens seen at least this often.
     pub min_count: usize,
@@ -75,8 +83,11 @@ pub struct VocabOptions {
 /// The three splits encoded for one model, and what was left out.
 #[derive(Clone, Debug)]
 pub struct Encoded {
+    /// Training split, in the data set's order.
     pub train: Vec<Sample>,
+    /// Validation split (model selection).
     pub dev: Vec<Sample>,
+    /// Test split.
     pub test: Vec<Sample>,
     /// Records with no words, which no model can read (per split).
     pub dropped_empty: [usize; 3],

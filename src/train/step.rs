@@ -16,6 +16,7 @@ const CLASSIFIER: &str = "classifier.weight";
 /// Adam and what is applied around it.
 #[derive(Clone, Debug)]
 pub struct Updater {
+    /// The optimiser, with its moment estimates and step count.
     pub adam: Adam,
     /// Joint gradient-norm limit.
     pub clip: Option<f32>,

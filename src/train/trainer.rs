@@ -33,17 +33,29 @@ use crate::train::samples::{Encoded, Sample};
 use crate::train::step::Updater;
 use crate::util::atomic;
 
+/// Subdirectory of the output directory holding the best-on-dev checkpoint.
 pub const BEST: &str = "best";
+/// Subdirectory holding the resumable checkpoint (weights, optimiser state,
+/// `trainer.json`), rewritten during the run.
 pub const LAST: &str = "last";
+/// The learning curve: one JSON line per evaluation, in the output directory.
 pub const LOG: &str = "train_log.jsonl";
 
+/// Settings of a classification or tagging run. Those that change the
+/// optimisation (batch, Adam, clipping, max-norm, seed) must match when
+/// resuming.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
+    /// Epochs in all (a resumed run counts those already done).
     pub epochs: u64,
     /// Stop (after a final dev evaluation) once this much wall time has passed.
     pub minutes: Option<f64>,
+    /// Examples per training batch.
     pub batch: usize,
+    /// Examples per batch when evaluating dev and test (a memory and speed
+    /// setting).
     pub eval_batch: usize,
+    /// Learning rate and Adam hyper-parameters.
     pub adam: AdamConfig,
     /// Joint gradient-norm limit.
     pub clip: Option<f32>,
@@ -53,6 +65,7 @@ pub struct TrainOptions {
     pub max_norm: Option<f32>,
     /// Stop after this many evaluations without a better dev score.
     pub patience: Option<usize>,
+    /// Seeds batch order and dropout; a resumed run must use the same seed.
     pub seed: u64,
     /// Also score the test split at every evaluation (for learning curves;
     /// never used to select the model).
@@ -82,26 +95,38 @@ impl Default for TrainOptions {
     }
 }
 
+/// Why a training run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
+    /// All requested epochs were trained.
     Epochs,
+    /// The `minutes` budget was spent.
     TimeBudget,
+    /// `patience` evaluations in a row did not improve the dev score.
     EarlyStopping,
+    /// The interrupt flag was set; `last/` was saved, so the run can resume.
     Interrupted,
 }
 
+/// How a run ended, the best dev figures, and where the best model is.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainSummary {
+    /// Why training stopped.
     pub stopped: StopReason,
     /// Epochs trained, a partial last one counted by its share of batches.
     pub epochs: f64,
+    /// Optimiser steps in all (across resumes).
     pub steps: u64,
+    /// Wall time in minutes, across resumes.
     pub minutes: f64,
+    /// Epoch (fractional) of the best dev score, if any evaluation ran.
     pub best_epoch: Option<f64>,
+    /// Dev figures of the best checkpoint (selected by `Metrics::score`).
     pub best_dev: Option<Metrics>,
     /// Test figures of the best checkpoint (absent when interrupted).
     pub test: Option<Metrics>,
+    /// The best-on-dev checkpoint directory (`out/best`).
     pub best_dir: PathBuf,
 }
 
@@ -160,16 +185,25 @@ struct LogLine<'a> {
 
 /// A model being trained and everything its checkpoints carry.
 pub struct Trainee {
+    /// The model structure.
     pub model: Model,
+    /// Its weights, updated in place by training (the latest, not the best).
     pub store: ParamStore,
+    /// The `config.json` written into every checkpoint.
     pub config: CheckpointConfig,
+    /// The vocabulary written into every checkpoint.
     pub vocab: ModelVocab,
 }
 
+/// A training run: where it writes, with which settings, on which data.
 pub struct Trainer<'a> {
+    /// Output directory: `best/`, `last/` and `train_log.jsonl` go here.
     pub out: PathBuf,
+    /// The run's settings.
     pub opts: TrainOptions,
+    /// The encoded splits (dev selects the model; test is scored at the end).
     pub data: &'a Encoded,
+    /// Set to stop cleanly: `last/` is saved and the run returns `Interrupted`.
     pub interrupt: Arc<AtomicBool>,
 }
 
