@@ -42,7 +42,6 @@ pub mod models;
 #[allow(missing_docs)]
 pub mod nmt;
 pub mod nn;
-#[allow(missing_docs)]
 pub mod ops;
 pub mod optim;
 #[doc(hidden)]
