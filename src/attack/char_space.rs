@@ -17,7 +17,7 @@ use crate::tensor::Tensor;
 
 /// The edit space of a character model: which characters may be flipped,
 /// inserted or deleted in which words, scored from the gradient with respect
-/// to the one-hot character inputs (a CUDA kernel when a GPU is present).
+/// to the one-hot character inputs (on the GPU after [`CharSpace::with_gpu`]).
 /// Build one per model with [`CharSpace::new`] and hand it to a
 /// [`BeamSearch`](crate::attack::BeamSearch).
 pub struct CharSpace<'a> {
@@ -44,7 +44,7 @@ impl<'a> CharSpace<'a> {
     /// The space for a `char_cnn_lstm` classifier, with the alphabet from
     /// `vocab` and the word and character limits from the model's config;
     /// `lowercase` must match how the model was trained. An error for any
-    /// other architecture or settings that fail [`Settings::check`].
+    /// other architecture.
     pub fn new(
         model: &Model,
         store: &ParamStore,
