@@ -40,7 +40,6 @@ pub mod math;
 pub mod models;
 pub mod nmt;
 pub mod nn;
-#[allow(missing_docs)]
 pub mod ops;
 pub mod optim;
 #[doc(hidden)]

@@ -10,12 +10,17 @@ use crate::data::{char_ids, normalised_char_words, Tokenizer, Vocab};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CharOp {
+    /// Replace one character by another (the word keeps its length).
     Flip,
+    /// Add a character before a position (the word grows by one).
     Insert,
+    /// Remove one character (the word shrinks by one).
     Delete,
 }
 
 impl CharOp {
+    /// `flip`, `insert` or `delete`: the name in [`Change::op`](crate::attack::Change::op),
+    /// `op_share` and the `--ops` option.
     pub fn name(self) -> &'static str {
         match self {
             CharOp::Flip => "flip",
@@ -29,9 +34,13 @@ impl CharOp {
 /// before `pos`, or delete the character at `pos` (`ch` unused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CharEdit {
+    /// Which operation.
     pub op: CharOp,
+    /// Index of the word in [`CharDoc::words`].
     pub word: usize,
+    /// Character index within that word (0-based).
     pub pos: usize,
+    /// The character put in (flip, insert); ignored by a delete.
     pub ch: char,
 }
 

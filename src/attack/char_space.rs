@@ -15,6 +15,11 @@ use crate::models::{CharBatch, Input, Model, ModelConfig};
 use crate::nn::ParamStore;
 use crate::tensor::Tensor;
 
+/// The edit space of a character model: which characters may be flipped,
+/// inserted or deleted in which words, scored from the gradient with respect
+/// to the one-hot character inputs (on the GPU after [`CharSpace::with_gpu`]).
+/// Build one per model with [`CharSpace::new`] and hand it to a
+/// [`BeamSearch`](crate::attack::BeamSearch).
 pub struct CharSpace<'a> {
     vocab: &'a Vocab,
     word_vocab: Option<&'a Vocab>,
@@ -36,6 +41,10 @@ pub struct CharSpace<'a> {
 }
 
 impl<'a> CharSpace<'a> {
+    /// The space for a `char_cnn_lstm` classifier, with the alphabet from
+    /// `vocab` and the word and character limits from the model's config;
+    /// `lowercase` must match how the model was trained. An error for any
+    /// other architecture.
     pub fn new(
         model: &Model,
         store: &ParamStore,

@@ -11,29 +11,20 @@
 
 mod attacker;
 pub mod beam;
-#[allow(missing_docs)] // to document
 pub mod char_doc;
-#[allow(missing_docs)] // to document
 pub mod char_space;
 pub mod oracle;
-#[allow(missing_docs)] // to document
 pub mod report;
-#[allow(missing_docs)] // to document
 pub mod result;
-#[allow(missing_docs)] // to document
 pub mod results_file;
 pub mod run;
 pub mod score;
-#[allow(missing_docs)] // to document
 pub mod search;
 pub mod settings;
 pub mod shard;
-#[allow(missing_docs)] // to document
 pub mod space;
-#[allow(missing_docs)] // to document
 pub mod translation;
 pub mod word_constraints;
-#[allow(missing_docs)] // to document
 pub mod word_space;
 
 pub use attacker::Attacker;

@@ -27,8 +27,9 @@ pub struct Change {
     pub from: String,
     /// The character or word put in (empty for a delete).
     pub to: String,
-    /// The whole word before and after.
+    /// The whole word before the change.
     pub word_before: String,
+    /// The whole word after the change.
     pub word_after: String,
     /// First-order predicted change of the attack's loss J (the op's score);
     /// absent for methods that rank by the true loss.
@@ -44,19 +45,31 @@ pub struct Change {
 pub struct ExampleResult {
     /// Position in the split.
     pub index: usize,
+    /// The gold class.
     pub label: usize,
-    /// Not attacked because the model got it wrong already.
+    /// Not attacked because the model got it wrong already (or, in a
+    /// targeted attack, already predicts the target; or the text is empty
+    /// to the model).
     pub skipped: bool,
+    /// The text as given.
     pub orig_text: String,
+    /// The model's class for the original text (argmax).
     pub orig_pred: usize,
+    /// The probability of `orig_pred` on the original text.
     pub orig_prob: f32,
+    /// The original text with the reported changes applied; equal to
+    /// `orig_text` when nothing changed.
     pub adv_text: String,
+    /// The model's class for `adv_text` (argmax).
     pub adv_pred: usize,
+    /// The probability of `adv_pred` on `adv_text`.
     pub adv_prob: f32,
     /// Adversarial with probability ≥ τ (misclassified, or the target class).
     pub success: bool,
+    /// The target class of a targeted attack; absent for untargeted ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<usize>,
+    /// The applied changes, in the order the search made them.
     pub changes: Vec<Change>,
     /// Characters edited (one per character change; for word changes the
     /// characters of the new word).
@@ -74,7 +87,11 @@ pub struct ExampleResult {
     pub tau_changes: BTreeMap<String, usize>,
     /// The largest adversarial probability seen on any evaluated entry.
     pub best_adv_prob: f32,
+    /// Forward passes spent on this example, the first classification
+    /// included: the attack's cost, comparable across methods.
     pub forward_passes: u64,
+    /// Backward passes (gradient computations) spent on this example; 0 for
+    /// the random baseline and for skipped examples.
     pub backward_passes: u64,
     /// Wall time spent on this example; when examples are attacked
     /// together, each step's time is shared among the examples in it.
@@ -90,22 +107,32 @@ pub struct Summary {
     /// The data set and split attacked.
     #[serde(default)]
     pub dataset: String,
+    /// How children were ranked (`hotflip`, `random`, …; see [`Method`](crate::attack::Method)).
     pub method: String,
+    /// `char`, `word` or `unk` (see [`Space::level`](crate::attack::Space::level)).
     pub level: String,
+    /// The success threshold τ on the adversarial class's probability.
     pub tau: f32,
+    /// Beam width b (1 = greedy).
     pub beam: usize,
+    /// Largest share of units that could change (0.1 = 10%).
     pub budget: f32,
     /// `--max-changes`, if set (the limit word-level attacks obey instead of the budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_changes: Option<usize>,
+    /// The target class of a targeted attack; absent for untargeted ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<usize>,
     /// Which constraints were on.
     pub constraints: BTreeMap<String, String>,
     /// Correctly classified examples attacked, and misclassified ones skipped.
     pub attacked: usize,
+    /// Examples not attacked (see [`ExampleResult::skipped`]).
     pub skipped: usize,
+    /// Attacked examples that reached τ within the budget.
     pub successes: usize,
+    /// `successes / attacked` (0 when nothing was attacked): the paper's
+    /// headline figure at the run's τ.
     pub success_rate: f64,
     /// Success rate at each τ of `TAUS`. Exact up to the run's τ (the search
     /// ran until it reached it); above it, a lower bound from the largest
@@ -124,16 +151,24 @@ pub struct Summary {
     pub changes_hist: BTreeMap<String, usize>,
     /// Share of each operation among the changes of successful examples.
     pub op_share: BTreeMap<String, f64>,
+    /// Mean forward passes per attacked example (skipped ones excluded).
     pub forward_passes_per_example: f64,
+    /// Mean backward passes per attacked example.
     pub backward_passes_per_example: f64,
+    /// Mean wall seconds per attacked example, successful or not.
     pub seconds_per_example: f64,
     /// Mean seconds per successful example by number of changes (HotFlip Table 2).
     pub seconds_by_changes: BTreeMap<String, f64>,
     /// Pairs of (predicted, actual) loss changes over all applied changes,
     /// their means, and their Pearson correlation.
     pub fidelity_pairs: usize,
+    /// Pearson correlation of predicted and actual loss changes: how well
+    /// the first-order scores rank real edits. `None` with fewer than two
+    /// pairs or no spread.
     pub fidelity_correlation: Option<f64>,
+    /// Mean predicted change of J per applied change; `None` without pairs.
     pub mean_predicted: Option<f64>,
+    /// Mean actual change of J per applied change; `None` without pairs.
     pub mean_actual: Option<f64>,
     /// Attacked examples left exactly as they were: the constraints allowed
     /// no change at all (at word level, typically no word pair above the
@@ -189,17 +224,27 @@ pub struct RunInfo {
     pub dataset: String,
     /// `--max-changes`, if the run set one (word and UNK levels do).
     pub max_changes: Option<usize>,
+    /// The method's name, as [`Summary::method`].
     pub method: String,
+    /// The level's name, as [`Summary::level`].
     pub level: String,
+    /// The success threshold τ.
     pub tau: f32,
+    /// Beam width b.
     pub beam: usize,
+    /// Largest share of units that may change.
     pub budget: f32,
+    /// The target class, for a targeted attack.
     pub target: Option<usize>,
     /// Which constraints were on (e.g. `same_pos: off` without a tagger).
     pub constraints: BTreeMap<String, String>,
 }
 
 impl Summary {
+    /// The run's figures from its per-example results (any order; a resumed
+    /// run passes every line of its results file). Rates and means are over
+    /// attacked examples, change statistics over successful ones; `hint` is
+    /// left `None` for the caller to fill.
     pub fn of(info: &RunInfo, results: &[ExampleResult]) -> Summary {
         let attacked: Vec<&ExampleResult> = results.iter().filter(|r| !r.skipped).collect();
         let wins: Vec<&ExampleResult> = attacked.iter().copied().filter(|r| r.success).collect();

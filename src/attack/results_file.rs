@@ -20,6 +20,9 @@ use crate::attack::result::ExampleResult;
 use crate::error::{Error, Result};
 use crate::util::atomic;
 
+/// An open `--out` file (see the module docs): the results already in it,
+/// and an exclusive lock for as long as this value lives. Open with
+/// [`ResultsFile::open`], add lines with [`ResultsFile::append`].
 pub struct ResultsFile {
     path: PathBuf,
     /// Held (locked) for as long as the file is open.
@@ -28,6 +31,7 @@ pub struct ResultsFile {
     pub duplicates_dropped: usize,
     /// Everything in the file, old and new, in file order.
     pub results: Vec<ExampleResult>,
+    /// The split indices already in the file: examples a resumed run skips.
     pub done: BTreeSet<usize>,
 }
 

@@ -18,15 +18,21 @@ use crate::nn::ParamStore;
 /// An example to attack.
 #[derive(Clone, Debug)]
 pub struct Task {
+    /// Position in the split, copied to [`ExampleResult::index`] so results
+    /// can be matched and resumed.
     pub index: usize,
+    /// The raw text; the space normalises and tokenises it.
     pub text: String,
+    /// The gold class (< the model's class count).
     pub label: usize,
 }
 
 /// The classifier as the beam search's objective: outcomes are class
 /// probabilities.
 pub struct Classes<'a> {
+    /// The classifier.
     pub model: &'a Model,
+    /// Its parameters.
     pub store: &'a ParamStore,
     /// Success threshold on the adversarial class's probability.
     pub tau: f32,
@@ -63,13 +69,19 @@ type ClassJob<S> = Job<<S as Space>::Doc, <S as Space>::Edit, Goal, Vec<f32>>;
 
 /// An attack on one model in one space of edits.
 pub struct Attacker<'a, S: Space> {
+    /// The classifier attacked.
     pub model: &'a Model,
+    /// Its parameters (read only: attacks never train).
     pub store: &'a ParamStore,
+    /// The edits allowed, and how they are scored.
     pub space: S,
+    /// Method, beam, τ, budget and constraints; checked by [`Attacker::new`].
     pub settings: Settings,
 }
 
 impl<'a, S: Space> Attacker<'a, S> {
+    /// Checks the settings and that a target class, if any, exists in the
+    /// model; an error otherwise.
     pub fn new(model: &'a Model, store: &'a ParamStore, space: S, settings: Settings) -> Result<Self> {
         settings.check()?;
         let n_classes = model.config().n_classes();

@@ -13,6 +13,7 @@ use crate::models::Input;
 
 /// One beam entry handed to a scorer.
 pub struct ScoreEntry<'a, D> {
+    /// The document as it stands after the edits so far.
     pub doc: &'a D,
     /// Which document (beam) it belongs to.
     pub group: usize,
@@ -27,14 +28,29 @@ pub struct ScoreEntry<'a, D> {
 /// the ranking key (parent score + edit score).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scored<E> {
+    /// Index into the `entries` slice given to [`Space::children`].
     pub entry: usize,
+    /// The edit to apply to that entry's document.
     pub edit: E,
+    /// First-order predicted increase of the attack's loss J from this edit
+    /// alone, from the gradient at the parent.
     pub gain: f32,
+    /// The parent's score plus `gain`: what children are ranked by.
     pub total: f32,
 }
 
+/// One kind of edit (characters or words) as the beam search sees it.
+///
+/// Implementations own every level-specific rule (parsing, constraints,
+/// gradient scoring, reporting) so that the search, the baselines and the
+/// results are written once. `Sync` because entries are scored in parallel.
 pub trait Space: Sync {
+    /// A document as the model reads it, plus whatever the constraints need
+    /// (e.g. which words were already changed). `Eq + Hash` so the beam can
+    /// drop duplicate documents reached by different edit orders.
     type Doc: Clone + Eq + Hash + Debug + Send + Sync;
+    /// One edit of a document. `Ord` so that ties in score break the same
+    /// way on every run.
     type Edit: Copy + Ord + Hash + Debug + Send + Sync;
 
     /// `char`, `word` or `unk`, as results name it.

@@ -42,6 +42,8 @@ pub enum TranslationGoal {
     Replace(String, String),
 }
 
+/// How a translation attack searches and what counts as success; checked
+/// by [`TranslationAttacker::new`].
 #[derive(Clone, Debug)]
 pub struct TranslationSettings {
     /// The method (`hotflip`, `loss-beam`, `random-grad`, `random`), search
@@ -49,47 +51,76 @@ pub struct TranslationSettings {
     pub search: Settings,
     /// Beam width of the decoder that translates each candidate.
     pub decode_beam: usize,
+    /// δ for the [`TranslationGoal::BleuDrop`] goal: the sentence-BLEU
+    /// points (0–100 scale) the translation must lose; in (0, 100].
     pub min_bleu_drop: f64,
+    /// What the adversary wants of the translation.
     pub goal: TranslationGoal,
 }
 
 /// One attacked sentence (a line of `--out`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TranslationResult {
+    /// Position in the split.
     pub index: usize,
+    /// The source sentence as given.
     pub src: String,
+    /// The source with the changes applied (words past the model's
+    /// `max_src_words` stay as written); equal to `src` when nothing changed.
     pub adv_src: String,
+    /// The reference translation (`ref` in JSON).
     #[serde(rename = "ref")]
     pub reference: String,
+    /// The model's translation of `src`.
     pub src_output: String,
+    /// The model's translation of `adv_src`.
     pub adv_output: String,
+    /// Sentence BLEU (0–100) of `src_output` against the reference.
     pub src_bleu: f64,
+    /// Sentence BLEU (0–100) of `adv_output` against the reference.
     pub adv_bleu: f64,
+    /// `src_bleu − adv_bleu`; negative when the attack improved the translation.
     pub bleu_drop: f64,
+    /// The goal was met (BLEU dropped by δ, or the word removed/replaced).
     pub success: bool,
+    /// The applied character changes, in search order.
     pub changes: Vec<Change>,
     /// Characters of the source as the budget counts them.
     pub n_chars: usize,
+    /// `changes.len() / n_chars`: the share of characters changed.
     pub frac_changed: f64,
+    /// Not attacked: the model reads no source word, or the goal already
+    /// holds for the clean translation (e.g. the word to remove is absent).
     pub skipped: bool,
     /// Teacher-forced passes over a candidate (decodings come with some of them).
     #[serde(default)]
     pub forward_passes: u64,
+    /// Gradient computations spent on this sentence (0 for `random`).
     #[serde(default)]
     pub backward_passes: u64,
+    /// Wall time spent on this sentence, shared time split among the
+    /// sentences attacked together.
     pub seconds: f64,
 }
 
 /// One sentence to attack.
 #[derive(Clone, Debug)]
 pub struct TranslationTask {
+    /// Position in the split, copied to [`TranslationResult::index`].
     pub index: usize,
     /// Source words (13a tokens) joined by single spaces.
     pub src: String,
+    /// The reference translation: J for the BLEU goal, and what BLEU is
+    /// measured against.
     pub reference: String,
 }
 
+/// HotFlip (or a baseline) against a `char_nmt` model: build with
+/// [`TranslationAttacker::new`], then [`attack`](TranslationAttacker::attack)
+/// batches of sentences.
 pub struct TranslationAttacker<'a> {
+    /// The character edit space, built from the model's source alphabet and
+    /// source training words.
     pub space: CharSpace<'a>,
     objective: Translator<'a>,
     settings: Settings,
@@ -108,7 +139,9 @@ pub struct Reference {
 /// A candidate's translation and its sentence BLEU.
 #[derive(Clone, Debug)]
 pub struct Translated {
+    /// The decoded target sentence.
     pub text: String,
+    /// Its sentence BLEU (0–100) against the task's reference.
     pub bleu: f64,
 }
 
@@ -254,6 +287,9 @@ impl<'s> Objective<CharSpace<'s>> for Translator<'_> {
 }
 
 impl<'a> TranslationAttacker<'a> {
+    /// Checks the settings (the search's, `decode_beam ≥ 1`, δ in (0, 100])
+    /// and builds the character space from the model's embedding table and
+    /// `vocab`; an error if any check fails.
     pub fn new(
         model: &'a CharNmt,
         store: &'a ParamStore,
@@ -399,22 +435,34 @@ impl<'a> TranslationAttacker<'a> {
 /// The run summary (`--summary`).
 #[derive(Clone, Debug, Serialize)]
 pub struct TranslationSummary {
+    /// Sentences in the results, skipped ones included.
     pub n: usize,
+    /// Sentences attacked (not skipped).
     pub attacked: usize,
+    /// Successes over attacked sentences.
     pub success_rate: f64,
     /// Share of attacked sentences whose final translation lost at least δ
     /// sentence-BLEU points, δ = 5, 10, 20, 30, 40, 50.
     pub success_by_bleu_drop: std::collections::BTreeMap<String, f64>,
     /// Share of flip / insert / delete among all changes of successful attacks.
     pub op_share: std::collections::BTreeMap<String, f64>,
+    /// Mean share of characters changed, over successful attacks.
     pub mean_frac_changed: f64,
+    /// Mean number of changes, over successful attacks.
     pub mean_changes: f64,
+    /// Share of successful attacks that needed a single change.
     pub share_one_change: f64,
+    /// Corpus BLEU (0–100) of the clean translations of all sentences.
     pub clean_corpus_bleu: f64,
+    /// Corpus BLEU (0–100) of the adversarial translations of all sentences
+    /// (a skipped sentence counts with its clean translation).
     pub adv_corpus_bleu: f64,
+    /// Mean wall seconds per sentence, skipped ones included.
     pub seconds_per_example: f64,
 }
 
+/// The run's figures from its per-sentence results. An error only if corpus
+/// BLEU cannot be computed.
 pub fn summarize(results: &[TranslationResult]) -> Result<TranslationSummary> {
     let att: Vec<&TranslationResult> = results.iter().filter(|r| !r.skipped).collect();
     let n = att.len().max(1) as f64;

@@ -29,24 +29,35 @@ use crate::tensor::Tensor;
 pub struct WordDoc {
     /// Normalised words (lowercased if the model lowercases).
     pub words: Vec<String>,
+    /// Vocabulary ids of `words`, one each (UNK for words outside the
+    /// vocabulary): what the model embeds.
     pub ids: Vec<usize>,
+    /// Whether each word was replaced (for the one-change-per-word rule).
     pub changed: Vec<bool>,
 }
 
 /// Replace the word at `pos` by vocabulary entry `to` (UNK for the UNK attack).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WordEdit {
+    /// Index of the word in [`WordDoc::words`].
     pub pos: usize,
+    /// The new word's vocabulary id.
     pub to: usize,
 }
 
 /// Word flips under the semantic constraints, or UNK replacements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WordMode {
+    /// HotFlip's word flips: replace a word by another vocabulary word
+    /// that passes the [`WordConstraints`] (level `word`).
     Flip,
+    /// Replace a word by UNK, no constraints on the word (level `unk`).
     Unk,
 }
 
+/// The edit space of a word classifier: which word may become which, scored
+/// from the gradient at the model's word embeddings. Build one per model with
+/// [`WordSpace::new`] and hand it to a [`BeamSearch`](crate::attack::BeamSearch).
 pub struct WordSpace<'a> {
     vocab: &'a Vocab,
     tok: Tokenizer,
@@ -86,6 +97,10 @@ pub struct WordSpace<'a> {
 const DENSE_SHARE: usize = 32;
 
 impl<'a> WordSpace<'a> {
+    /// The space for a word-level classifier over `vocab`, whose size must
+    /// match the model's embedding table; `lowercase` must match how the
+    /// model was trained. An error for character models, taggers, or a
+    /// vocabulary of the wrong size.
     pub fn new(
         model: &Model,
         store: &ParamStore,

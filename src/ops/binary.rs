@@ -9,15 +9,21 @@ use crate::tensor::{numel, Tensor};
 /// The four broadcasting binary ops (`hotflip::ops::BinaryKind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// `a + b`.
     Add,
+    /// `a − b`.
     Sub,
+    /// `a · b`.
     Mul,
+    /// `a / b`; IEEE semantics, so division by 0 gives ±∞ or NaN, not an error.
     Div,
 }
 
 impl Kind {
+    /// Every kind, for tests and kernel self-checks that cover them all.
     pub const ALL: [Kind; 4] = [Kind::Add, Kind::Sub, Kind::Mul, Kind::Div];
 
+    /// The op name recorded on the tape and used in errors and kernel names.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Add => "add",
@@ -27,6 +33,7 @@ impl Kind {
         }
     }
 
+    /// The scalar forward rule, shared by the CPU op and the CUDA twin checks.
     pub fn apply(self, a: f32, b: f32) -> f32 {
         match self {
             Kind::Add => a + b,
@@ -164,18 +171,25 @@ impl Tape {
         })
     }
 
+    /// `a + b` with broadcasting; the gradient of a stretched operand is
+    /// summed back to its own shape. An error if the shapes do not broadcast.
     pub fn add(&self, a: Var, b: Var) -> Result<Var> {
         self.binary(Kind::Add, a, b)
     }
 
+    /// `a − b` with broadcasting (see [`Tape::add`]).
     pub fn sub(&self, a: Var, b: Var) -> Result<Var> {
         self.binary(Kind::Sub, a, b)
     }
 
+    /// Elementwise `a · b` with broadcasting (not a matrix product; see
+    /// [`Tape::add`] for the rules).
     pub fn mul(&self, a: Var, b: Var) -> Result<Var> {
         self.binary(Kind::Mul, a, b)
     }
 
+    /// Elementwise `a / b` with broadcasting; zeros in `b` give ±∞/NaN, not an
+    /// error.
     pub fn div(&self, a: Var, b: Var) -> Result<Var> {
         self.binary(Kind::Div, a, b)
     }

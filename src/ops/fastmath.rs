@@ -47,6 +47,8 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
+/// `out[i] = exp(a[i])` for `i < min(a.len(), out.len())`; the rest of `out`
+/// is left as it was. SIMD-dispatched at run time.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
 pub fn exp_slice(a: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(a) {
@@ -54,6 +56,7 @@ pub fn exp_slice(a: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `out[i] = tanh(a[i])` over the shorter of the two slices (see [`exp_slice`]).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
 pub fn tanh_slice(a: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(a) {
@@ -61,6 +64,8 @@ pub fn tanh_slice(a: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `out[i] = sigmoid(a[i])` over the shorter of the two slices (see
+/// [`exp_slice`]).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
 pub fn sigmoid_slice(a: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(a) {

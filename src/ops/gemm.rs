@@ -9,10 +9,15 @@ use gemm::Parallelism;
 /// A read-only strided matrix view.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
+    /// The backing slice; element (r, c) is `data[r·rs + c·cs]`.
     pub data: &'a [f32],
+    /// Logical rows of the matrix.
     pub rows: usize,
+    /// Logical columns of the matrix.
     pub cols: usize,
+    /// Row stride in elements (`cols` for row-major, 1 for a transpose).
     pub rs: usize,
+    /// Column stride in elements (1 for row-major, `rows` for a transpose).
     pub cs: usize,
 }
 
@@ -37,14 +42,22 @@ impl<'a> View<'a> {
 }
 
 /// A writable strided matrix view.
+///
+/// Columns are always contiguous (column stride 1): the output of a product
+/// is written row by row.
 pub struct ViewMut<'a> {
+    /// The backing slice; element (r, c) is `data[r·rs + c]`.
     pub data: &'a mut [f32],
+    /// Logical rows of the matrix.
     pub rows: usize,
+    /// Logical columns of the matrix.
     pub cols: usize,
+    /// Row stride in elements (≥ `cols`; larger to write into a wider buffer).
     pub rs: usize,
 }
 
 impl<'a> ViewMut<'a> {
+    /// A row-major `[rows, cols]` matrix (row stride `cols`).
     pub fn rm(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
         ViewMut { data, rows, cols, rs: cols }
     }

@@ -80,6 +80,9 @@ fn check_targets(op: &'static str, targets: &[usize], rows: usize, c: usize) -> 
 }
 
 impl Tape {
+    /// Log-softmax over the last axis, any leading shape (`[B, T, C]` →
+    /// `[B, T, C]`); computed stably (max subtracted). An error if the last
+    /// axis is empty.
     pub fn log_softmax(&self, x: Var) -> Result<Var> {
         let xv = self.value(x)?;
         let (_, c) = rows_of("log_softmax", xv.shape())?;
@@ -91,6 +94,7 @@ impl Tape {
         })
     }
 
+    /// Softmax over the last axis, as `exp(log_softmax(x))`: each row sums to 1.
     pub fn softmax(&self, x: Var) -> Result<Var> {
         let l = self.log_softmax(x)?;
         self.exp(l)

@@ -59,10 +59,12 @@ impl PackedRhs {
         PackedRhs { k, n, panels, plain: w.to_vec(), plain_transposed: transposed }
     }
 
+    /// Rows K of the packed `[K, N]` operand (the inner dimension of a product).
     pub fn k(&self) -> usize {
         self.k
     }
 
+    /// Columns N of the packed `[K, N]` operand (the output width).
     pub fn n(&self) -> usize {
         self.n
     }

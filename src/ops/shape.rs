@@ -7,6 +7,8 @@ use crate::tape::{Tape, Var};
 use crate::tensor::{numel, Tensor};
 
 impl Tape {
+    /// The same elements in row-major order under a new shape (no copy); an
+    /// error unless the element counts match.
     pub fn reshape(&self, x: Var, shape: &[usize]) -> Result<Var> {
         let xv = self.value(x)?;
         let in_shape = xv.shape().to_vec();

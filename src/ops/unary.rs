@@ -17,20 +17,30 @@ type Deriv = fn(f32, f32, f32) -> f32;
 /// (`<name>_fwd_f32`, `<name>_bwd_f32`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unary {
+    /// tanh x (fast vectorised form; see `fastmath`).
     Tanh,
+    /// 1 / (1 + e^{−x}).
     Sigmoid,
+    /// max(x, 0); derivative 0 at x = 0.
     Relu,
+    /// e^x, clamped to x ∈ [−87.3, 88].
     Exp,
+    /// ln x; derivative 1/x.
     Log,
+    /// −x.
     Neg,
+    /// x².
     Square,
+    /// √x; derivative 1/(2√x), infinite at 0.
     Sqrt,
 }
 
 impl Unary {
+    /// Every op, for the CUDA self-check that compares each with its kernel.
     pub const ALL: [Unary; 8] =
         [Unary::Tanh, Unary::Sigmoid, Unary::Relu, Unary::Exp, Unary::Log, Unary::Neg, Unary::Square, Unary::Sqrt];
 
+    /// The tape name and kernel stem (`<name>_fwd_f32`, `<name>_bwd_f32`).
     pub fn name(self) -> &'static str {
         match self {
             Unary::Tanh => "tanh",
@@ -107,18 +117,23 @@ impl Tape {
         })
     }
 
+    /// Elementwise tanh (within a few 1e-7 of libm; see `fastmath`).
     pub fn tanh(&self, x: Var) -> Result<Var> {
         self.unary(Unary::Tanh, x)
     }
 
+    /// Elementwise logistic sigmoid, in (0, 1).
     pub fn sigmoid(&self, x: Var) -> Result<Var> {
         self.unary(Unary::Sigmoid, x)
     }
 
+    /// Elementwise max(x, 0); the gradient is 0 at x = 0.
     pub fn relu(&self, x: Var) -> Result<Var> {
         self.unary(Unary::Relu, x)
     }
 
+    /// Elementwise e^x, with x clamped to [−87.3, 88] so the result stays a
+    /// finite normal f32.
     pub fn exp(&self, x: Var) -> Result<Var> {
         self.unary(Unary::Exp, x)
     }
@@ -128,14 +143,18 @@ impl Tape {
         self.unary(Unary::Log, x)
     }
 
+    /// Elementwise −x.
     pub fn neg(&self, x: Var) -> Result<Var> {
         self.unary(Unary::Neg, x)
     }
 
+    /// Elementwise x².
     pub fn square(&self, x: Var) -> Result<Var> {
         self.unary(Unary::Square, x)
     }
 
+    /// Elementwise √x; negative inputs give NaN and the gradient at 0 is
+    /// infinite, so add an ε first where zeros can occur (as norms do).
     pub fn sqrt(&self, x: Var) -> Result<Var> {
         self.unary(Unary::Sqrt, x)
     }

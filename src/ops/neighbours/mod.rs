@@ -45,12 +45,17 @@ pub const FIRST_WORD: usize = 2;
 /// The embedding table `[vocab, dim]`, row-major f32, as the model reads it.
 #[derive(Clone, Copy, Debug)]
 pub struct Table<'a> {
+    /// `[vocab, dim]` row-major; row `v` is word id `v`'s vector.
     pub data: &'a [f32],
+    /// Rows V, including PAD (0) and UNK (1), which are never neighbours.
     pub vocab: usize,
+    /// Embedding width D (≥ 1).
     pub dim: usize,
 }
 
 impl<'a> Table<'a> {
+    /// Checks `data.len() == vocab · dim` and `dim ≥ 1`; an error otherwise
+    /// (the table usually comes from a checkpoint, so bad sizes are user input).
     pub fn new(data: &'a [f32], vocab: usize, dim: usize) -> Result<Self> {
         if dim == 0 {
             return Err(Error::invalid("neighbours", "the embedding dimension must be at least 1"));
@@ -81,8 +86,12 @@ pub enum AlphaScope {
 /// iAdvT's settings: K neighbours, the radius ε, the α scope.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct IadvtConfig {
+    /// Neighbours per position (K); at most the number of candidate words.
     pub k: usize,
+    /// Perturbation radius ε, in embedding units: the norm of α (not of
+    /// `r`, whose norm also depends on how the directions align).
     pub eps: f32,
+    /// Over which positions `‖ĝ‖` is taken when normalising α.
     pub scope: AlphaScope,
 }
 
@@ -96,6 +105,7 @@ impl Default for IadvtConfig {
 /// The K nearest words of each position, nearest first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Nearest {
+    /// K, the row length of `ids` and `dist`.
     pub k: usize,
     /// `[P, K]` word ids.
     pub ids: Vec<usize>,
@@ -109,7 +119,9 @@ pub struct Nearest {
 /// Everything iAdvT needs at a batch of positions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Neighbours {
+    /// K, the row length of every `[P, K]` field.
     pub k: usize,
+    /// Embedding width D, the row length of every `[P, D]` field.
     pub dim: usize,
     /// `[P, K]`, nearest first.
     pub ids: Vec<usize>,

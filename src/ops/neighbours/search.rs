@@ -44,8 +44,12 @@ pub const NO_ID: u32 = u32::MAX;
 /// ranking values `s [P, K]` (+∞ there).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Partial {
+    /// K, the length of each position's list.
     pub k: usize,
+    /// `[P, K]` candidate ids, nearest first; [`NO_ID`] in unfilled slots.
     pub ids: Vec<u32>,
+    /// `[P, K]` ranking values `‖E_v‖² − 2 w_t·E_v` (the squared distance
+    /// less `‖w_t‖²`, so possibly negative), ascending; +∞ in unfilled slots.
     pub s: Vec<f32>,
 }
 
