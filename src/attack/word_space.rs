@@ -418,30 +418,7 @@ impl Space for WordSpace<'_> {
         if let (Some(sc), Ok(mut b)) = (dense_scores, self.scratch.try_lock()) {
             *b = sc.into_buffer();
         }
-        let mut by_group: Vec<Vec<Scored<WordEdit>>> = vec![Vec::new(); groups];
-        for s in per_entry.into_iter().flatten() {
-            by_group[entries[s.entry].group].push(s);
-        }
-        Ok(by_group
-            .into_iter()
-            .map(|cands| {
-                // Best first; entry and edit break ties so threads never matter.
-                let mut heap: BinaryHeap<Ranked> = cands.into_iter().map(Ranked).collect();
-                let mut seen = HashSet::new();
-                let mut out = Vec::with_capacity(keep);
-                while let Some(Ranked(c)) = heap.pop() {
-                    if out.len() == keep {
-                        break;
-                    }
-                    if let Some(child) = self.apply(entries[c.entry].doc, &c.edit) {
-                        if seen.insert(child) {
-                            out.push(c);
-                        }
-                    }
-                }
-                out
-            })
-            .collect())
+        Ok(self.best_distinct_per_group(entries, per_entry, groups, keep))
     }
 
     fn change(&self, before: &WordDoc, e: &WordEdit) -> Change {
@@ -532,3 +509,40 @@ impl TopK {
 
 /// The word attack.
 pub type WordAttacker<'a> = crate::attack::search::Attacker<'a, WordSpace<'a>>;
+
+impl WordSpace<'_> {
+    /// Each group's `keep` best children that are distinct documents, from
+    /// its entries' candidates.
+    fn best_distinct_per_group(
+        &self,
+        entries: &[ScoreEntry<'_, WordDoc>],
+        per_entry: Vec<Vec<Scored<WordEdit>>>,
+        groups: usize,
+        keep: usize,
+    ) -> Vec<Vec<Scored<WordEdit>>> {
+        let mut by_group: Vec<Vec<Scored<WordEdit>>> = vec![Vec::new(); groups];
+        for s in per_entry.into_iter().flatten() {
+            by_group[entries[s.entry].group].push(s);
+        }
+        by_group
+            .into_iter()
+            .map(|cands| {
+                // Best first; entry and edit break ties so threads never matter.
+                let mut heap: BinaryHeap<Ranked> = cands.into_iter().map(Ranked).collect();
+                let mut seen = HashSet::new();
+                let mut out = Vec::with_capacity(keep);
+                while let Some(Ranked(c)) = heap.pop() {
+                    if out.len() == keep {
+                        break;
+                    }
+                    if let Some(child) = self.apply(entries[c.entry].doc, &c.edit) {
+                        if seen.insert(child) {
+                            out.push(c);
+                        }
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}

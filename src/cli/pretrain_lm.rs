@@ -86,6 +86,32 @@ fn sentences(samples: &[Sample]) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// The labels of a classification or tagging set (a language model has
+/// no use for a translation set).
+fn labels_of(data: &hotflip::data::AnyDataset) -> CliResult<Vec<String>> {
+    match data {
+        hotflip::data::AnyDataset::Classification(d) => Ok(d.labels.clone()),
+        hotflip::data::AnyDataset::Tagging(d) => Ok(d.labels.clone()),
+        hotflip::data::AnyDataset::Translation(d) => Err(format!("`{}` is a translation data set", d.name).into()),
+    }
+}
+
+/// The classifier's or tagger's sizes for `v` words (the preset's, with
+/// `--dropout`), its config, and how many LMs (directions) it pre-trains.
+fn model_config(a: &PretrainLmArgs, v: usize, classes: usize) -> (LstmTextConfig, ModelConfig, usize) {
+    let mut c = match a.preset {
+        Preset::Small => LstmTextConfig::small(v, classes),
+        Preset::Paper => LstmTextConfig::paper(v, classes),
+    };
+    if let Some(p) = a.dropout {
+        c.dropout = p;
+    }
+    match a.arch {
+        LmArch::LstmClassifier => (c.clone(), ModelConfig::LstmClassifier(c), 1),
+        LmArch::BilstmTagger => (c.clone(), ModelConfig::BilstmTagger(c), 2),
+    }
+}
+
 pub fn run(a: PretrainLmArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.batch == 0 || a.epochs == 0 || a.samples == 0 {
         return Err("--batch, --epochs and --samples must be at least 1".into());
@@ -103,25 +129,9 @@ pub fn run(a: PretrainLmArgs, threads: usize, backend: &Backend, interrupt: Arc<
     let opts =
         VocabOptions { lowercase, min_count: a.min_count.unwrap_or(default_min_count(arch)), max_size: a.max_vocab };
     let vocab = train::build_vocab(false, &data, opts)?;
-    let labels: Vec<String> = match &data {
-        hotflip::data::AnyDataset::Classification(d) => d.labels.clone(),
-        hotflip::data::AnyDataset::Tagging(d) => d.labels.clone(),
-        hotflip::data::AnyDataset::Translation(d) => {
-            return Err(format!("`{}` is a translation data set", d.name).into())
-        }
-    };
+    let labels = labels_of(&data)?;
     let v = vocab.vocab.len();
-    let mut c = match a.preset {
-        Preset::Small => LstmTextConfig::small(v, labels.len()),
-        Preset::Paper => LstmTextConfig::paper(v, labels.len()),
-    };
-    if let Some(p) = a.dropout {
-        c.dropout = p;
-    }
-    let (cfg, dirs) = match a.arch {
-        LmArch::LstmClassifier => (ModelConfig::LstmClassifier(c.clone()), 1),
-        LmArch::BilstmTagger => (ModelConfig::BilstmTagger(c.clone()), 2),
-    };
+    let (c, cfg, dirs) = model_config(&a, v, labels.len());
     let encoded = train::encode(&data, &vocab, lowercase, &cfg)?;
     let (tr, dev) = (sentences(&encoded.train), sentences(&encoded.dev));
     let mut store = ParamStore::new();
