@@ -393,22 +393,21 @@ impl Space for WordSpace<'_> {
                         continue;
                     }
                     let cur = entry.doc.ids[pos];
-                    let mut offer = |to: usize, s: f32, base: f32| {
+                    let mut offer = |to: usize, gain: f32| {
                         // (Never a candidate; `apply` would refuse it.)
                         if to == cur {
                             return;
                         }
-                        let gain = s - base;
                         best.offer(Scored { entry: k, edit: WordEdit { pos, to }, gain, total: entry.score + gain });
                     };
                     match (row_of.get(&(k, pos)), &dense_scores) {
                         (Some(&r), Some(sc)) => {
                             let base = sc.get(r, cur);
-                            js.iter().for_each(|&to| offer(to, sc.get(r, to), base));
+                            js.iter().for_each(|&to| offer(to, sc.get(r, to) - base));
                         }
                         _ => {
                             let scores = PositionScores::new(grad(k, pos), e_tab, cur);
-                            js.iter().for_each(|&to| offer(to, scores.gain(to), 0.0));
+                            js.iter().for_each(|&to| offer(to, scores.gain(to)));
                         }
                     }
                 }
