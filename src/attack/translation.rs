@@ -22,10 +22,9 @@ use crate::attack::{CharSpace, Method, Settings};
 use crate::bleu::sentence_bleu;
 use crate::error::{Error, Result};
 use crate::models::char_nmt::{CharNmt, TargetBatch};
-use crate::models::{Input, Mode};
+use crate::models::{frozen_input_pass, Input, Mode};
 use crate::nmt::{translate, NmtVocab};
 use crate::nn::ParamStore;
-use crate::tape::Tape;
 use crate::tensor::Tensor;
 
 /// The δ values the success curve is reported at (HotFlip Figure 3).
@@ -226,33 +225,34 @@ impl<'s> Objective<CharSpace<'s>> for Translator<'_> {
         };
         let targets: Vec<Vec<usize>> = goals.iter().map(|g| g.target.clone()).collect();
         let y = TargetBatch::new(&targets, self.model.config.max_tgt_words)?;
-        let tape = if grads { Tape::new() } else { Tape::no_grad() };
-        let p = tape.bind_frozen(self.store);
-        // The embeddings as a leaf: the one input the gradient is wanted for.
-        let e0 = self.model.embed(&tape, &p, &x)?;
-        let e = tape.leaf(tape.value(e0)?);
-        let mem = self.model.encode(&tape, &p, &x, e, Mode::EVAL)?;
-        let logits = self.model.forced_logits(&tape, &p, &mem, &y, Mode::EVAL)?;
-        let v = *tape.shape(logits)?.last().unwrap_or(&1);
-        let flat = tape.reshape(logits, &[y.batch * y.len, v])?;
-        let per_token = tape.cross_entropy_per_example(flat, &y.outputs)?;
         // J of each sentence: the sum over its real tokens, times the goal's sign.
         let sign = self.sign();
         let weights: Vec<f32> = y.mask.iter().map(|&m| m * sign).collect();
-        let ce = tape.value(per_token)?;
-        let loss: Vec<f32> = ce
+        let pass = frozen_input_pass(
+            self.store,
+            grads,
+            |tape, p| self.model.embed(tape, p, &x),
+            |tape, p, e| {
+                let mem = self.model.encode(tape, p, &x, e, Mode::EVAL)?;
+                let logits = self.model.forced_logits(tape, p, &mem, &y, Mode::EVAL)?;
+                let v = *tape.shape(logits)?.last().unwrap_or(&1);
+                let flat = tape.reshape(logits, &[y.batch * y.len, v])?;
+                let per_token = tape.cross_entropy_per_example(flat, &y.outputs)?;
+                let w = tape.constant(Tensor::new(&[weights.len()], weights.clone())?);
+                Ok((tape.sum(tape.mul(per_token, w)?)?, tape.value(per_token)?))
+            },
+        )?;
+        let loss: Vec<f32> = pass
+            .out
             .data()
             .chunks(y.len)
             .zip(weights.chunks(y.len))
             .map(|(c, w)| c.iter().zip(w).map(|(a, b)| a * b).sum())
             .collect();
-        let grads = if grads {
-            let w = tape.constant(Tensor::new(&[weights.len()], weights)?);
-            let total = tape.sum(tape.mul(per_token, w)?)?;
-            let g = tape.backward(total)?;
-            Some(g.get(e).cloned().ok_or_else(|| Error::invalid("translation attack", "no embedding gradient"))?)
-        } else {
-            None
+        let grads = match (grads, pass.grad) {
+            (false, _) => None,
+            (true, Some(g)) => Some(g),
+            (true, None) => return Err(Error::invalid("translation attack", "no embedding gradient")),
         };
         let outcomes = if outcomes {
             self.outputs(docs)?

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::models::{Input, Mode, Model};
-use crate::nn::ParamStore;
+use crate::nn::{Bound, ParamStore};
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -52,34 +52,79 @@ impl Model {
         weights: Weights,
         loss: impl FnOnce(&Tape, Var) -> Result<Var>,
     ) -> Result<InputGradient> {
+        if weights == Weights::Frozen {
+            let pass = frozen_input_pass(
+                store,
+                true,
+                |tape, p| self.embed(tape, p, x),
+                |tape, p, leaf| {
+                    let logits = self.forward_embedded(tape, p, x, leaf, mode)?;
+                    Ok((loss(tape, logits)?, tape.value(logits)?))
+                },
+            )?;
+            let grad = pass.grad.unwrap_or_else(|| Tensor::zeros(pass.embedded.shape()));
+            return Ok(InputGradient {
+                embedded: pass.embedded,
+                logits: pass.out,
+                loss: pass.loss,
+                grad,
+                weights: Vec::new(),
+            });
+        }
         let tape = Tape::new();
-        let p = match weights {
-            Weights::Frozen => tape.bind_frozen(store),
-            Weights::Trained => tape.bind(store),
-        };
-        let (embedded_var, logits_var) = match weights {
-            // Frozen weights make the embedded input a constant: a leaf
-            // holding its value is where the gradient is wanted.
-            Weights::Frozen => {
-                let leaf = tape.leaf(tape.value(self.embed(&tape, &p, x)?)?);
-                (leaf, self.forward_embedded(&tape, &p, x, leaf, mode)?)
-            }
-            Weights::Trained => {
-                let f = self.forward(&tape, &p, x, None, mode)?;
-                tape.retain_grad(f.embedded)?;
-                (f.embedded, f.logits)
-            }
-        };
-        let embedded = tape.value(embedded_var)?;
-        let logits = tape.value(logits_var)?;
-        let l = loss(&tape, logits_var)?;
+        let p = tape.bind(store);
+        let f = self.forward(&tape, &p, x, None, mode)?;
+        // Read off the embedded input inside the graph (not a detached
+        // copy), so the embedding table still receives its gradient.
+        tape.retain_grad(f.embedded)?;
+        let embedded = tape.value(f.embedded)?;
+        let logits = tape.value(f.logits)?;
+        let l = loss(&tape, f.logits)?;
         let value = tape.value(l)?.item()?;
         let mut g = tape.backward(l)?;
-        let grad = g.take(embedded_var).unwrap_or_else(|| Tensor::zeros(embedded.shape()));
-        let weights = match weights {
-            Weights::Frozen => Vec::new(),
-            Weights::Trained => store.ids().map(|id| g.take(p.var(id))).collect(),
-        };
+        let grad = g.take(f.embedded).unwrap_or_else(|| Tensor::zeros(embedded.shape()));
+        let weights = store.ids().map(|id| g.take(p.var(id))).collect();
         Ok(InputGradient { embedded, logits, loss: value, grad, weights })
     }
+}
+
+/// What [`frozen_input_pass`] returns.
+#[derive(Clone, Debug)]
+pub struct FrozenPass<T> {
+    /// The embedded input the model read.
+    pub embedded: Tensor,
+    /// What the forward closure chose to keep (logits, per-token losses, …).
+    pub out: T,
+    /// The value of the scalar loss.
+    pub loss: f32,
+    /// d loss / d embedded when gradients were asked for (`None` when
+    /// nothing flowed to the input, or when `grads` was false).
+    pub grad: Option<Tensor>,
+}
+
+/// The frozen-weights pass every attack shares, whatever the model: the
+/// weights are constants, the embedded input is a leaf holding
+/// `embed`'s value (so the backward pass stops there and computes no
+/// weight gradient), `forward` runs the rest of the model from that leaf
+/// and returns its scalar loss, and one backward pass keeps the leaf's
+/// gradient. With `grads` false it is a forward pass on a tape that
+/// records nothing (the attack's re-scoring of children).
+///
+/// [`Model::input_gradient`] is this pass for the classifiers and
+/// taggers; the translation adversary calls it with `char_nmt`'s encoder
+/// and teacher-forced decoder.
+pub fn frozen_input_pass<T>(
+    store: &ParamStore,
+    grads: bool,
+    embed: impl FnOnce(&Tape, &Bound) -> Result<Var>,
+    forward: impl FnOnce(&Tape, &Bound, Var) -> Result<(Var, T)>,
+) -> Result<FrozenPass<T>> {
+    let tape = if grads { Tape::new() } else { Tape::no_grad() };
+    let p = tape.bind_frozen(store);
+    let embedded = tape.value(embed(&tape, &p)?)?;
+    let leaf = tape.leaf(embedded.clone());
+    let (l, out) = forward(&tape, &p, leaf)?;
+    let loss = tape.value(l)?.item()?;
+    let grad = if grads { tape.backward(l)?.take(leaf) } else { None };
+    Ok(FrozenPass { embedded, out, loss, grad })
 }

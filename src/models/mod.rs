@@ -13,7 +13,7 @@ pub mod word_cnn;
 pub use any::{Input, Model, ModelConfig};
 pub use batch::{CharBatch, WordBatch};
 pub use char_cnn_lstm::{CharCnnLstm, CharCnnLstmConfig};
-pub use input_gradient::{InputGradient, Weights};
+pub use input_gradient::{frozen_input_pass, FrozenPass, InputGradient, Weights};
 pub use lstm_text::{BiLstmTagger, LstmClassifier, LstmTextConfig};
 pub use word_cnn::{WordCnn, WordCnnConfig};
 
