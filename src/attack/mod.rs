@@ -25,6 +25,7 @@ pub mod shard;
 pub mod space;
 pub mod translation;
 pub mod word_constraints;
+mod word_select;
 pub mod word_space;
 
 pub use attacker::Attacker;

@@ -4,7 +4,7 @@
 //! similarity above 0.8, same part of speech, no stop-words, not the same
 //! lexeme — or replace a word by UNK (the UNK attack).
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
@@ -15,6 +15,7 @@ use crate::attack::score::words::PositionScores;
 use crate::attack::settings::Settings;
 use crate::attack::space::{ScoreEntry, Scored, Space};
 pub use crate::attack::word_constraints::WordConstraints;
+use crate::attack::word_select::{best_distinct_per_group, TopK};
 use crate::data::{Tokenizer, Vocab, WordEncoder};
 use crate::error::{Error, Result};
 use crate::lexicon::stem::StemIndex;
@@ -417,7 +418,7 @@ impl Space for WordSpace<'_> {
         if let (Some(sc), Ok(mut b)) = (dense_scores, self.scratch.try_lock()) {
             *b = sc.into_buffer();
         }
-        Ok(self.best_distinct_per_group(entries, per_entry, groups, keep))
+        Ok(best_distinct_per_group(self, entries, per_entry, groups, keep))
     }
 
     fn change(&self, before: &WordDoc, e: &WordEdit) -> Change {
@@ -457,91 +458,5 @@ impl Space for WordSpace<'_> {
     }
 }
 
-/// Max-heap order of scored edits: highest total first, then lowest
-/// (entry, edit).
-struct Ranked(Scored<WordEdit>);
-
-impl PartialEq for Ranked {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Ranked {}
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Ranked {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.total.total_cmp(&o.0.total).then(o.0.entry.cmp(&self.0.entry)).then(o.0.edit.cmp(&self.0.edit))
-    }
-}
-
-/// The best `k` scored edits of one entry in [`Ranked`] order, kept as
-/// they are offered (a sorted buffer: `k` is the beam width).
-struct TopK {
-    k: usize,
-    best: Vec<Ranked>,
-}
-
-impl TopK {
-    fn new(k: usize) -> Self {
-        TopK { k, best: Vec::with_capacity(k + 1) }
-    }
-
-    fn offer(&mut self, s: Scored<WordEdit>) {
-        let c = Ranked(s);
-        if self.best.len() == self.k && self.best.last().is_none_or(|worst| c <= *worst) {
-            return;
-        }
-        // Descending order: the first place whose occupant ranks below `c`.
-        let at = self.best.partition_point(|b| *b > c);
-        self.best.insert(at, c);
-        self.best.truncate(self.k);
-    }
-
-    fn into_vec(self) -> Vec<Scored<WordEdit>> {
-        self.best.into_iter().map(|r| r.0).collect()
-    }
-}
-
 /// The word attack.
 pub type WordAttacker<'a> = crate::attack::search::Attacker<'a, WordSpace<'a>>;
-
-impl WordSpace<'_> {
-    /// Each group's `keep` best children that are distinct documents, from
-    /// its entries' candidates.
-    fn best_distinct_per_group(
-        &self,
-        entries: &[ScoreEntry<'_, WordDoc>],
-        per_entry: Vec<Vec<Scored<WordEdit>>>,
-        groups: usize,
-        keep: usize,
-    ) -> Vec<Vec<Scored<WordEdit>>> {
-        let mut by_group: Vec<Vec<Scored<WordEdit>>> = vec![Vec::new(); groups];
-        for s in per_entry.into_iter().flatten() {
-            by_group[entries[s.entry].group].push(s);
-        }
-        by_group
-            .into_iter()
-            .map(|cands| {
-                // Best first; entry and edit break ties so threads never matter.
-                let mut heap: BinaryHeap<Ranked> = cands.into_iter().map(Ranked).collect();
-                let mut seen = HashSet::new();
-                let mut out = Vec::with_capacity(keep);
-                while let Some(Ranked(c)) = heap.pop() {
-                    if out.len() == keep {
-                        break;
-                    }
-                    if let Some(child) = self.apply(entries[c.entry].doc, &c.edit) {
-                        if seen.insert(child) {
-                            out.push(c);
-                        }
-                    }
-                }
-                out
-            })
-            .collect()
-    }
-}
