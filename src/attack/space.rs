@@ -92,6 +92,19 @@ pub trait Space: Sync {
         keep: usize,
     ) -> Result<Vec<Vec<Scored<Self::Edit>>>>;
 
+    /// [`Space::children`] from gradients left on a device, scored there;
+    /// `None` when this space scores on the host only (the caller then
+    /// downloads them).
+    fn children_on_device(
+        &self,
+        _grads: &crate::backend::Storage,
+        _entries: &[ScoreEntry<'_, Self::Doc>],
+        _groups: usize,
+        _keep: usize,
+    ) -> Option<Result<Vec<Vec<Scored<Self::Edit>>>>> {
+        None
+    }
+
     /// How an edit of `before` is reported.
     fn change(&self, before: &Self::Doc, edit: &Self::Edit) -> Change;
 

@@ -7,8 +7,8 @@ use super::{
 };
 use crate::cuda::params::AdamParams;
 use crate::error::Result;
-use crate::ops::{BinaryKind, Unary};
 use crate::ops::gemm::{matmul, View, ViewMut};
+use crate::ops::{BinaryKind, Unary};
 
 #[derive(Clone, Copy, Debug, Default)]
 /// The host: every primitive runs on the CPU kernels of `ops::cpu`.
@@ -142,13 +142,7 @@ impl Device for CpuDevice {
         Ok(())
     }
 
-    fn linear(
-        &self,
-        x: &Storage,
-        w: &Storage,
-        bias: Option<&Storage>,
-        dims: (usize, usize, usize),
-    ) -> Result<Storage> {
+    fn linear(&self, x: &Storage, w: &Storage, bias: Option<&Storage>, dims: (usize, usize, usize)) -> Result<Storage> {
         cpu_layers::linear(x, w, bias, dims)
     }
 

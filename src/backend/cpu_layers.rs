@@ -92,9 +92,7 @@ fn char_conv_on(
     let xv = leaf(tape, OP, x, &[s.words, s.positions, s.dim])?;
     let ks = kernels
         .iter()
-        .map(|k| {
-            Ok((leaf(tape, OP, k.weight, &[k.filters, s.dim, k.width])?, leaf(tape, OP, k.bias, &[k.filters])?))
-        })
+        .map(|k| Ok((leaf(tape, OP, k.weight, &[k.filters, s.dim, k.width])?, leaf(tape, OP, k.bias, &[k.filters])?)))
         .collect::<Result<Vec<_>>>()?;
     let y = tape.char_conv_features(xv, &ks)?;
     Ok((xv, ks, y))

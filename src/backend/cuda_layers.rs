@@ -14,10 +14,10 @@
 use super::{CharConvShape, ConvKernel, LayerGrads, LstmParams, LstmShape, Saved, Storage};
 use crate::cuda::blas::{gemm, Mat, MatMut};
 use crate::cuda::buffer::DeviceBuf;
+use crate::cuda::ops::binary::binary;
 use crate::cuda::ops::conv::{col2im, im2col, max_tanh, max_tanh_bwd, Conv1d, MaxTanh};
 use crate::cuda::ops::lstm::{cell_bwd, cell_fwd, upload_lengths, LstmDims, LstmState};
 use crate::cuda::ops::reduce::{sum_axis, Axis};
-use crate::cuda::ops::binary::binary;
 use crate::cuda::Gpu;
 use crate::error::Result;
 use crate::ops::BinaryKind;
@@ -165,7 +165,13 @@ pub(super) fn char_conv_fwd(
         let (p, cw, fi) = (shape.positions(), s.dim * k.width, k.filters);
         let cols = patches(gpu, x, shape)?;
         let mut pre = gpu.zeros(n * p * fi)?;
-        gemm(gpu, Mat::rm(&cols, n * p, cw), Mat::t(dev(OP, k.weight)?, cw, fi), MatMut::rm(&mut pre, n * p, fi), false)?;
+        gemm(
+            gpu,
+            Mat::rm(&cols, n * p, cw),
+            Mat::t(dev(OP, k.weight)?, cw, fi),
+            MatMut::rm(&mut pre, n * p, fi),
+            false,
+        )?;
         max_tanh(gpu, &pre, dev(OP, k.bias)?, MaxTanh { n, p, fi, ftot, off }, &mut y, &mut arg)?;
         off += fi;
     }

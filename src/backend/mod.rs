@@ -221,8 +221,7 @@ pub trait Device: Send + Sync {
 
     /// `x [rows, n_in] · wᵀ (+ bias)`, `w [n_out, n_in]`: `[rows, n_out]`,
     /// the bias in the accumulator first (as the tape's `linear`).
-    fn linear(&self, x: &Storage, w: &Storage, bias: Option<&Storage>, dims: (usize, usize, usize))
-        -> Result<Storage>;
+    fn linear(&self, x: &Storage, w: &Storage, bias: Option<&Storage>, dims: (usize, usize, usize)) -> Result<Storage>;
     /// `op(x)`, elementwise.
     fn unary(&self, op: Unary, x: &Storage) -> Result<Storage>;
     /// `op'(x, y) · g` for the op's input `x` and output `y`.
