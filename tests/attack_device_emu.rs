@@ -139,7 +139,8 @@ fn the_device_model_matches_the_tape() {
     for dev in devices {
         let name = dev.name();
         let dm = DeviceCharCnnLstm::new(&model, &store, dev.clone()).unwrap();
-        let (probs, loss, grads) = evaluate_on_device(&dm, &input, &goals, true).unwrap();
+        let ev = evaluate_on_device(&dm, &input, &goals, true).unwrap();
+        let (probs, loss, grads) = (ev.probs, ev.loss, ev.grads);
         let g = grads.expect("asked for gradients");
         assert_eq!(g.location(), if name == "cpu" { "cpu" } else { "cuda" }, "the gradient stays on {name}");
         let g = dev.to_host(&g).unwrap();

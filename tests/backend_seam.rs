@@ -121,11 +121,11 @@ fn close_rel(what: &str, got: &[f32], want: &[f32]) {
     close(what, got, want, 1e-5);
 }
 
+/// A layer's output, input gradients and (if asked for) weight gradients.
+type LayerRun = (Storage, Vec<Storage>, Option<Vec<Storage>>);
+
 /// Every output and gradient of `f`, which runs one layer on a device.
-fn layer_outputs(
-    d: &dyn Device,
-    f: &dyn Fn(&dyn Device) -> (Storage, Vec<Storage>, Option<Vec<Storage>>),
-) -> Vec<Vec<f32>> {
+fn layer_outputs(d: &dyn Device, f: &dyn Fn(&dyn Device) -> LayerRun) -> Vec<Vec<f32>> {
     let (y, dxs, dws) = f(d);
     let mut out = vec![d.to_host(&y).unwrap()];
     out.extend(dxs.iter().map(|s| d.to_host(s).unwrap()));

@@ -264,7 +264,7 @@ impl Space for CharSpace<'_> {
         entries: &[ScoreEntry<'_, CharDoc>],
         groups: usize,
         keep: usize,
-    ) -> Option<Result<Vec<Vec<Scored<CharEdit>>>>> {
+    ) -> Option<Result<crate::attack::space::Children<CharEdit>>> {
         let (Some(scorer), Storage::Cuda(buf)) = (&self.cuda, grads) else { return None };
         Some(self.scored(buf.len(), entries, |t, refs, forbidden| {
             scorer.lock().unwrap_or_else(|p| p.into_inner()).top_children_of(t, buf, refs, groups, keep, forbidden)

@@ -99,6 +99,16 @@ pub fn evaluate(
     Ok(Evaluation { probs, loss, grads })
 }
 
+/// One batch's evaluation on a device.
+pub struct DeviceEvaluation {
+    /// `[B][C]` probabilities.
+    pub probs: Vec<Vec<f32>>,
+    /// J per example.
+    pub loss: Vec<f32>,
+    /// dJ/d(embedded input), on the device.
+    pub grads: Option<Storage>,
+}
+
 /// [`evaluate`] on a device: the same probabilities and J, the gradient
 /// left on the device (`models::device`; `char_cnn_lstm` inputs only).
 pub fn evaluate_on_device(
@@ -106,7 +116,7 @@ pub fn evaluate_on_device(
     input: &Input,
     goals: &[Goal],
     need_grads: bool,
-) -> Result<(Vec<Vec<f32>>, Vec<f32>, Option<Storage>)> {
+) -> Result<DeviceEvaluation> {
     let Input::Chars(batch) = input else {
         return Err(Error::invalid("attack", "only character batches are evaluated on a device"));
     };
@@ -117,5 +127,5 @@ pub fn evaluate_on_device(
     let probs = ev.log_probs.chunks(c.max(1)).map(|r| r.iter().map(|v| v.exp()).collect()).collect();
     let loss =
         goals.iter().enumerate().map(|(b, g)| -g.class_and_sign().1 * ev.log_probs[b * c + classes[b]]).collect();
-    Ok((probs, loss, ev.grad))
+    Ok(DeviceEvaluation { probs, loss, grads: ev.grad })
 }

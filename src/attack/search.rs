@@ -46,9 +46,9 @@ impl Classes<'_> {
     /// Probabilities, J and (if `grads`) dJ/d(embedded input) of a batch.
     pub fn run(&self, input: &Input, goals: &[Goal], grads: bool) -> Result<Evaluated<Vec<f32>>> {
         if let Some(dm) = self.device {
-            let (outcomes, loss, g) = evaluate_on_device(dm, input, goals, grads)?;
-            let grads = g.map(|grads| Grads::Device { grads, device: dm.device().clone() });
-            return Ok(Evaluated { outcomes, loss, grads });
+            let ev = evaluate_on_device(dm, input, goals, grads)?;
+            let grads = ev.grads.map(|grads| Grads::Device { grads, device: dm.device().clone() });
+            return Ok(Evaluated { outcomes: ev.probs, loss: ev.loss, grads });
         }
         let ev = evaluate(self.model, self.store, input, goals, grads)?;
         Ok(Evaluated { outcomes: ev.probs, loss: ev.loss, grads: ev.grads.map(Grads::Host) })

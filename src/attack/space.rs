@@ -39,6 +39,9 @@ pub struct Scored<E> {
     pub total: f32,
 }
 
+/// Per group, the children kept, best first.
+pub type Children<E> = Vec<Vec<Scored<E>>>;
+
 /// One kind of edit (characters or words) as the beam search sees it.
 ///
 /// Implementations own every level-specific rule (parsing, constraints,
@@ -101,7 +104,7 @@ pub trait Space: Sync {
         _entries: &[ScoreEntry<'_, Self::Doc>],
         _groups: usize,
         _keep: usize,
-    ) -> Option<Result<Vec<Vec<Scored<Self::Edit>>>>> {
+    ) -> Option<Result<Children<Self::Edit>>> {
         None
     }
 

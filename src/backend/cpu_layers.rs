@@ -81,13 +81,16 @@ pub(super) fn lstm_bwd(
     Ok(LayerGrads { dx: grad_of(&grads, xv, x.len()), weights })
 }
 
+/// Per kernel width, its weight and bias on a tape.
+type KernelVars = Vec<(Var, Var)>;
+
 /// The char-CNN features on `tape`: (x, per kernel (weight, bias), output).
 fn char_conv_on(
     tape: &Tape,
     x: &Storage,
     s: CharConvShape,
     kernels: &[ConvKernel<'_>],
-) -> Result<(Var, Vec<(Var, Var)>, Var)> {
+) -> Result<(Var, KernelVars, Var)> {
     const OP: &str = "char_conv";
     let xv = leaf(tape, OP, x, &[s.words, s.positions, s.dim])?;
     let ks = kernels
