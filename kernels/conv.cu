@@ -36,3 +36,45 @@ extern "C" __global__ void col2im_f32(const float* dcols, unsigned long long n, 
         dx[e] = acc;
     }
 }
+
+// The char-CNN features' pooling for one kernel width (Kim et al. 2016; CPU
+// twin: src/ops/char_conv.rs, `word_features`, and
+// `hotflip::cuda::ops::conv::max_tanh_twin`): pre [n, p, fi] is the width's
+// convolution (the GEMM of its im2col patches with its weights); per (word,
+// filter) the max over the p positions (the first on ties), plus the bias,
+// through tanh, into columns off..off + fi of y [n, ftot], and the arg-max
+// position into arg at the same place. Max before bias and tanh, as on the
+// CPU (tanh is monotonic). (pre, bias, n, p, fi, ftot, off, y, arg)
+extern "C" __global__ void conv_max_tanh_f32(const float* pre, const float* bias, unsigned long long n,
+                                             unsigned long long p, unsigned long long fi, unsigned long long ftot,
+                                             unsigned long long off, float* y, unsigned int* arg) {
+    HF_FOR_EACH(e, n * fi) {
+        unsigned long long f = e % fi, ni = e / fi;
+        const float* col = pre + ni * p * fi + f;
+        float best = col[0];
+        unsigned int at = 0;
+        for (unsigned long long pi = 1; pi < p; ++pi) {
+            float v = col[pi * fi];
+            if (v > best) {
+                best = v;
+                at = (unsigned int)pi;
+            }
+        }
+        y[ni * ftot + off + f] = tanhf(best + bias[f]);
+        arg[ni * ftot + off + f] = at;
+    }
+}
+
+// Its backward: dpre [n, p, fi] is g·(1 − y²) at each (word, filter)'s
+// arg-max position and 0 elsewhere, read from columns off..off + fi of g,
+// y and arg [n, ftot]. (g, y, arg, n, p, fi, ftot, off, dpre)
+extern "C" __global__ void conv_max_tanh_bwd_f32(const float* g, const float* y, const unsigned int* arg,
+                                                 unsigned long long n, unsigned long long p, unsigned long long fi,
+                                                 unsigned long long ftot, unsigned long long off, float* dpre) {
+    HF_FOR_EACH(e, n * p * fi) {
+        unsigned long long f = e % fi, pi = (e / fi) % p, ni = e / (fi * p);
+        unsigned long long at = ni * ftot + off + f;
+        float yv = y[at];
+        dpre[e] = arg[at] == pi ? g[at] * (1.0f - yv * yv) : 0.0f;
+    }
+}

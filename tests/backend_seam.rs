@@ -110,3 +110,165 @@ fn storage_of_another_device_and_bad_sizes_are_errors() {
     assert!(cuda.embedding_fwd(&on_dev, 3, 2, &[0, 3]).is_err(), "id 3 of a 3-row table");
     assert!(cuda.dropout(&on_dev, 1.0, 1).is_err());
 }
+
+/// Relative comparison at 1e-5 of the whole vector (max |got − want| over
+/// max |want|), then the elementwise check with the same tolerance.
+fn close_rel(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    let worst = got.iter().zip(want).fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
+    assert!(worst <= 1e-5 * scale, "{what}: max error {worst} against a scale of {scale}");
+    close(what, got, want, 1e-5);
+}
+
+/// A layer's output, input gradients and (if asked for) weight gradients.
+type LayerRun = (Storage, Vec<Storage>, Option<Vec<Storage>>);
+
+/// Every output and gradient of `f`, which runs one layer on a device.
+fn layer_outputs(d: &dyn Device, f: &dyn Fn(&dyn Device) -> LayerRun) -> Vec<Vec<f32>> {
+    let (y, dxs, dws) = f(d);
+    let mut out = vec![d.to_host(&y).unwrap()];
+    out.extend(dxs.iter().map(|s| d.to_host(s).unwrap()));
+    out.extend(dws.unwrap_or_default().iter().map(|s| d.to_host(s).unwrap()));
+    out
+}
+
+#[test]
+fn the_lstm_layer_agrees_with_the_cpu_device_and_the_tape() {
+    use hotflip::backend::{LstmParams, LstmShape};
+    use hotflip::ops::LstmWeights;
+    use hotflip::{Tape, Tensor};
+    let (cpu, cuda) = devices();
+    let mut rng = Rng::new(0x157);
+    for (batch, steps, n_in, hidden, reverse) in [(3, 4, 5, 3, false), (2, 3, 4, 2, true), (1, 1, 3, 4, false)] {
+        let s = LstmShape { batch, steps, n_in, hidden, reverse };
+        let g4 = 4 * hidden;
+        let x = randn(&mut rng, batch * steps * n_in);
+        let w_ih: Vec<f32> = randn(&mut rng, g4 * n_in).iter().map(|v| v * 0.5).collect();
+        let w_hh: Vec<f32> = randn(&mut rng, g4 * hidden).iter().map(|v| v * 0.5).collect();
+        let bias = randn(&mut rng, g4);
+        let lengths: Vec<usize> = (0..batch).map(|b| if b == 0 { steps } else { 1 + rng.below(steps) }).collect();
+        let gy = randn(&mut rng, batch * steps * hidden);
+        let run = |d: &dyn Device| {
+            let (xd, wi, wh, bd) =
+                (d.upload(&x).unwrap(), d.upload(&w_ih).unwrap(), d.upload(&w_hh).unwrap(), d.upload(&bias).unwrap());
+            let w = LstmParams { w_ih: &wi, w_hh: &wh, bias: &bd };
+            let (y, saved) = d.lstm_fwd(&xd, w, &lengths, s).unwrap();
+            let g = d.lstm_bwd(&xd, w, &lengths, s, &saved, &y, &d.upload(&gy).unwrap(), true).unwrap();
+            (y, vec![g.dx], g.weights)
+        };
+        let want = layer_outputs(&cpu, &run);
+        let got = layer_outputs(&cuda, &run);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            close_rel(&format!("lstm {s:?} output {i}"), g, w);
+        }
+        // The CPU device is the tape's op: y and every gradient of Σ y·gy.
+        let tape = Tape::new();
+        let leaf = |v: &[f32], shape: &[usize]| tape.leaf(Tensor::new(shape, v.to_vec()).unwrap());
+        let xv = leaf(&x, &[batch, steps, n_in]);
+        let w = LstmWeights {
+            w_ih: leaf(&w_ih, &[g4, n_in]),
+            w_hh: leaf(&w_hh, &[g4, hidden]),
+            b_ih: leaf(&bias, &[g4]),
+            b_hh: leaf(&vec![0.0; g4], &[g4]),
+        };
+        let y = tape.lstm_layer(xv, w, &lengths, reverse).unwrap();
+        let r = tape.constant(Tensor::new(&[batch, steps, hidden], gy.clone()).unwrap());
+        let yv = tape.value(y).unwrap();
+        let loss = tape.sum(tape.mul(y, r).unwrap()).unwrap();
+        let grads = tape.backward(loss).unwrap();
+        let tape_out = [yv.data(), grads.get(xv).unwrap().data(), grads.get(w.w_ih).unwrap().data()];
+        for (i, t) in tape_out.iter().enumerate() {
+            close_rel(&format!("lstm {s:?} against the tape, output {i}"), &got[i], t);
+        }
+        close_rel("dW_hh against the tape", &got[3], grads.get(w.w_hh).unwrap().data());
+        close_rel("dbias against the tape", &got[4], grads.get(w.b_ih).unwrap().data());
+    }
+}
+
+#[test]
+fn the_char_cnn_features_agree_with_the_cpu_device_and_the_tape() {
+    use hotflip::backend::{CharConvShape, ConvKernel};
+    use hotflip::{Tape, Tensor};
+    let (cpu, cuda) = devices();
+    let mut rng = Rng::new(0xC44);
+    let s = CharConvShape { words: 5, positions: 6, dim: 3 };
+    let widths = [(1usize, 3usize), (2, 4), (4, 2)];
+    let x = randn(&mut rng, s.words * s.positions * s.dim);
+    let kernels: Vec<(Vec<f32>, Vec<f32>)> =
+        widths.iter().map(|&(w, f)| (randn(&mut rng, f * s.dim * w), randn(&mut rng, f))).collect();
+    let ftot: usize = widths.iter().map(|w| w.1).sum();
+    let g = randn(&mut rng, s.words * ftot);
+    let run = |d: &dyn Device| {
+        let xd = d.upload(&x).unwrap();
+        let stored: Vec<(Storage, Storage)> =
+            kernels.iter().map(|(w, b)| (d.upload(w).unwrap(), d.upload(b).unwrap())).collect();
+        let ks: Vec<ConvKernel<'_>> = stored
+            .iter()
+            .zip(&widths)
+            .map(|((w, b), &(width, filters))| ConvKernel { weight: w, bias: b, filters, width })
+            .collect();
+        let (y, saved) = d.char_conv_fwd(&xd, s, &ks).unwrap();
+        let gr = d.char_conv_bwd(&xd, s, &ks, &saved, &y, &d.upload(&g).unwrap(), true).unwrap();
+        (y, vec![gr.dx], gr.weights)
+    };
+    let want = layer_outputs(&cpu, &run);
+    let got = layer_outputs(&cuda, &run);
+    assert_eq!(got.len(), 2 + 2 * widths.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        close_rel(&format!("char_conv output {i}"), g, w);
+    }
+    // Against the tape's fused op directly.
+    let tape = Tape::new();
+    let xv = tape.leaf(Tensor::new(&[s.words, s.positions, s.dim], x.clone()).unwrap());
+    let ks: Vec<_> = kernels
+        .iter()
+        .zip(&widths)
+        .map(|((w, b), &(width, f))| {
+            (
+                tape.leaf(Tensor::new(&[f, s.dim, width], w.clone()).unwrap()),
+                tape.leaf(Tensor::new(&[f], b.clone()).unwrap()),
+            )
+        })
+        .collect();
+    let y = tape.char_conv_features(xv, &ks).unwrap();
+    let yv = tape.value(y).unwrap();
+    let grads = tape.backward_with(y, Tensor::new(&[s.words, ftot], g.clone()).unwrap()).unwrap();
+    close_rel("char_conv y against the tape", &got[0], yv.data());
+    close_rel("char_conv dx against the tape", &got[1], grads.get(xv).unwrap().data());
+    for (i, &(w, b)) in ks.iter().enumerate() {
+        close_rel("char_conv dW against the tape", &got[2 + 2 * i], grads.get(w).unwrap().data());
+        close_rel("char_conv db against the tape", &got[3 + 2 * i], grads.get(b).unwrap().data());
+    }
+}
+
+#[test]
+fn the_elementwise_and_linear_primitives_agree() {
+    use hotflip::ops::{BinaryKind, Unary};
+    let (cpu, cuda) = devices();
+    let mut rng = Rng::new(0xE1E);
+    let (rows, n_in, n_out) = (7, 5, 4);
+    let (x, w, b) = (randn(&mut rng, rows * n_in), randn(&mut rng, n_out * n_in), randn(&mut rng, n_out));
+    both(&cpu, &cuda, "linear", 1e-5, |d| {
+        let (xd, wd, bd) = (d.upload(&x).unwrap(), d.upload(&w).unwrap(), d.upload(&b).unwrap());
+        let mut out = d.to_host(&d.linear(&xd, &wd, Some(&bd), (rows, n_in, n_out)).unwrap()).unwrap();
+        out.extend(d.to_host(&d.linear(&xd, &wd, None, (rows, n_in, n_out)).unwrap()).unwrap());
+        out.extend(d.to_host(&d.col_sums(&xd, n_in).unwrap()).unwrap());
+        out
+    });
+    let (a, c) = (randn(&mut rng, 40), randn(&mut rng, 40));
+    for op in [Unary::Sigmoid, Unary::Relu, Unary::Tanh] {
+        both(&cpu, &cuda, "unary", 1e-5, |d| {
+            let ad = d.upload(&a).unwrap();
+            let y = d.unary(op, &ad).unwrap();
+            let mut out = d.to_host(&y).unwrap();
+            out.extend(d.to_host(&d.unary_bwd(op, &ad, &y, &d.upload(&c).unwrap()).unwrap()).unwrap());
+            out
+        });
+    }
+    for kind in [BinaryKind::Add, BinaryKind::Sub, BinaryKind::Mul] {
+        both(&cpu, &cuda, "binary", 0.0, |d| {
+            d.to_host(&d.binary(kind, &d.upload(&a).unwrap(), &d.upload(&c).unwrap()).unwrap()).unwrap()
+        });
+    }
+}

@@ -14,7 +14,9 @@
 # comes with shared/), also: the CPU-vs-GPU attack equality on the first
 # $DOCS (200) AG documents (benches/gpu/attack_equality.py: the same changes
 # on at least 198 of 200, probabilities within 1e-4 where they agree, also
-# timing W2 on both), W1 and W3 beside PyTorch on CUDA
+# timing W2 on both; on the GPU the model's forward and backward passes,
+# the scoring and the top-b pruning all run on the device, models::device),
+# W2 at beam 10 on the GPU (the goal: ≥ 1,000 examples/s on an H100), W1 and W3 beside PyTorch on CUDA
 # (benches/pytorch/w1_char_cnn_lstm.py, train_throughput.py) and W2 beside
 # PyTorch's attack on CUDA (benches/pytorch/w2_hotflip.py):
 #
@@ -46,14 +48,16 @@ if [ "$torch" = 1 ]; then
 fi
 if [ -n "${MODEL:-}" ]; then
   docs=${DOCS:-200}
-  attack() { # device, name
-    echo "== attack_$2" >> "$out/log.txt"
-    "$hf" --device "$1" --threads "$(nproc)" attack --model "$MODEL" --dataset ag_news --limit "$docs" \
-      --no-progress --out "$out/attack_$2.jsonl" --summary "$out/attack_$2.json" 2>> "$out/log.txt"
-    echo "attack_$2 rc=$?" >> "$out/log.txt"
+  attack() { # device, name, extra arguments...
+    local dev=$1 name=$2; shift 2
+    echo "== attack_$name" >> "$out/log.txt"
+    "$hf" --device "$dev" --threads "$(nproc)" attack --model "$MODEL" --dataset ag_news --limit "$docs" \
+      --no-progress --out "$out/attack_$name.jsonl" --summary "$out/attack_$name.json" "$@" 2>> "$out/log.txt"
+    echo "attack_$name rc=$?" >> "$out/log.txt"
   }
   attack cpu cpu
   attack cuda gpu
+  attack cuda gpu_beam10 --beam 10
   python3 benches/gpu/attack_equality.py "$out/attack_cpu.jsonl" "$out/attack_gpu.jsonl" --json \
     > "$out/attack_equality.json" 2>> "$out/log.txt"
   echo "attack_equality rc=$?" >> "$out/log.txt"
@@ -84,10 +88,13 @@ if d:
 eq = load("attack_equality")
 if eq:
     print("attack equality:", eq)
-for n in ["attack_cpu", "attack_gpu", "w2_torch"]:
+for n in ["attack_cpu", "attack_gpu", "attack_gpu_beam10", "w2_torch"]:
     r = load(n)
     if r:
-        print(n, {k: r[k] for k in ("seconds_per_example", "success_rate", "attacked") if k in r})
+        row = {k: r[k] for k in ("seconds_per_example", "success_rate", "attacked") if k in r}
+        if r.get("seconds_per_example"):
+            row["examples_per_s"] = round(1.0 / r["seconds_per_example"], 1)
+        print(n, row)
 for n in ["w1_cpu", "w1_torch", "w3_cpu", "train_cpu", "w4_gpu", "w4_cpu", "w4_torch_cpu", "w5_gpu", "w5_cpu", "w5_torch"]:
     r = load(n)
     if r:

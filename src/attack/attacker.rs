@@ -65,7 +65,9 @@ impl<'a> Attacker<'a> {
     }
 
     /// As [`Attacker::with_constraints`]; with a `gpu`, the character attack
-    /// scores and prunes there (the fused kernels of `kernels/hotflip_score.cu`).
+    /// runs the model's forward and backward passes there (`models::device`)
+    /// and scores and prunes there (the fused kernels of
+    /// `kernels/hotflip_score.cu`) on gradients that stay on the device.
     pub fn with_constraints_on(
         ck: &'a Checkpoint,
         level: Level,
@@ -96,7 +98,7 @@ impl<'a> Attacker<'a> {
                     .collect();
                 described.insert("ops".into(), names.join(","));
                 described.insert("not_training_word".into(), settings.forbid_training_words.to_string());
-                Search::Char(Box::new(CharAttacker::chars_on(
+                Search::Char(Box::new(CharAttacker::chars_on_device(
                     &ck.model,
                     &ck.store,
                     &ck.vocab,

@@ -5,14 +5,40 @@
 //! of them are stacked into one forward and one backward pass.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::attack::result::{tau_key, TAUS};
 use crate::attack::settings::{Method, Settings};
 use crate::attack::space::{ScoreEntry, Space};
+use crate::backend::{Device, Storage};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+
+/// dJ/d(embedded input): on the host, or left on the device that computed
+/// it (a space that scores there takes it as it is; any other downloads it).
+pub enum Grads {
+    /// Host values.
+    Host(Tensor),
+    /// Values on `device`.
+    Device {
+        /// The gradient.
+        grads: Storage,
+        /// The device holding it.
+        device: Arc<dyn Device>,
+    },
+}
+
+impl Grads {
+    /// The values on the host (a download for device gradients).
+    pub fn into_host(self) -> Result<Vec<f32>> {
+        match self {
+            Grads::Host(t) => Ok(t.into_vec()),
+            Grads::Device { grads, device } => device.to_host(&grads),
+        }
+    }
+}
 
 /// One batch's evaluation by an [`Objective`].
 pub struct Evaluated<O> {
@@ -22,7 +48,7 @@ pub struct Evaluated<O> {
     pub loss: Vec<f32>,
     /// dJ/d(embedded input) summed over the batch, in the layout
     /// `Space::input` gives `Space::children`.
-    pub grads: Option<Tensor>,
+    pub grads: Option<Grads>,
 }
 
 /// What an attack is against: how beam entries are evaluated and when an
@@ -256,7 +282,7 @@ impl<'a, S: Space, O: Objective<S>> Beam<'a, S, O> {
             .flat_map(|&j| (0..jobs[j].entries.len()).map(move |e| (j, e)))
             .filter(|&(j, e)| jobs[j].entries[e].outcome.is_none())
             .collect();
-        let mut grads: Option<(Tensor, Vec<(usize, usize)>)> = None;
+        let mut grads: Option<(Grads, Vec<(usize, usize)>)> = None;
         if !pending.is_empty() {
             let need = wants_grads && pending.iter().any(|&(j, _)| jobs[j].depth < jobs[j].max_changes);
             let refs: Vec<&S::Doc> = pending.iter().map(|&(j, e)| &jobs[j].entries[e].doc).collect();
@@ -337,21 +363,10 @@ impl<'a, S: Space, O: Objective<S>> Beam<'a, S, O> {
         &self,
         jobs: &[JobOf<S, O>],
         expand: &[usize],
-        grads: Tensor,
+        grads: Grads,
         order: &[(usize, usize)],
         random_grads: bool,
     ) -> Result<Vec<Vec<EntryOf<S, O>>>> {
-        let mut g = grads.into_vec();
-        if random_grads {
-            // Seeded per example, depth and entry, so a document's random
-            // scores do not depend on which documents share its batch.
-            let row = g.len() / order.len().max(1);
-            for (k, &(j, e)) in order.iter().enumerate() {
-                let stream = (jobs[j].index as u64) << 32 | (jobs[j].depth as u64) << 16 | e as u64;
-                let mut rng = Rng::derive(self.settings.seed ^ 0x5247, stream);
-                g[k * row..(k + 1) * row].iter_mut().for_each(|x| *x = rng.normal());
-            }
-        }
         let group_of: HashMap<usize, usize> = expand.iter().enumerate().map(|(g, &j)| (j, g)).collect();
         let entries: Vec<ScoreEntry<'_, S::Doc>> = order
             .iter()
@@ -364,7 +379,20 @@ impl<'a, S: Space, O: Objective<S>> Beam<'a, S, O> {
                 ScoreEntry { doc: &ent.doc, group, score: ent.score, active }
             })
             .collect();
-        let picked = self.space.children(&g, &entries, expand.len(), self.settings.beam)?;
+        // Gradients that stay on the device: scored there when the space can.
+        let on_device = match &grads {
+            Grads::Device { grads, .. } if !random_grads => {
+                self.space.children_on_device(grads, &entries, expand.len(), self.settings.beam)
+            }
+            _ => None,
+        };
+        let picked = match on_device {
+            Some(picked) => picked?,
+            None => {
+                let g = self.host_grads(jobs, grads, order, random_grads)?;
+                self.space.children(&g, &entries, expand.len(), self.settings.beam)?
+            }
+        };
         Ok(picked
             .into_iter()
             .map(|cands| {
@@ -377,6 +405,29 @@ impl<'a, S: Space, O: Objective<S>> Beam<'a, S, O> {
                     .collect()
             })
             .collect())
+    }
+
+    /// The gradients on the host, replaced by seeded normal values for the
+    /// random-gradient baseline.
+    fn host_grads(
+        &self,
+        jobs: &[JobOf<S, O>],
+        grads: Grads,
+        order: &[(usize, usize)],
+        random_grads: bool,
+    ) -> Result<Vec<f32>> {
+        let mut g = grads.into_host()?;
+        if random_grads {
+            // Seeded per example, depth and entry, so a document's random
+            // scores do not depend on which documents share its batch.
+            let row = g.len() / order.len().max(1);
+            for (k, &(j, e)) in order.iter().enumerate() {
+                let stream = (jobs[j].index as u64) << 32 | (jobs[j].depth as u64) << 16 | e as u64;
+                let mut rng = Rng::derive(self.settings.seed ^ 0x5247, stream);
+                g[k * row..(k + 1) * row].iter_mut().for_each(|x| *x = rng.normal());
+            }
+        }
+        Ok(g)
     }
 
     /// Loss-ranked children (HotFlip Table 2's "loss-based beam"): every

@@ -8,9 +8,11 @@ use crate::attack::score::chars::{all_edits, top_children, transpose_table, Entr
 use crate::attack::score::cuda::CudaScorer;
 use crate::attack::settings::{CharOps, Settings};
 use crate::attack::space::{ScoreEntry, Scored, Space};
+use crate::backend::{CudaDevice, Storage};
 use crate::cuda::Gpu;
 use crate::data::{ModelVocab, Tokenizer, Vocab};
 use crate::error::{Error, Result};
+use crate::models::device::DeviceCharCnnLstm;
 use crate::models::{CharBatch, Input, Model, ModelConfig};
 use crate::nn::ParamStore;
 use crate::tensor::Tensor;
@@ -133,6 +135,57 @@ impl<'a> CharSpace<'a> {
             None => true,
         }
     }
+
+    /// The scorer's inputs for `entries` (gradients of `grads_len` values,
+    /// not read here: `t.grads` is empty) handed to `score`, and its
+    /// candidates as the search's children.
+    fn scored(
+        &self,
+        grads_len: usize,
+        entries: &[ScoreEntry<'_, CharDoc>],
+        score: impl FnOnce(
+            &ScoreTensors<'_>,
+            &[EntryRef<'_>],
+            &(dyn Fn(&CharDoc, &CharEdit) -> bool + Sync),
+        ) -> Result<Vec<Vec<crate::attack::score::chars::Candidate>>>,
+    ) -> Result<Vec<Vec<Scored<CharEdit>>>> {
+        let docs: Vec<&CharDoc> = entries.iter().map(|e| e.doc).collect();
+        let Input::Chars(batch) = self.input(&docs)? else {
+            return Err(Error::invalid("attack", "character batch expected"));
+        };
+        let d = self.table.shape()[1];
+        if grads_len != batch.batch * batch.words * self.positions * d {
+            return Err(Error::invalid("attack", "gradients do not match the character batch"));
+        }
+        let opens: Vec<Vec<bool>> =
+            entries.iter().map(|e| if e.active { self.open(e.doc) } else { vec![false; e.doc.words.len()] }).collect();
+        let refs: Vec<EntryRef<'_>> = entries
+            .iter()
+            .zip(&opens)
+            .map(|(e, open)| EntryRef { doc: e.doc, group: e.group, score: e.score, open })
+            .collect();
+        let vocab = self.vocab;
+        let char_id = move |c: char| vocab.char_id(c);
+        let t = ScoreTensors {
+            grads: &[],
+            ids: &batch.ids,
+            words: batch.words,
+            positions: self.positions,
+            dim: d,
+            table_t: &self.table_t,
+            allowed: &self.allowed,
+            chars: &self.chars,
+            char_id: &char_id,
+        };
+        let forbidden = |doc: &CharDoc, e: &CharEdit| self.forbidden(doc, e);
+        let children = score(&t, &refs, &forbidden)?;
+        Ok(children
+            .into_iter()
+            .map(|g| {
+                g.into_iter().map(|c| Scored { entry: c.entry, edit: c.edit, gain: c.gain, total: c.total }).collect()
+            })
+            .collect())
+    }
 }
 
 impl Space for CharSpace<'_> {
@@ -194,47 +247,28 @@ impl Space for CharSpace<'_> {
         groups: usize,
         keep: usize,
     ) -> Result<Vec<Vec<Scored<CharEdit>>>> {
-        let docs: Vec<&CharDoc> = entries.iter().map(|e| e.doc).collect();
-        let Input::Chars(batch) = self.input(&docs)? else {
-            return Err(Error::invalid("attack", "character batch expected"));
-        };
-        let d = self.table.shape()[1];
-        if grads.len() != batch.batch * batch.words * self.positions * d {
-            return Err(Error::invalid("attack", "gradients do not match the character batch"));
-        }
-        let opens: Vec<Vec<bool>> =
-            entries.iter().map(|e| if e.active { self.open(e.doc) } else { vec![false; e.doc.words.len()] }).collect();
-        let refs: Vec<EntryRef<'_>> = entries
-            .iter()
-            .zip(&opens)
-            .map(|(e, open)| EntryRef { doc: e.doc, group: e.group, score: e.score, open })
-            .collect();
-        let vocab = self.vocab;
-        let char_id = move |c: char| vocab.char_id(c);
-        let t = ScoreTensors {
-            grads,
-            ids: &batch.ids,
-            words: batch.words,
-            positions: self.positions,
-            dim: d,
-            table_t: &self.table_t,
-            allowed: &self.allowed,
-            chars: &self.chars,
-            char_id: &char_id,
-        };
-        let forbidden = |doc: &CharDoc, e: &CharEdit| self.forbidden(doc, e);
-        let children = match &self.cuda {
-            Some(scorer) => {
-                scorer.lock().unwrap_or_else(|p| p.into_inner()).top_children(&t, &refs, groups, keep, &forbidden)?
+        self.scored(grads.len(), entries, |t, refs, forbidden| {
+            let t = ScoreTensors { grads, ..*t };
+            match &self.cuda {
+                Some(scorer) => {
+                    scorer.lock().unwrap_or_else(|p| p.into_inner()).top_children(&t, refs, groups, keep, forbidden)
+                }
+                None => Ok(top_children(&t, refs, groups, keep, forbidden)),
             }
-            None => top_children(&t, &refs, groups, keep, &forbidden),
-        };
-        Ok(children
-            .into_iter()
-            .map(|g| {
-                g.into_iter().map(|c| Scored { entry: c.entry, edit: c.edit, gain: c.gain, total: c.total }).collect()
-            })
-            .collect())
+        })
+    }
+
+    fn children_on_device(
+        &self,
+        grads: &Storage,
+        entries: &[ScoreEntry<'_, CharDoc>],
+        groups: usize,
+        keep: usize,
+    ) -> Option<Result<crate::attack::space::Children<CharEdit>>> {
+        let (Some(scorer), Storage::Cuda(buf)) = (&self.cuda, grads) else { return None };
+        Some(self.scored(buf.len(), entries, |t, refs, forbidden| {
+            scorer.lock().unwrap_or_else(|p| p.into_inner()).top_children_of(t, buf, refs, groups, keep, forbidden)
+        }))
     }
 
     fn change(&self, before: &CharDoc, e: &CharEdit) -> Change {
@@ -297,5 +331,27 @@ impl<'a> crate::attack::search::Attacker<'a, CharSpace<'a>> {
             space = space.with_gpu(gpu);
         }
         Self::new(model, store, space, settings)
+    }
+
+    /// `attack --device cuda`: with `gpu`, the model's forward and backward
+    /// passes run there too (`models::device`), and the gradients go from
+    /// the backward pass to the fused scorer without leaving the device;
+    /// only the kept children come back. Without, [`Self::chars`].
+    pub fn chars_on_device(
+        model: &'a Model,
+        store: &'a ParamStore,
+        vocab: &'a ModelVocab,
+        lowercase: bool,
+        settings: Settings,
+        gpu: Option<std::sync::Arc<Gpu>>,
+    ) -> Result<Self> {
+        let attacker = Self::chars_on(model, store, vocab, lowercase, settings, gpu.clone())?;
+        Ok(match gpu {
+            Some(gpu) => {
+                let device = std::sync::Arc::new(CudaDevice::new(gpu));
+                attacker.on_device(DeviceCharCnnLstm::new(model, store, device)?)
+            }
+            None => attacker,
+        })
     }
 }

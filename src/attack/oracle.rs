@@ -3,7 +3,9 @@
 //! embedded input — one forward and at most one backward pass for a whole
 //! stack of beam entries from many documents.
 
+use crate::backend::Storage;
 use crate::error::{Error, Result};
+use crate::models::device::DeviceCharCnnLstm;
 use crate::models::{Input, Mode, Model, Weights};
 use crate::nn::ParamStore;
 use crate::tape::Tape;
@@ -95,4 +97,35 @@ pub fn evaluate(
         })
         .collect();
     Ok(Evaluation { probs, loss, grads })
+}
+
+/// One batch's evaluation on a device.
+pub struct DeviceEvaluation {
+    /// `[B][C]` probabilities.
+    pub probs: Vec<Vec<f32>>,
+    /// J per example.
+    pub loss: Vec<f32>,
+    /// dJ/d(embedded input), on the device.
+    pub grads: Option<Storage>,
+}
+
+/// [`evaluate`] on a device: the same probabilities and J, the gradient
+/// left on the device (`models::device`; `char_cnn_lstm` inputs only).
+pub fn evaluate_on_device(
+    model: &DeviceCharCnnLstm,
+    input: &Input,
+    goals: &[Goal],
+    need_grads: bool,
+) -> Result<DeviceEvaluation> {
+    let Input::Chars(batch) = input else {
+        return Err(Error::invalid("attack", "only character batches are evaluated on a device"));
+    };
+    // J = Σ_b −sign_b · logp[b, class_b] = Σ_b sign_b · CE(b, class_b).
+    let (classes, signs): (Vec<usize>, Vec<f32>) = goals.iter().map(|g| g.class_and_sign()).unzip();
+    let ev = model.evaluate(batch, &classes, &signs, need_grads)?;
+    let c = ev.log_probs.len() / goals.len().max(1);
+    let probs = ev.log_probs.chunks(c.max(1)).map(|r| r.iter().map(|v| v.exp()).collect()).collect();
+    let loss =
+        goals.iter().enumerate().map(|(b, g)| -g.class_and_sign().1 * ev.log_probs[b * c + classes[b]]).collect();
+    Ok(DeviceEvaluation { probs, loss, grads: ev.grad })
 }

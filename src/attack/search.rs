@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::attack::beam::{Beam, Evaluated, Job, Objective};
-use crate::attack::oracle::{evaluate, Goal};
+use crate::attack::beam::{Beam, Evaluated, Grads, Job, Objective};
+use crate::attack::oracle::{evaluate, evaluate_on_device, Goal};
 use crate::attack::result::ExampleResult;
 use crate::attack::settings::{Method, Settings};
 use crate::attack::space::Space;
 use crate::error::{Error, Result};
-use crate::models::Model;
+use crate::models::device::DeviceCharCnnLstm;
+use crate::models::{Input, Model};
 use crate::nn::ParamStore;
 
 /// An example to attack.
@@ -36,6 +37,22 @@ pub struct Classes<'a> {
     pub store: &'a ParamStore,
     /// Success threshold on the adversarial class's probability.
     pub tau: f32,
+    /// The same model on a device, which then runs every forward and
+    /// backward pass (gradients stay there).
+    pub device: Option<&'a DeviceCharCnnLstm>,
+}
+
+impl Classes<'_> {
+    /// Probabilities, J and (if `grads`) dJ/d(embedded input) of a batch.
+    pub fn run(&self, input: &Input, goals: &[Goal], grads: bool) -> Result<Evaluated<Vec<f32>>> {
+        if let Some(dm) = self.device {
+            let ev = evaluate_on_device(dm, input, goals, grads)?;
+            let grads = ev.grads.map(|grads| Grads::Device { grads, device: dm.device().clone() });
+            return Ok(Evaluated { outcomes: ev.probs, loss: ev.loss, grads });
+        }
+        let ev = evaluate(self.model, self.store, input, goals, grads)?;
+        Ok(Evaluated { outcomes: ev.probs, loss: ev.loss, grads: ev.grads.map(Grads::Host) })
+    }
 }
 
 impl<S: Space> Objective<S> for Classes<'_> {
@@ -52,8 +69,7 @@ impl<S: Space> Objective<S> for Classes<'_> {
     ) -> Result<Evaluated<Vec<f32>>> {
         let goals: Vec<Goal> = goals.iter().map(|&&g| g).collect();
         // Probabilities come with the forward pass: always returned.
-        let ev = evaluate(self.model, self.store, &space.input(docs)?, &goals, grads)?;
-        Ok(Evaluated { outcomes: ev.probs, loss: ev.loss, grads: ev.grads })
+        self.run(&space.input(docs)?, &goals, grads)
     }
 
     fn adversarial(&self, goal: &Goal, probs: &Vec<f32>) -> f32 {
@@ -77,6 +93,8 @@ pub struct Attacker<'a, S: Space> {
     pub space: S,
     /// Method, beam, τ, budget and constraints; checked by [`Attacker::new`].
     pub settings: Settings,
+    /// The model on a device ([`Attacker::on_device`]): every pass runs there.
+    pub device: Option<DeviceCharCnnLstm>,
 }
 
 impl<'a, S: Space> Attacker<'a, S> {
@@ -90,7 +108,18 @@ impl<'a, S: Space> Attacker<'a, S> {
                 return Err(Error::invalid("attack", format!("target class {t} of a {n_classes}-class model")));
             }
         }
-        Ok(Attacker { model, store, space, settings })
+        Ok(Attacker { model, store, space, settings, device: None })
+    }
+
+    /// Runs the model's forward and backward passes on `device` (the same
+    /// weights, uploaded once).
+    pub fn on_device(mut self, device: DeviceCharCnnLstm) -> Self {
+        self.device = Some(device);
+        self
+    }
+
+    fn objective(&self) -> Classes<'_> {
+        Classes { model: self.model, store: self.store, tau: self.settings.tau, device: self.device.as_ref() }
     }
 
     /// Attacks `tasks` together; one result per task, in order.
@@ -104,7 +133,7 @@ impl<'a, S: Space> Attacker<'a, S> {
                 j.seconds += first;
             }
         }
-        let objective = Classes { model: self.model, store: self.store, tau: self.settings.tau };
+        let objective = self.objective();
         let beam = Beam { space: &self.space, objective: &objective, settings: &self.settings };
         for job in beam.run(jobs)? {
             let task = job.task;
@@ -127,9 +156,9 @@ impl<'a, S: Space> Attacker<'a, S> {
         for chunk in readable.chunks(self.settings.eval_batch.max(1)) {
             let refs: Vec<&S::Doc> = chunk.iter().map(|&i| &docs[i]).collect();
             let goals: Vec<Goal> = chunk.iter().map(|&i| Goal { label: tasks[i].label, target: None }).collect();
-            let ev = evaluate(self.model, self.store, &self.space.input(&refs)?, &goals, false)?;
+            let ev = self.objective().run(&self.space.input(&refs)?, &goals, false)?;
             for (k, &i) in chunk.iter().enumerate() {
-                probs[i] = ev.probs[k].clone();
+                probs[i] = ev.outcomes[k].clone();
             }
         }
         let mut jobs = Vec::new();

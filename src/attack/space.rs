@@ -39,6 +39,9 @@ pub struct Scored<E> {
     pub total: f32,
 }
 
+/// Per group, the children kept, best first.
+pub type Children<E> = Vec<Vec<Scored<E>>>;
+
 /// One kind of edit (characters or words) as the beam search sees it.
 ///
 /// Implementations own every level-specific rule (parsing, constraints,
@@ -91,6 +94,19 @@ pub trait Space: Sync {
         groups: usize,
         keep: usize,
     ) -> Result<Vec<Vec<Scored<Self::Edit>>>>;
+
+    /// [`Space::children`] from gradients left on a device, scored there;
+    /// `None` when this space scores on the host only (the caller then
+    /// downloads them).
+    fn children_on_device(
+        &self,
+        _grads: &crate::backend::Storage,
+        _entries: &[ScoreEntry<'_, Self::Doc>],
+        _groups: usize,
+        _keep: usize,
+    ) -> Option<Result<Children<Self::Edit>>> {
+        None
+    }
 
     /// How an edit of `before` is reported.
     fn change(&self, before: &Self::Doc, edit: &Self::Edit) -> Change;

@@ -263,7 +263,7 @@ impl<'s> Objective<CharSpace<'s>> for Translator<'_> {
         } else {
             Vec::new()
         };
-        Ok(Evaluated { outcomes, loss, grads })
+        Ok(Evaluated { outcomes, loss, grads: grads.map(crate::attack::beam::Grads::Host) })
     }
 
     /// The BLEU drop (for every goal: among entries that meet it, the one

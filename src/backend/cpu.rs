@@ -1,10 +1,14 @@
 //! The CPU device: the CPU kernels the tape's ops run (`ops::*`), on host
 //! vectors. The default.
 
-use super::{check_ids, expect_len, wrong_place, Device, Gemm, Storage};
+use super::{
+    check_ids, cpu_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, LayerGrads, LstmParams,
+    LstmShape, Saved, Storage,
+};
 use crate::cuda::params::AdamParams;
 use crate::error::Result;
 use crate::ops::gemm::{matmul, View, ViewMut};
+use crate::ops::{BinaryKind, Unary};
 
 #[derive(Clone, Copy, Debug, Default)]
 /// The host: every primitive runs on the CPU kernels of `ops::cpu`.
@@ -136,5 +140,80 @@ impl Device for CpuDevice {
         let (param, m, v) = (host_mut("adam", param)?, host_mut("adam", m)?, host_mut("adam", v)?);
         crate::cuda::twins::adam_step(p, param, grad, m, v);
         Ok(())
+    }
+
+    fn linear(&self, x: &Storage, w: &Storage, bias: Option<&Storage>, dims: (usize, usize, usize)) -> Result<Storage> {
+        cpu_layers::linear(x, w, bias, dims)
+    }
+
+    fn unary(&self, op: Unary, x: &Storage) -> Result<Storage> {
+        let x = host("unary", x)?;
+        let mut y = vec![0.0f32; x.len()];
+        crate::ops::unary::unary_forward(op, x, &mut y);
+        Ok(Storage::Cpu(y))
+    }
+
+    fn unary_bwd(&self, op: Unary, x: &Storage, y: &Storage, g: &Storage) -> Result<Storage> {
+        let (x, y, g) = (host("unary_bwd", x)?, host("unary_bwd", y)?, host("unary_bwd", g)?);
+        expect_len("unary_bwd", "y", y.len(), x.len())?;
+        expect_len("unary_bwd", "g", g.len(), x.len())?;
+        let mut gx = vec![0.0f32; x.len()];
+        crate::ops::unary::unary_backward(op, x, y, g, &mut gx);
+        Ok(Storage::Cpu(gx))
+    }
+
+    fn binary(&self, kind: BinaryKind, a: &Storage, b: &Storage) -> Result<Storage> {
+        let (a, b) = (host("binary", a)?, host("binary", b)?);
+        expect_len("binary", "b", b.len(), a.len())?;
+        let f: fn(f32, f32) -> f32 = match kind {
+            BinaryKind::Add => |x, y| x + y,
+            BinaryKind::Sub => |x, y| x - y,
+            BinaryKind::Mul => |x, y| x * y,
+            BinaryKind::Div => |x, y| x / y,
+        };
+        Ok(Storage::Cpu(a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()))
+    }
+
+    fn col_sums(&self, x: &Storage, cols: usize) -> Result<Storage> {
+        let x = host("col_sums", x)?;
+        if cols == 0 || x.len() % cols != 0 {
+            return Err(crate::error::Error::invalid("col_sums", format!("{} values in rows of {cols}", x.len())));
+        }
+        Ok(Storage::Cpu(crate::cpu::col_sums(x, cols)))
+    }
+
+    fn lstm_fwd(&self, x: &Storage, w: LstmParams<'_>, lengths: &[usize], s: LstmShape) -> Result<(Storage, Saved)> {
+        cpu_layers::lstm_fwd(x, w, lengths, s)
+    }
+
+    fn lstm_bwd(
+        &self,
+        x: &Storage,
+        w: LstmParams<'_>,
+        lengths: &[usize],
+        s: LstmShape,
+        _saved: &Saved,
+        _y: &Storage,
+        gy: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads> {
+        cpu_layers::lstm_bwd(x, w, lengths, s, gy, need_w)
+    }
+
+    fn char_conv_fwd(&self, x: &Storage, s: CharConvShape, kernels: &[ConvKernel<'_>]) -> Result<(Storage, Saved)> {
+        cpu_layers::char_conv_fwd(x, s, kernels)
+    }
+
+    fn char_conv_bwd(
+        &self,
+        x: &Storage,
+        s: CharConvShape,
+        kernels: &[ConvKernel<'_>],
+        _saved: &Saved,
+        _y: &Storage,
+        g: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads> {
+        cpu_layers::char_conv_bwd(x, s, kernels, g, need_w)
     }
 }

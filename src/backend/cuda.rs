@@ -5,13 +5,17 @@
 
 use std::sync::Arc;
 
-use super::{expect_len, wrong_place, Device, Gemm, Storage};
+use super::{
+    cuda_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, LayerGrads, LstmParams, LstmShape,
+    Saved, Storage,
+};
 use crate::cuda::blas::{gemm, Mat, MatMut};
 use crate::cuda::buffer::DeviceBuf;
-use crate::cuda::ops::{dropout, embedding, loss, optim, reduce};
+use crate::cuda::ops::{binary, dropout, embedding, loss, optim, reduce, unary};
 use crate::cuda::params::AdamParams;
 use crate::cuda::Gpu;
 use crate::error::{Error, Result};
+use crate::ops::{BinaryKind, Unary};
 
 #[derive(Clone, Debug)]
 /// A GPU: every primitive launches the kernels of `kernels/*.cu`.
@@ -164,5 +168,93 @@ impl Device for CudaDevice {
         let grad = dev("adam", grad)?;
         let (param, m, v) = (dev_mut("adam", param)?, dev_mut("adam", m)?, dev_mut("adam", v)?);
         optim::adam(&self.gpu, p, param, grad, (m, v))
+    }
+
+    fn linear(
+        &self,
+        x: &Storage,
+        w: &Storage,
+        bias: Option<&Storage>,
+        (rows, n_in, n_out): (usize, usize, usize),
+    ) -> Result<Storage> {
+        let (x, w) = (dev("linear", x)?, dev("linear", w)?);
+        expect_len("linear", "x", x.len(), rows * n_in)?;
+        expect_len("linear", "w", w.len(), n_out * n_in)?;
+        let mut out = match bias {
+            Some(b) => {
+                let b = dev("linear", b)?;
+                expect_len("linear", "bias", b.len(), n_out)?;
+                cuda_layers::bias_rows(&self.gpu, b, rows, n_out)?
+            }
+            None => self.gpu.zeros(rows * n_out)?,
+        };
+        let c = MatMut::rm(&mut out, rows, n_out);
+        gemm(&self.gpu, Mat::rm(x, rows, n_in), Mat::t(w, n_in, n_out), c, bias.is_some())?;
+        Ok(Storage::Cuda(out))
+    }
+
+    fn unary(&self, op: Unary, x: &Storage) -> Result<Storage> {
+        let x = dev("unary", x)?;
+        let mut y = self.gpu.zeros(x.len())?;
+        unary::forward(&self.gpu, op, x, &mut y)?;
+        Ok(Storage::Cuda(y))
+    }
+
+    fn unary_bwd(&self, op: Unary, x: &Storage, y: &Storage, g: &Storage) -> Result<Storage> {
+        let (x, y, g) = (dev("unary_bwd", x)?, dev("unary_bwd", y)?, dev("unary_bwd", g)?);
+        let mut gx = self.gpu.zeros(x.len())?;
+        unary::backward(&self.gpu, op, x, y, g, &mut gx)?;
+        Ok(Storage::Cuda(gx))
+    }
+
+    fn binary(&self, kind: BinaryKind, a: &Storage, b: &Storage) -> Result<Storage> {
+        let (a, b) = (dev("binary", a)?, dev("binary", b)?);
+        expect_len("binary", "b", b.len(), a.len())?;
+        let mut out = self.gpu.zeros(a.len())?;
+        binary::binary(&self.gpu, kind, (a, &[a.len()]), (b, &[b.len()]), &mut out)?;
+        Ok(Storage::Cuda(out))
+    }
+
+    fn col_sums(&self, x: &Storage, cols: usize) -> Result<Storage> {
+        let x = dev("col_sums", x)?;
+        if cols == 0 || x.len() % cols != 0 {
+            return Err(Error::invalid("col_sums", format!("{} values in rows of {cols}", x.len())));
+        }
+        Ok(Storage::Cuda(cuda_layers::col_sums(&self.gpu, x, x.len() / cols, cols)?))
+    }
+
+    fn lstm_fwd(&self, x: &Storage, w: LstmParams<'_>, lengths: &[usize], s: LstmShape) -> Result<(Storage, Saved)> {
+        cuda_layers::lstm_fwd(&self.gpu, x, w, lengths, s)
+    }
+
+    fn lstm_bwd(
+        &self,
+        x: &Storage,
+        w: LstmParams<'_>,
+        lengths: &[usize],
+        s: LstmShape,
+        saved: &Saved,
+        y: &Storage,
+        gy: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads> {
+        cuda_layers::lstm_bwd(&self.gpu, x, w, lengths, s, saved, y, gy, need_w)
+    }
+
+    fn char_conv_fwd(&self, x: &Storage, s: CharConvShape, kernels: &[ConvKernel<'_>]) -> Result<(Storage, Saved)> {
+        cuda_layers::char_conv_fwd(&self.gpu, x, s, kernels)
+    }
+
+    fn char_conv_bwd(
+        &self,
+        x: &Storage,
+        s: CharConvShape,
+        kernels: &[ConvKernel<'_>],
+        saved: &Saved,
+        y: &Storage,
+        g: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads> {
+        cuda_layers::char_conv_bwd(&self.gpu, x, s, kernels, saved, y, g, need_w)
     }
 }

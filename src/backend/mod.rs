@@ -14,16 +14,27 @@
 //!   side's buffers and launches are tested in `cargo test` without a GPU
 //!   (tests/backend_seam.rs compares every primitive with the CPU device).
 //!
+//! The coarse layers are primitives too: one LSTM direction
+//! ([`Device::lstm_fwd`]/[`Device::lstm_bwd`]: on a GPU the input
+//! projection as one GEMM, then per step a strided GEMM into the gate rows
+//! and one `lstm_cell_*` launch) and the fused char-CNN features
+//! ([`Device::char_conv_fwd`]/[`Device::char_conv_bwd`]: per width im2col,
+//! GEMM and the `conv_max_tanh_*` pooling). The CPU device runs the tape's
+//! own ops for them (`Tape::lstm_layer`, `Tape::char_conv_features`), so the
+//! comparison in tests/backend_seam.rs is against the engine itself. A
+//! model built from these primitives runs on either device
+//! (`models::device`).
+//!
 //! What it is not (yet): the tape still records `Tensor`s (host `Vec<f32>`)
-//! and calls the CPU kernels directly; moving the tape onto `Storage` is the
-//! next step. The LSTM layer and the fused char-CNN features are not in the
-//! interface yet (their kernels — `lstm_cell_*`, `im2col`/`col2im` plus
-//! GEMM — are checked against their twins in tests/kernels_emu.rs).
+//! and calls the CPU kernels directly; models run on a device through
+//! `models::device`, not through the tape.
 //!
 //! Nothing here imports `attack`, `adv` or `train`.
 
 mod cpu;
+mod cpu_layers;
 mod cuda;
+mod cuda_layers;
 
 pub use cpu::CpuDevice;
 pub use cuda::CudaDevice;
@@ -31,6 +42,7 @@ pub use cuda::CudaDevice;
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::params::AdamParams;
 use crate::error::{Error, Result};
+use crate::ops::{BinaryKind, Unary};
 
 /// f32 values, on the host or on a device.
 pub enum Storage {
@@ -77,6 +89,77 @@ pub struct Gemm {
     pub ta: bool,
     /// `b` is stored transposed.
     pub tb: bool,
+}
+
+/// One LSTM direction over a padded batch (batch-major, as the tape's
+/// `lstm_layer`): `x [batch, steps, n_in]` → `[batch, steps, hidden]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LstmShape {
+    /// Sequences `B`.
+    pub batch: usize,
+    /// Time steps `T` (the padded length).
+    pub steps: usize,
+    /// Input features per step.
+    pub n_in: usize,
+    /// Hidden units `H`.
+    pub hidden: usize,
+    /// Right to left.
+    pub reverse: bool,
+}
+
+/// One LSTM direction's weights on a device: `w_ih [4H, n_in]`, `w_hh
+/// [4H, H]`, `bias [4H]` (PyTorch's `b_ih + b_hh`, added once).
+#[derive(Clone, Copy)]
+pub struct LstmParams<'a> {
+    /// `[4H, n_in]`.
+    pub w_ih: &'a Storage,
+    /// `[4H, H]`.
+    pub w_hh: &'a Storage,
+    /// `[4H]`.
+    pub bias: &'a Storage,
+}
+
+/// What a forward primitive keeps for its backward, on the device that
+/// ran it (nothing on the CPU device, which recomputes through the tape).
+#[derive(Default)]
+pub struct Saved {
+    pub(crate) f32s: Vec<Storage>,
+    pub(crate) u32s: Vec<DeviceBuf<u32>>,
+}
+
+/// A layer's input gradient and, when asked for, its weights' gradients.
+pub struct LayerGrads {
+    /// dLoss/dx, the input's shape.
+    pub dx: Storage,
+    /// In the order the primitive takes its weights (LSTM: `w_ih`, `w_hh`,
+    /// `bias`; char-CNN: `weight`, `bias` per kernel).
+    pub weights: Option<Vec<Storage>>,
+}
+
+/// One kernel width of the char-CNN features: `weight [filters, dim,
+/// width]`, `bias [filters]`.
+#[derive(Clone, Copy)]
+pub struct ConvKernel<'a> {
+    /// `[filters, dim, width]`.
+    pub weight: &'a Storage,
+    /// `[filters]`.
+    pub bias: &'a Storage,
+    /// Output features of this width.
+    pub filters: usize,
+    /// Characters per window.
+    pub width: usize,
+}
+
+/// The char-CNN features' input: `words` words of `positions` characters of
+/// `dim` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CharConvShape {
+    /// Words `N`.
+    pub words: usize,
+    /// Characters per word `L`.
+    pub positions: usize,
+    /// Embedding width `C`.
+    pub dim: usize,
 }
 
 /// The primitives. Every method checks its lengths and returns an error
@@ -135,6 +218,53 @@ pub trait Device: Send + Sync {
     /// One Adam/AdamW step, in place.
     fn adam(&self, p: &AdamParams, param: &mut Storage, grad: &Storage, m: &mut Storage, v: &mut Storage)
         -> Result<()>;
+
+    /// `x [rows, n_in] · wᵀ (+ bias)`, `w [n_out, n_in]`: `[rows, n_out]`,
+    /// the bias in the accumulator first (as the tape's `linear`).
+    fn linear(&self, x: &Storage, w: &Storage, bias: Option<&Storage>, dims: (usize, usize, usize)) -> Result<Storage>;
+    /// `op(x)`, elementwise.
+    fn unary(&self, op: Unary, x: &Storage) -> Result<Storage>;
+    /// `op'(x, y) · g` for the op's input `x` and output `y`.
+    fn unary_bwd(&self, op: Unary, x: &Storage, y: &Storage, g: &Storage) -> Result<Storage>;
+    /// `a ∘ b` of two equal-length values.
+    fn binary(&self, kind: BinaryKind, a: &Storage, b: &Storage) -> Result<Storage>;
+    /// Column sums of `x [rows, cols]`: `[cols]` (a bias's gradient).
+    fn col_sums(&self, x: &Storage, cols: usize) -> Result<Storage>;
+
+    /// One LSTM direction: outputs `[B, T, H]` (0 at padded steps) and what
+    /// its backward needs. `lengths[b] ≤ T`.
+    fn lstm_fwd(&self, x: &Storage, w: LstmParams<'_>, lengths: &[usize], s: LstmShape) -> Result<(Storage, Saved)>;
+    /// Its backward from `gy [B, T, H]` (`y` the forward's output); weight
+    /// gradients if `need_w`.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_bwd(
+        &self,
+        x: &Storage,
+        w: LstmParams<'_>,
+        lengths: &[usize],
+        s: LstmShape,
+        saved: &Saved,
+        y: &Storage,
+        gy: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads>;
+
+    /// Kim et al.'s character features (`Tape::char_conv_features`): `x
+    /// [N, L, C]` → `[N, ΣF_i]`, tanh of each width's max-pooled narrow
+    /// convolution plus its bias.
+    fn char_conv_fwd(&self, x: &Storage, s: CharConvShape, kernels: &[ConvKernel<'_>]) -> Result<(Storage, Saved)>;
+    /// Its backward from `g [N, ΣF_i]` (`y` the forward's output).
+    #[allow(clippy::too_many_arguments)]
+    fn char_conv_bwd(
+        &self,
+        x: &Storage,
+        s: CharConvShape,
+        kernels: &[ConvKernel<'_>],
+        saved: &Saved,
+        y: &Storage,
+        g: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads>;
 }
 
 pub(crate) fn wrong_place(op: &'static str, s: &Storage, device: &str) -> Error {
@@ -148,9 +278,52 @@ pub(crate) fn expect_len(op: &'static str, what: &str, got: usize, want: usize) 
     Ok(())
 }
 
-fn check_ids(op: &'static str, ids: &[usize], bound: usize) -> Result<()> {
+pub(crate) fn check_ids(op: &'static str, ids: &[usize], bound: usize) -> Result<()> {
     match ids.iter().find(|&&i| i >= bound) {
         Some(&bad) => Err(Error::IndexOutOfRange { op, index: bad, size: bound }),
         None => Ok(()),
+    }
+}
+
+impl LstmShape {
+    pub(crate) fn check(&self, op: &'static str, x: &Storage, w: LstmParams<'_>, lengths: &[usize]) -> Result<()> {
+        let (g4, h) = (4 * self.hidden, self.hidden);
+        if self.batch == 0 || self.steps == 0 || self.hidden == 0 || self.n_in == 0 {
+            return Err(Error::invalid(op, format!("{self:?}: every size must be positive")));
+        }
+        expect_len(op, "x", x.len(), self.batch * self.steps * self.n_in)?;
+        expect_len(op, "w_ih", w.w_ih.len(), g4 * self.n_in)?;
+        expect_len(op, "w_hh", w.w_hh.len(), g4 * h)?;
+        expect_len(op, "bias", w.bias.len(), g4)?;
+        expect_len(op, "lengths", lengths.len(), self.batch)?;
+        if let Some(&l) = lengths.iter().find(|&&l| l > self.steps) {
+            return Err(Error::invalid(op, format!("length {l} exceeds the {} time steps of the input", self.steps)));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn out_len(&self) -> usize {
+        self.batch * self.steps * self.hidden
+    }
+}
+
+impl CharConvShape {
+    /// Checks the input and kernels; returns the total filters `ΣF_i`.
+    pub(crate) fn check(&self, op: &'static str, x: &Storage, kernels: &[ConvKernel<'_>]) -> Result<usize> {
+        if kernels.is_empty() || self.dim == 0 {
+            return Err(Error::invalid(op, format!("{self:?} with {} kernels", kernels.len())));
+        }
+        expect_len(op, "x", x.len(), self.words * self.positions * self.dim)?;
+        for k in kernels {
+            if k.width == 0 || k.width > self.positions || k.filters == 0 {
+                return Err(Error::invalid(
+                    op,
+                    format!("kernel of width {} and {} filters on {} positions", k.width, k.filters, self.positions),
+                ));
+            }
+            expect_len(op, "kernel weight", k.weight.len(), k.filters * self.dim * k.width)?;
+            expect_len(op, "kernel bias", k.bias.len(), k.filters)?;
+        }
+        Ok(kernels.iter().map(|k| k.filters).sum())
     }
 }

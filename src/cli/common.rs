@@ -87,14 +87,15 @@ fn backend_line(threads: usize, backend: &Backend) -> Option<String> {
     }
 }
 
-/// [`announce_backend`] for the attack: the character attack scores and
-/// prunes on the GPU; forward and backward stay on the CPU engine.
+/// [`announce_backend`] for the attack: the character attack runs its
+/// forward and backward passes, HotFlip scoring and top-b pruning on the
+/// GPU; the word attack stays on the CPU engine.
 pub fn announce_attack_backend(threads: usize, backend: &Backend, char_level: bool) {
     match backend {
         Backend::Cuda(gpu) if char_level => eprintln!(
-            "backend: cuda ({}) for HotFlip scoring and top-b pruning; forward/backward on the cpu engine ({threads} \
-             threads)",
-            gpu.info().name
+            "backend: cuda ({}{}) for forward/backward, HotFlip scoring and top-b pruning",
+            gpu.info().name,
+            if gpu.is_emulated() { ", emulated on the CPU" } else { "" }
         ),
         _ => announce_backend(threads, backend),
     }

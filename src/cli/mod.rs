@@ -83,6 +83,10 @@ enum DeviceArg {
     Cpu,
     Cuda,
     Auto,
+    /// The emulated GPU (the kernels' sources run on the CPU, slowly): the
+    /// device path's wiring without a GPU, for tests. Needs a C++ compiler.
+    #[value(hide = true)]
+    CudaEmulated,
 }
 
 impl From<DeviceArg> for DeviceChoice {
@@ -91,6 +95,7 @@ impl From<DeviceArg> for DeviceChoice {
             DeviceArg::Cpu => DeviceChoice::Cpu,
             DeviceArg::Cuda => DeviceChoice::Cuda,
             DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::CudaEmulated => DeviceChoice::Emulated,
         }
     }
 }

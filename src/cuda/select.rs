@@ -3,9 +3,11 @@
 //! `auto` takes the GPU when the driver loads, a GPU exists, NVRTC is
 //! there to compile kernels and a tiny kernel launches and computes the
 //! right answer; otherwise it falls back to the CPU with the reason.
-//! `cuda` turns the same reason into an error. The engine's tape computes
-//! on the CPU in either case for now; a `Backend::Cuda` carries the opened
-//! GPU for the paths that will use it.
+//! `cuda` turns the same reason into an error. A `Backend::Cuda` carries
+//! the opened GPU for the paths that use it (the character attack, on
+//! `models::device`); the tape computes on the CPU in either case for now.
+//! `Emulated` (the CLI's hidden `--device cuda-emulated`) opens the
+//! emulated device instead, so that those paths run in tests without a GPU.
 
 use std::sync::Arc;
 
@@ -21,6 +23,9 @@ pub enum DeviceChoice {
     Cuda,
     #[default]
     Auto,
+    /// The emulated device (`Gpu::emulated`): the GPU path on the CPU, for
+    /// tests of its wiring (hidden from `--help`).
+    Emulated,
 }
 
 /// What a run uses.
@@ -65,6 +70,7 @@ pub fn select(choice: DeviceChoice) -> Result<Backend> {
             Ok(gpu) => Backend::Cuda(Arc::new(gpu)),
             Err(reason) => Backend::Cpu { fallback: Some(reason) },
         }),
+        DeviceChoice::Emulated => Ok(Backend::Cuda(Arc::new(Gpu::emulated()?))),
         DeviceChoice::Cuda => {
             usable_gpu().map(|gpu| Backend::Cuda(Arc::new(gpu))).map_err(|reason| Error::CudaUnavailable {
                 what: "--device cuda",

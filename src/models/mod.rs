@@ -6,6 +6,7 @@ mod batch;
 pub mod char_cnn_lstm;
 pub mod char_features;
 pub mod char_nmt;
+pub mod device;
 mod input_gradient;
 pub mod lstm_text;
 pub mod word_cnn;

@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use crate::attack::char_doc::{CharDoc, CharEdit, CharOp};
 
 /// The model-side tensors the scores are computed from.
+#[derive(Clone, Copy)]
 pub struct ScoreTensors<'a> {
     /// Embedding gradients `[E·W, L, D]` in the attack batch's layout.
     pub grads: &'a [f32],

@@ -1,12 +1,16 @@
 //! Launchers for kernels/conv.cu (the patch gathers around the conv1d
-//! GEMMs), checked against `ops::conv::{im2col, col2im}`.
+//! GEMMs, checked against `ops::conv::{im2col, col2im}`, and the char-CNN
+//! features' max-pool + bias + tanh per kernel width, forward and
+//! backward, checked against [`max_tanh_twin`]/[`max_tanh_bwd_twin`], the
+//! rule of `ops::char_conv`).
 
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, Gpu};
 use crate::cuda::registry::k;
-use crate::cuda::selfcheck::{randn, rel_err, size_in, worst, Check, MOVE, POISON};
+use crate::cuda::selfcheck::{randn, rel_err, size_in, worst, Check, MATH, MOVE, POISON, POISON_U32};
 use crate::error::{Error, Result};
 use crate::ops::conv::{col2im as cpu_col2im, im2col as cpu_im2col};
+use crate::ops::fastmath;
 use crate::rng::Rng;
 
 /// `x [n, l, c]` convolved with width `k` (narrow: `p = l − k + 1` positions).
@@ -74,6 +78,166 @@ pub fn col2im(gpu: &Gpu, dcols: &DeviceBuf<f32>, shape: Conv1d, dx: &mut DeviceB
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }
 
+/// One kernel width's pooling: `pre [n, p, fi]` into columns
+/// `off..off + fi` of `[n, ftot]` outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxTanh {
+    pub n: usize,
+    pub p: usize,
+    pub fi: usize,
+    pub ftot: usize,
+    pub off: usize,
+}
+
+impl MaxTanh {
+    fn check(self, op: &'static str) -> Result<[u64; 5]> {
+        if self.p == 0 || self.off + self.fi > self.ftot || self.p > u32::MAX as usize {
+            return Err(Error::invalid(op, format!("{self:?}: need p ≥ 1 and off + fi ≤ ftot")));
+        }
+        Ok([self.n as u64, self.p as u64, self.fi as u64, self.ftot as u64, self.off as u64])
+    }
+
+    fn pre_len(self) -> usize {
+        self.n * self.p * self.fi
+    }
+
+    fn out_len(self) -> usize {
+        self.n * self.ftot
+    }
+}
+
+/// `conv_max_tanh_f32`: `y[:, off..off + fi] = tanh(max_p pre + bias)` and
+/// the arg-max position (the first on ties) into `arg` at the same place.
+pub fn max_tanh(
+    gpu: &Gpu,
+    pre: &DeviceBuf<f32>,
+    bias: &DeviceBuf<f32>,
+    s: MaxTanh,
+    y: &mut DeviceBuf<f32>,
+    arg: &mut DeviceBuf<u32>,
+) -> Result<()> {
+    let kr = k::conv::CONV_MAX_TANH_F32;
+    let [n, p, fi, ftot, off] = s.check(kr.name)?;
+    pre.expect_len(kr.name, "pre", s.pre_len())?;
+    bias.expect_len(kr.name, "bias", s.fi)?;
+    y.expect_len(kr.name, "y", s.out_len())?;
+    arg.expect_len(kr.name, "arg", s.out_len())?;
+    if s.n * s.fi == 0 {
+        return Ok(());
+    }
+    let cfg = elementwise(s.n * s.fi);
+    let mut args = gpu.args();
+    args.arg(pre).arg(bias).arg(&n).arg(&p).arg(&fi).arg(&ftot).arg(&off).arg(&mut *y).arg(&mut *arg);
+    // SAFETY: the kernel's parameter list; every length checked above against the shape.
+    unsafe { gpu.launch(kr, &mut args, cfg) }
+}
+
+/// `conv_max_tanh_bwd_f32`: `dpre [n, p, fi]` = `g·(1 − y²)` at each arg-max
+/// position of columns `off..off + fi`, 0 elsewhere. `arg` values must be
+/// below `p` (those [`max_tanh`] wrote are).
+pub fn max_tanh_bwd(
+    gpu: &Gpu,
+    g: &DeviceBuf<f32>,
+    y: &DeviceBuf<f32>,
+    arg: &DeviceBuf<u32>,
+    s: MaxTanh,
+    dpre: &mut DeviceBuf<f32>,
+) -> Result<()> {
+    let kr = k::conv::CONV_MAX_TANH_BWD_F32;
+    let [n, p, fi, ftot, off] = s.check(kr.name)?;
+    g.expect_len(kr.name, "g", s.out_len())?;
+    y.expect_len(kr.name, "y", s.out_len())?;
+    arg.expect_len(kr.name, "arg", s.out_len())?;
+    dpre.expect_len(kr.name, "dpre", s.pre_len())?;
+    if dpre.is_empty() {
+        return Ok(());
+    }
+    let cfg = elementwise(dpre.len());
+    let mut args = gpu.args();
+    args.arg(g).arg(y).arg(arg).arg(&n).arg(&p).arg(&fi).arg(&ftot).arg(&off).arg(&mut *dpre);
+    // SAFETY: the kernel's parameter list; it only writes dpre, read at in-range indices.
+    unsafe { gpu.launch(kr, &mut args, cfg) }
+}
+
+/// CPU twin of `conv_max_tanh_f32`: `ops::char_conv`'s rule (strict `>`
+/// over positions, then the bias, then tanh).
+pub fn max_tanh_twin(pre: &[f32], bias: &[f32], s: MaxTanh, y: &mut [f32], arg: &mut [u32]) {
+    for ni in 0..s.n {
+        for f in 0..s.fi {
+            let (mut best, mut at) = (pre[ni * s.p * s.fi + f], 0u32);
+            for pi in 1..s.p {
+                let v = pre[(ni * s.p + pi) * s.fi + f];
+                if v > best {
+                    (best, at) = (v, pi as u32);
+                }
+            }
+            y[ni * s.ftot + s.off + f] = fastmath::tanh(best + bias[f]);
+            arg[ni * s.ftot + s.off + f] = at;
+        }
+    }
+}
+
+/// CPU twin of `conv_max_tanh_bwd_f32`.
+pub fn max_tanh_bwd_twin(g: &[f32], y: &[f32], arg: &[u32], s: MaxTanh) -> Vec<f32> {
+    let mut dpre = vec![0.0f32; s.pre_len()];
+    for ni in 0..s.n {
+        for f in 0..s.fi {
+            let at = ni * s.ftot + s.off + f;
+            dpre[(ni * s.p + arg[at] as usize) * s.fi + f] = g[at] * (1.0 - y[at] * y[at]);
+        }
+    }
+    dpre
+}
+
+fn random_max_tanh(rng: &mut Rng) -> MaxTanh {
+    let fi = size_in(rng, 1, 40);
+    let ftot = fi + size_in(rng, 0, 30);
+    MaxTanh { n: size_in(rng, 1, 50), p: size_in(rng, 1, 16), fi, ftot, off: rng.below(ftot - fi + 1) }
+}
+
+/// Pre-activations with exact ties (repeated values along positions), so
+/// the first-index rule is exercised.
+fn tied(rng: &mut Rng, n: usize) -> Vec<f32> {
+    randn(rng, n, 1.0).iter().map(|&v| if rng.below(4) == 0 { 0.5 } else { v }).collect()
+}
+
+fn check_max_tanh(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
+    let mut err = 0.0;
+    for _ in 0..5 {
+        let s = random_max_tanh(rng);
+        let (pre, bias) = (tied(rng, s.pre_len()), randn(rng, s.fi, 0.5));
+        // Columns outside off..off + fi must keep their poison.
+        let (mut want_y, mut want_arg) = (vec![POISON; s.out_len()], vec![POISON_U32; s.out_len()]);
+        max_tanh_twin(&pre, &bias, s, &mut want_y, &mut want_arg);
+        let (mut y, mut arg) = (gpu.filled(s.out_len(), POISON)?, gpu.filled(s.out_len(), POISON_U32)?);
+        max_tanh(gpu, &gpu.upload(&pre)?, &gpu.upload(&bias)?, s, &mut y, &mut arg)?;
+        let got_y = gpu.download(&y)?;
+        let poison_kept = got_y.iter().zip(&want_y).all(|(a, b)| (a.to_bits() == POISON.to_bits()) == b.is_nan());
+        if gpu.download(&arg)? != want_arg || !poison_kept {
+            return Ok(f64::INFINITY);
+        }
+        let cols = |v: &[f32]| -> Vec<f32> { v.iter().copied().filter(|x| !x.is_nan()).collect() };
+        err = worst(err, rel_err(&cols(&got_y), &cols(&want_y)));
+    }
+    Ok(err)
+}
+
+fn check_max_tanh_bwd(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
+    let mut err = 0.0;
+    for _ in 0..5 {
+        let s = random_max_tanh(rng);
+        let (pre, bias) = (tied(rng, s.pre_len()), randn(rng, s.fi, 0.5));
+        let (mut y, mut arg) = (vec![0.0f32; s.out_len()], vec![0u32; s.out_len()]);
+        max_tanh_twin(&pre, &bias, s, &mut y, &mut arg);
+        let g = randn(rng, s.out_len(), 1.0);
+        let want = max_tanh_bwd_twin(&g, &y, &arg, s);
+        let mut dpre = gpu.filled(s.pre_len(), POISON)?;
+        max_tanh_bwd(gpu, &gpu.upload(&g)?, &gpu.upload(&y)?, &gpu.upload(&arg)?, s, &mut dpre)?;
+        err = worst(err, rel_err(&gpu.download(&dpre)?, &want));
+    }
+    Ok(err)
+}
+
 fn random_shape(rng: &mut Rng) -> Conv1d {
     let k = size_in(rng, 1, 6);
     Conv1d { n: size_in(rng, 1, 64), l: size_in(rng, k, 40), c: size_in(rng, 1, 30), k }
@@ -110,6 +274,8 @@ pub(crate) fn checks() -> Vec<Check> {
         Check::kernel(k::conv::IM2COL_F32, "ops::conv::im2col", MOVE, |g, r| check(g, r, true)),
         // Same additions in the same order as the CPU: exact.
         Check::kernel(k::conv::COL2IM_F32, "ops::conv::col2im", MOVE, |g, r| check(g, r, false)),
+        Check::kernel(k::conv::CONV_MAX_TANH_F32, "ops::char_conv's max + bias + tanh", MATH, check_max_tanh),
+        Check::kernel(k::conv::CONV_MAX_TANH_BWD_F32, "ops::char_conv's arg-max backward", MATH, check_max_tanh_bwd),
     ]
 }
 

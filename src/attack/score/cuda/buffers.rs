@@ -27,6 +27,12 @@ pub struct HostInputs {
 
 impl HostInputs {
     pub fn new(t: &ScoreTensors<'_>, entries: &[EntryRef<'_>]) -> Result<Self> {
+        Self::with_grads(t, entries, t.grads.len())
+    }
+
+    /// [`Self::new`] for gradients of `grads_len` values held elsewhere
+    /// (on the device): `t.grads` is not read.
+    pub fn with_grads(t: &ScoreTensors<'_>, entries: &[EntryRef<'_>], grads_len: usize) -> Result<Self> {
         let shape = ScoreShape {
             entries: entries.len(),
             words: t.words,
@@ -36,7 +42,7 @@ impl HostInputs {
         };
         shape.params(OP, 1)?;
         let (l, v, rows) = (t.positions, shape.vocab, shape.rows());
-        if t.ids.len() != rows * l || t.grads.len() != rows * l * t.dim || t.table_t.len() != t.dim * v {
+        if t.ids.len() != rows * l || grads_len != rows * l * t.dim || t.table_t.len() != t.dim * v {
             return Err(Error::invalid(OP, format!("ids, gradients or table do not match {shape:?}")));
         }
         if t.chars.len() != v {

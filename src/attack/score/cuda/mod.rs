@@ -328,8 +328,25 @@ impl<G: std::ops::Deref<Target = Gpu>> CudaScorer<G> {
         keep: usize,
         forbidden: &(dyn Fn(&CharDoc, &CharEdit) -> bool + Sync),
     ) -> Result<Vec<Vec<Candidate>>> {
+        let grads = self.gpu.upload(t.grads)?;
+        self.top_children_of(t, &grads, entries, groups, keep, forbidden)
+    }
+
+    /// [`Self::top_children`] from gradients already on the device (the
+    /// device model's backward pass left them there): `t.grads` is not read
+    /// and may be empty; only the kept children come back. `grads` is
+    /// `[E·W, L, D]`.
+    pub fn top_children_of(
+        &mut self,
+        t: &ScoreTensors<'_>,
+        grads: &DeviceBuf<f32>,
+        entries: &[EntryRef<'_>],
+        groups: usize,
+        keep: usize,
+        forbidden: &(dyn Fn(&CharDoc, &CharEdit) -> bool + Sync),
+    ) -> Result<Vec<Vec<Candidate>>> {
         let gpu: &Gpu = &self.gpu;
-        let host = HostInputs::new(t, entries)?;
+        let host = HostInputs::with_grads(t, entries, grads.len())?;
         let table_of = (t.table_t.as_ptr() as usize, t.table_t.len());
         if self.table_of != table_of || !self.table.as_ref().is_some_and(|d| d.serves(&host)) {
             self.table = Some(DeviceTable::upload(gpu, t.table_t, t.dim, &host.chars, &host.allowed)?);
@@ -337,19 +354,21 @@ impl<G: std::ops::Deref<Target = Gpu>> CudaScorer<G> {
         }
         let table = self.table.as_ref().expect("uploaded above");
         let inp = DeviceInputs::upload(gpu, table, &host)?;
-        let grads = gpu.upload(t.grads)?;
         let per_word = (2 * t.positions + 1).saturating_mul(host.shape.vocab);
         let mut cap = entry_cap(keep).min(per_word);
         loop {
             let s = host.shape;
             let rows = reuse(gpu, &mut self.rows, s.rows(), cap)?;
             let lists = reuse(gpu, &mut self.entries, s.entries, cap)?;
-            let per_entry = top_per_entry(gpu, table, &inp, &grads, (rows, lists))?;
+            let per_entry = top_per_entry(gpu, table, &inp, grads, (rows, lists))?;
             if let Some(out) = finish_on_host(per_entry, entries, groups, keep, forbidden, cap) {
                 return Ok(out);
             }
             if cap >= per_word {
-                return Ok(crate::attack::score::chars::top_children(t, entries, groups, keep, forbidden));
+                // Rare (most candidates forbidden): the host scores this step.
+                let host_grads = gpu.download(grads)?;
+                let th = ScoreTensors { grads: &host_grads, ..*t };
+                return Ok(crate::attack::score::chars::top_children(&th, entries, groups, keep, forbidden));
             }
             cap = (cap * 4).min(per_word);
         }
