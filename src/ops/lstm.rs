@@ -3,8 +3,9 @@
 //! Recording one tape node per layer instead of a dozen per time step keeps
 //! the tape small and lets the whole sequence share three big GEMMs: the
 //! input projection of every step at once (forward), and dX, dW_ih, dW_hh at
-//! once (backward). Only the recurrent product h·W_hhᵀ runs per step, and it
-//! accumulates straight into the strided gate buffer.
+//! once (backward). Only the recurrent product h·W_hhᵀ runs per step; in
+//! the forward pass the cell is fused into it (`lstm_step`), in the backward
+//! pass the cell runs first and `dgates·W_hh` after it.
 //!
 //! Gate order i, f, g, o; `c' = f*c + i*g`, `h' = o*tanh(c')`; zero initial
 //! state (PyTorch). Sequence b is active at steps t < lengths[b]; outside
@@ -37,7 +38,7 @@ pub struct LstmWeights {
     pub b_hh: Var,
 }
 
-/// Below this many cell values per step the cell runs on one thread.
+/// Below this many cell values per step the backward cell runs on one thread.
 const PAR_CELL: usize = 4096;
 
 struct Dims {
