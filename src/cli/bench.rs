@@ -155,6 +155,11 @@ pub struct EngineArgs {
     /// Also print where the time goes, op by op (forward and backward).
     #[arg(long)]
     profile: bool,
+    /// Run the LSTM's recurrent products in bfloat16 (AVX512-BF16 CPUs;
+    /// changes results slightly, see BENCHMARKS.md). Same as
+    /// `HOTFLIP_LSTM_BF16=1`.
+    #[arg(long)]
+    bf16: bool,
 }
 
 pub fn run(cmd: BenchCommand, threads: usize, backend: &Backend) -> CliResult<()> {
@@ -289,6 +294,9 @@ fn engine(a: EngineArgs, threads: usize, backend: &Backend) -> CliResult<()> {
         eprintln!("backend: cpu ({threads} threads)");
     }
     hotflip::profile::enable(a.profile);
+    if a.bf16 {
+        hotflip::ops::bf16::set_recurrent_bf16(true);
+    }
     let r = engine::run(a.preset, a.batch, a.words, a.chars, a.warmup, a.iters)?;
     if a.profile {
         eprint!("{}", hotflip::profile::render(&hotflip::profile::take()));

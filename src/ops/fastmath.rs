@@ -73,6 +73,79 @@ pub fn sigmoid_slice(a: &[f32], out: &mut [f32]) {
     }
 }
 
+/// The same formulas as [`exp`], [`tanh`] and [`sigmoid`] on 16 lanes,
+/// written with AVX-512 intrinsics so that a fused kernel can apply them to
+/// a tile still in registers. Every operation mirrors the scalar one (no
+/// fused multiply-add, the same order), so the results are bit-identical:
+/// `vector_matches_scalar_bitwise` checks it.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{LN2_HI, LN2_LO, LOG2E};
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn splat(v: f32) -> __m512 {
+        _mm512_set1_ps(v)
+    }
+
+    /// [`super::exp`] on 16 lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn exp(x: __m512) -> __m512 {
+        // f32::clamp: NaN passes through, which min/max would not do.
+        let lo = splat(-87.3);
+        let hi = splat(88.0);
+        let x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, lo), x, lo);
+        let x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, hi), x, hi);
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(_mm512_add_ps(
+            _mm512_mul_ps(x, splat(LOG2E)),
+            splat(0.5),
+        ));
+        let r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, splat(LN2_HI))), _mm512_mul_ps(n, splat(LN2_LO)));
+        let mut p = splat(1.0 / 5040.0);
+        for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+            p = _mm512_add_ps(splat(c), _mm512_mul_ps(r, p));
+        }
+        let bits = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)));
+        _mm512_mul_ps(p, _mm512_castsi512_ps(bits))
+    }
+
+    /// [`super::tanh`] on 16 lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn tanh(x: __m512) -> __m512 {
+        let sign = _mm512_set1_epi32(i32::MIN);
+        let xi = _mm512_castps_si512(x);
+        let a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, xi));
+        let t = exp(_mm512_mul_ps(splat(-2.0), a));
+        let one = splat(1.0);
+        let big = _mm512_div_ps(_mm512_sub_ps(one, t), _mm512_add_ps(one, t));
+        let x2 = _mm512_mul_ps(x, x);
+        let mut q = splat(-17.0 / 315.0);
+        for c in [2.0 / 15.0, -1.0 / 3.0, 1.0] {
+            q = _mm512_add_ps(splat(c), _mm512_mul_ps(x2, q));
+        }
+        let small = _mm512_mul_ps(a, q);
+        let y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, splat(0.1)), big, small);
+        // copysign(y, x)
+        _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_andnot_si512(sign, _mm512_castps_si512(y)),
+            _mm512_and_si512(sign, xi),
+        ))
+    }
+
+    /// [`super::sigmoid`] on 16 lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn sigmoid(x: __m512) -> __m512 {
+        let neg = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN)));
+        let one = splat(1.0);
+        _mm512_div_ps(one, _mm512_add_ps(one, exp(neg)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +187,40 @@ mod tests {
             }
             for (o, &x) in out.iter().zip(&a) {
                 assert_eq!(o.to_bits(), f(x).to_bits());
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_matches_scalar_bitwise() {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let mut xs: Vec<f32> = (0..200_000).map(|i| (i as f32 - 100_000.0) * 0.0011).collect();
+        xs.extend([0.0, -0.0, 0.1, -0.1, 0.099_999_99, 1e-30, -1e-30, 87.3, -87.3, 88.0, 200.0, -200.0]);
+        xs.extend([f32::MIN_POSITIVE, f32::MAX, f32::MIN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+        while !xs.len().is_multiple_of(16) {
+            xs.push(0.5);
+        }
+        for chunk in xs.chunks(16) {
+            let mut out = [[0.0f32; 16]; 3];
+            // SAFETY: avx512f was detected above; the slices hold 16 floats.
+            unsafe {
+                use std::arch::x86_64::*;
+                let v = _mm512_loadu_ps(chunk.as_ptr());
+                _mm512_storeu_ps(out[0].as_mut_ptr(), avx512::exp(v));
+                _mm512_storeu_ps(out[1].as_mut_ptr(), avx512::tanh(v));
+                _mm512_storeu_ps(out[2].as_mut_ptr(), avx512::sigmoid(v));
+            }
+            for (l, &x) in chunk.iter().enumerate() {
+                for (k, f) in [exp as fn(f32) -> f32, tanh, sigmoid].iter().enumerate() {
+                    let (got, want) = (out[k][l], f(x));
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                        "function {k} at {x}: vector {got} scalar {want}"
+                    );
+                }
             }
         }
     }

@@ -3,8 +3,9 @@
 //! Recording one tape node per layer instead of a dozen per time step keeps
 //! the tape small and lets the whole sequence share three big GEMMs: the
 //! input projection of every step at once (forward), and dX, dW_ih, dW_hh at
-//! once (backward). Only the recurrent product h·W_hhᵀ runs per step, and it
-//! accumulates straight into the strided gate buffer.
+//! once (backward). Only the recurrent product h·W_hhᵀ runs per step; in
+//! the forward pass the cell is fused into it (`lstm_step`), in the backward
+//! pass the cell runs first and `dgates·W_hh` after it.
 //!
 //! Gate order i, f, g, o; `c' = f*c + i*g`, `h' = o*tanh(c')`; zero initial
 //! state (PyTorch). Sequence b is active at steps t < lengths[b]; outside
@@ -15,13 +16,14 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::ops::bf16;
 use crate::ops::cpu;
-use crate::ops::fastmath;
 use crate::ops::gemm::{self, View, ViewMut};
-use crate::ops::packed_gemm::{self, PackedRhs};
+pub(crate) use crate::ops::lstm_cell::{cell_backward, cell_forward};
+use crate::ops::lstm_step::{self, GatePacked, StepBufs};
+use crate::ops::packed_gemm::{self, PackedBf16, PackedRhs};
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
-use multiversion::multiversion;
 
 /// The four PyTorch tensors of one LSTM direction.
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +38,7 @@ pub struct LstmWeights {
     pub b_hh: Var,
 }
 
-/// Below this many cell values per step the cell runs on one thread.
+/// Below this many cell values per step the backward cell runs on one thread.
 const PAR_CELL: usize = 4096;
 
 struct Dims {
@@ -54,103 +56,6 @@ impl Dims {
         } else {
             s
         }
-    }
-}
-
-/// Runs `f(b, ...)` over per-sequence chunks of several buffers, in parallel
-/// when the step is big enough to pay for it.
-type Bufs5<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32]);
-
-fn for_sequences<F>(par: bool, bufs: Bufs5<'_>, widths: [usize; 5], f: F)
-where
-    F: Fn(usize, &mut [f32], &mut [f32], &mut [f32], &mut [f32], &mut [f32]) + Sync,
-{
-    let (a, b, c, d, e) = bufs;
-    let it = a
-        .par_chunks_mut(widths[0])
-        .zip(b.par_chunks_mut(widths[1]))
-        .zip(c.par_chunks_mut(widths[2]))
-        .zip(d.par_chunks_mut(widths[3]))
-        .zip(e.par_chunks_mut(widths[4]))
-        .enumerate();
-    if par {
-        it.for_each(|(i, ((((a, b), c), d), e))| f(i, a, b, c, d, e));
-    } else {
-        a.chunks_mut(widths[0])
-            .zip(b.chunks_mut(widths[1]))
-            .zip(c.chunks_mut(widths[2]))
-            .zip(d.chunks_mut(widths[3]))
-            .zip(e.chunks_mut(widths[4]))
-            .enumerate()
-            .for_each(|(i, ((((a, b), c), d), e))| f(i, a, b, c, d, e));
-    }
-}
-
-/// The fused cell at one step of one sequence: gate pre-activations `row`
-/// `[4H]` (i, f, g, o) become activations in place; the state advances.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
-pub(crate) fn cell_forward(
-    row: &mut [f32],
-    c_state: &mut [f32],
-    h_state: &mut [f32],
-    crow: &mut [f32],
-    hrow: &mut [f32],
-) {
-    let h = c_state.len();
-    assert!(row.len() == 4 * h && h_state.len() == h && crow.len() == h && hrow.len() == h);
-    let (ri, rest) = row.split_at_mut(h);
-    let (rf, rest) = rest.split_at_mut(h);
-    let (rg, ro) = rest.split_at_mut(h);
-    for j in 0..h {
-        let i = fastmath::sigmoid(ri[j]);
-        let f = fastmath::sigmoid(rf[j]);
-        let g = fastmath::tanh(rg[j]);
-        let o = fastmath::sigmoid(ro[j]);
-        let c = f * c_state[j] + i * g;
-        let hv = o * fastmath::tanh(c);
-        ri[j] = i;
-        rf[j] = f;
-        rg[j] = g;
-        ro[j] = o;
-        crow[j] = c;
-        hrow[j] = hv;
-        c_state[j] = c;
-        h_state[j] = hv;
-    }
-}
-
-/// The cell's backward at one step of one sequence: from the output
-/// gradient `gy` and the carried `dh_next`/`dc_next`, the gate gradients
-/// `dg` `[4H]`; `dc_next` becomes the gradient for the previous cell.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
-pub(crate) fn cell_backward(
-    act: &[f32],
-    c: &[f32],
-    c_prev: &[f32],
-    gy: &[f32],
-    dh_next: &[f32],
-    dc_next: &mut [f32],
-    dg: &mut [f32],
-) {
-    let h = c.len();
-    assert!(act.len() == 4 * h && dg.len() == 4 * h);
-    assert!(c_prev.len() == h && gy.len() == h && dh_next.len() == h && dc_next.len() == h);
-    let (ai, rest) = act.split_at(h);
-    let (af, rest) = rest.split_at(h);
-    let (ag, ao) = rest.split_at(h);
-    let (di, rest) = dg.split_at_mut(h);
-    let (df, rest) = rest.split_at_mut(h);
-    let (dgg, dgo) = rest.split_at_mut(h);
-    for j in 0..h {
-        let (i, f, g, o) = (ai[j], af[j], ag[j], ao[j]);
-        let tc = fastmath::tanh(c[j]);
-        let dh = gy[j] + dh_next[j];
-        let dc = dc_next[j] + dh * o * (1.0 - tc * tc);
-        di[j] = dc * g * i * (1.0 - i);
-        df[j] = dc * c_prev[j] * f * (1.0 - f);
-        dgg[j] = dc * i * (1.0 - g * g);
-        dgo[j] = dh * tc * o * (1.0 - o);
-        dc_next[j] = dc * f;
     }
 }
 
@@ -210,51 +115,33 @@ fn forward(
 
     let mut hs = vec![0.0f32; t * b * h];
     let mut cs = vec![0.0f32; t * b * h];
-    let mut h_state = vec![0.0f32; b * h];
+    // The state before and after a step: the step reads one while it
+    // writes the other (the fused kernel's panels all read the whole state).
+    let mut h_prev = vec![0.0f32; b * h];
+    let mut h_next = vec![0.0f32; b * h];
     let mut c_state = vec![0.0f32; b * h];
-    let par = b * h >= PAR_CELL;
-    let w_hh_t = PackedRhs::transposed(w_hh, g4, h);
+    let w_hh_t = GatePacked::new(w_hh, h, bf16::recurrent_bf16());
     // Sequences whose inputs so far (in processing order, with the steps
     // they were active) are identical have identical states: the state is
     // computed for the first of them (its leader) and copied to the rest.
     let mut prefix = PrefixClasses::new(b);
     for s in 0..t {
         let tt = d.time(s, reverse);
-        let step = &mut gates[tt * b * g4..(tt + 1) * b * g4];
-        let leaders = prefix.advance(|bi| (tt < lengths[bi]).then(|| row_class[tt * b + bi]));
+        let bufs = StepBufs {
+            gates: &mut gates[tt * b * g4..(tt + 1) * b * g4],
+            c_state: &mut c_state,
+            h_next: &mut h_next,
+            hs: &mut hs[tt * b * h..(tt + 1) * b * h],
+            cs: &mut cs[tt * b * h..(tt + 1) * b * h],
+        };
+        let active: Vec<bool> = lengths.iter().map(|&l| tt < l).collect();
+        let leaders = prefix.advance(|bi| active[bi].then(|| row_class[tt * b + bi]));
         // Worth the gathers only when it saves a good share of the rows.
-        if let Some(leaders) = leaders.filter(|l| 4 * l.len() <= 3 * b) {
-            shared_prefix_step(
-                s > 0,
-                &leaders,
-                &prefix.class,
-                step,
-                &w_hh_t,
-                (&mut hs[tt * b * h..(tt + 1) * b * h], &mut cs[tt * b * h..(tt + 1) * b * h]),
-                (&mut h_state, &mut c_state),
-                |bi| tt < lengths[bi],
-            );
-            continue;
+        match leaders.filter(|l| 4 * l.len() <= 3 * b) {
+            Some(leaders) => shared_prefix_step(s > 0, &leaders, &prefix.class, &w_hh_t, &h_prev, bufs, &active),
+            None => lstm_step::step(s > 0, &h_prev, &w_hh_t, bufs, &active),
         }
-        if s > 0 {
-            packed_gemm::matmul(View::rm(&h_state, b, h), &w_hh_t, ViewMut::rm(step, b, g4), true);
-        }
-        for_sequences(
-            par,
-            (
-                step,
-                &mut hs[tt * b * h..(tt + 1) * b * h],
-                &mut cs[tt * b * h..(tt + 1) * b * h],
-                &mut h_state,
-                &mut c_state,
-            ),
-            [g4, h, h, h, h],
-            |bi, row, hrow, crow, h_state, c_state| {
-                if tt < lengths[bi] {
-                    cell_forward(row, c_state, h_state, crow, hrow);
-                }
-            },
-        );
+        std::mem::swap(&mut h_prev, &mut h_next);
     }
     (gates, cs, hs)
 }
@@ -297,21 +184,20 @@ impl PrefixClasses {
 }
 
 /// One forward step computed for the class leaders alone and copied to the
-/// other members: the recurrent product (if `recur`) and the cell on the
-/// leaders' rows, then every active sequence's gate row, output, cell and
-/// state from its leader's.
-#[allow(clippy::too_many_arguments)]
+/// other members: the fused step on the leaders' rows, then every active
+/// sequence's gate row, output, cell and state from its leader's (an
+/// inactive one carries its state).
 fn shared_prefix_step(
     recur: bool,
     leaders: &[usize],
     class: &[usize],
-    step: &mut [f32],
-    w_hh_t: &PackedRhs,
-    (hs, cs): (&mut [f32], &mut [f32]),
-    (h_state, c_state): (&mut [f32], &mut [f32]),
-    active: impl Fn(usize) -> bool,
+    w_hh_t: &GatePacked,
+    h_prev: &[f32],
+    bufs: StepBufs<'_>,
+    active: &[bool],
 ) {
-    let h = h_state.len() / class.len();
+    let StepBufs { gates: step, c_state, h_next, hs, cs } = bufs;
+    let h = h_prev.len() / class.len();
     let g4 = 4 * h;
     let m = leaders.len();
     let gather = |src: &[f32], w: usize| -> Vec<f32> {
@@ -322,37 +208,33 @@ fn shared_prefix_step(
         out
     };
     let mut g = gather(step, g4);
-    let mut hc = gather(h_state, h);
+    let hc = gather(h_prev, h);
     let mut cc = gather(c_state, h);
-    if recur {
-        packed_gemm::matmul(View::rm(&hc, m, h), w_hh_t, ViewMut::rm(&mut g, m, g4), true);
-    }
+    let mut hn = vec![0.0f32; m * h];
     let mut ho = vec![0.0f32; m * h];
     let mut co = vec![0.0f32; m * h];
-    for (k, &l) in leaders.iter().enumerate() {
-        if active(l) {
-            let r = k * h..(k + 1) * h;
-            cell_forward(
-                &mut g[k * g4..(k + 1) * g4],
-                &mut cc[r.clone()],
-                &mut hc[r.clone()],
-                &mut co[r.clone()],
-                &mut ho[r],
-            );
-        }
-    }
+    let lead_active: Vec<bool> = leaders.iter().map(|&l| active[l]).collect();
+    let lead = StepBufs { gates: &mut g, c_state: &mut cc, h_next: &mut hn, hs: &mut ho, cs: &mut co };
+    lstm_step::step(recur, &hc, w_hh_t, lead, &lead_active);
     for (bi, &k) in class.iter().enumerate() {
-        if !active(bi) {
+        let r = bi * h..(bi + 1) * h;
+        if !active[bi] {
+            h_next[r.clone()].copy_from_slice(&h_prev[r]);
             continue;
         }
-        let r = bi * h..(bi + 1) * h;
         let rk = k * h..(k + 1) * h;
         step[bi * g4..(bi + 1) * g4].copy_from_slice(&g[k * g4..(k + 1) * g4]);
         hs[r.clone()].copy_from_slice(&ho[rk.clone()]);
         cs[r.clone()].copy_from_slice(&co[rk.clone()]);
-        h_state[r.clone()].copy_from_slice(&hc[rk.clone()]);
+        h_next[r.clone()].copy_from_slice(&hn[rk.clone()]);
         c_state[r].copy_from_slice(&cc[rk]);
     }
+}
+
+/// The recurrent weights of the backward pass, f32 or (opt-in) bf16.
+enum Recurrent {
+    F32(PackedRhs),
+    Bf16(PackedBf16),
 }
 
 struct Saved {
@@ -394,7 +276,11 @@ fn backward(
     let par = b * h >= PAR_CELL;
     let (gates, cs, lengths) = (&sv.gates, &sv.cs, &sv.lengths);
     let zeros = vec![0.0f32; h];
-    let w_hh = PackedRhs::plain(sv.w_hh.data(), g4, h);
+    let w_hh = if bf16::recurrent_bf16() {
+        Recurrent::Bf16(PackedBf16::plain(sv.w_hh.data(), g4, h))
+    } else {
+        Recurrent::F32(PackedRhs::plain(sv.w_hh.data(), g4, h))
+    };
     for s in (0..t).rev() {
         let tt = d.time(s, reverse);
         // The previous step's cell, zero at the first step (and at the
@@ -425,7 +311,11 @@ fn backward(
                 .for_each(|(bi, (dg, (dh, dc)))| cell(bi, dg, dh, dc));
         }
         if s > 0 {
-            packed_gemm::matmul(View::rm(step, b, g4), &w_hh, ViewMut::rm(&mut dh_next, b, h), false);
+            let (a, c) = (View::rm(step, b, g4), ViewMut::rm(&mut dh_next, b, h));
+            match &w_hh {
+                Recurrent::F32(w) => packed_gemm::matmul(a, w, c, false),
+                Recurrent::Bf16(w) => packed_gemm::matmul_bf16(a, w, c, false),
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! `kernels/<same stem>.cu`.
 
 pub use crate::cpu;
+pub mod bf16;
 pub mod fastmath;
 pub mod gemm;
 pub mod neighbours;
@@ -15,6 +16,8 @@ pub mod dropout;
 pub(crate) mod embedding;
 pub(crate) mod loss;
 pub(crate) mod lstm;
+mod lstm_cell;
+mod lstm_step;
 mod matmul;
 mod norm;
 pub(crate) mod reduce;

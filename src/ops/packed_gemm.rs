@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use crate::ops::bf16;
 use crate::ops::gemm::{self, View, ViewMut};
 
 /// Columns per packed panel (two 16-float vectors).
@@ -17,7 +18,9 @@ const NR: usize = 32;
 /// Rows of the left operand per register block.
 const MR: usize = 8;
 /// Depth per cache block, so that a panel slice and an A block stay in L1.
-const KC: usize = 256;
+/// The fused LSTM step (`lstm_step`) blocks its depth the same way so that
+/// its sums are added in the same order (bit-identical results).
+pub(crate) const KC: usize = 256;
 
 /// A `[K, N]` right-hand side packed for repeated products.
 pub struct PackedRhs {
@@ -70,7 +73,7 @@ impl PackedRhs {
     }
 }
 
-fn use_avx512() -> bool {
+pub(crate) fn use_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -135,6 +138,69 @@ pub fn matmul(a: View<'_>, b: &PackedRhs, c: ViewMut<'_>, accumulate: bool) {
     }
 }
 
+/// A `[K, N]` right-hand side rounded to bf16, packed like [`PackedRhs`]
+/// but with depth in pairs (`vdpbf16ps` operands): the opt-in bf16 path of
+/// the LSTM's recurrent backward (see `ops::bf16`).
+pub struct PackedBf16 {
+    k: usize,
+    n: usize,
+    /// `ceil(N / NR)` panels of `ceil(K / 2) × NR` words.
+    panels: Vec<u32>,
+}
+
+impl PackedBf16 {
+    /// `B = W` for a row-major `w [K, N]`. Only for CPUs with AVX512-BF16
+    /// ([`crate::ops::bf16::available`]).
+    pub fn plain(w: &[f32], k: usize, n: usize) -> Self {
+        assert_eq!(w.len(), k * n, "packed rhs size");
+        let (np, kp) = (n.div_ceil(NR), k.div_ceil(2));
+        let mut panels = vec![0u32; np * kp * NR];
+        let at = |kk: usize, nn: usize| if kk < k { w[kk * n + nn] } else { 0.0 };
+        panels.par_chunks_mut((kp * NR).max(1)).enumerate().for_each(|(p, panel)| {
+            for j in 0..kp {
+                for c in 0..NR.min(n - p * NR) {
+                    panel[j * NR + c] = bf16::pair(at(2 * j, p * NR + c), at(2 * j + 1, p * NR + c));
+                }
+            }
+        });
+        PackedBf16 { k, n, panels }
+    }
+}
+
+/// `c (+)= bf16(a) · B` with f32 sums: [`matmul`] for a bf16 operand.
+pub fn matmul_bf16(a: View<'_>, b: &PackedBf16, c: ViewMut<'_>, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.n);
+    assert!(a.cols == b.k && c.rows == m && c.cols == n, "packed gemm shapes");
+    assert!(a.cs == 1, "packed bf16 gemm wants contiguous rows");
+    assert!(m == 0 || k == 0 || (m - 1) * a.rs + k <= a.data.len(), "packed gemm lhs view out of range");
+    assert!(m == 0 || (m - 1) * c.rs + n <= c.data.len(), "packed gemm output view out of range");
+    assert!(bf16::available(), "bf16 product without AVX512-BF16");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let kp = k.div_ceil(2);
+    let a16 = bf16::pairs_of_rows(a.data, m, k, a.rs);
+    let out = OutPtr(c.data.as_mut_ptr());
+    let rs = c.rs;
+    let run = |p: usize| {
+        let panel = &b.panels[p * kp * NR..(p + 1) * kp * NR];
+        let cols = NR.min(n - p * NR);
+        // SAFETY: avx512f and avx512bf16 were checked; the asserts bound
+        // every row and column; panel `p` writes only its own columns.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            avx512::panel_bf16(a16.as_ptr(), kp, m, panel, out.get().add(p * NR), rs, cols, accumulate)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (panel, cols, out, rs, &a16);
+    };
+    if m * n * k >= 1 << 20 && rayon::current_num_threads() > 1 {
+        (0..n.div_ceil(NR)).into_par_iter().for_each(run);
+    } else {
+        (0..n.div_ceil(NR)).for_each(run);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
@@ -187,6 +253,67 @@ mod avx512 {
                     mask_lo,
                     mask_hi,
                 );
+                r0 += MR;
+            }
+            k0 += kc;
+        }
+    }
+
+    /// [`panel`] for bf16 pairs: `a` is `m` rows of `kp` pairs, `panel`
+    /// `kp × NR` pairs.
+    ///
+    /// # Safety
+    /// avx512f and avx512bf16 must be available; the sizes as for [`panel`].
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn panel_bf16(
+        a: *const u32,
+        kp: usize,
+        m: usize,
+        panel: &[u32],
+        c: *mut f32,
+        rs: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        let mask_lo: __mmask16 = if cols >= 16 { 0xFFFF } else { (1u32 << cols) as u16 - 1 };
+        let mask_hi: __mmask16 = if cols >= 32 {
+            0xFFFF
+        } else if cols > 16 {
+            (1u32 << (cols - 16)) as u16 - 1
+        } else {
+            0
+        };
+        let mut k0 = 0;
+        while k0 < kp {
+            let kc = (KC / 2).min(kp - k0);
+            let first = k0 == 0 && !accumulate;
+            let mut r0 = 0;
+            while r0 < m {
+                let rows = MR.min(m - r0);
+                let mut acc = [_mm512_setzero_ps(); 2 * MR];
+                let ab = a.add(r0 * kp + k0);
+                let b = panel.as_ptr().add(k0 * NR);
+                for kk in 0..kc {
+                    let b0: __m512bh = std::mem::transmute(std::ptr::read_unaligned(b.add(kk * NR) as *const __m512i));
+                    let b1: __m512bh =
+                        std::mem::transmute(std::ptr::read_unaligned(b.add(kk * NR + 16) as *const __m512i));
+                    for r in 0..rows {
+                        let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*ab.add(r * kp + kk) as i32));
+                        acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], av, b0);
+                        acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], av, b1);
+                    }
+                }
+                for r in 0..rows {
+                    let row = c.add((r0 + r) * rs);
+                    let (mut lo, mut hi) = (acc[2 * r], acc[2 * r + 1]);
+                    if !first {
+                        lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(mask_lo, row));
+                        hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mask_hi, row.add(16)));
+                    }
+                    _mm512_mask_storeu_ps(row, mask_lo, lo);
+                    _mm512_mask_storeu_ps(row.add(16), mask_hi, hi);
+                }
                 r0 += MR;
             }
             k0 += kc;
@@ -291,6 +418,27 @@ mod tests {
                     assert!((c2[i] as f64 - want[i]).abs() < 1e-4 * (1.0 + want[i].abs()) * (k as f64).sqrt());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn bf16_product_is_close_to_f32() {
+        if !bf16::available() {
+            return;
+        }
+        let mut rng = Rng::new(12);
+        for &(m, k, n) in &[(1, 1, 1), (3, 7, 5), (9, 513, 40), (32, 2000, 500)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+            let w: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+            let want = naive(&a, k, m, k, |p, j| w[p * n + j], n);
+            let mut c = vec![1.0f32; m * n];
+            matmul_bf16(View::rm(&a, m, k), &PackedBf16::plain(&w, k, n), ViewMut::rm(&mut c, m, n), true);
+            // Each product is off by up to 2^-8 relative; the errors are
+            // independent, so the sum is off by about 2^-8·sqrt(k).
+            let tol = 6.0 * (k as f64).sqrt() / 256.0;
+            let worst = c.iter().zip(&want).map(|(&g, &w)| (g as f64 - 1.0 - w).abs()).fold(0.0, f64::max);
+            assert!(worst < tol, "{m}x{k}x{n}: worst {worst} > {tol}");
+            assert!(worst > 0.0 || k < 3, "{m}x{k}x{n}: bf16 gave the exact f32 result");
         }
     }
 }
