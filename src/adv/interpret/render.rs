@@ -7,7 +7,7 @@ fn esc(s: &str) -> String {
 }
 
 /// What the terminal view's notation means; printed once above the texts.
-pub const LEGEND: &str = "each word: word (→ \"w\" α) = iAdvT's perturbation at it points most towards word \"w\", with      weight α in [0, 1]; words without one are UNK or PAD";
+pub const LEGEND: &str = "each word: word (→ \"w\" α) = iAdvT's perturbation at it points most towards word \"w\", with weight α (a text's α over all its words and K directions have L2 norm ε, so |α| ≤ ε; negative: pointing away); words without one are UNK or PAD";
 
 /// What the tagger's terminal view adds to [`LEGEND`].
 pub const TAGGER_LEGEND: &str = "tagger: word[label] = the word's gold label where it is not label 0 (e.g. [i], an error); the last line gives P(label 1) at the replaced word before and after";
