@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Tabulates the reduced Sato Table 6 grid (ged_table6_grid.sh): per method,
-mean ± standard deviation over the seeds of test F0.5 / P / R of the
+mean ± sample standard deviation over the seeds of test F0.5 / P / R of the
 dev-selected checkpoint (summary.json), plus the threshold-free figures of
 `hotflip eval --dev-threshold` (average precision of P(i) on test, and test
 F0.5 at the threshold on P(i) that maximises dev F0.5) on the best/ and the
@@ -85,7 +85,9 @@ def main():
                 s = json.load(f)
             t = s["test"]
             r = {"seed": seed, "best_epoch": s["best_epoch"], "minutes": s["minutes"],
-                 "f05": t["f05"], "p": t["precision"], "r": t["recall"]}
+                 "f05": t["f05"], "r": t["recall"],
+                 # Precision is undefined for a run that labels no token `i`.
+                 "p": t["precision"] if t["confusion"][0][1] + t["confusion"][1][1] > 0 else None}
             if not a.no_eval:
                 for which in ("best", "last"):
                     e = evaluate(hotflip, run, which, a.data_dir, a.threads)
@@ -99,7 +101,7 @@ def main():
             per_run[f"{adv}_s{seed}"] = r
         col = lambda k: [g.get(k) for g in got]
         rows.append((name, paper, len(got), got, col))
-    head = ("| method | seeds | best epoch (dev) | test F0.5 | P | R | AP best | F0.5 at dev thr., best "
+    head = ("| method | seeds | best epoch (dev) | test F0.5 | P (runs that label `i`) | R | AP best | F0.5 at dev thr., best "
             "| AP last (ep. %d) | F0.5 at dev thr., last | paper F0.5 |" % a.epochs)
     print(head)
     print("|" + " --- |" * (head.count("|") - 1))
