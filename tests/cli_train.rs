@@ -512,11 +512,30 @@ fn pretrain_lm_then_init_lm_copies_embedding_and_lstm() {
     // (whether it learns is train::lm's unit tests); the log must hold a finite
     // full-softmax perplexity above 1.
     assert!(ppl.is_finite() && ppl > 1.0, "dev perplexity {ppl}");
+    // The shared loop's resume: the same folder again needs --resume, which continues.
+    let more = [&args[..], &["--out", p(&lm), "--epochs", "4", "--samples", "8", "--lr", "0.01"]].concat();
+    let err = fails(&hotflip(&more), "pretrain-lm into a used folder");
+    assert!(err.contains("--resume"), "{err}");
+    let resumed = hotflip(&[&more[..], &["--resume"]].concat());
+    ok(&resumed, "pretrain-lm --resume");
+    assert!(text(&resumed.stderr).contains("resuming"), "{}", text(&resumed.stderr));
+    let log = std::fs::read_to_string(lm.join("lm_log.jsonl")).expect("lm_log.jsonl");
+    assert_eq!(log.lines().count(), 4, "one line per epoch, the resumed one included:\n{log}");
     let out = run.path().join("tagger");
     let train =
         [train_cmd("bilstm_tagger", "fce", data.path(), &out, "1"), vec!["--lr", "1e-9", "--init-lm", p(&lm)]].concat();
     let trained = hotflip(&train);
     ok(&trained, "train --init-lm");
+    // The tagger's threshold-free figures: AP of P(i), and test at dev's best threshold.
+    let ev = ["eval", "--model", p(&out), "--dataset", "fce", "--data-dir", p(data.path()), "--dev-threshold"];
+    let scored = hotflip(&[&ev[..], &["--json"]].concat());
+    ok(&scored, "eval --dev-threshold");
+    let report = json(text(&scored.stdout).trim());
+    let ap = report["average_precision"].as_f64().expect("average_precision");
+    assert!((0.0..=1.0).contains(&ap), "{report}");
+    let at = &report["at_dev_threshold"];
+    assert!(at["f05"].as_f64().is_some() && at["threshold"].as_f64().is_some(), "{report}");
+    assert!(text(&hotflip(&ev).stdout).contains("average precision of P(i)"));
     assert!(text(&trained.stderr).contains("(9 tensors)"), "{}", text(&trained.stderr));
     let a = hotflip::checkpoint::load(&lm.join("best")).expect("LM checkpoint");
     let b = hotflip::checkpoint::load(&out.join("best")).expect("tagger checkpoint");

@@ -37,6 +37,10 @@ pub struct EvalArgs {
     /// With --json the report holds the counts that combine shards exactly.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// Taggers: also score dev, and report this split at the threshold on
+    /// P(`i`) that gives dev's best F0.5 (`at_dev_threshold` in --json).
+    #[arg(long)]
+    dev_threshold: bool,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -82,7 +86,19 @@ pub fn run(a: EvalArgs, threads: usize, backend: &Backend) -> CliResult<()> {
         }
         None => &samples[..],
     };
-    let m = train::evaluate(&ck.model, &ck.store, samples, a.batch)?;
+    let threshold = if a.dev_threshold {
+        if !ck.config.model.is_tagger() {
+            return Err("--dev-threshold is for taggers (a threshold on P(`i`))".into());
+        }
+        if enc.dev.is_empty() {
+            return Err(data.empty_split("dev").into());
+        }
+        let dev = train::evaluate(&ck.model, &ck.store, &enc.dev, a.batch)?;
+        dev.best_threshold.map(|b| b.threshold)
+    } else {
+        None
+    };
+    let m = train::evaluate_at(&ck.model, &ck.store, samples, a.batch, threshold)?;
     let correct = m.confusion.iter().enumerate().map(|(i, row)| row[i]).sum();
     let report = Report {
         model: ck.dir.display().to_string(),
@@ -110,6 +126,18 @@ pub fn run(a: EvalArgs, threads: usize, backend: &Backend) -> CliResult<()> {
             m.accuracy
         ),
         _ => println!("{} {:?}: accuracy {:.4} ({} examples)", data.name(), a.split, m.accuracy, m.n),
+    }
+    if let (Some(ap), Some(b)) = (m.average_precision, m.best_threshold) {
+        println!(
+            "average precision of P(i) {ap:.4}; best F0.5 on this split {:.4} at P(i) >= {:.4} (P {:.4}, R {:.4})",
+            b.f05, b.threshold, b.precision, b.recall
+        );
+    }
+    if let Some(d) = m.at_dev_threshold {
+        println!(
+            "at dev's best threshold P(i) >= {:.4}: precision {:.4}, recall {:.4}, F0.5 {:.4}",
+            d.threshold, d.precision, d.recall, d.f05
+        );
     }
     print!("{}", confusion_table(&m.confusion, &ck.config.labels));
     Ok(())

@@ -1,12 +1,13 @@
 //! `hotflip pretrain-lm`: an LSTM language model with the embedding and
 //! LSTM of `lstm_classifier` or `bilstm_tagger` (`train::lm`), saved as a
 //! checkpoint of that architecture so `train --init-lm DIR` can start from
-//! its embedding and LSTM weights.
+//! its embedding and LSTM weights. The run is `train::lm_run` on the loop
+//! every trainer shares: `--minutes`, Ctrl-C and `--resume` as in `train`.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -16,7 +17,8 @@ use hotflip::models::{LstmTextConfig, Model, ModelConfig};
 use hotflip::nn::ParamStore;
 use hotflip::optim::AdamConfig;
 use hotflip::train::lm::{self, LmHead, LmOptions, Proposal};
-use hotflip::train::{self, Sample, Tokens, VocabOptions};
+use hotflip::train::lm_run::{LmRunOptions, LmTrainee, LmTrainer};
+use hotflip::train::{self, Sample, StopReason, Tokens, VocabOptions};
 use hotflip::Rng;
 
 use super::common::{announce_backend, DataArgs};
@@ -42,14 +44,23 @@ pub struct PretrainLmArgs {
     /// Model size (as `train`).
     #[arg(long, value_enum, default_value = "small")]
     preset: Preset,
-    /// Output: DIR/best (lowest dev perplexity), DIR/lm_log.jsonl.
+    /// Output: DIR/best (lowest dev perplexity), DIR/last (resumable),
+    /// DIR/lm_log.jsonl.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Epochs in all (a resumed run counts those already done).
     #[arg(long, default_value_t = 10)]
     epochs: u64,
-    /// Stop after this many minutes (checked between steps).
+    /// Stop after this many minutes in all, resumes included (checked
+    /// between steps; the partial epoch is evaluated).
     #[arg(long, value_name = "M")]
     minutes: Option<f64>,
+    /// Continue the run in --out from its last saved state (same settings).
+    #[arg(long)]
+    resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Sampled-softmax negatives per batch (unigram^0.75 proposal).
@@ -116,8 +127,8 @@ pub fn run(a: PretrainLmArgs, threads: usize, backend: &Backend, interrupt: Arc<
     if a.batch == 0 || a.epochs == 0 || a.samples == 0 {
         return Err("--batch, --epochs and --samples must be at least 1".into());
     }
-    if a.out.join("best").exists() {
-        return Err(format!("{} already holds a model; choose another --out", a.out.display()).into());
+    if a.minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
+        return Err("--minutes must be positive".into());
     }
     announce_backend(threads, backend);
     let data = a.data.load()?;
@@ -138,7 +149,7 @@ pub fn run(a: PretrainLmArgs, threads: usize, backend: &Backend, interrupt: Arc<
     let mut rng = Rng::new(a.seed);
     let model = Model::new(&cfg, &mut store, &mut rng)?;
     train::set_embedding_frequencies(&mut store, &encoded.train)?;
-    let mut head = LmHead::new(v, c.lstm_hidden, dirs, &mut rng)?;
+    let head = LmHead::new(v, c.lstm_hidden, dirs, &mut rng)?;
     let proposal = Proposal::new(&lm::counts(&tr, v))?;
     let lm_opts = LmOptions {
         batch: a.batch,
@@ -147,7 +158,6 @@ pub fn run(a: PretrainLmArgs, threads: usize, backend: &Backend, interrupt: Arc<
         clip: (a.clip > 0.0).then_some(a.clip),
         seed: a.seed,
     };
-    let (mut opt_m, mut opt_h) = lm::optimisers(lm_opts.adam)?;
     eprintln!(
         "pretrain-lm: {} ({:?} preset, {} LM{}), vocabulary {v} words, {} train / {} dev sentences, sampled softmax with {} negatives",
         cfg.arch(),
@@ -165,46 +175,39 @@ pub fn run(a: PretrainLmArgs, threads: usize, backend: &Backend, interrupt: Arc<
         dataset: Some(data.name().to_string()),
         training: serde_json::json!({"pretrain_lm": {"samples": a.samples, "directions": dirs}}),
     };
-    let start = Instant::now();
-    let over = || a.minutes.is_some_and(|m| start.elapsed().as_secs_f64() / 60.0 >= m);
-    let ppl0 = lm::perplexity(&model, &store, &head, &dev, c.max_words)?;
-    eprintln!("epoch 0: dev perplexity {ppl0:.1}");
-    let mut best = f64::INFINITY;
-    let mut log = String::new();
-    for epoch in 0..a.epochs {
-        let stop = || interrupt.load(Ordering::SeqCst) || over();
-        let (loss, steps) = lm::train_epoch(
-            &model,
-            &mut store,
-            &mut head,
-            (&mut opt_m, &mut opt_h),
-            &tr,
-            &proposal,
-            &lm_opts,
-            epoch,
-            c.max_words,
-            stop,
-        )?;
-        let ppl = lm::perplexity(&model, &store, &head, &dev, c.max_words)?;
-        let minutes = start.elapsed().as_secs_f64() / 60.0;
-        let improved = ppl < best;
-        if improved {
-            best = ppl;
-            hotflip::checkpoint::save(&a.out.join("best"), &config, &vocab, &store, &[])?;
-        }
-        let line = serde_json::json!({"epoch": epoch + 1, "steps": steps, "minutes": minutes,
-            "train_sampled_loss": loss, "dev_perplexity": ppl, "best": improved});
-        log += &format!("{line}\n");
-        hotflip::checkpoint::atomic::write_file(&a.out.join("lm_log.jsonl"), log.as_bytes())?;
-        eprintln!(
-            "epoch {}: {steps} steps, sampled loss {loss:.3}, dev perplexity {ppl:.1}{} ({minutes:.1} min)",
-            epoch + 1,
-            if improved { " *best*" } else { "" }
-        );
-        if interrupt.load(Ordering::SeqCst) || over() {
-            break;
-        }
+    let mut trainee = LmTrainee { model, store, head, config, vocab };
+    let trainer = LmTrainer {
+        out: a.out.clone(),
+        opts: LmRunOptions {
+            epochs: a.epochs,
+            minutes: a.minutes,
+            lm: lm_opts,
+            save_every: Duration::from_secs(300),
+            progress: !a.no_progress,
+        },
+        train: &tr,
+        dev: &dev,
+        proposal: &proposal,
+        max_words: c.max_words,
+        interrupt,
+        after_step: None,
+    };
+    let s = trainer.run(&mut trainee, a.resume)?;
+    if s.stopped == StopReason::Interrupted {
+        return Err(super::Interrupted(format!(
+            "interrupted: state saved in {}; continue with the same command and --resume",
+            a.out.join("last").display()
+        ))
+        .into());
     }
-    eprintln!("done: best dev perplexity {best:.1} -> {}", a.out.join("best").display());
+    eprintln!(
+        "done ({:?}) after {:.2} epochs, {:.1} min: best dev perplexity {:.1} (epoch {:.2}) -> {}",
+        s.stopped,
+        s.epochs,
+        s.minutes,
+        s.best_perplexity.unwrap_or(f64::NAN),
+        s.best_epoch.unwrap_or(f64::NAN),
+        s.best_dir.display()
+    );
     Ok(())
 }

@@ -22,7 +22,7 @@ use crate::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
-use crate::train::batches::{epoch_plan, eval_plan};
+use crate::train::batches::eval_plan;
 use crate::train::objective::collect_grads;
 
 /// The word-prediction heads (one per LSTM direction).
@@ -42,6 +42,30 @@ impl LmHead {
         let names = ["lm", "lm_reverse"];
         let heads = (0..dirs).map(|d| Linear::new(&mut store, names[d], hidden, vocab, rng)).collect::<Result<_>>()?;
         Ok(LmHead { store, heads, hidden })
+    }
+
+    /// Sets the heads' weights from saved tensors (`path` names the file in
+    /// errors): every head tensor must be there with its shape.
+    pub fn load_weights(&mut self, tensors: &[(String, Tensor)], path: &std::path::Path) -> Result<()> {
+        let bad = |msg: String| Error::Checkpoint { path: path.to_path_buf(), msg };
+        let ids: Vec<_> = self.store.ids().collect();
+        for id in ids {
+            let name = self.store.name(id).to_string();
+            let t = tensors
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.clone())
+                .ok_or_else(|| bad(format!("tensor `{name}` of the LM head is missing")))?;
+            if t.shape() != self.store.get(id).shape() {
+                return Err(bad(format!(
+                    "tensor `{name}` has shape {:?}, expected {:?}",
+                    t.shape(),
+                    self.store.get(id).shape()
+                )));
+            }
+            self.store.set(id, t)?;
+        }
+        Ok(())
     }
 }
 
@@ -249,41 +273,6 @@ pub fn perplexity(
     Ok((nll / n as f64).exp())
 }
 
-/// One epoch over `train` (sentences of word ids); returns the mean loss.
-#[allow(clippy::too_many_arguments)]
-pub fn train_epoch(
-    model: &Model,
-    store: &mut ParamStore,
-    head: &mut LmHead,
-    adam: (&mut Adam, &mut Adam),
-    train: &[Vec<usize>],
-    proposal: &Proposal,
-    opts: &LmOptions,
-    epoch: u64,
-    max_words: usize,
-    mut stop: impl FnMut() -> bool,
-) -> Result<(f64, usize)> {
-    let lengths: Vec<usize> = train.iter().map(Vec::len).collect();
-    let mut rng = Rng::derive(opts.seed, 0x4c4d ^ epoch);
-    let (mut total, mut steps) = (0.0f64, 0usize);
-    let (a0, a1) = adam;
-    for members in epoch_plan(&lengths, opts.batch, opts.seed, epoch) {
-        if stop() {
-            break;
-        }
-        let batch: Vec<Vec<usize>> = members.iter().map(|&i| train[i].clone()).collect();
-        let x = WordBatch::from_sentences(&batch, max_words, 1)?;
-        let mode = Mode::train(opts.seed ^ (epoch << 32) ^ steps as u64);
-        let loss = train_step(model, store, head, (&mut *a0, &mut *a1), &x, proposal, opts, mode, &mut rng)?;
-        if !loss.is_finite() {
-            return Err(Error::invalid("language model", format!("the loss became {loss} at step {steps}")));
-        }
-        total += loss as f64;
-        steps += 1;
-    }
-    Ok((total / steps.max(1) as f64, steps))
-}
-
 /// Unigram counts of the training words (`[V]`).
 pub fn counts(train: &[Vec<usize>], vocab: usize) -> Vec<u64> {
     let mut c = vec![0u64; vocab];
@@ -300,11 +289,6 @@ pub fn counts(train: &[Vec<usize>], vocab: usize) -> Vec<u64> {
 /// A fresh pair of optimisers for the model and the head.
 pub fn optimisers(cfg: AdamConfig) -> Result<(Adam, Adam)> {
     Ok((Adam::new(cfg)?, Adam::new(cfg)?))
-}
-
-/// Steps taken so far by the model's optimiser.
-pub fn steps(adam: &Adam) -> u64 {
-    adam.steps()
 }
 
 #[cfg(test)]
@@ -350,9 +334,19 @@ mod tests {
         let (mut a, mut b) = optimisers(opts.adam).unwrap();
         let before = perplexity(&model, &store, &head, &dev, 20).unwrap();
         assert!(before > 5.0, "an untrained LM is near uniform over 10 words: {before}");
+        let lengths: Vec<usize> = train.iter().map(Vec::len).collect();
         for epoch in 0..6 {
-            train_epoch(&model, &mut store, &mut head, (&mut a, &mut b), &train, &proposal, &opts, epoch, 20, || false)
-                .unwrap();
+            for (k, members) in
+                crate::train::batches::epoch_plan(&lengths, opts.batch, opts.seed, epoch).iter().enumerate()
+            {
+                let batch: Vec<Vec<usize>> = members.iter().map(|&i| train[i].clone()).collect();
+                let x = WordBatch::from_sentences(&batch, 20, 1).unwrap();
+                let mut r = Rng::derive(opts.seed, epoch * 1000 + k as u64);
+                let mode = Mode::train(r.next_u64());
+                let loss =
+                    train_step(&model, &mut store, &mut head, (&mut a, &mut b), &x, &proposal, &opts, mode, &mut r);
+                assert!(loss.unwrap().is_finite());
+            }
         }
         let after = perplexity(&model, &store, &head, &dev, 20).unwrap();
         // Each next (previous) word is determined but for the first (last).

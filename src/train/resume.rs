@@ -89,7 +89,7 @@ pub fn check_settings(
 ) -> Result<()> {
     for (flag, old) in old {
         let new = now.get(flag).cloned().unwrap_or_default();
-        if *old != new {
+        if !same_setting(old, &new) {
             return Err(Error::Checkpoint {
                 path: dir.to_path_buf(),
                 msg: format!(
@@ -101,8 +101,38 @@ pub fn check_settings(
     Ok(())
 }
 
+/// Whether a saved setting equals this command's. Numbers compare as the
+/// f32 the flags are: serde_json's default float parsing is not exactly
+/// round-trip, so an f32 widened, written and read back (0.999 as
+/// 0.9990000128746033 → …032) can differ from the value in the last bit.
+fn same_setting(old: &serde_json::Value, new: &serde_json::Value) -> bool {
+    match (old.as_f64(), new.as_f64()) {
+        (Some(a), Some(b)) => a as f32 == b as f32,
+        _ => old == new,
+    }
+}
+
 /// Restores Adam from `dir` (a `last/`) for the weights in `store`.
 pub fn load_optimizer(dir: &Path, adam: &mut Adam, store: &ParamStore, step: u64) -> Result<()> {
     let opt = tensors::load(&dir.join(OPTIMIZER_FILE))?;
     adam.load_state(store, &opt, step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_f32_setting_read_back_from_json_is_the_same_and_a_changed_one_is_named() {
+        let adam = AdamConfig { lr: 1e-2, decay: 0.999, ..AdamConfig::default() };
+        let now = resume_settings(16, &adam, Some(5.0), None);
+        let text = serde_json::to_string(&now).unwrap();
+        let saved: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+        check_settings(Path::new("x"), &saved, &now).unwrap();
+        let changed = resume_settings(16, &AdamConfig { decay: 0.998, ..adam }, Some(5.0), None);
+        let err = check_settings(Path::new("x"), &saved, &changed).unwrap_err().to_string();
+        assert!(err.contains("--lr-decay"), "{err}");
+        let other_batch = resume_settings(8, &adam, Some(5.0), None);
+        assert!(check_settings(Path::new("x"), &saved, &other_batch).is_err());
+    }
 }

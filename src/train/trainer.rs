@@ -25,7 +25,7 @@ use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::train::batches::{epoch_plan, Batch};
 use crate::train::epochs::{epochs_done, run_epochs, LoopOptions, Position, Session as LoopSession};
-use crate::train::metrics::{evaluate, Metrics};
+use crate::train::metrics::{evaluate, evaluate_at, Metrics};
 use crate::train::objective::Objective;
 use crate::train::progress::Span;
 use crate::train::resume::{self, STATE_FILE};
@@ -274,17 +274,18 @@ impl Trainer<'_> {
         let best_dir = self.out.join(BEST);
         let minutes = (base + start.elapsed().as_secs_f64()) / 60.0;
         let epochs = epochs_done(&state.pos, session.per_epoch);
-        let test = if stopped == StopReason::Interrupted || !best_dir.exists() {
-            None
-        } else {
-            let best = checkpoint::load(&best_dir)?;
-            Some(evaluate(&best.model, &best.store, &self.data.test, opts.eval_batch)?)
-        };
         if best_metrics.is_none() && best_dir.exists() {
             // Resumed, and nothing beat the earlier best: report that one.
             let cfg = checkpoint::load_config(&best_dir)?;
             best_metrics = cfg.training.get("dev").and_then(|v| serde_json::from_value(v.clone()).ok());
         }
+        let test = if stopped == StopReason::Interrupted || !best_dir.exists() {
+            None
+        } else {
+            let best = checkpoint::load(&best_dir)?;
+            let threshold = dev_threshold(best_metrics.as_ref());
+            Some(evaluate_at(&best.model, &best.store, &self.data.test, opts.eval_batch, threshold)?)
+        };
         Ok(TrainSummary {
             stopped,
             epochs,
@@ -311,7 +312,8 @@ impl Trainer<'_> {
     ) -> Result<Option<Metrics>> {
         let dev = evaluate(&t.model, &t.store, &self.data.dev, self.opts.eval_batch)?;
         let test = if self.opts.eval_test {
-            Some(evaluate(&t.model, &t.store, &self.data.test, self.opts.eval_batch)?)
+            let threshold = dev_threshold(Some(&dev));
+            Some(evaluate_at(&t.model, &t.store, &self.data.test, self.opts.eval_batch, threshold)?)
         } else {
             None
         };
@@ -350,11 +352,13 @@ impl Trainer<'_> {
         *span = Span::default();
         atomic::append_line(&self.out.join(LOG), &json)?;
         let metric = if dev.f05.is_some() { "F0.5" } else { "accuracy" };
+        let ap = |m: &Metrics| m.average_precision.map(|a| format!(" (AP {a:.4})")).unwrap_or_default();
         eprintln!(
-            "epoch {epoch:.2}: loss {:.4}, dev {metric} {:.4}{}{} ({:.1} min)",
+            "epoch {epoch:.2}: loss {:.4}, dev {metric} {:.4}{}{}{} ({:.1} min)",
             state.pos.loss_ema.unwrap_or(f64::NAN),
             score,
-            test.as_ref().map(|m| format!(", test {metric} {:.4}", m.score())).unwrap_or_default(),
+            ap(&dev),
+            test.as_ref().map(|m| format!(", test {metric} {:.4}{}", m.score(), ap(m))).unwrap_or_default(),
             if better { " *best*" } else { "" },
             elapsed_s / 60.0
         );
@@ -477,6 +481,11 @@ impl LoopSession for Session<'_, '_> {
     fn save_last(&mut self) -> Result<()> {
         self.trainer.save_last(self.t, &self.updater.adam, &self.state)
     }
+}
+
+/// The threshold on P(`i`) that dev's figures chose (taggers only).
+fn dev_threshold(dev: Option<&Metrics>) -> Option<f64> {
+    dev.and_then(|m| m.best_threshold).map(|b| b.threshold)
 }
 
 /// The run directory's best checkpoint, or the directory itself if it is a

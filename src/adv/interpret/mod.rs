@@ -4,6 +4,12 @@
 //! direction's word, and how the prediction moves; and, for comparison, the
 //! word whose direction is most cosine-similar to AdvT's unrestricted
 //! perturbation.
+//!
+//! Word classifiers perturb against the predicted class; the tagger
+//! (grammatical error detection) against its gold labels where they are
+//! known (a data set's sentences) and its predicted ones otherwise, so that
+//! on an erroneous word the direction that raises the loss is the one that
+//! makes it look correct (Sato et al. Table 7).
 
 use serde::Serialize;
 
@@ -13,7 +19,13 @@ use crate::error::{Error, Result};
 use crate::models::{Input, Mode, Model, Weights, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::neighbours::{self, AlphaScope, IadvtConfig, Table};
-use crate::tape::Tape;
+use crate::tape::{Tape, Var};
+
+mod render;
+mod tagged;
+
+pub use render::{render_html, render_text, LEGEND, TAGGER_LEGEND};
+pub use tagged::interpret_tagged;
 
 /// One word of an interpreted text.
 #[derive(Clone, Debug, Serialize)]
@@ -31,6 +43,15 @@ pub struct WordView {
     pub advt_word: Option<String>,
     /// That cosine.
     pub advt_cos: f32,
+    /// Taggers: the gold label of this word, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold: Option<usize>,
+    /// Taggers: P(label 1) (`i`, an error) at this word.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p1: Option<f32>,
+    /// Taggers: P(label 1) at this word once the most perturbed word is replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adv_p1: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -38,9 +59,10 @@ pub struct WordView {
 pub struct Interpretation {
     /// The text as given.
     pub text: String,
-    /// The predicted class.
+    /// The predicted class (taggers: the label predicted at the replaced
+    /// word, or at the first word when none was replaced).
     pub pred: usize,
-    /// Class probabilities.
+    /// Class probabilities (taggers: at that word).
     pub probs: Vec<f32>,
     /// Each word read, in order.
     pub words: Vec<WordView>,
@@ -48,9 +70,9 @@ pub struct Interpretation {
     pub adv_text: String,
     /// Which word was replaced (none if no direction raises the loss).
     pub replaced: Option<usize>,
-    /// The prediction on `adv_text`.
+    /// The prediction on `adv_text` (taggers: at the same word).
     pub adv_pred: usize,
-    /// Class probabilities on `adv_text`.
+    /// Class probabilities on `adv_text` (taggers: at the same word).
     pub adv_probs: Vec<f32>,
 }
 
@@ -89,41 +111,12 @@ pub fn interpret(
     let preds: Vec<usize> = probs.iter().map(|p| crate::math::argmax(p)).collect();
 
     // g = dJ/de with J the loss of the predicted class.
-    let ig = model.input_gradient(store, &input, Mode::EVAL, Weights::Frozen, |tape, logits| {
-        tape.cross_entropy(logits, &preds)
-    })?;
-    let (e, g) = (ig.embedded, ig.grad);
-    let table = model.word_table_values(store)?.ok_or_else(|| Error::invalid("interpret", "no word embeddings"))?;
-    let (v, d) = (table.shape()[0], table.shape()[1]);
-    let tab = Table::new(table.data(), v, d)?;
-    let pos = real_positions(&x);
-    let pos_ids: Vec<usize> = pos.iter().map(|&(b, t)| x.ids[b * x.len + t]).collect();
-    let w = gather(e.data(), &x, d);
-    let gr = gather(g.data(), &x, d);
-    let nb =
-        neighbours::iadvt(tab, &pos_ids, &w, &gr, &x.lengths, &IadvtConfig { k, eps, scope: AlphaScope::PerExample })?;
-    // AdvT's perturbation for comparison: ε g/‖g‖ per example.
-    let mut advt = g.data().to_vec();
-    normalize_per_example(&mut advt, &x, d, eps);
-    let advt = gather(&advt, &x, d);
-
-    let dirs = Directions { vocab, table: table.data(), dim: d, k, pos_ids: &pos_ids, w: &w, advt: &advt, nb: &nb };
-    let mut flat = 0usize;
-    let mut adv_ids = ids.clone();
-    let mut replaced = vec![None; texts.len()];
-    let mut views_all = Vec::with_capacity(texts.len());
-    for (b, words) in parsed.iter().enumerate() {
-        let (views, best) = dirs.views(words, flat);
-        if let Some((_, t, j)) = best {
-            adv_ids[b][t] = j;
-            replaced[b] = Some(t);
-        }
-        flat += words.len();
-        views_all.push(views);
-    }
-    let xa = WordBatch::from_sentences(&adv_ids, cfg.max_words(), model.min_len())?;
+    let core =
+        perturb(model, store, vocab, &x, &parsed, &ids, k, eps, |tape, logits| tape.cross_entropy(logits, &preds))?;
+    let xa = WordBatch::from_sentences(&core.adv_ids, cfg.max_words(), model.min_len())?;
     let adv_probs = probs_of(model, store, &Input::Words(xa))?;
-    let out = views_all
+    let out = core
+        .views
         .into_iter()
         .enumerate()
         .map(|(b, views)| Interpretation {
@@ -131,13 +124,68 @@ pub fn interpret(
             pred: preds[b],
             probs: probs[b].clone(),
             words: views,
-            adv_text: adv_text(vocab, &parsed[b], &adv_ids[b], replaced[b]),
-            replaced: replaced[b],
+            adv_text: adv_text(vocab, &parsed[b], &core.adv_ids[b], core.replaced[b]),
+            replaced: core.replaced[b],
             adv_pred: crate::math::argmax(&adv_probs[b]),
             adv_probs: adv_probs[b].clone(),
         })
         .collect();
     Ok(out)
+}
+/// Per-text word views, and the ids with each text's most perturbed word
+/// replaced by its direction word (where one raises the loss).
+struct Perturbed {
+    views: Vec<Vec<WordView>>,
+    adv_ids: Vec<Vec<usize>>,
+    replaced: Vec<Option<usize>>,
+}
+
+/// iAdvT's and AdvT's perturbations of `x` (the texts `parsed`, ids `ids`)
+/// for the loss `loss` of the logits, read as words.
+#[allow(clippy::too_many_arguments)]
+fn perturb(
+    model: &Model,
+    store: &ParamStore,
+    vocab: &Vocab,
+    x: &WordBatch,
+    parsed: &[Vec<String>],
+    ids: &[Vec<usize>],
+    k: usize,
+    eps: f32,
+    loss: impl FnOnce(&Tape, Var) -> Result<Var>,
+) -> Result<Perturbed> {
+    let input = Input::Words(x.clone());
+    let ig = model.input_gradient(store, &input, Mode::EVAL, Weights::Frozen, loss)?;
+    let (e, g) = (ig.embedded, ig.grad);
+    let table = model.word_table_values(store)?.ok_or_else(|| Error::invalid("interpret", "no word embeddings"))?;
+    let (v, d) = (table.shape()[0], table.shape()[1]);
+    let tab = Table::new(table.data(), v, d)?;
+    let pos = real_positions(x);
+    let pos_ids: Vec<usize> = pos.iter().map(|&(b, t)| x.ids[b * x.len + t]).collect();
+    let w = gather(e.data(), x, d);
+    let gr = gather(g.data(), x, d);
+    let nb =
+        neighbours::iadvt(tab, &pos_ids, &w, &gr, &x.lengths, &IadvtConfig { k, eps, scope: AlphaScope::PerExample })?;
+    // AdvT's perturbation for comparison: ε g/‖g‖ per example.
+    let mut advt = g.data().to_vec();
+    normalize_per_example(&mut advt, x, d, eps);
+    let advt = gather(&advt, x, d);
+
+    let dirs = Directions { vocab, table: table.data(), dim: d, k, pos_ids: &pos_ids, w: &w, advt: &advt, nb: &nb };
+    let mut flat = 0usize;
+    let mut adv_ids = ids.to_vec();
+    let mut replaced = vec![None; parsed.len()];
+    let mut views = Vec::with_capacity(parsed.len());
+    for (b, words) in parsed.iter().enumerate() {
+        let (v, best) = dirs.views(words, flat);
+        if let Some((_, t, j)) = best {
+            adv_ids[b][t] = j;
+            replaced[b] = Some(t);
+        }
+        flat += words.len();
+        views.push(v);
+    }
+    Ok(Perturbed { views, adv_ids, replaced })
 }
 
 /// The words of a text with the replaced one (if any) swapped for its
@@ -195,6 +243,9 @@ impl Directions<'_> {
                 norm,
                 advt_word: best_cos.map(|(_, j)| self.vocab.token(j).unwrap_or_default().to_string()),
                 advt_cos: best_cos.map_or(0.0, |(c, _)| c),
+                gold: None,
+                p1: None,
+                adv_p1: None,
             });
         }
         (views, best)
@@ -221,109 +272,5 @@ impl Directions<'_> {
             }
         }
         best_cos
-    }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// What the terminal view's notation means; printed once above the texts.
-pub const LEGEND: &str = "each word: word (→ \"w\" α) = iAdvT's perturbation at it points most towards word \"w\", with      weight α in [0, 1]; words without one are UNK or PAD";
-
-/// A terminal view: each word with its strongest direction and α.
-pub fn render_text(it: &Interpretation, labels: &[String]) -> String {
-    let name = |i: usize| labels.get(i).cloned().unwrap_or_else(|| i.to_string());
-    let words: Vec<String> = it
-        .words
-        .iter()
-        .map(|w| match &w.direction {
-            // Debug quoting: `*` or `]` as a direction word stays legible.
-            Some(dir) => format!("{} (→ {dir:?} {:.2})", w.word, w.alpha),
-            None => w.word.clone(),
-        })
-        .collect();
-    format!(
-        "{}\n  prediction {} ({:.3}); replacing the most perturbed word: \"{}\" → {} ({:.3})\n",
-        words.join(" "),
-        name(it.pred),
-        it.probs[it.pred],
-        it.adv_text,
-        name(it.adv_pred),
-        it.adv_probs[it.adv_pred]
-    )
-}
-
-/// An HTML heat map of the perturbation strength.
-pub fn render_html(items: &[Interpretation], labels: &[String]) -> String {
-    let name = |i: usize| labels.get(i).cloned().unwrap_or_else(|| i.to_string());
-    let mut s = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>iAdvT interpretation</title><style>\
-body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto}\
-.t{margin:14px 0;padding:10px;border:1px solid #ddd;border-radius:6px;line-height:2.2}\
-.w{padding:2px 4px;border-radius:3px;position:relative}\
-.w sub{font-size:70%;color:#444}</style></head><body><h1>Interpretable adversarial perturbations</h1>\
-<p>Each word is shaded by the strength α of its strongest direction (Sato et al. Figure 4); the subscript is the word that direction points to.</p>",
-    );
-    let max_alpha = items.iter().flat_map(|i| i.words.iter().map(|w| w.alpha)).fold(1e-12f32, f32::max);
-    for it in items {
-        s += "<div class=\"t\">";
-        for w in &it.words {
-            let a = (w.alpha / max_alpha).clamp(0.0, 1.0);
-            let title = format!(
-                "α {:.3}, ‖r‖ {:.3}; AdvT's nearest: {} (cos {:.2})",
-                w.alpha,
-                w.norm,
-                w.advt_word.clone().unwrap_or_default(),
-                w.advt_cos
-            );
-            s += &format!(
-                "<span class=\"w\" style=\"background:rgba(231,76,60,{a:.2})\" title=\"{}\">{}<sub>{}</sub></span> ",
-                esc(&title),
-                esc(&w.word),
-                esc(w.direction.as_deref().unwrap_or(""))
-            );
-        }
-        s += &format!(
-            "<div>prediction <b>{}</b> ({:.3}) → with the most perturbed word replaced: <i>{}</i> → <b>{}</b> ({:.3})</div></div>",
-            esc(&name(it.pred)),
-            it.probs[it.pred],
-            esc(&it.adv_text),
-            esc(&name(it.adv_pred)),
-            it.adv_probs[it.adv_pred]
-        );
-    }
-    s += "</body></html>\n";
-    s
-}
-
-#[cfg(test)]
-mod render_tests {
-    use super::*;
-
-    #[test]
-    fn directions_are_quoted_and_the_legend_names_the_notation() {
-        let view = |word: &str, dir: Option<&str>| WordView {
-            word: word.into(),
-            direction: dir.map(String::from),
-            alpha: 0.37,
-            norm: 1.0,
-            advt_word: None,
-            advt_cos: 0.0,
-        };
-        let it = Interpretation {
-            text: "this *".into(),
-            pred: 0,
-            probs: vec![0.6, 0.4],
-            words: vec![view("this", Some("*")), view("*", None)],
-            adv_text: "* *".into(),
-            replaced: Some(0),
-            adv_pred: 1,
-            adv_probs: vec![0.4, 0.6],
-        };
-        let t = render_text(&it, &["neg".into(), "pos".into()]);
-        assert!(t.starts_with("this (→ \"*\" 0.37) *\n"), "{t}");
-        assert!(!t.contains('['), "{t}");
-        assert!(LEGEND.contains("(→ \"w\" α)"));
     }
 }
