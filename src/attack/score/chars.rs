@@ -170,8 +170,99 @@ pub fn best_flips(ids: &[usize], grads: &[f32], table_t: &[f32], v: usize) -> Ve
     flips
 }
 
-/// Visits every allowed edit of one entry with its first-order score.
-fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit: impl FnMut(CharEdit, f32)) {
+/// Where [`for_each_edit`] sends an entry's candidates.
+trait EditSink {
+    /// The ranking key (`parent score + gain`) a candidate must reach to be
+    /// kept, if there is one yet: a candidate whose key is below it under
+    /// `total_cmp` would be refused. `None` while everything is kept.
+    fn floor(&self) -> Option<f32>;
+
+    /// One allowed edit with its first-order score.
+    fn visit(&mut self, edit: CharEdit, gain: f32);
+}
+
+/// Every candidate, unpruned ([`score_all`]).
+struct Collect<'a> {
+    entry: usize,
+    score: f32,
+    out: &'a mut Vec<Candidate>,
+}
+
+impl EditSink for Collect<'_> {
+    fn floor(&self) -> Option<f32> {
+        None
+    }
+
+    fn visit(&mut self, edit: CharEdit, gain: f32) {
+        self.out.push(Candidate { entry: self.entry, edit, gain, total: self.score + gain });
+    }
+}
+
+/// An entry's best `cap` candidates that are not forbidden: a bounded heap
+/// with the worst kept candidate on top.
+struct TopK<'a> {
+    entry: usize,
+    doc: &'a CharDoc,
+    score: f32,
+    cap: usize,
+    heap: BinaryHeap<Worst>,
+    forbidden: &'a (dyn Fn(&CharDoc, &CharEdit) -> bool + Sync),
+}
+
+impl EditSink for TopK<'_> {
+    fn floor(&self) -> Option<f32> {
+        if self.heap.len() < self.cap {
+            return None;
+        }
+        self.heap.peek().map(|w| w.0.total)
+    }
+
+    fn visit(&mut self, edit: CharEdit, gain: f32) {
+        let c = Candidate { entry: self.entry, edit, gain, total: self.score + gain };
+        let enters = self.heap.len() < self.cap || self.heap.peek().is_some_and(|w| c.rank(&w.0) == Ordering::Less);
+        if enters && !(self.forbidden)(self.doc, &edit) {
+            self.heap.push(Worst(c));
+            if self.heap.len() > self.cap {
+                self.heap.pop();
+            }
+        }
+    }
+}
+
+/// The largest of `row[c]` over the characters `c` that pass `take`, or
+/// `None` if there is none or one is NaN (then nothing may be skipped).
+fn row_max(row: &[f32], take: impl Fn(usize) -> bool) -> Option<f32> {
+    let mut m: Option<f32> = None;
+    for (c, &x) in row.iter().enumerate() {
+        if !take(c) {
+            continue;
+        }
+        if x.is_nan() {
+            return None;
+        }
+        m = Some(m.map_or(x, |m: f32| m.max(x)));
+    }
+    m
+}
+
+/// Whether a whole row of candidates can be skipped: `bound` is at least
+/// every candidate's gain (each gain is the row's score passed through
+/// operations that round monotonically, so the row's largest score gives
+/// the largest gain), and even `score + bound` is strictly below the sink's
+/// floor as a number (not merely under `total_cmp`, which puts −0 below +0).
+/// Then every candidate of the row would be refused: skipping it changes no
+/// result. Infinite or NaN values never skip.
+fn below_floor(sink: &impl EditSink, score: f32, bound: Option<f32>) -> bool {
+    match (sink.floor(), bound) {
+        (Some(floor), Some(b)) => score.is_finite() && b.is_finite() && score + b < floor,
+        _ => false,
+    }
+}
+
+/// Visits every allowed edit of one entry with its first-order score,
+/// except rows of flips or inserts (one position, every character) that
+/// `sink`'s floor rules out as a whole.
+fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, sink: &mut impl EditSink) {
     let (l, d, v) = (t.positions, t.dim, t.allowed.len());
     let mut s = vec![0.0f32; l * v];
     for (w, word) in entry.doc.words.iter().enumerate().take(t.words) {
@@ -189,11 +280,17 @@ fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit
         }
         let at = |j: usize, c: usize| s[j * v + c];
         let base: Vec<f32> = (0..=n).map(|j| at(j, a[j])).collect();
+        // The largest score of a character other than the one in place, per position.
+        let best_other: Vec<Option<f32>> =
+            (0..=n).map(|j| row_max(&s[j * v..(j + 1) * v], |c| t.allowed[c] && c != a[j])).collect();
         // Flips.
         for j in 0..n {
+            if below_floor(sink, entry.score, best_other[j].map(|m| m - base[j])) {
+                continue;
+            }
             for c in 0..v {
                 if t.allowed[c] && c != a[j] {
-                    visit(CharEdit { op: CharOp::Flip, word: w, pos: j, ch: t.chars[c] }, at(j, c) - base[j]);
+                    sink.visit(CharEdit { op: CharOp::Flip, word: w, pos: j, ch: t.chars[c] }, at(j, c) - base[j]);
                 }
             }
         }
@@ -217,7 +314,7 @@ fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit
                     count += 1;
                 }
                 if count > 0 {
-                    visit(CharEdit { op: CharOp::Delete, word: w, pos: j, ch: '\0' }, sum / count as f32);
+                    sink.visit(CharEdit { op: CharOp::Delete, word: w, pos: j, ch: '\0' }, sum / count as f32);
                 }
             }
         }
@@ -232,17 +329,24 @@ fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit
                 rcnt[k] = rcnt[k + 1] + moved as usize;
             }
             for j in 0..=n {
+                let insert = |c: usize| CharEdit { op: CharOp::Insert, word: w, pos: j, ch: t.chars[c] };
+                // Every character but the one in place: (rsum + S − base) / (rcnt + 1).
+                let bound = best_other[j].map(|m| (rsum[j + 1] + (m - base[j])) / (rcnt[j + 1] + 1) as f32);
+                let skip_others = below_floor(sink, entry.score, bound);
                 for c in 0..v {
                     if !t.allowed[c] {
                         continue;
                     }
                     let here = c != a[j];
+                    if here && skip_others {
+                        continue;
+                    }
                     let count = rcnt[j + 1] + here as usize;
                     if count == 0 {
                         continue;
                     }
                     let sum = rsum[j + 1] + if here { at(j, c) - base[j] } else { 0.0 };
-                    visit(CharEdit { op: CharOp::Insert, word: w, pos: j, ch: t.chars[c] }, sum / count as f32);
+                    sink.visit(insert(c), sum / count as f32);
                 }
             }
         }
@@ -252,6 +356,11 @@ fn for_each_edit(t: &ScoreTensors<'_>, e: usize, entry: &EntryRef<'_>, mut visit
 /// The best `keep` children per group (document), over all entries of the
 /// group, distinct as documents, none `forbidden`. Returned per group, best
 /// first.
+///
+/// Each entry keeps its best `entry_cap(keep)` candidates; once it holds
+/// that many, a row of flips or inserts whose best possible key is below
+/// the worst kept one is skipped without visiting its characters (exact:
+/// `top_children_by_sorting`, which visits everything, gives the same).
 pub fn top_children(
     t: &ScoreTensors<'_>,
     entries: &[EntryRef<'_>],
@@ -264,18 +373,16 @@ pub fn top_children(
         .par_iter()
         .enumerate()
         .map(|(e, entry)| {
-            let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(cap + 1);
-            for_each_edit(t, e, entry, |edit, gain| {
-                let c = Candidate { entry: e, edit, gain, total: entry.score + gain };
-                let enters = heap.len() < cap || heap.peek().is_some_and(|w| c.rank(&w.0) == Ordering::Less);
-                if enters && !forbidden(entry.doc, &edit) {
-                    heap.push(Worst(c));
-                    if heap.len() > cap {
-                        heap.pop();
-                    }
-                }
-            });
-            heap.into_iter().map(|w| w.0).collect()
+            let mut sink = TopK {
+                entry: e,
+                doc: entry.doc,
+                score: entry.score,
+                cap,
+                heap: BinaryHeap::with_capacity(cap + 1),
+                forbidden,
+            };
+            for_each_edit(t, e, entry, &mut sink);
+            sink.heap.into_iter().map(|w| w.0).collect()
         })
         .collect();
     merge_groups(per_entry, entries, groups, keep)
@@ -287,9 +394,7 @@ pub fn top_children(
 pub fn score_all(t: &ScoreTensors<'_>, entries: &[EntryRef<'_>]) -> Vec<Candidate> {
     let mut all = Vec::new();
     for (e, entry) in entries.iter().enumerate() {
-        for_each_edit(t, e, entry, |edit, gain| {
-            all.push(Candidate { entry: e, edit, gain, total: entry.score + gain })
-        });
+        for_each_edit(t, e, entry, &mut Collect { entry: e, score: entry.score, out: &mut all });
     }
     all
 }
@@ -425,6 +530,87 @@ mod tests {
             assert_eq!(got.len(), n);
             let bits = |f: &[(f32, usize, usize)]| f.iter().map(|&(s, j, c)| (s.to_bits(), j, c)).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "trial {trial}");
+        }
+    }
+
+    /// A sink with a fixed floor: what `for_each_edit` visits under it.
+    struct Fixed {
+        floor: f32,
+        seen: Vec<Candidate>,
+        entry: usize,
+        score: f32,
+    }
+
+    impl EditSink for Fixed {
+        fn floor(&self) -> Option<f32> {
+            Some(self.floor)
+        }
+        fn visit(&mut self, edit: CharEdit, gain: f32) {
+            self.seen.push(Candidate { entry: self.entry, edit, gain, total: self.score + gain });
+        }
+    }
+
+    fn attack_sized() -> crate::attack::score::cuda::CaseSize {
+        // About the W2 workload: 10 entries of up to 40 words, 16 positions,
+        // 16-d embeddings, 58 characters, beam 10.
+        crate::attack::score::cuda::CaseSize { entries: 10, words: 40, positions: 16, dim: 16, vocab: 58, keep: 10 }
+    }
+
+    #[test]
+    fn rows_skipped_under_a_floor_hold_no_candidate_that_reaches_it() {
+        let mut rng = Rng::new(21);
+        let (mut skipped, mut total) = (0usize, 0usize);
+        for _ in 0..25 {
+            let case = crate::attack::score::cuda::Case::random(&mut rng, attack_sized());
+            case.with_twin(|t, entries| {
+                for (e, entry) in entries.iter().enumerate() {
+                    let mut all = Vec::new();
+                    for_each_edit(t, e, entry, &mut Collect { entry: e, score: entry.score, out: &mut all });
+                    if all.is_empty() {
+                        continue;
+                    }
+                    let mut keys: Vec<f32> = all.iter().map(|c| c.total).collect();
+                    keys.sort_by(|a, b| b.total_cmp(a));
+                    // Floors from the best few down to the median, exact keys included.
+                    for floor in [keys[0], keys[keys.len().min(20) - 1], keys[keys.len() / 2]] {
+                        let mut sink = Fixed { floor, seen: Vec::new(), entry: e, score: entry.score };
+                        for_each_edit(t, e, entry, &mut sink);
+                        // Every candidate that reaches the floor is visited, with the same bits.
+                        let seen: std::collections::HashMap<CharEdit, u32> =
+                            sink.seen.iter().map(|c| (c.edit, c.total.to_bits())).collect();
+                        for c in all.iter().filter(|c| c.total >= floor || c.total.is_nan()) {
+                            assert_eq!(seen.get(&c.edit), Some(&c.total.to_bits()), "{c:?} under floor {floor}");
+                        }
+                        assert!(sink.seen.iter().all(|c| all.contains(c)), "visited something unscored");
+                        skipped += all.len() - sink.seen.len();
+                        total += all.len();
+                    }
+                }
+            });
+        }
+        assert!(skipped > total / 2, "the floor skipped only {skipped} of {total} candidates");
+    }
+
+    #[test]
+    fn pruned_top_children_equal_sorting_every_candidate_at_attack_sizes() {
+        let mut rng = Rng::new(22);
+        for _ in 0..25 {
+            let case = crate::attack::score::cuda::Case::random(&mut rng, attack_sized());
+            let (keep, groups) = (case.keep, case.n_groups);
+            case.with_twin(|t, entries| {
+                let none = |_: &CharDoc, _: &CharEdit| false;
+                let some = |_: &CharDoc, e: &CharEdit| (e.ch as u32).is_multiple_of(4) && e.op != CharOp::Delete;
+                for forbidden in [&none as &(dyn Fn(&CharDoc, &CharEdit) -> bool + Sync), &some] {
+                    let got = top_children(t, entries, groups, keep, forbidden);
+                    let want = top_children_by_sorting(t, entries, groups, keep, forbidden);
+                    let bits = |g: &[Vec<Candidate>]| -> Vec<Vec<(usize, CharEdit, u32, u32)>> {
+                        g.iter()
+                            .map(|l| l.iter().map(|c| (c.entry, c.edit, c.gain.to_bits(), c.total.to_bits())).collect())
+                            .collect()
+                    };
+                    assert_eq!(bits(&got), bits(&want));
+                }
+            });
         }
     }
 
