@@ -35,6 +35,9 @@ pub struct DeviceCharCnnLstm {
     highway: Vec<HighwayWeights>,
     lstm: Vec<LstmLayer>,
     classifier: (Storage, Storage),
+    /// The seed 1.0 of the summed loss's backward, resident so that no
+    /// evaluation pays a host-to-device copy for it.
+    one: Storage,
 }
 
 /// One evaluation on the device.
@@ -92,6 +95,7 @@ impl DeviceCharCnnLstm {
             highway,
             lstm,
             classifier: (up("classifier.weight")?, up("classifier.bias")?),
+            one: dev.upload(&[1.0])?,
             cfg: cfg.clone(),
             dev,
         })
@@ -117,8 +121,10 @@ impl DeviceCharCnnLstm {
                 format!("batch has {} chars per word, the model {}", x.chars, self.cfg.max_word_len),
             ));
         }
-        if classes.len() != x.batch || weights.len() != x.batch || x.lengths.len() != x.batch {
-            return Err(Error::invalid(OP, format!("{} classes for a batch of {}", classes.len(), x.batch)));
+        for (what, len) in [("classes", classes.len()), ("weights", weights.len()), ("lengths", x.lengths.len())] {
+            if len != x.batch {
+                return Err(Error::invalid(OP, format!("{len} {what} for a batch of {}", x.batch)));
+            }
         }
         if let Some(&l) = x.lengths.iter().find(|&&l| l == 0 || l > x.words) {
             return Err(Error::invalid(OP, format!("a document of {l} words in a batch of {}", x.words)));
@@ -164,7 +170,7 @@ impl DeviceCharCnnLstm {
         if !need_grad {
             return Ok(DeviceEval { log_probs, grad: None });
         }
-        let glogits = d.cross_entropy_bwd(&ls, c.n_classes, classes, weights, &d.upload(&[1.0])?, true)?;
+        let glogits = d.cross_entropy_bwd(&ls, c.n_classes, classes, weights, &self.one, true)?;
         let glast = d.gemm(&glogits, cw, Gemm { m: x.batch, k: c.n_classes, n: h, ta: false, tb: false })?;
         let mut g = d.embedding_bwd(&glast, n, h, &last_ids, None)?;
         for (li, (layer, saved)) in self.lstm.iter().zip(&lstm_saved).enumerate().rev() {
