@@ -14,6 +14,7 @@ use hotflip::train::{self, Objective, Plain, StopReason, TrainOptions, TrainSpec
 
 use super::common::{announce_backend, DataArgs};
 use super::CliResult;
+use hotflip::backend::{CudaDevice, Device};
 use hotflip::cuda::Backend;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -28,6 +29,17 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The name `--arch` takes (and `ModelConfig::arch` gives).
+    fn name(self) -> &'static str {
+        match self {
+            Arch::CharCnnLstm => "char_cnn_lstm",
+            Arch::WordCnn => "word_cnn",
+            Arch::LstmClassifier => "lstm_classifier",
+            Arch::BilstmTagger => "bilstm_tagger",
+            Arch::CharNmt => "char_nmt",
+        }
+    }
+
     /// The library's architecture for the classifiers and the tagger;
     /// char_nmt trains through its own loop (`translate::train_nmt`).
     fn classifier(self) -> CliResult<train::Arch> {
@@ -292,10 +304,37 @@ fn check_args(a: &TrainArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// The device the training steps run on: `None` for the CPU engine; with
+/// a GPU selected, the device if this architecture and objective train
+/// there, else an error saying what does not (never a silent CPU run).
+fn training_device(
+    a: &TrainArgs,
+    objective: String,
+    threads: usize,
+    backend: &Backend,
+) -> CliResult<Option<Arc<dyn Device>>> {
+    let Some(gpu) = backend.gpu() else {
+        announce_backend(threads, backend);
+        return Ok(None);
+    };
+    if let Some(why) = train::device_step::unsupported(a.arch.name(), &objective) {
+        return Err(why.into());
+    }
+    eprintln!(
+        "backend: cuda ({}{}) for the training steps (forward/backward, clipping, Adam); dev evaluation on the CPU",
+        gpu.info().name,
+        if gpu.is_emulated() { ", emulated on the CPU" } else { "" }
+    );
+    Ok(Some(Arc::new(CudaDevice::new(gpu.clone()))))
+}
+
 /// `--arch char_nmt`: the translation model trains through its own loop.
 fn train_translation(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.adv != AdvArg::None || a.init.is_some() || a.init_vectors.is_some() || a.max_norm.is_some() {
         return Err("--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into());
+    }
+    if let Some(why) = backend.gpu().and_then(|_| train::device_step::unsupported("char_nmt", "plain")) {
+        return Err(why.into());
     }
     announce_backend(threads, backend);
     let r = super::translate::NmtTrainRequest {
@@ -358,11 +397,11 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
         return train_translation(a, threads, backend, interrupt);
     }
     let mut objective = objective(&a)?;
-    announce_backend(threads, backend);
+    let device = training_device(&a, objective.name(), threads, backend)?;
     let data = a.data.load()?;
     let spec = spec(&a)?;
     check_splits(&data)?;
-    let summary = train::run_resumable(&data, &spec, objective.as_mut(), interrupt)?;
+    let summary = train::run_resumable_on(&data, &spec, objective.as_mut(), interrupt, device)?;
     match summary.stopped {
         StopReason::Interrupted => {
             return Err(super::Interrupted(format!(
