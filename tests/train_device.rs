@@ -9,13 +9,14 @@
 
 use std::sync::Arc;
 
+use hotflip::adv::{FlipKind, FlipTraining};
 use hotflip::backend::{CpuDevice, CudaDevice, Device};
 use hotflip::cuda::Gpu;
 use hotflip::models::device::DeviceCharCnnLstm;
 use hotflip::models::{CharBatch, CharCnnLstmConfig, Input, Mode, Model, ModelConfig};
 use hotflip::nn::ParamStore;
 use hotflip::optim::{Adam, AdamConfig, Optimizer};
-use hotflip::train::device_step::DeviceUpdater;
+use hotflip::train::device_step::{DeviceObjective, DevicePlain, DeviceUpdater};
 use hotflip::train::{Batch, Objective, Plain, StepContext, Targets, Updater};
 use hotflip::Rng;
 
@@ -99,8 +100,37 @@ fn every_weight_gradient_matches_the_tape() {
     }
 }
 
+/// `steps_follow_the_host_updater` for plain training.
 #[test]
 fn device_steps_follow_the_host_updater() {
+    steps_follow_the_host_updater(&mut Plain, &mut || Box::new(DevicePlain));
+}
+
+/// HotFlip adversarial training: the clean pass's input gradient chooses
+/// the flips (on the host, from the device's gradient), the adversarial
+/// pass and the combination run on the device.
+#[test]
+fn device_hotflip_steps_follow_the_host_updater() {
+    let flip = FlipTraining { fraction: 0.3, ..FlipTraining::paper(FlipKind::Chars) };
+    let f2 = flip.clone();
+    steps_follow_the_host_updater(&mut flip.clone(), &mut || Box::new(f2.clone()));
+    // The flips matter: the combined loss is not the clean loss.
+    let (m, store) = model(3);
+    let b = batch(&mut Rng::new(5), 3, 4);
+    let (Input::Chars(x), Targets::Classes(y)) = (&b.input, &b.targets) else { unreachable!() };
+    let dm = DeviceCharCnnLstm::new(&m, &store, Arc::new(CpuDevice)).unwrap();
+    let clean = dm.train_grads(x, y, Mode::EVAL).unwrap().loss;
+    let both = DeviceObjective::grads(&mut flip.clone(), &dm, &b, Mode::EVAL).unwrap().loss;
+    assert!(both > clean + 1e-3, "combined {both} vs clean {clean}: no flip raised the loss");
+}
+
+/// N steps (clipping that bites, Adam with decay, max-norm, a sync and a
+/// fresh updater halfway as a save and resume) on each device against the
+/// host `Updater` with the tape: losses, weights and Adam's moments.
+fn steps_follow_the_host_updater(
+    host_objective: &mut dyn Objective,
+    device_objective: &mut dyn FnMut() -> Box<dyn DeviceObjective>,
+) {
     let cfg = AdamConfig { lr: 0.01, decay: 0.99, ..AdamConfig::default() };
     // A clip below the first gradients' norm, so that the rescale runs.
     let (clip, max_norm) = (Some(0.5), Some(0.9));
@@ -111,7 +141,7 @@ fn device_steps_follow_the_host_updater() {
     let mut up = Updater { adam: Adam::new(cfg).unwrap(), clip, max_norm };
     let mut want = Vec::new();
     for (i, b) in batches.iter().enumerate() {
-        want.push(up.step(&mut Plain, &m, &mut host, b, Mode::train(100 + i as u64), i as u64).unwrap());
+        want.push(up.step(host_objective, &m, &mut host, b, Mode::train(100 + i as u64), i as u64).unwrap());
     }
     for dev in devices() {
         let name = dev.name();
@@ -120,13 +150,14 @@ fn device_steps_follow_the_host_updater() {
         // Two steps, a sync (as a checkpoint save), a fresh updater from
         // the synced state (as a resume), two more steps.
         let mut got = Vec::new();
+        let mut objective = device_objective();
         let mut d = DeviceUpdater::new(dev.clone(), &m, &store, &adam, clip, max_norm).unwrap();
         for (i, b) in batches.iter().enumerate() {
             if i == 2 {
                 d.sync(&mut store, &mut adam).unwrap();
                 d = DeviceUpdater::new(dev.clone(), &m, &store, &adam, clip, max_norm).unwrap();
             }
-            got.push(d.step(b, Mode::train(100 + i as u64)).unwrap());
+            got.push(d.step(objective.as_mut(), b, Mode::train(100 + i as u64)).unwrap());
         }
         d.sync(&mut store, &mut adam).unwrap();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {

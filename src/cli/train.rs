@@ -16,6 +16,7 @@ use super::common::{announce_backend, DataArgs};
 use super::CliResult;
 use hotflip::backend::{CudaDevice, Device};
 use hotflip::cuda::Backend;
+use hotflip::train::device_step::{DeviceObjective, DevicePlain};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -304,28 +305,40 @@ fn check_args(a: &TrainArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// The device the training steps run on: `None` for the CPU engine; with
-/// a GPU selected, the device if this architecture and objective train
-/// there, else an error saying what does not (never a silent CPU run).
+/// Where the training steps run: `None` for the CPU engine; with a GPU
+/// selected, the device and the objective's device version if this
+/// architecture and objective train there, else an error saying what does
+/// not (never a silent CPU run).
 fn training_device(
     a: &TrainArgs,
     objective: String,
     threads: usize,
     backend: &Backend,
-) -> CliResult<Option<Arc<dyn Device>>> {
+) -> CliResult<Option<train::device_step::OnDevice>> {
     let Some(gpu) = backend.gpu() else {
         announce_backend(threads, backend);
         return Ok(None);
     };
-    if let Some(why) = train::device_step::unsupported(a.arch.name(), &objective) {
+    if let Some(why) = train::device_step::unsupported_arch(a.arch.name()) {
         return Err(why.into());
     }
+    let on_device: Box<dyn DeviceObjective> = match a.adv {
+        AdvArg::None => Box::new(DevicePlain),
+        AdvArg::Hotflip => {
+            let mut o = FlipTraining::paper(FlipKind::Chars);
+            o.fraction = a.flip_fraction;
+            o.per_word = a.flips_per_word;
+            Box::new(o)
+        }
+        _ => return Err(train::device_step::unsupported_objective(&objective).into()),
+    };
     eprintln!(
         "backend: cuda ({}{}) for the training steps (forward/backward, clipping, Adam); dev evaluation on the CPU",
         gpu.info().name,
         if gpu.is_emulated() { ", emulated on the CPU" } else { "" }
     );
-    Ok(Some(Arc::new(CudaDevice::new(gpu.clone()))))
+    let device: Arc<dyn Device> = Arc::new(CudaDevice::new(gpu.clone()));
+    Ok(Some(train::device_step::OnDevice { device, objective: on_device }))
 }
 
 /// `--arch char_nmt`: the translation model trains through its own loop.
@@ -333,7 +346,7 @@ fn train_translation(a: TrainArgs, threads: usize, backend: &Backend, interrupt:
     if a.adv != AdvArg::None || a.init.is_some() || a.init_vectors.is_some() || a.max_norm.is_some() {
         return Err("--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into());
     }
-    if let Some(why) = backend.gpu().and_then(|_| train::device_step::unsupported("char_nmt", "plain")) {
+    if let Some(why) = backend.gpu().and_then(|_| train::device_step::unsupported_arch("char_nmt")) {
         return Err(why.into());
     }
     announce_backend(threads, backend);

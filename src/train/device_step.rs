@@ -16,9 +16,10 @@ use std::sync::Arc;
 use crate::backend::{Device, Storage};
 use crate::cuda::params::AdamParams;
 use crate::error::{Error, Result};
-use crate::models::device::DeviceCharCnnLstm;
-use crate::models::{Input, Mode, Model};
+use crate::models::device::{DeviceCharCnnLstm, DeviceGrads};
+use crate::models::{CharBatch, Input, Mode, Model};
 use crate::nn::ParamStore;
+use crate::ops::BinaryKind;
 use crate::optim::{renorm_rows, Adam, AdamConfig, Optimizer};
 use crate::tensor::Tensor;
 use crate::train::batches::{Batch, Targets};
@@ -34,6 +35,14 @@ struct Moments {
     v: Storage,
     /// Steps this parameter took (its bias correction).
     t: u64,
+}
+
+/// Where a run's steps go: the device and the objective's device version.
+pub struct OnDevice {
+    /// The device (a GPU, or the emulated one).
+    pub device: Arc<dyn Device>,
+    /// The run's objective on the device.
+    pub objective: Box<dyn DeviceObjective>,
 }
 
 /// The model, its optimiser state and the update around it, on a device.
@@ -54,19 +63,77 @@ pub struct DeviceUpdater {
 }
 
 /// Why a training run cannot run on a device, if it cannot: the
-/// architecture (`ModelConfig::arch`'s name) and the objective (its
-/// `name()`); only plain training of `char_cnn_lstm` runs there so far.
-pub fn unsupported(arch: &str, objective: &str) -> Option<String> {
-    if arch != "char_cnn_lstm" {
-        return Some(format!("{arch} does not train on the GPU yet (only char_cnn_lstm does); use --device cpu"));
+/// architecture (`ModelConfig::arch`'s name); only `char_cnn_lstm` trains
+/// there so far.
+pub fn unsupported_arch(arch: &str) -> Option<String> {
+    (arch != "char_cnn_lstm")
+        .then(|| format!("{arch} does not train on the GPU yet (only char_cnn_lstm does); use --device cpu"))
+}
+
+/// The error for an objective without a device version.
+pub fn unsupported_objective(objective: &str) -> String {
+    format!(
+        "the `{objective}` objective does not train on the GPU yet (plain and --adv hotflip training of \
+         char_cnn_lstm do); use --device cpu"
+    )
+}
+
+/// What a device step minimises (an [`crate::train::Objective`]'s
+/// counterpart): the loss and every weight's gradient, left on the device.
+pub trait DeviceObjective {
+    /// The name of the host objective it mirrors (`Objective::name`): a run
+    /// checks that they match, and `last/` records it for resuming.
+    fn name(&self) -> String;
+
+    /// The loss of `batch` under `mode` and its gradients.
+    fn grads(&mut self, model: &DeviceCharCnnLstm, batch: &Batch, mode: Mode) -> Result<DeviceGrads>;
+}
+
+/// Plain training on a device: the mean cross-entropy (`train::Plain`).
+pub struct DevicePlain;
+
+impl DeviceObjective for DevicePlain {
+    fn name(&self) -> String {
+        "plain".into()
     }
-    if objective != "plain" {
-        return Some(format!(
-            "the `{objective}` objective does not train on the GPU yet (only plain training of char_cnn_lstm does); \
-             use --device cpu"
-        ));
+
+    fn grads(&mut self, model: &DeviceCharCnnLstm, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
+        let (x, y) = char_classes(batch)?;
+        model.train_grads(x, y, mode)
     }
-    None
+}
+
+/// A batch's characters and classes: what trains on a device so far.
+pub fn char_classes(batch: &Batch) -> Result<(&CharBatch, &[usize])> {
+    match (&batch.input, &batch.targets) {
+        (Input::Chars(x), Targets::Classes(y)) => Ok((x, y)),
+        _ => Err(Error::invalid(OP, "only character batches with class targets train on a device")),
+    }
+}
+
+/// `wa·a + wb·b`, losses and gradients (`optim::weighted_sum`'s device
+/// twin); a non-finite loss on either side gives a non-finite loss and no
+/// gradients (the step is then skipped).
+pub fn combine(dev: &dyn Device, a: DeviceGrads, wa: f32, b: DeviceGrads, wb: f32) -> Result<DeviceGrads> {
+    let loss = wa * a.loss + wb * b.loss;
+    if !loss.is_finite() {
+        return Ok(DeviceGrads { loss, grads: a.grads.iter().map(|_| None).collect() });
+    }
+    let scaled = |g: Storage, w: f32| if w == 1.0 { Ok(g) } else { dev.scale(&g, w) };
+    let grads = a
+        .grads
+        .into_iter()
+        .zip(b.grads)
+        .map(|pair| {
+            Ok(match pair {
+                (Some(x), Some(y)) => Some(dev.binary(BinaryKind::Add, &scaled(x, wa)?, &scaled(y, wb)?)?),
+                (Some(x), None) => Some(scaled(x, wa)?),
+                (None, Some(y)) => Some(scaled(y, wb)?),
+                (None, None) => None,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(DeviceGrads { loss, grads })
 }
 
 impl DeviceUpdater {
@@ -119,13 +186,10 @@ impl DeviceUpdater {
         self.steps
     }
 
-    /// Trains on `batch` under `mode` (dropout seeds) and returns the loss;
+    /// Trains `objective` on `batch` under `mode` (dropout seeds) and returns the loss;
     /// a non-finite loss leaves everything untouched, as the host updater.
-    pub fn step(&mut self, batch: &Batch, mode: Mode) -> Result<f32> {
-        let (Input::Chars(x), Targets::Classes(y)) = (&batch.input, &batch.targets) else {
-            return Err(Error::invalid(OP, "only character batches with class targets train on a device"));
-        };
-        let r = self.model.train_grads(x, y, mode)?;
+    pub fn step(&mut self, objective: &mut dyn DeviceObjective, batch: &Batch, mode: Mode) -> Result<f32> {
+        let r = objective.grads(&self.model, batch, mode)?;
         if !r.loss.is_finite() {
             return Ok(r.loss);
         }

@@ -257,7 +257,7 @@ pub fn run_resumable_on(
     spec: &TrainSpec,
     objective: &mut dyn Objective,
     interrupt: Arc<AtomicBool>,
-    device: Option<Arc<dyn crate::backend::Device>>,
+    device: Option<crate::train::device_step::OnDevice>,
 ) -> Result<TrainSummary> {
     let char_level = spec.arch == Arch::CharCnnLstm;
     let vocab_opts = VocabOptions {

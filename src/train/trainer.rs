@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Device;
 use crate::checkpoint::{self, CheckpointConfig};
 use crate::data::ModelVocab;
 use crate::error::{Error, Result};
@@ -25,7 +24,7 @@ use crate::nn::ParamStore;
 use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::train::batches::{epoch_plan, Batch};
-use crate::train::device_step::{self, DeviceUpdater};
+use crate::train::device_step::{self, DeviceObjective, DeviceUpdater, OnDevice};
 use crate::train::epochs::{epochs_done, run_epochs, LoopOptions, Position, Session as LoopSession};
 use crate::train::metrics::{evaluate, evaluate_at, Metrics};
 use crate::train::objective::Objective;
@@ -228,12 +227,18 @@ impl Trainer<'_> {
         t: &mut Trainee,
         objective: &mut dyn Objective,
         resume: bool,
-        device: Option<Arc<dyn Device>>,
+        device: Option<OnDevice>,
     ) -> Result<TrainSummary> {
         let opts = &self.opts;
-        if device.is_some() {
-            if let Some(why) = device_step::unsupported(t.model.config().arch(), &objective.name()) {
+        if let Some(on) = &device {
+            if let Some(why) = device_step::unsupported_arch(t.model.config().arch()) {
                 return Err(Error::invalid("train", why));
+            }
+            if on.objective.name() != objective.name() {
+                return Err(Error::invalid(
+                    "train",
+                    format!("the device objective `{}` is not the run's `{}`", on.objective.name(), objective.name()),
+                ));
             }
         }
         if self.data.train.is_empty() || self.data.dev.is_empty() {
@@ -264,7 +269,10 @@ impl Trainer<'_> {
             resume::check_fresh(&self.out)?;
         }
         let device = match device {
-            Some(dev) => Some(DeviceUpdater::new(dev, &t.model, &t.store, &updater.adam, opts.clip, opts.max_norm)?),
+            Some(on) => Some((
+                DeviceUpdater::new(on.device, &t.model, &t.store, &updater.adam, opts.clip, opts.max_norm)?,
+                on.objective,
+            )),
             None => None,
         };
         let (start, base) = (Instant::now(), state.pos.elapsed_s);
@@ -445,7 +453,7 @@ struct Session<'r, 'd> {
     updater: Updater,
     /// The steps' device, when training there (`updater.adam` and the
     /// store are then synced from it before they are read).
-    device: Option<DeviceUpdater>,
+    device: Option<(DeviceUpdater, Box<dyn DeviceObjective>)>,
     state: TrainState,
     lengths: Vec<usize>,
     per_epoch: usize,
@@ -460,7 +468,7 @@ impl Session<'_, '_> {
     /// Brings the device's weights and moments to the host store and Adam.
     fn sync(&mut self) -> Result<()> {
         match &mut self.device {
-            Some(d) => d.sync(&mut self.t.store, &mut self.updater.adam),
+            Some((d, _)) => d.sync(&mut self.t.store, &mut self.updater.adam),
             None => Ok(()),
         }
     }
@@ -486,7 +494,7 @@ impl LoopSession for Session<'_, '_> {
         let b = Batch::make(&self.trainer.data.train, &self.plan[batch], &self.cfg, self.min_len)?;
         let mode = Mode::train(mix(o.seed, pos.step));
         let loss = match &mut self.device {
-            Some(d) => d.step(&b, mode)?,
+            Some((d, objective)) => d.step(objective.as_mut(), &b, mode)?,
             None => self.updater.step(self.objective, &self.t.model, &mut self.t.store, &b, mode, pos.step)?,
         };
         if !loss.is_finite() {

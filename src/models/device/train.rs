@@ -22,6 +22,33 @@ impl DeviceCharCnnLstm {
     /// under `mode` (dropout with `mode.site(0)`, as `CharCnnLstm` on the
     /// tape draws it).
     pub fn train_grads(&self, x: &CharBatch, classes: &[usize], mode: Mode) -> Result<DeviceGrads> {
+        Ok(self.train_pass(x, classes, mode, false)?.0)
+    }
+
+    /// [`DeviceCharCnnLstm::train_grads`] and dLoss/d(character embeddings)
+    /// `[B·W, L, char_dim]` (HotFlip training scores flips with it); `None`
+    /// when the loss is not finite.
+    pub fn train_grads_and_input(
+        &self,
+        x: &CharBatch,
+        classes: &[usize],
+        mode: Mode,
+    ) -> Result<(DeviceGrads, Option<Storage>)> {
+        self.train_pass(x, classes, mode, true)
+    }
+
+    /// The character embedding table `[n_chars, char_dim]` on the device.
+    pub fn embedding(&self) -> &Storage {
+        &self.params[self.layout.embedding]
+    }
+
+    fn train_pass(
+        &self,
+        x: &CharBatch,
+        classes: &[usize],
+        mode: Mode,
+        keep_input_grad: bool,
+    ) -> Result<(DeviceGrads, Option<Storage>)> {
         let w = vec![1.0 / x.batch.max(1) as f32; x.batch];
         self.check(x, classes, &w)?;
         let seed = mode.train.then(|| mode.site(0));
@@ -29,10 +56,10 @@ impl DeviceCharCnnLstm {
         let loss = self.dev.sum(&fw.per_row)?;
         let mut grads: Vec<Option<Storage>> = (0..self.params.len()).map(|_| None).collect();
         if !loss.is_finite() {
-            return Ok(DeviceGrads { loss, grads });
+            return Ok((DeviceGrads { loss, grads }, None));
         }
         let glogits = self.dev.cross_entropy_bwd(&fw.ls, self.cfg.n_classes, classes, &w, &self.one, true)?;
-        self.backward(x, &fw, &glogits, Some(&mut grads))?;
-        Ok(DeviceGrads { loss, grads })
+        let gemb = self.backward(x, &fw, &glogits, Some(&mut grads))?;
+        Ok((DeviceGrads { loss, grads }, keep_input_grad.then_some(gemb)))
     }
 }
