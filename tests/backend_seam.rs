@@ -82,6 +82,7 @@ fn every_primitive_agrees_with_the_cpu_device() {
     both(&cpu, &cuda, "dropout", 0.0, |d| d.to_host(&d.dropout(&d.upload(&x).unwrap(), 0.3, 77).unwrap()).unwrap());
     // Sum.
     both(&cpu, &cuda, "sum", 1e-6, |d| vec![d.sum(&d.upload(&x).unwrap()).unwrap()]);
+    both(&cpu, &cuda, "scale", 0.0, |d| d.to_host(&d.scale(&d.upload(&x).unwrap(), -0.37).unwrap()).unwrap());
     // Adam, two steps in place on device-resident state.
     let (theta, grad) = (randn(&mut rng, 300), randn(&mut rng, 300));
     both(&cpu, &cuda, "adam", 1e-6, |d| {

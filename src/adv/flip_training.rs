@@ -76,7 +76,7 @@ fn best_char_flips(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize) 
 
 /// The batch with each example's top r flips applied, at most `per_word`
 /// of them in one word (`None`: no cap).
-fn flip_chars(
+pub(crate) fn flip_chars(
     x: &CharBatch,
     g: &[f32],
     table: &[f32],

@@ -4,6 +4,7 @@
 //! `Objective` for the training loop.
 
 pub mod embedding;
+mod flip_device;
 pub mod flip_training;
 pub mod iadvt_baselines;
 pub mod interpret;

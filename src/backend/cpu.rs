@@ -124,6 +124,10 @@ impl Device for CpuDevice {
         Ok(crate::ops::cpu::sum(host("sum", x)?) as f32)
     }
 
+    fn scale(&self, x: &Storage, c: f32) -> Result<Storage> {
+        Ok(Storage::Cpu(host("scale", x)?.iter().map(|&v| v * c).collect()))
+    }
+
     fn adam(
         &self,
         p: &AdamParams,

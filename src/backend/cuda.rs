@@ -157,6 +157,13 @@ impl Device for CudaDevice {
         Ok(self.gpu.download(&out)?[0])
     }
 
+    fn scale(&self, x: &Storage, c: f32) -> Result<Storage> {
+        let x = dev("scale", x)?;
+        let mut y = self.gpu.zeros(x.len())?;
+        unary::scale(&self.gpu, x, &mut y, c)?;
+        Ok(Storage::Cuda(y))
+    }
+
     fn adam(
         &self,
         p: &AdamParams,

@@ -214,6 +214,8 @@ pub trait Device: Send + Sync {
 
     /// The sum of every value, accumulated in f64.
     fn sum(&self, x: &Storage) -> Result<f32>;
+    /// `c·x`, elementwise (gradient clipping's rescale).
+    fn scale(&self, x: &Storage, c: f32) -> Result<Storage>;
 
     /// One Adam/AdamW step, in place.
     fn adam(&self, p: &AdamParams, param: &mut Storage, grad: &Storage, m: &mut Storage, v: &mut Storage)

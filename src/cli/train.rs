@@ -14,7 +14,9 @@ use hotflip::train::{self, Objective, Plain, StopReason, TrainOptions, TrainSpec
 
 use super::common::{announce_backend, DataArgs};
 use super::CliResult;
+use hotflip::backend::{CudaDevice, Device};
 use hotflip::cuda::Backend;
+use hotflip::train::device_step::{DeviceObjective, DevicePlain};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -28,6 +30,17 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The name `--arch` takes (and `ModelConfig::arch` gives).
+    fn name(self) -> &'static str {
+        match self {
+            Arch::CharCnnLstm => "char_cnn_lstm",
+            Arch::WordCnn => "word_cnn",
+            Arch::LstmClassifier => "lstm_classifier",
+            Arch::BilstmTagger => "bilstm_tagger",
+            Arch::CharNmt => "char_nmt",
+        }
+    }
+
     /// The library's architecture for the classifiers and the tagger;
     /// char_nmt trains through its own loop (`translate::train_nmt`).
     fn classifier(self) -> CliResult<train::Arch> {
@@ -292,10 +305,49 @@ fn check_args(a: &TrainArgs) -> CliResult<()> {
     Ok(())
 }
 
+/// Where the training steps run: `None` for the CPU engine; with a GPU
+/// selected, the device and the objective's device version if this
+/// architecture and objective train there, else an error saying what does
+/// not (never a silent CPU run).
+fn training_device(
+    a: &TrainArgs,
+    objective: String,
+    threads: usize,
+    backend: &Backend,
+) -> CliResult<Option<train::device_step::OnDevice>> {
+    let Some(gpu) = backend.gpu() else {
+        announce_backend(threads, backend);
+        return Ok(None);
+    };
+    if let Some(why) = train::device_step::unsupported_arch(a.arch.name()) {
+        return Err(why.into());
+    }
+    let on_device: Box<dyn DeviceObjective> = match a.adv {
+        AdvArg::None => Box::new(DevicePlain),
+        AdvArg::Hotflip => {
+            let mut o = FlipTraining::paper(FlipKind::Chars);
+            o.fraction = a.flip_fraction;
+            o.per_word = a.flips_per_word;
+            Box::new(o)
+        }
+        _ => return Err(train::device_step::unsupported_objective(&objective).into()),
+    };
+    eprintln!(
+        "backend: cuda ({}{}) for the training steps (forward/backward, clipping, Adam); dev evaluation on the CPU",
+        gpu.info().name,
+        if gpu.is_emulated() { ", emulated on the CPU" } else { "" }
+    );
+    let device: Arc<dyn Device> = Arc::new(CudaDevice::new(gpu.clone()));
+    Ok(Some(train::device_step::OnDevice { device, objective: on_device }))
+}
+
 /// `--arch char_nmt`: the translation model trains through its own loop.
 fn train_translation(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.adv != AdvArg::None || a.init.is_some() || a.init_vectors.is_some() || a.max_norm.is_some() {
         return Err("--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into());
+    }
+    if let Some(why) = backend.gpu().and_then(|_| train::device_step::unsupported_arch("char_nmt")) {
+        return Err(why.into());
     }
     announce_backend(threads, backend);
     let r = super::translate::NmtTrainRequest {
@@ -358,11 +410,11 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
         return train_translation(a, threads, backend, interrupt);
     }
     let mut objective = objective(&a)?;
-    announce_backend(threads, backend);
+    let device = training_device(&a, objective.name(), threads, backend)?;
     let data = a.data.load()?;
     let spec = spec(&a)?;
     check_splits(&data)?;
-    let summary = train::run_resumable(&data, &spec, objective.as_mut(), interrupt)?;
+    let summary = train::run_resumable_on(&data, &spec, objective.as_mut(), interrupt, device)?;
     match summary.stopped {
         StopReason::Interrupted => {
             return Err(super::Interrupted(format!(

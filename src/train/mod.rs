@@ -3,6 +3,7 @@
 //! checkpoints and resume, and the metrics reported.
 
 mod batches;
+pub mod device_step;
 pub mod epochs;
 mod frequencies;
 pub mod lm;
@@ -21,7 +22,7 @@ pub use batches::{epoch_plan, eval_plan, Batch, Targets};
 pub use frequencies::set_embedding_frequencies;
 pub use metrics::{argmax, evaluate, evaluate_at, predict, Metrics, Probs};
 pub use objective::{collect_grads, task_loss, CleanPass, Objective, Plain, StepContext, StepResult};
-pub use run::{init_from, run_resumable, Arch, Preset, TrainSpec};
+pub use run::{init_from, run_resumable, run_resumable_on, Arch, Preset, TrainSpec};
 pub use samples::{build_vocab, encode, Encoded, Sample, Target, Tokens, VocabOptions};
 pub use step::Updater;
 pub use trainer::{resolve_model_dir, StopReason, TrainOptions, TrainSummary, Trainee, Trainer, BEST, LAST, LOG};

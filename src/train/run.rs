@@ -247,6 +247,18 @@ pub fn run_resumable(
     objective: &mut dyn Objective,
     interrupt: Arc<AtomicBool>,
 ) -> Result<TrainSummary> {
+    run_resumable_on(data, spec, objective, interrupt, None)
+}
+
+/// [`run_resumable`] with the training steps on `device` when given
+/// (`Trainer::run_on`).
+pub fn run_resumable_on(
+    data: &AnyDataset,
+    spec: &TrainSpec,
+    objective: &mut dyn Objective,
+    interrupt: Arc<AtomicBool>,
+    device: Option<crate::train::device_step::OnDevice>,
+) -> Result<TrainSummary> {
     let char_level = spec.arch == Arch::CharCnnLstm;
     let vocab_opts = VocabOptions {
         lowercase: spec.lowercase,
@@ -299,7 +311,7 @@ pub fn run_resumable(
     if objective.name() != "plain" {
         eprintln!("objective: {}", objective.name());
     }
-    let summary = trainer.run(&mut trainee, objective, spec.resume)?;
+    let summary = trainer.run_on(&mut trainee, objective, spec.resume, device)?;
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::invalid("train summary", e.to_string()))?;
     atomic::write_file(&spec.out.join("summary.json"), json.as_bytes())?;
     Ok(summary)

@@ -24,6 +24,7 @@ use crate::nn::ParamStore;
 use crate::optim::{Adam, AdamConfig, Optimizer};
 use crate::rng::Rng;
 use crate::train::batches::{epoch_plan, Batch};
+use crate::train::device_step::{self, DeviceObjective, DeviceUpdater, OnDevice};
 use crate::train::epochs::{epochs_done, run_epochs, LoopOptions, Position, Session as LoopSession};
 use crate::train::metrics::{evaluate, evaluate_at, Metrics};
 use crate::train::objective::Objective;
@@ -214,7 +215,32 @@ fn mix(seed: u64, step: u64) -> u64 {
 impl Trainer<'_> {
     /// Trains `t` with `objective`, continuing `out/last` if `resume`.
     pub fn run(&self, t: &mut Trainee, objective: &mut dyn Objective, resume: bool) -> Result<TrainSummary> {
+        self.run_on(t, objective, resume, None)
+    }
+
+    /// [`Trainer::run`] with the steps on `device` when given (weights and
+    /// Adam's moments resident there, downloaded for every evaluation and
+    /// save: `train::device_step`); an architecture or objective that does
+    /// not train on a device yet is an error, never a silent CPU run.
+    pub fn run_on(
+        &self,
+        t: &mut Trainee,
+        objective: &mut dyn Objective,
+        resume: bool,
+        device: Option<OnDevice>,
+    ) -> Result<TrainSummary> {
         let opts = &self.opts;
+        if let Some(on) = &device {
+            if let Some(why) = device_step::unsupported_arch(t.model.config().arch()) {
+                return Err(Error::invalid("train", why));
+            }
+            if on.objective.name() != objective.name() {
+                return Err(Error::invalid(
+                    "train",
+                    format!("the device objective `{}` is not the run's `{}`", on.objective.name(), objective.name()),
+                ));
+            }
+        }
         if self.data.train.is_empty() || self.data.dev.is_empty() {
             return Err(Error::invalid("train", "the training and dev splits must not be empty"));
         }
@@ -242,6 +268,13 @@ impl Trainer<'_> {
         } else {
             resume::check_fresh(&self.out)?;
         }
+        let device = match device {
+            Some(on) => Some((
+                DeviceUpdater::new(on.device, &t.model, &t.store, &updater.adam, opts.clip, opts.max_norm)?,
+                on.objective,
+            )),
+            None => None,
+        };
         let (start, base) = (Instant::now(), state.pos.elapsed_s);
         let lengths: Vec<usize> = self.data.train.iter().map(Sample::len).collect();
         let cfg = t.model.config();
@@ -258,6 +291,7 @@ impl Trainer<'_> {
             t,
             objective,
             updater,
+            device,
             state,
             best_metrics: None,
         };
@@ -270,6 +304,7 @@ impl Trainer<'_> {
             unit: "docs",
         };
         let stopped = run_epochs(&mut session, &loop_opts, &self.interrupt)?;
+        session.sync()?;
         let (state, mut best_metrics) = (session.state, session.best_metrics);
         let best_dir = self.out.join(BEST);
         let minutes = (base + start.elapsed().as_secs_f64()) / 60.0;
@@ -416,6 +451,9 @@ struct Session<'r, 'd> {
     t: &'r mut Trainee,
     objective: &'r mut dyn Objective,
     updater: Updater,
+    /// The steps' device, when training there (`updater.adam` and the
+    /// store are then synced from it before they are read).
+    device: Option<(DeviceUpdater, Box<dyn DeviceObjective>)>,
     state: TrainState,
     lengths: Vec<usize>,
     per_epoch: usize,
@@ -424,6 +462,16 @@ struct Session<'r, 'd> {
     min_len: usize,
     /// Dev metrics of a new best found in this session.
     best_metrics: Option<Metrics>,
+}
+
+impl Session<'_, '_> {
+    /// Brings the device's weights and moments to the host store and Adam.
+    fn sync(&mut self) -> Result<()> {
+        match &mut self.device {
+            Some((d, _)) => d.sync(&mut self.t.store, &mut self.updater.adam),
+            None => Ok(()),
+        }
+    }
 }
 
 impl LoopSession for Session<'_, '_> {
@@ -445,7 +493,10 @@ impl LoopSession for Session<'_, '_> {
         let (o, pos) = (&self.trainer.opts, &self.state.pos);
         let b = Batch::make(&self.trainer.data.train, &self.plan[batch], &self.cfg, self.min_len)?;
         let mode = Mode::train(mix(o.seed, pos.step));
-        let loss = self.updater.step(self.objective, &self.t.model, &mut self.t.store, &b, mode, pos.step)?;
+        let loss = match &mut self.device {
+            Some((d, objective)) => d.step(objective.as_mut(), &b, mode)?,
+            None => self.updater.step(self.objective, &self.t.model, &mut self.t.store, &b, mode, pos.step)?,
+        };
         if !loss.is_finite() {
             let last_dir = self.trainer.out.join(LAST);
             let advice = if last_dir.join(STATE_FILE).exists() {
@@ -462,6 +513,7 @@ impl LoopSession for Session<'_, '_> {
     }
 
     fn evaluate(&mut self, epoch: f64, elapsed_s: f64, span: &mut Span) -> Result<()> {
+        self.sync()?;
         let best =
             self.trainer.evaluate_and_log(self.t, &mut self.state, &self.updater.adam, elapsed_s, span, epoch)?;
         if best.is_some() {
@@ -479,6 +531,7 @@ impl LoopSession for Session<'_, '_> {
     }
 
     fn save_last(&mut self) -> Result<()> {
+        self.sync()?;
         self.trainer.save_last(self.t, &self.updater.adam, &self.state)
     }
 }
