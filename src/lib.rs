@@ -42,6 +42,7 @@ pub mod nmt;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod pool;
 #[doc(hidden)]
 pub mod profile;
 pub mod rng;

@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::pool::Buf;
 use crate::rng::Rng;
 
 #[derive(Clone, PartialEq)]
 /// A dense row-major f32 array. Cloning shares the data (copy on write).
 pub struct Tensor {
     shape: Vec<usize>,
-    data: Arc<Vec<f32>>,
+    data: Arc<Buf>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -39,23 +40,26 @@ impl Tensor {
         if data.len() != expected {
             return Err(Error::DataLength { shape: shape.to_vec(), expected, got: data.len() });
         }
-        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data) })
+        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data.into()) })
     }
 
     /// For kernels that computed `data` for `shape` themselves.
-    pub(crate) fn from_parts(shape: Vec<usize>, data: Vec<f32>) -> Self {
+    /// `data` may be a `Vec<f32>` or a pooled [`Buf`] (recycled when the
+    /// last tensor sharing it is dropped).
+    pub(crate) fn from_parts(shape: Vec<usize>, data: impl Into<Buf>) -> Self {
+        let data = data.into();
         debug_assert_eq!(numel(&shape), data.len(), "from_parts {shape:?}");
         Tensor { shape, data: Arc::new(data) }
     }
 
     /// All zeros.
     pub fn zeros(shape: &[usize]) -> Self {
-        Tensor::from_parts(shape.to_vec(), vec![0.0; numel(shape)])
+        Tensor::from_parts(shape.to_vec(), Buf::zeroed(numel(shape)))
     }
 
     /// Every element `value`.
     pub fn full(shape: &[usize], value: f32) -> Self {
-        Tensor::from_parts(shape.to_vec(), vec![value; numel(shape)])
+        Tensor::from_parts(shape.to_vec(), Buf::full(numel(shape), value))
     }
 
     /// A rank-0 tensor.
@@ -65,13 +69,13 @@ impl Tensor {
 
     /// Independent draws uniform in [lo, hi).
     pub fn uniform(shape: &[usize], lo: f32, hi: f32, rng: &mut Rng) -> Self {
-        let data = (0..numel(shape)).map(|_| rng.uniform_range(lo, hi)).collect();
+        let data: Vec<f32> = (0..numel(shape)).map(|_| rng.uniform_range(lo, hi)).collect();
         Tensor::from_parts(shape.to_vec(), data)
     }
 
     /// Independent draws from N(0, std²).
     pub fn randn(shape: &[usize], std: f32, rng: &mut Rng) -> Self {
-        let data = (0..numel(shape)).map(|_| std * rng.normal()).collect();
+        let data: Vec<f32> = (0..numel(shape)).map(|_| std * rng.normal()).collect();
         Tensor::from_parts(shape.to_vec(), data)
     }
 
@@ -107,12 +111,13 @@ impl Tensor {
 
     /// The values, mutable (copies them first if shared).
     pub fn data_mut(&mut self) -> &mut [f32] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        let buf: &mut Buf = Arc::make_mut(&mut self.data);
+        buf
     }
 
     /// The values, without a copy unless shared.
     pub fn into_vec(self) -> Vec<f32> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|shared| (*shared).clone())
+        Arc::try_unwrap(self.data).map(Buf::into_vec).unwrap_or_else(|shared| shared.to_vec())
     }
 
     /// The single value of a one-element tensor.
@@ -152,7 +157,7 @@ impl Tensor {
         }
         // Bytes from a file need not be aligned, so decode element-wise
         // instead of casting the slice.
-        let data = match dtype {
+        let data: Vec<f32> = match dtype {
             DType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
             DType::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             DType::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::cpu;
+use crate::pool::Buf;
 use crate::tape::{Tape, Var};
 use crate::tensor::{numel, Tensor};
 
@@ -92,8 +93,13 @@ pub(crate) fn broadcast_map(
     out_shape: &[usize],
     f: impl Fn(f32, f32) -> f32 + Sync,
 ) -> Vec<f32> {
+    broadcast_buf(a, b, out_shape, f).into_vec()
+}
+
+/// [`broadcast_map`] into a pooled buffer (every element is written).
+fn broadcast_buf(a: &Tensor, b: &Tensor, out_shape: &[usize], f: impl Fn(f32, f32) -> f32 + Sync) -> Buf {
     let n = numel(out_shape);
-    let mut out = vec![0.0; n];
+    let mut out = Buf::scratch(n);
     if a.shape() == b.shape() {
         cpu::zip_map(a.data(), b.data(), &mut out, f);
         return out;
@@ -138,14 +144,14 @@ impl Tape {
     fn binary(&self, kind: Kind, a: Var, b: Var) -> Result<Var> {
         let (av, bv) = (self.value(a)?, self.value(b)?);
         let shape = broadcast_shape(kind.name(), av.shape(), bv.shape())?;
-        let y = Tensor::from_parts(shape.clone(), broadcast_map(&av, &bv, &shape, |x, y| kind.apply(x, y)));
+        let y = Tensor::from_parts(shape.clone(), broadcast_buf(&av, &bv, &shape, |x, y| kind.apply(x, y)));
         self.record(kind.name(), y, &[a, b], move |g, sink| {
             let gshape = g.shape().to_vec();
             if sink.wants(a) {
                 let ga = match kind {
                     Kind::Add | Kind::Sub => g.clone(),
-                    Kind::Mul => Tensor::from_parts(gshape.clone(), broadcast_map(g, &bv, &gshape, |g, y| g * y)),
-                    Kind::Div => Tensor::from_parts(gshape.clone(), broadcast_map(g, &bv, &gshape, |g, y| g / y)),
+                    Kind::Mul => Tensor::from_parts(gshape.clone(), broadcast_buf(g, &bv, &gshape, |g, y| g * y)),
+                    Kind::Div => Tensor::from_parts(gshape.clone(), broadcast_buf(g, &bv, &gshape, |g, y| g / y)),
                 };
                 sink.add(a, sum_to_shape(&ga, av.shape()))?;
             }
@@ -153,16 +159,16 @@ impl Tape {
                 let gb = match kind {
                     Kind::Add => g.clone(),
                     Kind::Sub => {
-                        let mut v = vec![0.0; g.numel()];
+                        let mut v = Buf::scratch(g.numel());
                         cpu::map(g.data(), &mut v, |x| -x);
                         Tensor::from_parts(gshape.clone(), v)
                     }
-                    Kind::Mul => Tensor::from_parts(gshape.clone(), broadcast_map(g, &av, &gshape, |g, x| g * x)),
+                    Kind::Mul => Tensor::from_parts(gshape.clone(), broadcast_buf(g, &av, &gshape, |g, x| g * x)),
                     Kind::Div => {
                         // d(a/b)/db = -a/b^2 = -(a/b)/b
-                        let q = Tensor::from_parts(gshape.clone(), broadcast_map(&av, &bv, &gshape, |x, y| x / y));
-                        let gq = Tensor::from_parts(gshape.clone(), broadcast_map(g, &q, &gshape, |g, q| g * q));
-                        Tensor::from_parts(gshape.clone(), broadcast_map(&gq, &bv, &gshape, |gq, y| -gq / y))
+                        let q = Tensor::from_parts(gshape.clone(), broadcast_buf(&av, &bv, &gshape, |x, y| x / y));
+                        let gq = Tensor::from_parts(gshape.clone(), broadcast_buf(g, &q, &gshape, |g, q| g * q));
+                        Tensor::from_parts(gshape.clone(), broadcast_buf(&gq, &bv, &gshape, |gq, y| -gq / y))
                     }
                 };
                 sink.add(b, sum_to_shape(&gb, bv.shape()))?;

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::ops::gemm::{self, View, ViewMut};
 use crate::ops::{cpu, fastmath};
+use crate::pool::Buf;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -44,10 +45,10 @@ impl Layout {
 }
 
 /// Position-major patches of words `n0..n1`: row `(n, p)` is
-/// `x[n, p..p + wm, :]` flattened, zero past the word's end.
+/// `x[n, p..p + wm, :]` flattened, zero past the word's end. Every element
+/// is written, so `cols` (reused from the previous chunk) is not cleared.
 fn im2col(x: &[f32], lay: &Layout, n0: usize, n1: usize, cols: &mut Vec<f32>) {
     let (l, c, k) = (lay.l, lay.c, lay.k());
-    cols.clear();
     cols.resize((n1 - n0) * l * k, 0.0);
     for (i, n) in (n0..n1).enumerate() {
         let word = &x[n * l * c..(n + 1) * l * c];
@@ -55,6 +56,7 @@ fn im2col(x: &[f32], lay: &Layout, n0: usize, n1: usize, cols: &mut Vec<f32>) {
             let take = (l - p).min(lay.wm) * c;
             let row = &mut cols[(i * l + p) * k..(i * l + p + 1) * k];
             row[..take].copy_from_slice(&word[p * c..p * c + take]);
+            row[take..].fill(0.0);
         }
     }
 }
@@ -197,7 +199,7 @@ fn distinct_word_features(
     wc: &[f32],
     bias: &[f32],
     groups: &[(usize, usize, usize)],
-) -> (Vec<f32>, Vec<u8>) {
+) -> (Buf, Vec<u8>) {
     let (l, c, ftot) = (lay.l, lay.c, lay.f);
     let (uniq, map) = cpu::distinct_rows(xd, n, l * c);
     if uniq.len() == n {
@@ -208,7 +210,8 @@ fn distinct_word_features(
         xu.extend_from_slice(&xd[u * l * c..(u + 1) * l * c]);
     }
     let (ou, au) = word_features(&xu, uniq.len(), lay, wc, bias, groups);
-    let mut out = vec![0.0f32; n * ftot];
+    // Every word's row is copied from its representative's.
+    let mut out = Buf::scratch(n * ftot);
     let mut arg = vec![0u8; n * ftot];
     for (i, &m) in map.iter().enumerate() {
         out[i * ftot..(i + 1) * ftot].copy_from_slice(&ou[m * ftot..(m + 1) * ftot]);
@@ -283,18 +286,19 @@ fn word_features(
     wc: &[f32],
     bias: &[f32],
     groups: &[(usize, usize, usize)],
-) -> (Vec<f32>, Vec<u8>) {
+) -> (Buf, Vec<u8>) {
     let (l, k, ftot) = (lay.l, lay.k(), lay.f);
-    let mut out = vec![0.0f32; n * ftot];
+    // Each word's features row is written whole (copied, then max, bias, tanh).
+    let mut out = Buf::scratch(n * ftot);
     let mut arg = vec![0u8; n * ftot];
     out.par_chunks_mut(CHUNK_WORDS * ftot).zip(arg.par_chunks_mut(CHUNK_WORDS * ftot)).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(cols, z), (ci, (out, arg))| {
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |(cols, z, pre), (ci, (out, arg))| {
             let n0 = ci * CHUNK_WORDS;
             let n1 = (n0 + CHUNK_WORDS).min(n);
             let rows = (n1 - n0) * l;
             im2col(xd, lay, n0, n1, cols);
-            z.clear();
+            // The product overwrites z: resized, not cleared.
             z.resize(rows * ftot, 0.0);
             gemm::matmul_serial(View::rm(cols, rows, k), View::rm(wc, k, ftot), ViewMut::rm(z, rows, ftot));
             for i in 0..n1 - n0 {
@@ -316,8 +320,9 @@ fn word_features(
                 for (o, &b) in orow.iter_mut().zip(bias) {
                     *o += b;
                 }
-                let pre = orow.to_vec();
-                fastmath::tanh_slice(&pre, orow);
+                pre.clear();
+                pre.extend_from_slice(orow);
+                fastmath::tanh_slice(pre, orow);
             }
         },
     );

@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::pool::Buf;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -21,7 +22,7 @@ impl Tape {
         if let Some(&bad) = ids.iter().find(|&&i| i >= v) {
             return Err(Error::IndexOutOfRange { op: "embedding", index: bad, size: v });
         }
-        let out = embedding_forward(wv.data(), d, ids);
+        let out = gather_rows(wv.data(), d, ids);
         let mut out_shape = shape.to_vec();
         out_shape.push(d);
         let ids = ids.to_vec();
@@ -37,7 +38,12 @@ impl Tape {
 
 /// Rows of `weight [V, d]` at `ids` → `[ids.len(), d]`.
 pub(crate) fn embedding_forward(weight: &[f32], d: usize, ids: &[usize]) -> Vec<f32> {
-    let mut out = vec![0.0f32; ids.len() * d];
+    gather_rows(weight, d, ids).into_vec()
+}
+
+/// [`embedding_forward`] into a pooled buffer (every row is copied into).
+fn gather_rows(weight: &[f32], d: usize, ids: &[usize]) -> Buf {
+    let mut out = Buf::scratch(ids.len() * d);
     crate::ops::cpu::for_rows(&mut out, d, |r, row| row.copy_from_slice(&weight[ids[r] * d..(ids[r] + 1) * d]));
     out
 }

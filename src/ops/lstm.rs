@@ -22,6 +22,7 @@ use crate::ops::gemm::{self, View, ViewMut};
 pub(crate) use crate::ops::lstm_cell::{cell_backward, cell_forward};
 use crate::ops::lstm_step::{self, GatePacked, StepBufs};
 use crate::ops::packed_gemm::{self, PackedBf16, PackedRhs};
+use crate::pool::Buf;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -60,8 +61,9 @@ impl Dims {
 }
 
 /// Swaps the first two axes of `[a, b, inner]`: batch-major ↔ time-major.
-fn swap01(src: &[f32], a: usize, b: usize, inner: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; src.len()];
+fn swap01(src: &[f32], a: usize, b: usize, inner: usize) -> Buf {
+    // Every row is copied into: no need to clear it first.
+    let mut out = Buf::scratch(src.len());
     cpu::for_rows(&mut out, inner, |r, row| {
         let (j, i) = (r / a, r % a);
         row.copy_from_slice(&src[(i * b + j) * inner..(i * b + j + 1) * inner]);
@@ -82,13 +84,14 @@ fn forward(
     bias: &[f32],
     lengths: &[usize],
     reverse: bool,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+) -> (Buf, Buf, Buf) {
     let (b, t, h) = (d.b, d.t, d.h);
     let g4 = 4 * h;
     // Every step's input projection at once, each distinct input row once
     // (beam entries of one document share all but a few words).
     let (uniq, row_class) = cpu::distinct_rows(x_tm, t * b, d.n_in);
-    let mut gates = vec![0.0f32; t * b * g4];
+    // Both branches write every row (bias, or the distinct row's values).
+    let mut gates = Buf::scratch(t * b * g4);
     if uniq.len() == t * b {
         cpu::for_rows(&mut gates, g4, |_, r| r.copy_from_slice(bias));
         gemm::matmul(
@@ -102,7 +105,7 @@ fn forward(
         for &u in &uniq {
             xu.extend_from_slice(&x_tm[u * d.n_in..(u + 1) * d.n_in]);
         }
-        let mut gu = vec![0.0f32; uniq.len() * g4];
+        let mut gu = Buf::scratch(uniq.len() * g4);
         cpu::for_rows(&mut gu, g4, |_, r| r.copy_from_slice(bias));
         gemm::matmul(
             View::rm(&xu, uniq.len(), d.n_in),
@@ -113,8 +116,10 @@ fn forward(
         cpu::for_rows(&mut gates, g4, |r, row| row.copy_from_slice(&gu[row_class[r] * g4..(row_class[r] + 1) * g4]));
     }
 
-    let mut hs = vec![0.0f32; t * b * h];
-    let mut cs = vec![0.0f32; t * b * h];
+    // The steps write the rows of active sequences; the others are zeroed
+    // step by step below (padding is a small share of the rows).
+    let mut hs = Buf::scratch(t * b * h);
+    let mut cs = Buf::scratch(t * b * h);
     // The state before and after a step: the step reads one while it
     // writes the other (the fused kernel's panels all read the whole state).
     let mut h_prev = vec![0.0f32; b * h];
@@ -127,6 +132,12 @@ fn forward(
     let mut prefix = PrefixClasses::new(b);
     for s in 0..t {
         let tt = d.time(s, reverse);
+        let active: Vec<bool> = lengths.iter().map(|&l| tt < l).collect();
+        for (bi, _) in active.iter().enumerate().filter(|(_, &on)| !on) {
+            let r = (tt * b + bi) * h..(tt * b + bi + 1) * h;
+            hs[r.clone()].fill(0.0);
+            cs[r].fill(0.0);
+        }
         let bufs = StepBufs {
             gates: &mut gates[tt * b * g4..(tt + 1) * b * g4],
             c_state: &mut c_state,
@@ -134,7 +145,6 @@ fn forward(
             hs: &mut hs[tt * b * h..(tt + 1) * b * h],
             cs: &mut cs[tt * b * h..(tt + 1) * b * h],
         };
-        let active: Vec<bool> = lengths.iter().map(|&l| tt < l).collect();
         let leaders = prefix.advance(|bi| active[bi].then(|| row_class[tt * b + bi]));
         // Worth the gathers only when it saves a good share of the rows.
         match leaders.filter(|l| 4 * l.len() <= 3 * b) {
@@ -210,9 +220,10 @@ fn shared_prefix_step(
     let mut g = gather(step, g4);
     let hc = gather(h_prev, h);
     let mut cc = gather(c_state, h);
-    let mut hn = vec![0.0f32; m * h];
-    let mut ho = vec![0.0f32; m * h];
-    let mut co = vec![0.0f32; m * h];
+    // The step writes every active leader's row, and only those are read.
+    let mut hn = Buf::scratch(m * h);
+    let mut ho = Buf::scratch(m * h);
+    let mut co = Buf::scratch(m * h);
     let lead_active: Vec<bool> = leaders.iter().map(|&l| active[l]).collect();
     let lead = StepBufs { gates: &mut g, c_state: &mut cc, h_next: &mut hn, hs: &mut ho, cs: &mut co };
     lstm_step::step(recur, &hc, w_hh_t, lead, &lead_active);
@@ -239,20 +250,20 @@ enum Recurrent {
 
 struct Saved {
     /// The input, time-major `[T, B, In]`.
-    x_tm: Vec<f32>,
+    x_tm: Buf,
     w_ih: Tensor,
     w_hh: Tensor,
     /// Time-major activations, cells and outputs.
-    gates: Vec<f32>,
-    cs: Vec<f32>,
-    hs: Vec<f32>,
+    gates: Buf,
+    cs: Buf,
+    hs: Buf,
     lengths: Vec<usize>,
 }
 
 /// The weight gradients of one direction.
 struct WeightGrads {
-    w_ih: Vec<f32>,
-    w_hh: Vec<f32>,
+    w_ih: Buf,
+    w_hh: Buf,
     bias: Vec<f32>,
 }
 
@@ -266,11 +277,12 @@ fn backward(
     reverse: bool,
     need_x: bool,
     need_w: bool,
-) -> (Option<Vec<f32>>, Option<WeightGrads>) {
+) -> (Option<Buf>, Option<WeightGrads>) {
     let (b, t, h) = (d.b, d.t, d.h);
     let g4 = 4 * h;
     let gy = swap01(gy, b, t, h);
-    let mut dgates = vec![0.0f32; t * b * g4];
+    // The cell writes every row of a step (zeros for inactive sequences).
+    let mut dgates = Buf::scratch(t * b * g4);
     let mut dh_next = vec![0.0f32; b * h];
     let mut dc_next = vec![0.0f32; b * h];
     let par = b * h >= PAR_CELL;
@@ -289,6 +301,7 @@ fn backward(
         let step = &mut dgates[tt * b * g4..(tt + 1) * b * g4];
         let cell = |bi: usize, dg: &mut [f32], dh_next: &mut [f32], dc_next: &mut [f32]| {
             if tt >= lengths[bi] {
+                dg.fill(0.0);
                 dc_next.fill(0.0);
                 return;
             }
@@ -320,7 +333,7 @@ fn backward(
     }
 
     let dx = need_x.then(|| {
-        let mut dx_tm = vec![0.0f32; t * b * d.n_in];
+        let mut dx_tm = Buf::scratch(t * b * d.n_in);
         gemm::matmul(
             View::rm(&dgates, t * b, g4),
             View::rm(sv.w_ih.data(), g4, d.n_in),
@@ -332,7 +345,7 @@ fn backward(
     if !need_w {
         return (dx, None);
     }
-    let mut dw_ih = vec![0.0f32; g4 * d.n_in];
+    let mut dw_ih = Buf::scratch(g4 * d.n_in);
     gemm::matmul(
         View::t(&dgates, g4, t * b),
         View::rm(&sv.x_tm, t * b, d.n_in),
@@ -342,7 +355,7 @@ fn backward(
     // h_{t-1} in processing order is the neighbouring time block of the
     // outputs (zero where a sequence had not started or was padding), so
     // dW_hh is one product of two contiguous blocks.
-    let mut dw_hh = vec![0.0f32; g4 * h];
+    let mut dw_hh = if t > 1 { Buf::scratch(g4 * h) } else { Buf::zeroed(g4 * h) };
     if t > 1 {
         let rows = (t - 1) * b;
         let (dg, hp) =

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::ops::cpu;
 use crate::ops::gemm::{self, View, ViewMut};
+use crate::pool::Buf;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -59,7 +60,8 @@ impl Tape {
         let batch: usize = sa[..sa.len() - 2].iter().product();
         let mut out_shape = sa[..sa.len() - 2].to_vec();
         out_shape.extend([m, n]);
-        let mut out = vec![0.0; batch * m * n];
+        // Products overwrite their output (accumulate = false): no zeroing.
+        let mut out = Buf::scratch(batch * m * n);
         if b_batched {
             batched(av.data(), false, bv.data(), false, true, &mut out, (batch, m, k, n));
         } else {
@@ -74,7 +76,7 @@ impl Tape {
         self.record("matmul", Tensor::from_parts(out_shape, out), &[a, b], move |g, sink| {
             if sink.wants(a) {
                 // dA = dC · Bᵀ
-                let mut ga = vec![0.0; batch * m * k];
+                let mut ga = Buf::scratch(batch * m * k);
                 if b_batched {
                     batched(g.data(), false, bv.data(), true, true, &mut ga, (batch, m, n, k));
                 } else {
@@ -89,7 +91,7 @@ impl Tape {
             }
             if sink.wants(b) {
                 // dB = Aᵀ · dC
-                let mut gb = vec![0.0; bv.numel()];
+                let mut gb = Buf::scratch(bv.numel());
                 if b_batched {
                     batched(av.data(), true, g.data(), false, true, &mut gb, (batch, k, m, n));
                 } else {
@@ -125,7 +127,8 @@ impl Tape {
             }
             None => None,
         };
-        let mut out = vec![0.0; rows * n_out];
+        // The bias rows or the product (accumulate = false) fill it.
+        let mut out = Buf::scratch(rows * n_out);
         if let Some(bv) = &bv {
             cpu::for_rows(&mut out, n_out, |_, r| r.copy_from_slice(bv.data()));
         }
@@ -141,7 +144,7 @@ impl Tape {
         parents.extend(b);
         self.record("linear", Tensor::from_parts(out_shape, out), &parents, move |g, sink| {
             if sink.wants(x) {
-                let mut gx = vec![0.0; rows * n_in];
+                let mut gx = Buf::scratch(rows * n_in);
                 gemm::matmul(
                     View::rm(g.data(), rows, n_out),
                     View::rm(wv.data(), n_out, n_in),
@@ -151,7 +154,7 @@ impl Tape {
                 sink.add(x, Tensor::from_parts(sx.clone(), gx))?;
             }
             if sink.wants(w) {
-                let mut gw = vec![0.0; n_out * n_in];
+                let mut gw = Buf::scratch(n_out * n_in);
                 gemm::matmul(
                     View::t(g.data(), n_out, rows),
                     View::rm(xv.data(), rows, n_in),

@@ -7,6 +7,7 @@
 
 use crate::error::Result;
 use crate::ops::{cpu, fastmath};
+use crate::pool::Buf;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
@@ -106,12 +107,12 @@ pub(crate) fn add_scalar_values(x: &[f32], c: f32, out: &mut [f32]) {
 impl Tape {
     fn unary(&self, op: Unary, x: Var) -> Result<Var> {
         let xv = self.value(x)?;
-        let mut out = vec![0.0; xv.numel()];
+        let mut out = Buf::scratch(xv.numel());
         unary_forward(op, xv.data(), &mut out);
         let y = Tensor::from_parts(xv.shape().to_vec(), out);
         let yv = y.clone();
         self.record(op.name(), y, &[x], move |g, sink| {
-            let mut gx = vec![0.0; g.numel()];
+            let mut gx = Buf::scratch(g.numel());
             unary_backward(op, xv.data(), yv.data(), g.data(), &mut gx);
             sink.add(x, Tensor::from_parts(g.shape().to_vec(), gx))
         })
@@ -162,11 +163,11 @@ impl Tape {
     /// `c * x` for a constant `c`.
     pub fn scale(&self, x: Var, c: f32) -> Result<Var> {
         let xv = self.value(x)?;
-        let mut out = vec![0.0; xv.numel()];
+        let mut out = Buf::scratch(xv.numel());
         scale_values(xv.data(), c, &mut out);
         let y = Tensor::from_parts(xv.shape().to_vec(), out);
         self.record("scale", y, &[x], move |g, sink| {
-            let mut gx = vec![0.0; g.numel()];
+            let mut gx = Buf::scratch(g.numel());
             scale_values(g.data(), c, &mut gx);
             sink.add(x, Tensor::from_parts(g.shape().to_vec(), gx))
         })
@@ -175,7 +176,7 @@ impl Tape {
     /// `x + c` for a constant `c`.
     pub fn add_scalar(&self, x: Var, c: f32) -> Result<Var> {
         let xv = self.value(x)?;
-        let mut out = vec![0.0; xv.numel()];
+        let mut out = Buf::scratch(xv.numel());
         add_scalar_values(xv.data(), c, &mut out);
         let y = Tensor::from_parts(xv.shape().to_vec(), out);
         self.record("add_scalar", y, &[x], move |g, sink| sink.add(x, g.clone()))
