@@ -73,7 +73,7 @@ pub fn run(a: DemoArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomic
             w.push("--resume".into());
         }
         if let Command::Train(t) = step(w)? {
-            super::train::run(*t, threads, backend, Arc::clone(&interrupt))?;
+            super::train::run(*t, threads, backend, true, Arc::clone(&interrupt))?;
         }
         if !model.join("summary.json").exists() {
             return Err("training stopped before it finished; run the same command again to continue".into());

@@ -135,7 +135,9 @@ pub fn run() -> CliResult<()> {
     let backend = resolve_device(cli.device.into())?;
     match cli.command {
         Command::Demo(a) => demo::run(a, threads, &backend, interrupt_flag()?),
-        Command::Train(a) => train::run(*a, threads, &backend, interrupt_flag()?),
+        Command::Train(a) => {
+            train::run(*a, threads, &backend, matches!(cli.device, DeviceArg::Auto), interrupt_flag()?)
+        }
         Command::Attack(a) => attack::run(*a, threads, &backend, interrupt_flag()?),
         Command::Merge(a) => merge::run(a),
         Command::PretrainLm(a) => pretrain_lm::run(*a, threads, &backend, interrupt_flag()?),

@@ -314,13 +314,18 @@ fn training_device(
     objective: String,
     threads: usize,
     backend: &Backend,
+    auto: bool,
 ) -> CliResult<Option<train::device_step::OnDevice>> {
     let Some(gpu) = backend.gpu() else {
         announce_backend(threads, backend);
         return Ok(None);
     };
-    if let Some(why) = train::device_step::unsupported_arch(a.arch.name()) {
-        return Err(why.into());
+    let unsupported = train::device_step::unsupported_arch(a.arch.name()).or_else(|| {
+        (!matches!(a.adv, AdvArg::None | AdvArg::Hotflip))
+            .then(|| train::device_step::unsupported_objective(&objective))
+    });
+    if let Some(why) = unsupported {
+        return cpu_instead(why, auto, threads);
     }
     let on_device: Box<dyn DeviceObjective> = match a.adv {
         AdvArg::None => Box::new(DevicePlain),
@@ -341,13 +346,30 @@ fn training_device(
     Ok(Some(train::device_step::OnDevice { device, objective: on_device }))
 }
 
+/// What a run the GPU cannot take yet does: an error when the GPU was asked
+/// for by name (`--device cuda`), the CPU with one line under `auto`, as
+/// `auto` does when there is no GPU.
+fn cpu_instead<T>(why: String, auto: bool, threads: usize) -> CliResult<Option<T>> {
+    if !auto {
+        return Err(why.into());
+    }
+    eprintln!("backend: cpu, {threads} threads for training (--device auto: {why})");
+    Ok(None)
+}
+
 /// `--arch char_nmt`: the translation model trains through its own loop.
-fn train_translation(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+fn train_translation(
+    a: TrainArgs,
+    threads: usize,
+    backend: &Backend,
+    auto: bool,
+    interrupt: Arc<AtomicBool>,
+) -> CliResult<()> {
     if a.adv != AdvArg::None || a.init.is_some() || a.init_vectors.is_some() || a.max_norm.is_some() {
         return Err("--arch char_nmt trains plainly: --adv, --init, --init-vectors and --max-norm do not apply".into());
     }
     if let Some(why) = backend.gpu().and_then(|_| train::device_step::unsupported_arch("char_nmt")) {
-        return Err(why.into());
+        cpu_instead::<()>(why, auto, threads)?;
     }
     announce_backend(threads, backend);
     let r = super::translate::NmtTrainRequest {
@@ -404,13 +426,15 @@ fn spec(a: &TrainArgs) -> CliResult<TrainSpec> {
     })
 }
 
-pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+/// `auto`: `--device auto` chose the backend, so what the GPU cannot train
+/// yet falls back to the CPU with one line instead of failing.
+pub fn run(a: TrainArgs, threads: usize, backend: &Backend, auto: bool, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     check_args(&a)?;
     if a.arch == Arch::CharNmt {
-        return train_translation(a, threads, backend, interrupt);
+        return train_translation(a, threads, backend, auto, interrupt);
     }
     let mut objective = objective(&a)?;
-    let device = training_device(&a, objective.name(), threads, backend)?;
+    let device = training_device(&a, objective.name(), threads, backend, auto)?;
     let data = a.data.load()?;
     let spec = spec(&a)?;
     check_splits(&data)?;
@@ -437,4 +461,17 @@ pub fn run(a: TrainArgs, threads: usize, backend: &Backend, interrupt: Arc<Atomi
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_instead;
+
+    #[test]
+    fn what_the_gpu_cannot_train_fails_by_name_and_falls_back_under_auto() {
+        let why = "word_cnn does not train on the GPU yet".to_string();
+        let named = cpu_instead::<()>(why.clone(), false, 2);
+        assert!(named.as_ref().is_err_and(|e| e.to_string() == why), "--device cuda must fail: {named:?}");
+        assert!(matches!(cpu_instead::<()>(why, true, 2), Ok(None)), "--device auto must fall back to the CPU");
+    }
 }
