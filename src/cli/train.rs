@@ -320,11 +320,7 @@ fn training_device(
         announce_backend(threads, backend);
         return Ok(None);
     };
-    let unsupported = train::device_step::unsupported_arch(a.arch.name()).or_else(|| {
-        (!matches!(a.adv, AdvArg::None | AdvArg::Hotflip))
-            .then(|| train::device_step::unsupported_objective(&objective))
-    });
-    if let Some(why) = unsupported {
+    if let Some(why) = train::device_step::unsupported_arch(a.arch.name()) {
         return cpu_instead(why, auto, threads);
     }
     let on_device: Box<dyn DeviceObjective> = match a.adv {
@@ -335,7 +331,7 @@ fn training_device(
             o.per_word = a.flips_per_word;
             Box::new(o)
         }
-        _ => return Err(train::device_step::unsupported_objective(&objective).into()),
+        _ => return cpu_instead(train::device_step::unsupported_objective(&objective), auto, threads),
     };
     eprintln!(
         "backend: cuda ({}{}) for the training steps (forward/backward, clipping, Adam); dev evaluation on the CPU",
