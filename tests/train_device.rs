@@ -12,7 +12,7 @@ use std::sync::Arc;
 use hotflip::adv::{FlipKind, FlipTraining};
 use hotflip::backend::{CpuDevice, CudaDevice, Device};
 use hotflip::cuda::Gpu;
-use hotflip::models::device::DeviceCharCnnLstm;
+use hotflip::models::device::{DeviceCharCnnLstm, DeviceModel};
 use hotflip::models::{CharBatch, CharCnnLstmConfig, Input, Mode, Model, ModelConfig};
 use hotflip::nn::ParamStore;
 use hotflip::optim::{Adam, AdamConfig, Optimizer};
@@ -122,6 +122,7 @@ fn device_hotflip_steps_follow_the_host_updater() {
     let (Input::Chars(x), Targets::Classes(y)) = (&b.input, &b.targets) else { unreachable!() };
     let dm = DeviceCharCnnLstm::new(&m, &store, Arc::new(CpuDevice)).unwrap();
     let clean = dm.train_grads(x, y, Mode::EVAL).unwrap().loss;
+    let dm = DeviceModel::CharCnnLstm(dm);
     let both = DeviceObjective::grads(&mut flip.clone(), &dm, &b, Mode::EVAL).unwrap().loss;
     assert!(both - clean > clean, "adversarial {} vs clean {clean}: the flips did not raise the loss", both - clean);
 }

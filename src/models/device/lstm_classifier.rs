@@ -1,0 +1,382 @@
+//! `lstm_classifier` on a device (Sato et al. §3.2): the (normalised) word
+//! embedding → (perturbation) → dropout → LSTM → the last true step →
+//! ReLU FFNN → dropout → linear → log-softmax + cross-entropy, and back to
+//! the embedded words (AdvT/iAdvT's g) and to every weight. Same
+//! parameters as `models::LstmClassifier`, in the store's order, so that
+//! gradients, Adam's moments and checkpoints line up with the tape's.
+//!
+//! The normalised table `(E − m)/√(v + 1e-6)` (frequency-weighted mean and
+//! variance, `models::lstm_text`) is built on the device when the weights
+//! change ([`DeviceLstmClassifier::refresh`]); its broadcasts are rank-1
+//! GEMMs with a ones vector, so no primitive beyond the existing ones is
+//! needed, and its backward is the chain rule through them.
+
+use std::sync::Arc;
+
+use crate::backend::{Device, Gemm, LstmParams, LstmShape, Saved, Storage};
+use crate::error::{Error, Result};
+use crate::models::device::DeviceGrads;
+use crate::models::{LstmTextConfig, Mode, Model, ModelConfig, WordBatch};
+use crate::nn::ParamStore;
+use crate::ops::{BinaryKind, Unary};
+
+const OP: &str = "lstm_classifier on a device";
+
+/// The variance's epsilon in the normalisation (as `lstm_text::Embedding`).
+const NORM_EPS: f32 = 1e-6;
+
+/// Where each weight sits in the store's order.
+struct Layout {
+    embedding: usize,
+    /// The frequency buffer, when the embeddings are normalised.
+    freq: Option<usize>,
+    /// `[weight_ih, weight_hh, bias_ih, bias_hh]`.
+    lstm: [usize; 4],
+    /// `(weight, bias)` of the ReLU layer.
+    hidden: (usize, usize),
+    /// `(weight, bias)`.
+    classifier: (usize, usize),
+}
+
+impl Layout {
+    fn of(store: &ParamStore, cfg: &LstmTextConfig) -> Result<Self> {
+        let at = |name: &str| -> Result<usize> {
+            store
+                .id(name)
+                .map(|id| id.index())
+                .ok_or_else(|| Error::Param { msg: format!("{OP}: the store lacks this weight"), name: name.into() })
+        };
+        Ok(Layout {
+            embedding: at("embedding.weight")?,
+            freq: if cfg.normalize_embeddings { Some(at("embedding.freq")?) } else { None },
+            lstm: [at("lstm.weight_ih_l0")?, at("lstm.weight_hh_l0")?, at("lstm.bias_ih_l0")?, at("lstm.bias_hh_l0")?],
+            hidden: (at("hidden.weight")?, at("hidden.bias")?),
+            classifier: (at("classifier.weight")?, at("classifier.bias")?),
+        })
+    }
+}
+
+/// The normalised table and what its backward needs.
+struct Normalised {
+    /// `(E − m)/s`, `[V, D]`.
+    table: Storage,
+    /// `E − m`, `[V, D]`.
+    centered: Storage,
+    /// `s = √(v + 1e-6)`, `[D]`.
+    std: Storage,
+    /// `s` on every row, `[V, D]`.
+    std_rows: Storage,
+}
+
+/// `lstm_classifier`'s weights on a device, uploaded once.
+pub struct DeviceLstmClassifier {
+    dev: Arc<dyn Device>,
+    cfg: LstmTextConfig,
+    /// Every entry of the store, in its order.
+    params: Vec<Storage>,
+    layout: Layout,
+    /// `b_ih + b_hh` (the primitive adds one bias).
+    lstm_bias: Storage,
+    /// The normalised table (rebuilt by `refresh`), if normalised.
+    norm: Option<Normalised>,
+    /// `[V]` ones: the rank-1 broadcasts' other factor.
+    ones_v: Storage,
+    /// The seed 1.0 of the summed loss's backward.
+    one: Storage,
+}
+
+/// A forward pass's values, kept for its backward.
+pub(super) struct Forward {
+    /// The dropout seeds of the embedded words and of the FFNN output.
+    seeds: Option<(u64, u64)>,
+    /// The LSTM's input `[B, T, D]` (after dropout).
+    lstm_in: Storage,
+    lstm_out: Storage,
+    lstm_saved: Saved,
+    last_ids: Vec<usize>,
+    last: Storage,
+    /// The ReLU layer's pre-activation and output `[B, F]`.
+    pre: Storage,
+    post: Storage,
+    /// The classifier's input (after dropout) `[B, F]`.
+    z: Storage,
+    /// Log-softmax of the logits `[B, C]`.
+    pub(super) ls: Storage,
+    /// Per-row weighted loss `[B]`.
+    pub(super) per_row: Storage,
+}
+
+impl DeviceLstmClassifier {
+    /// Uploads `model`'s weights (an `lstm_classifier`) from `store` to `dev`.
+    pub fn new(model: &Model, store: &ParamStore, dev: Arc<dyn Device>) -> Result<Self> {
+        let ModelConfig::LstmClassifier(cfg) = model.config() else {
+            return Err(Error::invalid(OP, format!("{} is not an lstm_classifier", model.config().arch())));
+        };
+        let layout = Layout::of(store, &cfg)?;
+        let params = store.ids().map(|id| dev.upload(store.get(id).data())).collect::<Result<Vec<_>>>()?;
+        let [_, _, b_ih, b_hh] = layout.lstm;
+        let mut m = DeviceLstmClassifier {
+            one: dev.upload(&[1.0])?,
+            ones_v: dev.upload(&vec![1.0; cfg.vocab])?,
+            lstm_bias: dev.binary(BinaryKind::Add, &params[b_ih], &params[b_hh])?,
+            norm: None,
+            cfg,
+            params,
+            layout,
+            dev,
+        };
+        m.refresh()?;
+        Ok(m)
+    }
+
+    /// Rebuilds what is derived from the weights (the LSTM's summed bias,
+    /// the normalised table) after they changed in place.
+    pub fn refresh(&mut self) -> Result<()> {
+        let d = self.dev.as_ref();
+        let [_, _, b_ih, b_hh] = self.layout.lstm;
+        self.lstm_bias = d.binary(BinaryKind::Add, &self.params[b_ih], &self.params[b_hh])?;
+        self.norm = match self.layout.freq {
+            Some(f) => Some(self.normalise(&self.params[f])?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The device it runs on.
+    pub fn device(&self) -> &Arc<dyn Device> {
+        &self.dev
+    }
+
+    /// Its hyper-parameters.
+    pub fn config(&self) -> &LstmTextConfig {
+        &self.cfg
+    }
+
+    /// Every weight, in the store's order.
+    pub fn params(&self) -> &[Storage] {
+        &self.params
+    }
+
+    /// Every weight, in the store's order, to update in place; call
+    /// [`DeviceLstmClassifier::refresh`] afterwards.
+    pub fn params_mut(&mut self) -> &mut [Storage] {
+        &mut self.params
+    }
+
+    /// The embedding table `[V, D]` as the model reads it (normalised if
+    /// configured): iAdvT's nearest-neighbour candidates.
+    pub fn table(&self) -> &Storage {
+        self.norm.as_ref().map_or(&self.params[self.layout.embedding], |n| &n.table)
+    }
+
+    /// `ones [rows, 1] · row [1, cols]`: `row` on every one of `rows` rows.
+    fn rows_of(&self, ones: &Storage, row: &Storage, rows: usize, cols: usize) -> Result<Storage> {
+        self.dev.gemm(ones, row, Gemm { m: rows, k: 1, n: cols, ta: false, tb: false })
+    }
+
+    /// `(E − m)/√(v + 1e-6)` with `m = Σ_v f_v E_v`, `v = Σ_v f_v (E_v − m)²`.
+    fn normalise(&self, freq: &Storage) -> Result<Normalised> {
+        let d = self.dev.as_ref();
+        let (v, dim) = (self.cfg.vocab, self.cfg.embed_dim);
+        let e = &self.params[self.layout.embedding];
+        let weighted = |x: &Storage| d.gemm(freq, x, Gemm { m: 1, k: v, n: dim, ta: false, tb: false });
+        let mean = weighted(e)?;
+        let centered = d.binary(BinaryKind::Sub, e, &self.rows_of(&self.ones_v, &mean, v, dim)?)?;
+        let var = weighted(&d.unary(Unary::Square, &centered)?)?;
+        let std = d.unary(Unary::Sqrt, &d.binary(BinaryKind::Add, &var, &d.upload(&vec![NORM_EPS; dim])?)?)?;
+        let std_rows = self.rows_of(&self.ones_v, &std, v, dim)?;
+        let table = d.binary(BinaryKind::Div, &centered, &std_rows)?;
+        Ok(Normalised { table, centered, std, std_rows })
+    }
+
+    /// dLoss/dE from dLoss/d(table) `gt [V, D]` through the normalisation:
+    /// `dc = gt/s + 2 c ∘ (f ⊗ dv)` with `dv = −½ Σ_v gt∘table / s²`, then
+    /// `dE = dc − f ⊗ Σ_v dc` (the mean's share).
+    fn normalise_bwd(&self, n: &Normalised, freq: &Storage, gt: &Storage) -> Result<Storage> {
+        let d = self.dev.as_ref();
+        let (v, dim) = (self.cfg.vocab, self.cfg.embed_dim);
+        let direct = d.binary(BinaryKind::Div, gt, &n.std_rows)?;
+        let t1 = d.col_sums(&d.binary(BinaryKind::Mul, gt, &n.table)?, dim)?;
+        let dvar = d.scale(&d.binary(BinaryKind::Div, &d.binary(BinaryKind::Div, &t1, &n.std)?, &n.std)?, -0.5)?;
+        let f_dvar = self.rows_of(freq, &dvar, v, dim)?;
+        let through_var = d.scale(&d.binary(BinaryKind::Mul, &n.centered, &f_dvar)?, 2.0)?;
+        let dc = d.binary(BinaryKind::Add, &direct, &through_var)?;
+        let mean_share = self.rows_of(freq, &d.col_sums(&dc, dim)?, v, dim)?;
+        d.binary(BinaryKind::Sub, &dc, &mean_share)
+    }
+
+    pub(super) fn check(&self, x: &WordBatch, classes: &[usize], weights: &[f32]) -> Result<()> {
+        for (what, len) in [("classes", classes.len()), ("weights", weights.len()), ("lengths", x.lengths.len())] {
+            if len != x.batch {
+                return Err(Error::invalid(OP, format!("{len} {what} for a batch of {}", x.batch)));
+            }
+        }
+        if x.ids.len() != x.batch * x.len {
+            return Err(Error::invalid(OP, format!("{} ids for a [{}, {}] batch", x.ids.len(), x.batch, x.len)));
+        }
+        if let Some(&l) = x.lengths.iter().find(|&&l| l == 0 || l > x.len) {
+            return Err(Error::invalid(OP, format!("a text of {l} words in a batch of {}", x.len)));
+        }
+        Ok(())
+    }
+
+    /// The embedded words `[B·T, D]` (rows of the table as the model reads it).
+    pub fn embed(&self, x: &WordBatch) -> Result<Storage> {
+        self.dev.embedding_fwd(self.table(), self.cfg.vocab, self.cfg.embed_dim, &x.ids)
+    }
+
+    /// The forward pass from the embedded words `emb [B·T, D]` (plus the
+    /// perturbation `r`, if any) to the log-softmax and per-row loss, with
+    /// dropout under `mode` (`mode.site(0)` on the words, `site(1)` on the
+    /// FFNN output, as the tape draws them).
+    pub(super) fn forward(
+        &self,
+        x: &WordBatch,
+        emb: &Storage,
+        r: Option<&Storage>,
+        classes: &[usize],
+        weights: &[f32],
+        mode: Mode,
+    ) -> Result<Forward> {
+        let d = self.dev.as_ref();
+        let c = &self.cfg;
+        let (h, f, nc) = (c.lstm_hidden, c.ffnn_dim, c.n_classes);
+        let seeds = (mode.train && c.dropout > 0.0).then(|| (mode.site(0), mode.site(1)));
+        let mut owned = match r {
+            Some(r) => Some(d.binary(BinaryKind::Add, emb, r)?),
+            None => None,
+        };
+        if let Some((s0, _)) = seeds {
+            owned = Some(d.dropout(owned.as_ref().unwrap_or(emb), c.dropout, s0)?);
+        }
+        // The backward needs the LSTM's input: a copy only when nothing changed the embedded words.
+        let lstm_in = match owned {
+            Some(v) => v,
+            None => d.scale(emb, 1.0)?,
+        };
+        let (lstm_out, lstm_saved) = d.lstm_fwd(&lstm_in, self.lstm_params(), &x.lengths, self.lstm_shape(x))?;
+        let last_ids: Vec<usize> = x.lengths.iter().enumerate().map(|(b, &len)| b * x.len + len - 1).collect();
+        let last = d.embedding_fwd(&lstm_out, x.batch * x.len, h, &last_ids)?;
+        let (hw, hb) = self.layout.hidden;
+        let pre = d.linear(&last, &self.params[hw], Some(&self.params[hb]), (x.batch, h, f))?;
+        let post = d.unary(Unary::Relu, &pre)?;
+        let z = match seeds {
+            Some((_, s1)) => d.dropout(&post, c.dropout, s1)?,
+            None => d.scale(&post, 1.0)?,
+        };
+        let (cw, cb) = self.layout.classifier;
+        let logits = d.linear(&z, &self.params[cw], Some(&self.params[cb]), (x.batch, f, nc))?;
+        let (ls, per_row) = d.cross_entropy(&logits, nc, classes, weights)?;
+        Ok(Forward { seeds, lstm_in, lstm_out, lstm_saved, last_ids, last, pre, post, z, ls, per_row })
+    }
+
+    /// From dLoss/dlogits back to the embedded words (with any
+    /// perturbation): dLoss/d(embedded) `[B·T, D]`; with `grads` (one slot
+    /// per store entry) also every weight's gradient.
+    pub(super) fn backward(
+        &self,
+        x: &WordBatch,
+        fw: &Forward,
+        glogits: &Storage,
+        grads: Option<&mut [Option<Storage>]>,
+    ) -> Result<Storage> {
+        let d = self.dev.as_ref();
+        let c = &self.cfg;
+        let (b, h, f, nc) = (x.batch, c.lstm_hidden, c.ffnn_dim, c.n_classes);
+        let (cw, cb) = self.layout.classifier;
+        let (hw, hb) = self.layout.hidden;
+        let mut gz = d.gemm(glogits, &self.params[cw], Gemm { m: b, k: nc, n: f, ta: false, tb: false })?;
+        if let Some((_, s1)) = fw.seeds {
+            // Inverted dropout's backward is the same mask and scale.
+            gz = d.dropout(&gz, c.dropout, s1)?;
+        }
+        let gpre = d.unary_bwd(Unary::Relu, &fw.pre, &fw.post, &gz)?;
+        let glast = d.gemm(&gpre, &self.params[hw], Gemm { m: b, k: f, n: h, ta: false, tb: false })?;
+        let gy = d.embedding_bwd(&glast, b * x.len, h, &fw.last_ids, None)?;
+        let need_w = grads.is_some();
+        let lg = d.lstm_bwd(
+            &fw.lstm_in,
+            self.lstm_params(),
+            &x.lengths,
+            self.lstm_shape(x),
+            &fw.lstm_saved,
+            &fw.lstm_out,
+            &gy,
+            need_w,
+        )?;
+        let mut gemb = lg.dx;
+        if let Some((s0, _)) = fw.seeds {
+            gemb = d.dropout(&gemb, c.dropout, s0)?;
+        }
+        let Some(gr) = grads else { return Ok(gemb) };
+        // dW = gᵀ·x for y = x·Wᵀ + b; the bias takes the column sums.
+        gr[cw] = Some(d.gemm(glogits, &fw.z, Gemm { m: nc, k: b, n: f, ta: true, tb: false })?);
+        gr[cb] = Some(d.col_sums(glogits, nc)?);
+        gr[hw] = Some(d.gemm(&gpre, &fw.last, Gemm { m: f, k: b, n: h, ta: true, tb: false })?);
+        gr[hb] = Some(d.col_sums(&gpre, f)?);
+        let [w_ih, w_hh, b_ih, b_hh] = self.layout.lstm;
+        let mut ws = lg.weights.ok_or_else(|| Error::invalid(OP, "the LSTM returned no weight gradients"))?;
+        let bias = ws.pop().ok_or_else(|| Error::invalid(OP, "the LSTM returned no bias gradient"))?;
+        // b_ih and b_hh enter as one sum: each gets its gradient.
+        gr[b_hh] = Some(d.scale(&bias, 1.0)?);
+        gr[b_ih] = Some(bias);
+        gr[w_hh] = ws.pop();
+        gr[w_ih] = ws.pop();
+        // The table's padding row gets no gradient (`padding_idx` 0).
+        let gt = d.embedding_bwd(&gemb, c.vocab, c.embed_dim, &x.ids, Some(0))?;
+        gr[self.layout.embedding] = Some(match (&self.norm, self.layout.freq) {
+            (Some(n), Some(fq)) => self.normalise_bwd(n, &self.params[fq], &gt)?,
+            _ => gt,
+        });
+        Ok(gemb)
+    }
+
+    fn lstm_shape(&self, x: &WordBatch) -> LstmShape {
+        let c = &self.cfg;
+        LstmShape { batch: x.batch, steps: x.len, n_in: c.embed_dim, hidden: c.lstm_hidden, reverse: false }
+    }
+
+    fn lstm_params(&self) -> LstmParams<'_> {
+        let [w_ih, w_hh, _, _] = self.layout.lstm;
+        LstmParams { w_ih: &self.params[w_ih], w_hh: &self.params[w_hh], bias: &self.lstm_bias }
+    }
+
+    /// The seed 1.0 of a summed loss's backward, resident on the device.
+    pub(super) fn one(&self) -> &Storage {
+        &self.one
+    }
+}
+
+impl DeviceLstmClassifier {
+    /// The mean cross-entropy of `x` against `classes` and every weight's
+    /// gradient, under `mode` (dropout as the tape draws it).
+    pub fn train_grads(&self, x: &WordBatch, classes: &[usize], mode: Mode) -> Result<DeviceGrads> {
+        Ok(self.train_pass(x, classes, mode, None, false)?.0)
+    }
+
+    /// The training pass with the embedded words perturbed by `r [B·T, D]`
+    /// (when given), and with `keep_input_grad` dLoss/d(embedded words)
+    /// `[B·T, D]` on the device (AdvT's g); that is `None` when the loss is
+    /// not finite.
+    pub fn train_pass(
+        &self,
+        x: &WordBatch,
+        classes: &[usize],
+        mode: Mode,
+        r: Option<&Storage>,
+        keep_input_grad: bool,
+    ) -> Result<(DeviceGrads, Option<Storage>)> {
+        let w = vec![1.0 / x.batch.max(1) as f32; x.batch];
+        self.check(x, classes, &w)?;
+        let emb = self.embed(x)?;
+        let fw = self.forward(x, &emb, r, classes, &w, mode)?;
+        let loss = self.dev.sum(&fw.per_row)?;
+        let mut grads: Vec<Option<Storage>> = (0..self.params.len()).map(|_| None).collect();
+        if !loss.is_finite() {
+            return Ok((DeviceGrads { loss, grads }, None));
+        }
+        let glogits = self.dev.cross_entropy_bwd(&fw.ls, self.cfg.n_classes, classes, &w, self.one(), true)?;
+        let gemb = self.backward(x, &fw, &glogits, Some(&mut grads))?;
+        Ok((DeviceGrads { loss, grads }, keep_input_grad.then_some(gemb)))
+    }
+}
