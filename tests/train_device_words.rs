@@ -169,7 +169,34 @@ fn steps_follow_the_host_updater(
     }
 }
 
-#[allow(dead_code)]
 fn adversary(method: EmbeddingMethod) -> EmbeddingAdversary {
-    EmbeddingAdversary::paper(method, 9)
+    EmbeddingAdversary { neighbours: 5, ..EmbeddingAdversary::paper(method, 9) }
+}
+
+/// AdvT (`r = ε g/‖g‖` per example) and iAdvT (the nearest-neighbour
+/// pipeline, `Device::iadvt`) on the device: the objective's loss and every
+/// gradient as the host objective's, N steps as the host updater's, and the
+/// perturbation matters (the adversarial loss exceeds the clean one).
+#[test]
+fn advt_and_iadvt_on_the_device_match_the_host_objective() {
+    for method in [EmbeddingMethod::AdvT, EmbeddingMethod::IAdvT] {
+        same_grads(&mut adversary(method), &mut adversary(method), true);
+        steps_follow_the_host_updater(&mut adversary(method), &mut || Box::new(adversary(method)));
+        let (m, store) = model(1, true);
+        let b = batch(&mut Rng::new(2), 4, 6);
+        let dm = DeviceModel::new(&m, &store, Arc::new(CpuDevice)).unwrap();
+        let clean = DevicePlain.grads(&dm, &b, Mode::EVAL).unwrap().loss;
+        let both = adversary(method).grads(&dm, &b, Mode::EVAL).unwrap().loss;
+        assert!(both - clean > clean, "{method:?}: adversarial {} vs clean {clean}", both - clean);
+    }
+}
+
+/// What stays on the host is refused on a device, naming the method.
+#[test]
+fn vat_is_refused_on_the_device() {
+    let (m, store) = model(1, true);
+    let b = batch(&mut Rng::new(2), 2, 3);
+    let dm = DeviceModel::new(&m, &store, Arc::new(CpuDevice)).unwrap();
+    let err = adversary(EmbeddingMethod::Vat).grads(&dm, &b, Mode::EVAL).err().expect("VAT must be refused");
+    assert!(err.to_string().contains("vat"), "{err}");
 }

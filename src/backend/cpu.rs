@@ -2,8 +2,8 @@
 //! vectors. The default.
 
 use super::{
-    check_ids, cpu_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, LayerGrads, LstmParams,
-    LstmShape, Saved, Storage,
+    check_ids, cpu_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, IadvtArgs, LayerGrads,
+    LstmParams, LstmShape, Saved, Storage,
 };
 use crate::cuda::params::AdamParams;
 use crate::error::Result;
@@ -219,5 +219,12 @@ impl Device for CpuDevice {
         need_w: bool,
     ) -> Result<LayerGrads> {
         cpu_layers::char_conv_bwd(x, s, kernels, g, need_w)
+    }
+
+    fn iadvt(&self, a: IadvtArgs<'_>) -> Result<Storage> {
+        a.check("iadvt")?;
+        let table = crate::ops::neighbours::Table::new(host("iadvt", a.table)?, a.vocab, a.dim)?;
+        let (w, g) = (host("iadvt", a.w)?, host("iadvt", a.g)?);
+        Ok(Storage::Cpu(crate::ops::neighbours::iadvt(table, a.ids, w, g, a.lengths, &a.cfg)?.r))
     }
 }

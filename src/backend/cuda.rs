@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use super::{
-    cuda_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, LayerGrads, LstmParams, LstmShape,
-    Saved, Storage,
+    cuda_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, IadvtArgs, LayerGrads, LstmParams,
+    LstmShape, Saved, Storage,
 };
 use crate::cuda::blas::{gemm, Mat, MatMut};
 use crate::cuda::buffer::DeviceBuf;
@@ -263,5 +263,19 @@ impl Device for CudaDevice {
         need_w: bool,
     ) -> Result<LayerGrads> {
         cuda_layers::char_conv_bwd(&self.gpu, x, s, kernels, saved, y, g, need_w)
+    }
+
+    fn iadvt(&self, a: IadvtArgs<'_>) -> Result<Storage> {
+        use crate::cuda::ops::neighbours::{iadvt_refs, plan, upload_groups, upload_ids, DeviceNeighbours, InputRefs};
+        a.check("iadvt")?;
+        let gpu = self.gpu.as_ref();
+        let p = a.ids.len();
+        let dims = plan(p, a.vocab, a.dim, a.cfg.k)?;
+        let ids = upload_ids(gpu, a.ids, a.vocab)?;
+        let groups = upload_groups(gpu, a.lengths, a.cfg.scope, p)?;
+        let (table, w, g) = (dev("iadvt", a.table)?, dev("iadvt", a.w)?, dev("iadvt", a.g)?);
+        let mut out = DeviceNeighbours::new(gpu, &dims)?;
+        iadvt_refs(gpu, &InputRefs { dims, table, w, g, ids: &ids, groups: &groups, eps: a.cfg.eps }, &mut out)?;
+        Ok(Storage::Cuda(out.r))
     }
 }

@@ -42,6 +42,7 @@ pub use cuda::CudaDevice;
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::params::AdamParams;
 use crate::error::{Error, Result};
+use crate::ops::neighbours::IadvtConfig;
 use crate::ops::{BinaryKind, Unary};
 
 /// f32 values, on the host or on a device.
@@ -162,6 +163,38 @@ pub struct CharConvShape {
     pub dim: usize,
 }
 
+/// iAdvT's inputs (`ops::neighbours::iadvt`): `P` real positions of
+/// `lengths.len()` examples, the table the words were looked up in.
+#[derive(Clone, Copy)]
+pub struct IadvtArgs<'a> {
+    /// `[vocab, dim]`: the candidates.
+    pub table: &'a Storage,
+    /// Rows of the table `V`.
+    pub vocab: usize,
+    /// Embedding width `D`.
+    pub dim: usize,
+    /// The word at each position, `[P]`.
+    pub ids: &'a [usize],
+    /// The embedded words, `[P, D]`.
+    pub w: &'a Storage,
+    /// The loss gradient at them, `[P, D]`.
+    pub g: &'a Storage,
+    /// Positions per example (summing to `P`).
+    pub lengths: &'a [usize],
+    /// K, ε and α's scope.
+    pub cfg: IadvtConfig,
+}
+
+impl IadvtArgs<'_> {
+    pub(crate) fn check(&self, op: &'static str) -> Result<()> {
+        let p = self.ids.len();
+        expect_len(op, "table", self.table.len(), self.vocab * self.dim)?;
+        expect_len(op, "w", self.w.len(), p * self.dim)?;
+        expect_len(op, "g", self.g.len(), p * self.dim)?;
+        check_ids(op, self.ids, self.vocab)
+    }
+}
+
 /// The primitives. Every method checks its lengths and returns an error
 /// naming the primitive for storage of another device or a wrong size.
 pub trait Device: Send + Sync {
@@ -267,6 +300,12 @@ pub trait Device: Send + Sync {
         g: &Storage,
         need_w: bool,
     ) -> Result<LayerGrads>;
+
+    /// iAdvT's perturbation `r [P, D]`: the K nearest words' unit
+    /// directions at every position, weighted by α = ε ĝ/‖ĝ‖ over each
+    /// group (`ops::neighbours::iadvt`; on a GPU the batched pipeline of
+    /// kernels/neighbours.cu).
+    fn iadvt(&self, a: IadvtArgs<'_>) -> Result<Storage>;
 }
 
 pub(crate) fn wrong_place(op: &'static str, s: &Storage, device: &str) -> Error {

@@ -1,0 +1,100 @@
+//! AdvT and iAdvT (`--adv advt`, `--adv iadvt`) with the steps on a device
+//! (`train --device cuda`, `lstm_classifier`): the clean pass's loss,
+//! weight gradients and g (the gradient at the embedded words) on the
+//! device; the perturbation built there from g; the adversarial pass at
+//! `x + r` and the combination `J + λ·J_adv` (`CleanPass::with_adversarial`)
+//! on the device. What comes back per step: the two losses and, for AdvT,
+//! one norm per example.
+//!
+//! - AdvT: `r = ε g/‖g‖` per example (ATTACKS.md; `perturb::normalize_per_example`):
+//!   the squared norms by a GEMM with a ones vector, the B scales on the
+//!   host (a zero gradient stays zero), broadcast back by a rank-1 GEMM.
+//! - iAdvT: the real positions gathered (`embedding_fwd` on row indices),
+//!   the batched nearest-neighbour pipeline (`Device::iadvt`) on the
+//!   normalised table, `r` scattered back (`embedding_bwd`, each row once).
+
+use crate::adv::embedding::{EmbeddingAdversary, EmbeddingMethod};
+use crate::adv::perturb::real_positions;
+use crate::backend::{Device, Gemm, IadvtArgs, Storage};
+use crate::error::{Error, Result};
+use crate::models::device::{DeviceGrads, DeviceLstmClassifier, DeviceModel};
+use crate::models::{Mode, WordBatch};
+use crate::ops::neighbours::IadvtConfig;
+use crate::ops::BinaryKind;
+use crate::train::device_step::{combine, word_classes, DeviceObjective};
+use crate::train::{Batch, Objective};
+
+const OP: &str = "embedding adversarial training on a device";
+
+/// Whether `method` trains on a device.
+pub fn runs_on_device(method: EmbeddingMethod) -> bool {
+    matches!(method, EmbeddingMethod::AdvT | EmbeddingMethod::IAdvT)
+}
+
+impl DeviceObjective for EmbeddingAdversary {
+    fn name(&self) -> String {
+        Objective::name(self)
+    }
+
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
+        let DeviceModel::LstmClassifier(m) = model else {
+            return Err(Error::invalid(OP, "only lstm_classifier perturbs word embeddings on a device"));
+        };
+        if !runs_on_device(self.method) {
+            return Err(Error::invalid(OP, format!("--adv {} does not run on a device yet", self.method.name())));
+        }
+        let (x, y) = word_classes(batch)?;
+        let (clean, g) = m.train_pass(x, y, mode, None, true)?;
+        let Some(g) = g else { return Ok(clean) };
+        let r = self.device_perturbation(m, x, &g)?;
+        let adv = m.train_pass(x, y, mode, Some(&r), false)?.0;
+        combine(m.device().as_ref(), clean, 1.0, adv, self.lambda)
+    }
+}
+
+impl EmbeddingAdversary {
+    /// The perturbation `[B·T, D]` from g `[B·T, D]`, on the device.
+    fn device_perturbation(&self, m: &DeviceLstmClassifier, x: &WordBatch, g: &Storage) -> Result<Storage> {
+        let d = m.device().as_ref();
+        let dim = m.config().embed_dim;
+        match self.method {
+            EmbeddingMethod::AdvT => per_example(d, g, x.batch, x.len * dim, self.epsilon),
+            EmbeddingMethod::IAdvT => {
+                let rows: Vec<usize> = real_positions(x).into_iter().map(|(b, t)| b * x.len + t).collect();
+                let ids: Vec<usize> = rows.iter().map(|&i| x.ids[i]).collect();
+                let (vocab, all) = (m.config().vocab, x.batch * x.len);
+                let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
+                let gr = d.embedding_fwd(g, all, dim, &rows)?;
+                let cfg = IadvtConfig { k: self.neighbours, eps: self.epsilon, scope: self.scope };
+                let args =
+                    IadvtArgs { table: m.table(), vocab, dim, ids: &ids, w: &w, g: &gr, lengths: &x.lengths, cfg };
+                let r = d.iadvt(args)?;
+                // Each real position once: the scatter-add is a copy, padding stays 0.
+                d.embedding_bwd(&r, all, dim, &rows, None)
+            }
+            other => Err(Error::invalid(OP, format!("--adv {} does not run on a device yet", other.name()))),
+        }
+    }
+}
+
+/// Each of the `batch` rows of `v [batch, width]` scaled to L2 norm `eps`
+/// (a zero row stays zero), as `perturb::normalize_per_example`.
+pub fn per_example(d: &dyn Device, v: &Storage, batch: usize, width: usize, eps: f32) -> Result<Storage> {
+    let ones = d.upload(&vec![1.0; width])?;
+    let sq = d.unary(crate::ops::Unary::Square, v)?;
+    let norms = d.to_host(&d.gemm(&sq, &ones, Gemm { m: batch, k: width, n: 1, ta: false, tb: false })?)?;
+    let scales: Vec<f32> = norms
+        .iter()
+        .map(|&n2| {
+            let n = (n2 as f64).sqrt();
+            if n > 0.0 {
+                (eps as f64 / n) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let s = d.upload(&scales)?;
+    let rows = d.gemm(&s, &ones, Gemm { m: batch, k: 1, n: width, ta: false, tb: false })?;
+    d.binary(BinaryKind::Mul, v, &rows)
+}
