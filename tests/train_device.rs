@@ -123,7 +123,7 @@ fn device_hotflip_steps_follow_the_host_updater() {
     let dm = DeviceCharCnnLstm::new(&m, &store, Arc::new(CpuDevice)).unwrap();
     let clean = dm.train_grads(x, y, Mode::EVAL).unwrap().loss;
     let dm = DeviceModel::CharCnnLstm(dm);
-    let both = DeviceObjective::grads(&mut flip.clone(), &dm, &b, Mode::EVAL).unwrap().loss;
+    let both = DeviceObjective::grads(&mut flip.clone(), &dm, &b, Mode::EVAL, 0).unwrap().loss;
     assert!(both - clean > clean, "adversarial {} vs clean {clean}: the flips did not raise the loss", both - clean);
 }
 
@@ -160,7 +160,7 @@ fn steps_follow_the_host_updater(
                 d.sync(&mut store, &mut adam).unwrap();
                 d = DeviceUpdater::new(dev.clone(), &m, &store, &adam, clip, max_norm).unwrap();
             }
-            got.push(d.step(objective.as_mut(), b, Mode::train(100 + i as u64)).unwrap());
+            got.push(d.step(objective.as_mut(), b, Mode::train(100 + i as u64), i as u64).unwrap());
         }
         d.sync(&mut store, &mut adam).unwrap();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {

@@ -1,10 +1,12 @@
-//! AdvT and iAdvT (`--adv advt`, `--adv iadvt`) with the steps on a device
-//! (`train --device cuda`, `lstm_classifier`): the clean pass's loss,
-//! weight gradients and g (the gradient at the embedded words) on the
-//! device; the perturbation built there from g; the adversarial pass at
-//! `x + r` and the combination `J + λ·J_adv` (`CleanPass::with_adversarial`)
-//! on the device. What comes back per step: the two losses and, for AdvT,
-//! one norm per example.
+//! AdvT, iAdvT and VAT (`--adv advt`, `iadvt`, `vat`) with the steps on
+//! a device (`train --device cuda`, `lstm_classifier`): the clean pass's
+//! loss, weight gradients, log-probabilities and g (the gradient at the
+//! embedded words) on the device; the perturbation built there; the
+//! adversarial pass at `x + r` and the combination `J + λ·J_adv`
+//! (`CleanPass::with_adversarial`) on the device. What crosses per step:
+//! the losses and one norm per example come back; VAT's random start
+//! (drawn on the host from the same seeded generator as the host
+//! objective, so the runs agree) goes up.
 //!
 //! - AdvT: `r = ε g/‖g‖` per example (ATTACKS.md; `perturb::normalize_per_example`):
 //!   the squared norms by a GEMM with a ones vector, the B scales on the
@@ -12,15 +14,19 @@
 //! - iAdvT: the real positions gathered (`embedding_fwd` on row indices),
 //!   the batched nearest-neighbour pipeline (`Device::iadvt`) on the
 //!   normalised table, `r` scattered back (`embedding_bwd`, each row once).
+//! - VAT: one power iteration: dKL(p ‖ q(x + ξd))/dr with the weights
+//!   frozen (no weight gradients are formed), normalised per example to ε;
+//!   J_adv is KL(p ‖ q(x + r)) with p the clean pass's (fixed).
 
 use crate::adv::embedding::{EmbeddingAdversary, EmbeddingMethod};
-use crate::adv::perturb::real_positions;
+use crate::adv::perturb::{random_direction, real_positions};
 use crate::backend::{Device, Gemm, IadvtArgs, Storage};
 use crate::error::{Error, Result};
-use crate::models::device::{DeviceGrads, DeviceLstmClassifier, DeviceModel};
+use crate::models::device::{DeviceGrads, DeviceLstmClassifier, DeviceModel, PassLoss};
 use crate::models::{Mode, WordBatch};
 use crate::ops::neighbours::IadvtConfig;
 use crate::ops::BinaryKind;
+use crate::rng::Rng;
 use crate::train::device_step::{combine, word_classes, DeviceObjective};
 use crate::train::{Batch, Objective};
 
@@ -28,7 +34,7 @@ const OP: &str = "embedding adversarial training on a device";
 
 /// Whether `method` trains on a device.
 pub fn runs_on_device(method: EmbeddingMethod) -> bool {
-    matches!(method, EmbeddingMethod::AdvT | EmbeddingMethod::IAdvT)
+    matches!(method, EmbeddingMethod::AdvT | EmbeddingMethod::IAdvT | EmbeddingMethod::Vat)
 }
 
 impl DeviceObjective for EmbeddingAdversary {
@@ -36,7 +42,7 @@ impl DeviceObjective for EmbeddingAdversary {
         Objective::name(self)
     }
 
-    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, step: u64) -> Result<DeviceGrads> {
         let DeviceModel::LstmClassifier(m) = model else {
             return Err(Error::invalid(OP, "only lstm_classifier perturbs word embeddings on a device"));
         };
@@ -44,36 +50,50 @@ impl DeviceObjective for EmbeddingAdversary {
             return Err(Error::invalid(OP, format!("--adv {} does not run on a device yet", self.method.name())));
         }
         let (x, y) = word_classes(batch)?;
-        let (clean, g) = m.train_pass(x, y, mode, None, true)?;
-        let Some(g) = g else { return Ok(clean) };
-        let r = self.device_perturbation(m, x, &g)?;
-        let adv = m.train_pass(x, y, mode, Some(&r), false)?.0;
-        combine(m.device().as_ref(), clean, 1.0, adv, self.lambda)
+        let clean = m.pass(x, mode, None, PassLoss::CrossEntropy(y), true, true)?;
+        let Some(g) = clean.input_grad else { return Ok(clean.grads) };
+        let d = m.device().as_ref();
+        let dim = m.config().embed_dim;
+        let width = x.len * dim;
+        let adv = match self.method {
+            EmbeddingMethod::AdvT => {
+                let r = per_example(d, &g, x.batch, width, self.epsilon)?;
+                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+            }
+            EmbeddingMethod::IAdvT => {
+                let r = self.iadvt(m, x, &g)?;
+                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+            }
+            _ => {
+                // VAT, as `EmbeddingAdversary::perturbation` draws it.
+                let mut rng = Rng::derive(self.seed, step);
+                let start = d.upload(&random_direction(x, dim, self.xi, &mut rng))?;
+                let p = PassLoss::Kl(&clean.log_probs);
+                let power = m.pass(x, mode, Some(&start), p, false, true)?;
+                let Some(gd) = power.input_grad else { return Ok(power.grads) };
+                let r = per_example(d, &gd, x.batch, width, self.epsilon)?;
+                m.pass(x, mode, Some(&r), p, true, false)?
+            }
+        };
+        combine(d, clean.grads, 1.0, adv.grads, self.lambda)
     }
 }
 
 impl EmbeddingAdversary {
-    /// The perturbation `[B·T, D]` from g `[B·T, D]`, on the device.
-    fn device_perturbation(&self, m: &DeviceLstmClassifier, x: &WordBatch, g: &Storage) -> Result<Storage> {
+    /// iAdvT's perturbation `[B·T, D]` from g `[B·T, D]`, on the device.
+    fn iadvt(&self, m: &DeviceLstmClassifier, x: &WordBatch, g: &Storage) -> Result<Storage> {
         let d = m.device().as_ref();
         let dim = m.config().embed_dim;
-        match self.method {
-            EmbeddingMethod::AdvT => per_example(d, g, x.batch, x.len * dim, self.epsilon),
-            EmbeddingMethod::IAdvT => {
-                let rows: Vec<usize> = real_positions(x).into_iter().map(|(b, t)| b * x.len + t).collect();
-                let ids: Vec<usize> = rows.iter().map(|&i| x.ids[i]).collect();
-                let (vocab, all) = (m.config().vocab, x.batch * x.len);
-                let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
-                let gr = d.embedding_fwd(g, all, dim, &rows)?;
-                let cfg = IadvtConfig { k: self.neighbours, eps: self.epsilon, scope: self.scope };
-                let args =
-                    IadvtArgs { table: m.table(), vocab, dim, ids: &ids, w: &w, g: &gr, lengths: &x.lengths, cfg };
-                let r = d.iadvt(args)?;
-                // Each real position once: the scatter-add is a copy, padding stays 0.
-                d.embedding_bwd(&r, all, dim, &rows, None)
-            }
-            other => Err(Error::invalid(OP, format!("--adv {} does not run on a device yet", other.name()))),
-        }
+        let rows: Vec<usize> = real_positions(x).into_iter().map(|(b, t)| b * x.len + t).collect();
+        let ids: Vec<usize> = rows.iter().map(|&i| x.ids[i]).collect();
+        let (vocab, all) = (m.config().vocab, x.batch * x.len);
+        let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
+        let gr = d.embedding_fwd(g, all, dim, &rows)?;
+        let cfg = IadvtConfig { k: self.neighbours, eps: self.epsilon, scope: self.scope };
+        let args = IadvtArgs { table: m.table(), vocab, dim, ids: &ids, w: &w, g: &gr, lengths: &x.lengths, cfg };
+        let r = d.iadvt(args)?;
+        // Each real position once: the scatter-add is a copy, padding stays 0.
+        d.embedding_bwd(&r, all, dim, &rows, None)
     }
 }
 

@@ -18,7 +18,7 @@ impl DeviceObjective for FlipTraining {
         Objective::name(self)
     }
 
-    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, _step: u64) -> Result<DeviceGrads> {
         let (DeviceModel::CharCnnLstm(model), FlipKind::Chars) = (model, self.kind) else {
             return Err(Error::invalid(
                 "adversarial training on a device",

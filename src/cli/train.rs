@@ -334,8 +334,12 @@ fn training_device(
             o.per_word = a.flips_per_word;
             Box::new(o)
         }
-        AdvArg::Advt | AdvArg::Iadvt if a.arch == Arch::LstmClassifier => {
-            let method = if a.adv == AdvArg::Advt { EmbeddingMethod::AdvT } else { EmbeddingMethod::IAdvT };
+        AdvArg::Advt | AdvArg::Iadvt | AdvArg::Vat if a.arch == Arch::LstmClassifier => {
+            let method = match a.adv {
+                AdvArg::Advt => EmbeddingMethod::AdvT,
+                AdvArg::Iadvt => EmbeddingMethod::IAdvT,
+                _ => EmbeddingMethod::Vat,
+            };
             Box::new(embedding_adversary(a, method))
         }
         _ => return cpu_instead(train::device_step::unsupported_objective(&objective), auto, threads),

@@ -75,7 +75,7 @@ pub fn unsupported_arch(arch: &str) -> Option<String> {
 pub fn unsupported_objective(objective: &str) -> String {
     format!(
         "the `{objective}` objective does not train on the GPU yet (plain training, --adv hotflip for \
-         char_cnn_lstm and --adv advt/iadvt for lstm_classifier do); use --device cpu"
+         char_cnn_lstm and --adv advt/iadvt/vat for lstm_classifier do); use --device cpu"
     )
 }
 
@@ -86,8 +86,9 @@ pub trait DeviceObjective {
     /// checks that they match, and `last/` records it for resuming.
     fn name(&self) -> String;
 
-    /// The loss of `batch` under `mode` and its gradients.
-    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode) -> Result<DeviceGrads>;
+    /// The loss of `batch` under `mode` and its gradients; `step` is the
+    /// run's step number (`StepContext::step`: seeds random directions).
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, step: u64) -> Result<DeviceGrads>;
 }
 
 /// Plain training on a device: the mean cross-entropy (`train::Plain`).
@@ -98,7 +99,7 @@ impl DeviceObjective for DevicePlain {
         "plain".into()
     }
 
-    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, _step: u64) -> Result<DeviceGrads> {
         match model {
             DeviceModel::CharCnnLstm(m) => {
                 let (x, y) = char_classes(batch)?;
@@ -203,10 +204,11 @@ impl DeviceUpdater {
         self.steps
     }
 
-    /// Trains `objective` on `batch` under `mode` (dropout seeds) and returns the loss;
-    /// a non-finite loss leaves everything untouched, as the host updater.
-    pub fn step(&mut self, objective: &mut dyn DeviceObjective, batch: &Batch, mode: Mode) -> Result<f32> {
-        let r = objective.grads(&self.model, batch, mode)?;
+    /// Trains `objective` on `batch` under `mode` (dropout seeds) at the
+    /// run's step `step` and returns the loss; a non-finite loss leaves
+    /// everything untouched, as the host updater.
+    pub fn step(&mut self, objective: &mut dyn DeviceObjective, batch: &Batch, mode: Mode, step: u64) -> Result<f32> {
+        let r = objective.grads(&self.model, batch, mode, step)?;
         if !r.loss.is_finite() {
             return Ok(r.loss);
         }

@@ -347,36 +347,97 @@ impl DeviceLstmClassifier {
     }
 }
 
+/// What a training pass differentiates.
+#[derive(Clone, Copy)]
+pub enum PassLoss<'a> {
+    /// The mean cross-entropy against these classes (`Tape::cross_entropy`).
+    CrossEntropy(&'a [usize]),
+    /// The mean over rows of KL(p ‖ q) with `p` these log-probabilities
+    /// `[B, C]` (held fixed) and `q` the model's (`Tape::kl_div`, VAT).
+    Kl(&'a Storage),
+}
+
+/// One training pass on the device.
+pub struct Pass {
+    /// The loss and, when asked for, every weight's gradient (all `None`
+    /// when the loss is not finite).
+    pub grads: DeviceGrads,
+    /// dLoss/d(embedded words) `[B·T, D]`, when asked for and the loss is finite.
+    pub input_grad: Option<Storage>,
+    /// The model's log-probabilities `[B, C]`.
+    pub log_probs: Storage,
+}
+
 impl DeviceLstmClassifier {
     /// The mean cross-entropy of `x` against `classes` and every weight's
     /// gradient, under `mode` (dropout as the tape draws it).
     pub fn train_grads(&self, x: &WordBatch, classes: &[usize], mode: Mode) -> Result<DeviceGrads> {
-        Ok(self.train_pass(x, classes, mode, None, false)?.0)
+        Ok(self.pass(x, mode, None, PassLoss::CrossEntropy(classes), true, false)?.grads)
     }
 
-    /// The training pass with the embedded words perturbed by `r [B·T, D]`
-    /// (when given), and with `keep_input_grad` dLoss/d(embedded words)
-    /// `[B·T, D]` on the device (AdvT's g); that is `None` when the loss is
-    /// not finite.
-    pub fn train_pass(
+    /// A training pass with the embedded words perturbed by `r [B·T, D]`
+    /// (when given): `loss`'s value, with `need_w` every weight's gradient,
+    /// with `keep_input_grad` the gradient at the (perturbed) embedded
+    /// words (AdvT's g, VAT's dKL/dr).
+    pub fn pass(
         &self,
         x: &WordBatch,
-        classes: &[usize],
         mode: Mode,
         r: Option<&Storage>,
+        loss: PassLoss<'_>,
+        need_w: bool,
         keep_input_grad: bool,
-    ) -> Result<(DeviceGrads, Option<Storage>)> {
-        let w = vec![1.0 / x.batch.max(1) as f32; x.batch];
+    ) -> Result<Pass> {
+        let d = self.dev.as_ref();
+        let (rows, nc) = (x.batch, self.cfg.n_classes);
+        let inv = 1.0 / rows.max(1) as f32;
+        let w = match loss {
+            PassLoss::CrossEntropy(_) => vec![inv; rows],
+            // Only the log-softmax is wanted: no row contributes a loss.
+            PassLoss::Kl(_) => vec![0.0; rows],
+        };
+        let zeros;
+        let classes = match loss {
+            PassLoss::CrossEntropy(c) => c,
+            PassLoss::Kl(_) => {
+                zeros = vec![0; rows];
+                &zeros
+            }
+        };
         self.check(x, classes, &w)?;
         let emb = self.embed(x)?;
         let fw = self.forward(x, &emb, r, classes, &w, mode)?;
-        let loss = self.dev.sum(&fw.per_row)?;
         let mut grads: Vec<Option<Storage>> = (0..self.params.len()).map(|_| None).collect();
-        if !loss.is_finite() {
-            return Ok((DeviceGrads { loss, grads }, None));
-        }
-        let glogits = self.dev.cross_entropy_bwd(&fw.ls, self.cfg.n_classes, classes, &w, self.one(), true)?;
-        let gemb = self.backward(x, &fw, &glogits, Some(&mut grads))?;
-        Ok((DeviceGrads { loss, grads }, keep_input_grad.then_some(gemb)))
+        let (value, glogits) = match loss {
+            PassLoss::CrossEntropy(_) => {
+                let value = d.sum(&fw.per_row)?;
+                (value, value.is_finite().then(|| d.cross_entropy_bwd(&fw.ls, nc, classes, &w, self.one(), true)))
+            }
+            PassLoss::Kl(lp) => {
+                expect_rows(lp, rows * nc)?;
+                // Σ p (log p − log q) / rows; d/dq-logits = (softmax(q) − p) / rows.
+                let p = d.unary(Unary::Exp, lp)?;
+                let diff = d.binary(BinaryKind::Sub, lp, &fw.ls)?;
+                let value = d.sum(&d.binary(BinaryKind::Mul, &p, &diff)?)? * inv;
+                let g = || d.scale(&d.binary(BinaryKind::Sub, &d.unary(Unary::Exp, &fw.ls)?, &p)?, inv);
+                (value, value.is_finite().then(g))
+            }
+        };
+        let Some(glogits) = glogits.transpose()? else {
+            return Ok(Pass { grads: DeviceGrads { loss: value, grads }, input_grad: None, log_probs: fw.ls });
+        };
+        let gemb = self.backward(x, &fw, &glogits, need_w.then_some(&mut grads[..]))?;
+        Ok(Pass {
+            grads: DeviceGrads { loss: value, grads },
+            input_grad: keep_input_grad.then_some(gemb),
+            log_probs: fw.ls,
+        })
     }
+}
+
+fn expect_rows(lp: &Storage, want: usize) -> Result<()> {
+    if lp.len() != want {
+        return Err(Error::invalid(OP, format!("{} fixed log-probabilities, {want} expected", lp.len())));
+    }
+    Ok(())
 }

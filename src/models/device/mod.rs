@@ -22,7 +22,7 @@ mod train;
 use std::sync::Arc;
 
 pub use char_cnn_lstm::{DeviceCharCnnLstm, DeviceEval};
-pub use lstm_classifier::DeviceLstmClassifier;
+pub use lstm_classifier::{DeviceLstmClassifier, Pass, PassLoss};
 pub use train::DeviceGrads;
 
 use crate::backend::{Device, Storage};
