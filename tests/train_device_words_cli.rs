@@ -3,7 +3,7 @@
 //! device (the kernels' sources on the CPU, through the same launchers)
 //! through the ordinary trainer (epochs, dev evaluation, best/ and last/,
 //! a resume from last/), plain and with `--adv advt` / `iadvt` (the
-//! neighbour pipeline on the device) / `vat`. Its checkpoints must be the CPU
+//! neighbour pipeline on the device) / `vat` / `ivat`. Its checkpoints must be the CPU
 //! run's (weights within 1e-4 of their scale); what stays on the CPU is an
 //! error naming it. Needs a C++17 compiler.
 
@@ -64,30 +64,38 @@ fn the_emulated_device_trains_and_resumes_to_the_cpu_runs_checkpoint() {
 }
 
 #[test]
-fn advt_iadvt_and_vat_on_the_emulated_device_match_the_cpu_runs() {
-    for adv in ["advt", "iadvt", "vat"] {
+fn embedding_adversaries_on_the_emulated_device_match_the_cpu_runs() {
+    for adv in ["advt", "iadvt", "vat", "ivat"] {
         let (root, data, _) = char_fixture::setup("train-device-words", adv);
         let (cpu_out, emu_out) = (root.join("cpu"), root.join("emu"));
         let args = ["--epochs", "1", "--adv", adv];
         ok(&train("cpu", &data, &cpu_out, &args), "cpu run");
         let emu = ok(&train("cuda-emulated", &data, &emu_out, &args), "emulated run");
         assert!(emu.contains("emulated on the CPU) for the training steps"), "{adv}: {emu}");
-        // VAT's power iteration differentiates KL(p ‖ q(x + ξd)) at ξ = 0.1,
-        // where q − p is ~1e-3 of p: f32 rounding anywhere in the two
-        // passes moves its direction by ~1e-3 (measured: 3.3e-4 of the
-        // scale here, where AdvT and iAdvT agree to 2e-5; BENCHMARKS.md dev13).
-        let tol = if adv == "vat" { 2e-3 } else { 1e-4 };
+        // (i)VAT's power iteration differentiates KL(p ‖ q(x + ξd)) at
+        // ξ = 0.1, where q − p is ~1e-3 of p: f32 rounding anywhere in the
+        // passes moves its direction (the CPU device, which runs the tape's
+        // own LSTM and neighbour functions, differs from the tape by 1e-4 to
+        // 1e-3 in one step's gradients), and Adam turns that into weight
+        // differences (measured: VAT 3.3e-4, iVAT 8.3e-3 of the scale after
+        // 3 steps, where AdvT and iAdvT agree to 2e-5; BENCHMARKS.md dev13).
+        // tests/train_device_words.rs checks them at 1e-4 on a small model.
+        let tol = match adv {
+            "vat" => 2e-3,
+            "ivat" => 2e-2,
+            _ => 1e-4,
+        };
         same_weights(&emu_out.join("last"), &cpu_out.join("last"), tol);
         let _ = std::fs::remove_dir_all(&root);
     }
 }
 
 #[test]
-fn ivat_on_the_device_is_an_error_naming_it() {
-    let (root, data, _) = char_fixture::setup("train-device-words", "ivat");
-    let out = train("cuda-emulated", &data, &root.join("v"), &["--epochs", "1", "--adv", "ivat"]);
+fn the_random_baseline_on_the_device_is_an_error_naming_it() {
+    let (root, data, _) = char_fixture::setup("train-device-words", "random");
+    let out = train("cuda-emulated", &data, &root.join("v"), &["--epochs", "1", "--adv", "random"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("`ivat("), "{stderr}");
+    assert!(!out.status.success() && stderr.contains("`random("), "{stderr}");
     assert!(stderr.contains("does not train on the GPU yet"), "{stderr}");
     assert!(!root.join("v").join("last").exists(), "a refused run wrote a checkpoint");
     let _ = std::fs::remove_dir_all(&root);

@@ -14,17 +14,22 @@
 //! - iAdvT: the real positions gathered (`embedding_fwd` on row indices),
 //!   the batched nearest-neighbour pipeline (`Device::iadvt`) on the
 //!   normalised table, `r` scattered back (`embedding_bwd`, each row once).
+//! - iVAT: one search (`Device::nn_search`, ids and norms left on the
+//!   device); a random α (P·K normals from the host generator, as the host
+//!   objective draws them) normalised to ξ (`nn_alpha`) gives `r0`
+//!   (`nn_perturb`); the KL gradient there is projected on the directions
+//!   (`nn_project`), normalised to ε, and gives r.
 //! - VAT: one power iteration: dKL(p ‖ q(x + ξd))/dr with the weights
 //!   frozen (no weight gradients are formed), normalised per example to ε;
 //!   J_adv is KL(p ‖ q(x + r)) with p the clean pass's (fixed).
 
 use crate::adv::embedding::{EmbeddingAdversary, EmbeddingMethod};
 use crate::adv::perturb::{random_direction, real_positions};
-use crate::backend::{Device, Gemm, IadvtArgs, Storage};
+use crate::backend::{Device, Gemm, IadvtArgs, NearestArgs, Storage};
 use crate::error::{Error, Result};
 use crate::models::device::{DeviceGrads, DeviceLstmClassifier, DeviceModel, PassLoss};
 use crate::models::{Mode, WordBatch};
-use crate::ops::neighbours::IadvtConfig;
+use crate::ops::neighbours::{AlphaScope, IadvtConfig};
 use crate::ops::BinaryKind;
 use crate::rng::Rng;
 use crate::train::device_step::{combine, word_classes, DeviceObjective};
@@ -34,7 +39,7 @@ const OP: &str = "embedding adversarial training on a device";
 
 /// Whether `method` trains on a device.
 pub fn runs_on_device(method: EmbeddingMethod) -> bool {
-    matches!(method, EmbeddingMethod::AdvT | EmbeddingMethod::IAdvT | EmbeddingMethod::Vat)
+    matches!(method, EmbeddingMethod::AdvT | EmbeddingMethod::IAdvT | EmbeddingMethod::Vat | EmbeddingMethod::IVat)
 }
 
 impl DeviceObjective for EmbeddingAdversary {
@@ -64,6 +69,15 @@ impl DeviceObjective for EmbeddingAdversary {
                 let r = self.iadvt(m, x, &g)?;
                 m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
             }
+            EmbeddingMethod::IVat => {
+                let p = PassLoss::Kl(&clean.log_probs);
+                let r = self.ivat(m, x, step, |r0| {
+                    let power = m.pass(x, mode, Some(r0), p, false, true)?;
+                    Ok(power.input_grad)
+                })?;
+                let Some(r) = r else { return Ok(clean.grads) };
+                m.pass(x, mode, Some(&r), p, true, false)?
+            }
             _ => {
                 // VAT, as `EmbeddingAdversary::perturbation` draws it.
                 let mut rng = Rng::derive(self.seed, step);
@@ -79,13 +93,47 @@ impl DeviceObjective for EmbeddingAdversary {
     }
 }
 
+/// The real positions of a batch: their rows in `[B·T, ·]` and their words.
+fn positions(x: &WordBatch) -> (Vec<usize>, Vec<usize>) {
+    let rows: Vec<usize> = real_positions(x).into_iter().map(|(b, t)| b * x.len + t).collect();
+    let ids = rows.iter().map(|&i| x.ids[i]).collect();
+    (rows, ids)
+}
+
 impl EmbeddingAdversary {
+    /// iVAT's perturbation `[B·T, D]` (as `EmbeddingAdversary::perturbation`
+    /// draws it): one search; a random α of norm ξ per example (drawn on
+    /// the host from the step's generator) gives `r0`; `kl_grad(r0)` is
+    /// dKL/dr there; its projection on the directions, normalised to ε,
+    /// is α. `None` when the KL pass was not finite.
+    fn ivat(
+        &self,
+        m: &DeviceLstmClassifier,
+        x: &WordBatch,
+        step: u64,
+        kl_grad: impl FnOnce(&Storage) -> Result<Option<Storage>>,
+    ) -> Result<Option<Storage>> {
+        let d = m.device().as_ref();
+        let (dim, vocab, all, k) = (m.config().embed_dim, m.config().vocab, x.batch * x.len, self.neighbours);
+        let (rows, ids) = positions(x);
+        let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
+        let at = NearestArgs { table: m.table(), vocab, dim, ids: &ids, w: &w };
+        let near = d.nn_search(at, k)?;
+        let mut rng = Rng::derive(self.seed, step);
+        let raw: Vec<f32> = (0..ids.len() * k).map(|_| rng.normal()).collect();
+        let alpha0 = d.nn_alpha(&d.upload(&raw)?, k, &x.lengths, AlphaScope::PerExample, self.xi)?;
+        let r0 = d.embedding_bwd(&d.nn_perturb(at, &near, &alpha0)?, all, dim, &rows, None)?;
+        let Some(gr) = kl_grad(&r0)? else { return Ok(None) };
+        let ghat = d.nn_project(at, &near, &d.embedding_fwd(&gr, all, dim, &rows)?)?;
+        let alpha = d.nn_alpha(&ghat, k, &x.lengths, self.scope, self.epsilon)?;
+        Ok(Some(d.embedding_bwd(&d.nn_perturb(at, &near, &alpha)?, all, dim, &rows, None)?))
+    }
+
     /// iAdvT's perturbation `[B·T, D]` from g `[B·T, D]`, on the device.
     fn iadvt(&self, m: &DeviceLstmClassifier, x: &WordBatch, g: &Storage) -> Result<Storage> {
         let d = m.device().as_ref();
         let dim = m.config().embed_dim;
-        let rows: Vec<usize> = real_positions(x).into_iter().map(|(b, t)| b * x.len + t).collect();
-        let ids: Vec<usize> = rows.iter().map(|&i| x.ids[i]).collect();
+        let (rows, ids) = positions(x);
         let (vocab, all) = (m.config().vocab, x.batch * x.len);
         let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
         let gr = d.embedding_fwd(g, all, dim, &rows)?;

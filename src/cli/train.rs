@@ -334,11 +334,12 @@ fn training_device(
             o.per_word = a.flips_per_word;
             Box::new(o)
         }
-        AdvArg::Advt | AdvArg::Iadvt | AdvArg::Vat if a.arch == Arch::LstmClassifier => {
+        AdvArg::Advt | AdvArg::Iadvt | AdvArg::Vat | AdvArg::Ivat if a.arch == Arch::LstmClassifier => {
             let method = match a.adv {
                 AdvArg::Advt => EmbeddingMethod::AdvT,
                 AdvArg::Iadvt => EmbeddingMethod::IAdvT,
-                _ => EmbeddingMethod::Vat,
+                AdvArg::Vat => EmbeddingMethod::Vat,
+                _ => EmbeddingMethod::IVat,
             };
             Box::new(embedding_adversary(a, method))
         }

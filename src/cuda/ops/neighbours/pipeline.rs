@@ -119,6 +119,25 @@ pub fn iadvt(gpu: &Gpu, x: &DeviceInputs, out: &mut DeviceNeighbours) -> Result<
     iadvt_refs(gpu, &x.refs(), out)
 }
 
+/// The search alone (`ops::neighbours::nearest`): `out.ids`, `out.dist`
+/// and the inverse direction norms, for [`project`] and [`perturb`] with
+/// other g and α (iVAT); `g` and `eps` of `x` are not read.
+pub fn search_refs(gpu: &Gpu, x: &InputRefs<'_>, out: &mut DeviceNeighbours) -> Result<()> {
+    let p = &x.dims;
+    let o = out;
+    sq_norms(gpu, p, x.table, &mut o.norms)?;
+    topk(gpu, p, x.table, &o.norms, x.w, x.ids, &mut o.part_s, &mut o.part_ids)?;
+    merge(gpu, p, &o.part_s, &o.part_ids, &mut o.sel, &mut o.ids)?;
+    dir_norms(gpu, p, (x.table, x.w), &o.ids, &mut o.dist, &mut o.inv)
+}
+
+impl DeviceNeighbours {
+    /// The neighbour ids `[P, K]` and inverse direction norms `[P, K]`.
+    pub fn into_directions(self) -> (DeviceBuf<u32>, DeviceBuf<f64>) {
+        (self.ids, self.inv)
+    }
+}
+
 /// [`iadvt`] on borrowed inputs.
 pub fn iadvt_refs(gpu: &Gpu, x: &InputRefs<'_>, out: &mut DeviceNeighbours) -> Result<()> {
     let p = &x.dims;
