@@ -34,8 +34,9 @@ use crate::nn::ParamStore;
 pub enum DeviceModel {
     /// See [`DeviceCharCnnLstm`].
     CharCnnLstm(DeviceCharCnnLstm),
-    /// See [`DeviceLstmClassifier`].
-    LstmClassifier(DeviceLstmClassifier),
+    /// See [`DeviceLstmClassifier`] (boxed: the normalised table's
+    /// buffers make it the larger variant).
+    LstmClassifier(Box<DeviceLstmClassifier>),
 }
 
 /// The architectures [`DeviceModel`] trains (`ModelConfig::arch`'s names).
@@ -47,7 +48,7 @@ impl DeviceModel {
         Ok(match model.config() {
             ModelConfig::CharCnnLstm(_) => DeviceModel::CharCnnLstm(DeviceCharCnnLstm::new(model, store, dev)?),
             ModelConfig::LstmClassifier(_) => {
-                DeviceModel::LstmClassifier(DeviceLstmClassifier::new(model, store, dev)?)
+                DeviceModel::LstmClassifier(Box::new(DeviceLstmClassifier::new(model, store, dev)?))
             }
             other => {
                 return Err(Error::invalid(
