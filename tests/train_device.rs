@@ -122,7 +122,7 @@ fn device_hotflip_steps_follow_the_host_updater() {
     let (Input::Chars(x), Targets::Classes(y)) = (&b.input, &b.targets) else { unreachable!() };
     let dm = DeviceCharCnnLstm::new(&m, &store, Arc::new(CpuDevice)).unwrap();
     let clean = dm.train_grads(x, y, Mode::EVAL).unwrap().loss;
-    let dm = DeviceModel::CharCnnLstm(dm);
+    let dm = DeviceModel::CharCnnLstm(Box::new(dm));
     let both = DeviceObjective::grads(&mut flip.clone(), &dm, &b, Mode::EVAL, 0).unwrap().loss;
     assert!(both - clean > clean, "adversarial {} vs clean {clean}: the flips did not raise the loss", both - clean);
 }

@@ -32,10 +32,9 @@ use crate::nn::ParamStore;
 
 /// A model that trains on a device.
 pub enum DeviceModel {
-    /// See [`DeviceCharCnnLstm`].
-    CharCnnLstm(DeviceCharCnnLstm),
-    /// See [`DeviceLstmClassifier`] (boxed: the normalised table's
-    /// buffers make it the larger variant).
+    /// See [`DeviceCharCnnLstm`] (boxed, as the other: the two differ in size).
+    CharCnnLstm(Box<DeviceCharCnnLstm>),
+    /// See [`DeviceLstmClassifier`].
     LstmClassifier(Box<DeviceLstmClassifier>),
 }
 
@@ -46,7 +45,9 @@ impl DeviceModel {
     /// Uploads `model`'s weights from `store` to `dev`.
     pub fn new(model: &Model, store: &ParamStore, dev: Arc<dyn Device>) -> Result<Self> {
         Ok(match model.config() {
-            ModelConfig::CharCnnLstm(_) => DeviceModel::CharCnnLstm(DeviceCharCnnLstm::new(model, store, dev)?),
+            ModelConfig::CharCnnLstm(_) => {
+                DeviceModel::CharCnnLstm(Box::new(DeviceCharCnnLstm::new(model, store, dev)?))
+            }
             ModelConfig::LstmClassifier(_) => {
                 DeviceModel::LstmClassifier(Box::new(DeviceLstmClassifier::new(model, store, dev)?))
             }
