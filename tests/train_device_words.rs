@@ -1,5 +1,5 @@
-//! Training `lstm_classifier` on a device (`train --device cuda`) against
-//! the tape, on the CPU device and on the emulated CUDA device (the
+//! Training `lstm_classifier` (and `bilstm_tagger`) on a device (`train
+//! --device cuda`) against the tape, on the CPU device and on the emulated CUDA device (the
 //! kernels' sources on the CPU, through the same launchers and buffers as
 //! on a GPU): every weight's gradient of one training pass (dropout on,
 //! the tape's masks; normalised embeddings with uneven frequencies)
@@ -35,16 +35,23 @@ const VOCAB: usize = 17;
 /// whose frequencies are uneven (so the normalisation's mean and variance
 /// matter).
 fn model(seed: u64, normalize: bool) -> (Model, ParamStore) {
-    let cfg = ModelConfig::LstmClassifier(LstmTextConfig {
+    text_model(seed, normalize, false)
+}
+
+/// `model`'s `lstm_classifier` (3 classes), or with `tagger` a
+/// `bilstm_tagger` (2 labels) of the same sizes.
+fn text_model(seed: u64, normalize: bool, tagger: bool) -> (Model, ParamStore) {
+    let text = LstmTextConfig {
         vocab: VOCAB,
-        n_classes: 3,
+        n_classes: if tagger { 2 } else { 3 },
         embed_dim: 6,
         lstm_hidden: 7,
         ffnn_dim: 5,
         normalize_embeddings: normalize,
         dropout: 0.3,
         max_words: 10,
-    });
+    };
+    let cfg = if tagger { ModelConfig::BilstmTagger(text) } else { ModelConfig::LstmClassifier(text) };
     let mut store = ParamStore::new();
     let model = Model::new(&cfg, &mut store, &mut Rng::new(seed)).unwrap();
     if let Some(id) = store.id("embedding.freq") {
@@ -76,11 +83,26 @@ fn close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     assert!(worst <= tol * scale, "{what}: max error {worst} against values up to {scale}");
 }
 
+/// [`batch`] with a label (0/1) per real token instead of a class per text.
+fn tag_batch(rng: &mut Rng, n: usize, words: usize) -> Batch {
+    let b = batch(rng, n, words);
+    let Input::Words(x) = &b.input else { unreachable!() };
+    let mask: Vec<f32> =
+        (0..x.batch * x.len).map(|i| if i % x.len < x.lengths[i / x.len] { 1.0 } else { 0.0 }).collect();
+    let labels = mask.iter().map(|&m| if m > 0.0 { rng.below(2) } else { 0 }).collect();
+    Batch { targets: Targets::Tags { labels, mask }, ..b }
+}
+
 /// The host objective's and the device objective's loss and every
 /// gradient on one batch agree, on every device.
 fn same_grads(host: &mut dyn Objective, device: &mut dyn DeviceObjective, normalize: bool) {
-    let (m, store) = model(1, normalize);
-    let b = batch(&mut Rng::new(2), 4, 6);
+    same_grads_of(host, device, normalize, false);
+}
+
+fn same_grads_of(host: &mut dyn Objective, device: &mut dyn DeviceObjective, normalize: bool, tagger: bool) {
+    let (m, store) = text_model(1, normalize, tagger);
+    let mut rng = Rng::new(2);
+    let b = if tagger { tag_batch(&mut rng, 4, 6) } else { batch(&mut rng, 4, 6) };
     let mode = Mode::train(77);
     let want = host.step(&StepContext { model: &m, store: &store, mode, step: 0 }, &b).unwrap();
     for dev in devices() {
@@ -118,6 +140,28 @@ fn device_steps_follow_the_host_updater() {
     steps_follow_the_host_updater(&mut Plain, &mut || Box::new(DevicePlain));
 }
 
+/// `bilstm_tagger`: both directions (the FFNN reading them through the
+/// halves of `hidden.weight`) and the masked loss, gradients and steps.
+#[test]
+fn the_tagger_trains_on_the_device_as_on_the_tape() {
+    same_grads_of(&mut Plain, &mut DevicePlain, true, true);
+    steps_of(&mut Plain, &mut || Box::new(DevicePlain), true);
+    // Only the masked positions count: a label at padding changes nothing.
+    let (m, store) = text_model(1, true, true);
+    let b = tag_batch(&mut Rng::new(2), 3, 5);
+    let dm = DeviceModel::new(&m, &store, Arc::new(CpuDevice)).unwrap();
+    let Targets::Tags { labels, mask } = &b.targets else { unreachable!() };
+    let pad = mask.iter().position(|&v| v == 0.0).expect("a padded position");
+    let mut moved = labels.clone();
+    moved[pad] = 1;
+    let b2 = Batch { targets: Targets::Tags { labels: moved, mask: mask.clone() }, ..b.clone() };
+    let (l1, l2) = (
+        DevicePlain.grads(&dm, &b, Mode::EVAL, 0).unwrap().loss,
+        DevicePlain.grads(&dm, &b2, Mode::EVAL, 0).unwrap().loss,
+    );
+    assert_eq!(l1, l2, "a padded label changed the loss");
+}
+
 /// N steps (clipping that bites, Adam with decay, max-norm, a sync and a
 /// fresh updater halfway as a save and resume) on each device against the
 /// host `Updater` with the tape: losses, weights and Adam's moments.
@@ -125,11 +169,21 @@ fn steps_follow_the_host_updater(
     host_objective: &mut dyn Objective,
     device_objective: &mut dyn FnMut() -> Box<dyn DeviceObjective>,
 ) {
+    steps_of(host_objective, device_objective, false);
+}
+
+fn steps_of(
+    host_objective: &mut dyn Objective,
+    device_objective: &mut dyn FnMut() -> Box<dyn DeviceObjective>,
+    tagger: bool,
+) {
     let cfg = AdamConfig { lr: 0.01, decay: 0.99, ..AdamConfig::default() };
     let (clip, max_norm) = (Some(0.5), Some(0.9));
     let mut rng = Rng::new(5);
-    let batches: Vec<Batch> = (0..4).map(|i| batch(&mut rng, 3 + i % 2, 5)).collect();
-    let (m, store0) = model(3, true);
+    let batches: Vec<Batch> = (0..4)
+        .map(|i| if tagger { tag_batch(&mut rng, 3 + i % 2, 5) } else { batch(&mut rng, 3 + i % 2, 5) })
+        .collect();
+    let (m, store0) = text_model(3, true, tagger);
     let mut host = store0.clone();
     let mut up = Updater { adam: Adam::new(cfg).unwrap(), clip, max_norm };
     let mut want = Vec::new();

@@ -3,7 +3,8 @@
 //! device (the kernels' sources on the CPU, through the same launchers)
 //! through the ordinary trainer (epochs, dev evaluation, best/ and last/,
 //! a resume from last/), plain and with `--adv advt` / `iadvt` (the
-//! neighbour pipeline on the device) / `vat` / `ivat`. Its checkpoints must be the CPU
+//! neighbour pipeline on the device) / `vat` / `ivat`, and `bilstm_tagger` plain on FCE-format
+//! data. Its checkpoints must be the CPU
 //! run's (weights within 1e-4 of their scale); what stays on the CPU is an
 //! error naming it. Needs a C++17 compiler.
 
@@ -98,5 +99,53 @@ fn the_random_baseline_on_the_device_is_an_error_naming_it() {
     assert!(!out.status.success() && stderr.contains("`random("), "{stderr}");
     assert!(stderr.contains("does not train on the GPU yet"), "{stderr}");
     assert!(!root.join("v").join("last").exists(), "a refused run wrote a checkpoint");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// FCE-format TSV (a token and its label `c`/`i` per line, a blank line
+/// between sentences): misspellings tagged `i`, filler words `c`.
+fn write_fce(dir: &Path) {
+    const ERRORS: [&str; 3] = ["teh", "recieve", "wich"];
+    const WORDS: [&str; 8] = ["i", "will", "go", "to", "the", "shop", "which", "we"];
+    let mut rng = hotflip::Rng::new(5);
+    for (split, n) in [("train", 24), ("dev", 8), ("test", 8)] {
+        let mut s = String::new();
+        for _ in 0..n {
+            for _ in 0..3 + rng.below(5) {
+                if rng.below(4) == 0 {
+                    s += &format!("{}\ti\n", ERRORS[rng.below(ERRORS.len())]);
+                } else {
+                    s += &format!("{}\tc\n", WORDS[rng.below(WORDS.len())]);
+                }
+            }
+            s.push('\n');
+        }
+        std::fs::write(dir.join(format!("fce-public.{split}.original.tsv")), s).unwrap();
+    }
+}
+
+#[test]
+fn the_tagger_on_the_emulated_device_matches_the_cpu_run() {
+    let root = std::env::temp_dir().join(format!("hotflip-train-device-tagger-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("fce");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fce(&data);
+    let run = |device: &str, out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_hotflip"))
+            .args(["--threads", "1", "--device", device, "train", "--arch", "bilstm_tagger", "--dataset", "fce"])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--out")
+            .arg(out)
+            .args(["--batch", "8", "--epochs", "1", "--clip", "1", "--seed", "4", "--no-progress"])
+            .output()
+            .unwrap()
+    };
+    let (cpu_out, emu_out) = (root.join("cpu"), root.join("emu"));
+    ok(&run("cpu", &cpu_out), "cpu run");
+    let emu = ok(&run("cuda-emulated", &emu_out), "emulated run");
+    assert!(emu.contains("emulated on the CPU) for the training steps"), "{emu}");
+    same_weights(&emu_out.join("last"), &cpu_out.join("last"), 1e-4);
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::backend::{Device, Storage};
 use crate::cuda::params::AdamParams;
 use crate::error::{Error, Result};
-use crate::models::device::{DeviceGrads, DeviceModel, DEVICE_ARCHS};
+use crate::models::device::{DeviceGrads, DeviceModel, PassLoss, DEVICE_ARCHS};
 use crate::models::{CharBatch, Input, Mode, Model, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::BinaryKind;
@@ -63,11 +63,11 @@ pub struct DeviceUpdater {
 }
 
 /// Why a training run cannot run on a device, if it cannot: the
-/// architecture (`ModelConfig::arch`'s name); `char_cnn_lstm` and
-/// `lstm_classifier` train there so far.
+/// architecture (`ModelConfig::arch`'s name); `char_cnn_lstm`,
+/// `lstm_classifier` and `bilstm_tagger` train there so far.
 pub fn unsupported_arch(arch: &str) -> Option<String> {
     (!DEVICE_ARCHS.contains(&arch)).then(|| {
-        format!("{arch} does not train on the GPU yet (only char_cnn_lstm and lstm_classifier do); use --device cpu")
+        format!("{arch} does not train on the GPU yet (only char_cnn_lstm, lstm_classifier and bilstm_tagger do); use --device cpu")
     })
 }
 
@@ -108,6 +108,12 @@ impl DeviceObjective for DevicePlain {
             DeviceModel::LstmClassifier(m) => {
                 let (x, y) = word_classes(batch)?;
                 m.train_grads(x, y, mode)
+            }
+            DeviceModel::BilstmTagger(m) => {
+                let (Input::Words(x), Targets::Tags { labels, mask }) = (&batch.input, &batch.targets) else {
+                    return Err(Error::invalid(OP, "bilstm_tagger trains on word batches with tags"));
+                };
+                Ok(m.pass(x, mode, None, PassLoss::Tagged { labels, mask }, true, false)?.grads)
             }
         }
     }

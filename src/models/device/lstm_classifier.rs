@@ -5,6 +5,13 @@
 //! parameters as `models::LstmClassifier`, in the store's order, so that
 //! gradients, Adam's moments and checkpoints line up with the tape's.
 //!
+//! `bilstm_tagger` (§3.3) is the same body with a reverse direction and
+//! every step read: the FFNN's input is the two directions' outputs side
+//! by side, computed without a concat as `y_f·W_fᵀ + y_b·W_bᵀ`, the two
+//! `[F, H]` halves of `hidden.weight [F, 2H]` cut out (and their gradients
+//! put back) by GEMMs with `[I | 0]` selectors (F·2H·H values: small, F is
+//! the 30-unit FFNN); its loss is the masked mean over real tokens.
+//!
 //! The normalised table `(E − m)/√(v + 1e-6)` (frequency-weighted mean and
 //! variance, `models::lstm_text`) is built on the device when the weights
 //! change ([`DeviceLstmClassifier::refresh`]); its broadcasts are rank-1
@@ -32,6 +39,8 @@ struct Layout {
     freq: Option<usize>,
     /// `[weight_ih, weight_hh, bias_ih, bias_hh]`.
     lstm: [usize; 4],
+    /// The same for the reverse direction (`bilstm_tagger`).
+    reverse: Option<[usize; 4]>,
     /// `(weight, bias)` of the ReLU layer.
     hidden: (usize, usize),
     /// `(weight, bias)`.
@@ -39,7 +48,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(store: &ParamStore, cfg: &LstmTextConfig) -> Result<Self> {
+    fn of(store: &ParamStore, cfg: &LstmTextConfig, per_token: bool) -> Result<Self> {
         let at = |name: &str| -> Result<usize> {
             store
                 .id(name)
@@ -50,6 +59,12 @@ impl Layout {
             embedding: at("embedding.weight")?,
             freq: if cfg.normalize_embeddings { Some(at("embedding.freq")?) } else { None },
             lstm: [at("lstm.weight_ih_l0")?, at("lstm.weight_hh_l0")?, at("lstm.bias_ih_l0")?, at("lstm.bias_hh_l0")?],
+            reverse: if per_token {
+                let p = |part: &str| at(&format!("lstm.{part}_l0_reverse"));
+                Some([p("weight_ih")?, p("weight_hh")?, p("bias_ih")?, p("bias_hh")?])
+            } else {
+                None
+            },
             hidden: (at("hidden.weight")?, at("hidden.bias")?),
             classifier: (at("classifier.weight")?, at("classifier.bias")?),
         })
@@ -68,15 +83,19 @@ struct Normalised {
     std_rows: Storage,
 }
 
-/// `lstm_classifier`'s weights on a device, uploaded once.
+/// `lstm_classifier`'s (or `bilstm_tagger`'s) weights on a device, uploaded once.
 pub struct DeviceLstmClassifier {
     dev: Arc<dyn Device>,
     cfg: LstmTextConfig,
+    /// `bilstm_tagger`: both directions, every step read, a masked loss.
+    per_token: bool,
     /// Every entry of the store, in its order.
     params: Vec<Storage>,
     layout: Layout,
-    /// `b_ih + b_hh` (the primitive adds one bias).
-    lstm_bias: Storage,
+    /// `b_ih + b_hh` (the primitive adds one bias), per direction.
+    lstm_bias: Vec<Storage>,
+    /// The `[I | 0]` and `[0 | I]` selectors `[H, 2H]` (tagger only).
+    selectors: Option<[Storage; 2]>,
     /// The normalised table (rebuilt by `refresh`), if normalised.
     norm: Option<Normalised>,
     /// `[V]` ones: the rank-1 broadcasts' other factor.
@@ -91,10 +110,13 @@ pub(super) struct Forward {
     seeds: Option<(u64, u64)>,
     /// The LSTM's input `[B, T, D]` (after dropout).
     lstm_in: Storage,
-    lstm_out: Storage,
-    lstm_saved: Saved,
+    /// Per direction: output `[B, T, H]` and what its backward needs.
+    lstm_out: Vec<(Storage, Saved)>,
     last_ids: Vec<usize>,
-    last: Storage,
+    /// The classifier's last steps `[B, H]` (`lstm_classifier`), else empty.
+    last: Option<Storage>,
+    /// The halves of `hidden.weight` per direction (tagger), else empty.
+    halves: Vec<Storage>,
     /// The ReLU layer's pre-activation and output `[B, F]`.
     pre: Storage,
     post: Storage,
@@ -109,16 +131,28 @@ pub(super) struct Forward {
 impl DeviceLstmClassifier {
     /// Uploads `model`'s weights (an `lstm_classifier`) from `store` to `dev`.
     pub fn new(model: &Model, store: &ParamStore, dev: Arc<dyn Device>) -> Result<Self> {
-        let ModelConfig::LstmClassifier(cfg) = model.config() else {
-            return Err(Error::invalid(OP, format!("{} is not an lstm_classifier", model.config().arch())));
+        let (cfg, per_token) = match model.config() {
+            ModelConfig::LstmClassifier(c) => (c, false),
+            ModelConfig::BilstmTagger(c) => (c, true),
+            other => return Err(Error::invalid(OP, format!("{} is not an LSTM text model", other.arch()))),
         };
-        let layout = Layout::of(store, &cfg)?;
+        let layout = Layout::of(store, &cfg, per_token)?;
         let params = store.ids().map(|id| dev.upload(store.get(id).data())).collect::<Result<Vec<_>>>()?;
-        let [_, _, b_ih, b_hh] = layout.lstm;
+        let selectors = if per_token {
+            let h = cfg.lstm_hidden;
+            let sel = |half: usize| -> Vec<f32> {
+                (0..h * 2 * h).map(|i| if i % (2 * h) == i / (2 * h) + half * h { 1.0 } else { 0.0 }).collect()
+            };
+            Some([dev.upload(&sel(0))?, dev.upload(&sel(1))?])
+        } else {
+            None
+        };
         let mut m = DeviceLstmClassifier {
             one: dev.upload(&[1.0])?,
             ones_v: dev.upload(&vec![1.0; cfg.vocab])?,
-            lstm_bias: dev.binary(BinaryKind::Add, &params[b_ih], &params[b_hh])?,
+            lstm_bias: Vec::new(),
+            selectors,
+            per_token,
             norm: None,
             cfg,
             params,
@@ -133,8 +167,11 @@ impl DeviceLstmClassifier {
     /// the normalised table) after they changed in place.
     pub fn refresh(&mut self) -> Result<()> {
         let d = self.dev.as_ref();
-        let [_, _, b_ih, b_hh] = self.layout.lstm;
-        self.lstm_bias = d.binary(BinaryKind::Add, &self.params[b_ih], &self.params[b_hh])?;
+        self.lstm_bias = self
+            .directions()
+            .iter()
+            .map(|&[_, _, b_ih, b_hh]| d.binary(BinaryKind::Add, &self.params[b_ih], &self.params[b_hh]))
+            .collect::<Result<_>>()?;
         self.norm = match self.layout.freq {
             Some(f) => Some(self.normalise(&self.params[f])?),
             None => None,
@@ -206,9 +243,12 @@ impl DeviceLstmClassifier {
     }
 
     pub(super) fn check(&self, x: &WordBatch, classes: &[usize], weights: &[f32]) -> Result<()> {
-        for (what, len) in [("classes", classes.len()), ("weights", weights.len()), ("lengths", x.lengths.len())] {
-            if len != x.batch {
-                return Err(Error::invalid(OP, format!("{len} {what} for a batch of {}", x.batch)));
+        let rows = self.rows(x);
+        for (what, len, want) in
+            [("targets", classes.len(), rows), ("weights", weights.len(), rows), ("lengths", x.lengths.len(), x.batch)]
+        {
+            if len != want {
+                return Err(Error::invalid(OP, format!("{len} {what} for a batch of {} ({want} expected)", x.batch)));
             }
         }
         if x.ids.len() != x.batch * x.len {
@@ -223,6 +263,20 @@ impl DeviceLstmClassifier {
     /// The embedded words `[B·T, D]` (rows of the table as the model reads it).
     pub fn embed(&self, x: &WordBatch) -> Result<Storage> {
         self.dev.embedding_fwd(self.table(), self.cfg.vocab, self.cfg.embed_dim, &x.ids)
+    }
+
+    /// Rows of the logits: one per text, or one per position (tagger).
+    fn rows(&self, x: &WordBatch) -> usize {
+        if self.per_token {
+            x.batch * x.len
+        } else {
+            x.batch
+        }
+    }
+
+    /// The directions' store indices: forward, then reverse (tagger).
+    fn directions(&self) -> Vec<[usize; 4]> {
+        std::iter::once(self.layout.lstm).chain(self.layout.reverse).collect()
     }
 
     /// The forward pass from the embedded words `emb [B·T, D]` (plus the
@@ -240,7 +294,7 @@ impl DeviceLstmClassifier {
     ) -> Result<Forward> {
         let d = self.dev.as_ref();
         let c = &self.cfg;
-        let (h, f, nc) = (c.lstm_hidden, c.ffnn_dim, c.n_classes);
+        let (h, f, nc, rows) = (c.lstm_hidden, c.ffnn_dim, c.n_classes, self.rows(x));
         let seeds = (mode.train && c.dropout > 0.0).then(|| (mode.site(0), mode.site(1)));
         let mut owned = match r {
             Some(r) => Some(d.binary(BinaryKind::Add, emb, r)?),
@@ -254,20 +308,36 @@ impl DeviceLstmClassifier {
             Some(v) => v,
             None => d.scale(emb, 1.0)?,
         };
-        let (lstm_out, lstm_saved) = d.lstm_fwd(&lstm_in, self.lstm_params(), &x.lengths, self.lstm_shape(x))?;
+        let lstm_out = (0..self.directions().len())
+            .map(|dir| d.lstm_fwd(&lstm_in, self.lstm_params(dir), &x.lengths, self.lstm_shape(x, dir)))
+            .collect::<Result<Vec<_>>>()?;
         let last_ids: Vec<usize> = x.lengths.iter().enumerate().map(|(b, &len)| b * x.len + len - 1).collect();
-        let last = d.embedding_fwd(&lstm_out, x.batch * x.len, h, &last_ids)?;
         let (hw, hb) = self.layout.hidden;
-        let pre = d.linear(&last, &self.params[hw], Some(&self.params[hb]), (x.batch, h, f))?;
+        let (pre, last, halves) = match &self.selectors {
+            None => {
+                let last = d.embedding_fwd(&lstm_out[0].0, x.batch * x.len, h, &last_ids)?;
+                let pre = d.linear(&last, &self.params[hw], Some(&self.params[hb]), (rows, h, f))?;
+                (pre, Some(last), Vec::new())
+            }
+            Some(sel) => {
+                // W_f, W_b [F, H] = W [F, 2H] · selectorᵀ.
+                let half =
+                    |s: &Storage| d.gemm(&self.params[hw], s, Gemm { m: f, k: 2 * h, n: h, ta: false, tb: true });
+                let halves = vec![half(&sel[0])?, half(&sel[1])?];
+                let fwd = d.linear(&lstm_out[0].0, &halves[0], Some(&self.params[hb]), (rows, h, f))?;
+                let bwd = d.linear(&lstm_out[1].0, &halves[1], None, (rows, h, f))?;
+                (d.binary(BinaryKind::Add, &fwd, &bwd)?, None, halves)
+            }
+        };
         let post = d.unary(Unary::Relu, &pre)?;
         let z = match seeds {
             Some((_, s1)) => d.dropout(&post, c.dropout, s1)?,
             None => d.scale(&post, 1.0)?,
         };
         let (cw, cb) = self.layout.classifier;
-        let logits = d.linear(&z, &self.params[cw], Some(&self.params[cb]), (x.batch, f, nc))?;
+        let logits = d.linear(&z, &self.params[cw], Some(&self.params[cb]), (rows, f, nc))?;
         let (ls, per_row) = d.cross_entropy(&logits, nc, classes, weights)?;
-        Ok(Forward { seeds, lstm_in, lstm_out, lstm_saved, last_ids, last, pre, post, z, ls, per_row })
+        Ok(Forward { seeds, lstm_in, lstm_out, last_ids, last, halves, pre, post, z, ls, per_row })
     }
 
     /// From dLoss/dlogits back to the embedded words (with any
@@ -282,46 +352,64 @@ impl DeviceLstmClassifier {
     ) -> Result<Storage> {
         let d = self.dev.as_ref();
         let c = &self.cfg;
-        let (b, h, f, nc) = (x.batch, c.lstm_hidden, c.ffnn_dim, c.n_classes);
+        let (rows, h, f, nc) = (self.rows(x), c.lstm_hidden, c.ffnn_dim, c.n_classes);
         let (cw, cb) = self.layout.classifier;
         let (hw, hb) = self.layout.hidden;
-        let mut gz = d.gemm(glogits, &self.params[cw], Gemm { m: b, k: nc, n: f, ta: false, tb: false })?;
+        let mut gz = d.gemm(glogits, &self.params[cw], Gemm { m: rows, k: nc, n: f, ta: false, tb: false })?;
         if let Some((_, s1)) = fw.seeds {
             // Inverted dropout's backward is the same mask and scale.
             gz = d.dropout(&gz, c.dropout, s1)?;
         }
         let gpre = d.unary_bwd(Unary::Relu, &fw.pre, &fw.post, &gz)?;
-        let glast = d.gemm(&gpre, &self.params[hw], Gemm { m: b, k: f, n: h, ta: false, tb: false })?;
-        let gy = d.embedding_bwd(&glast, b * x.len, h, &fw.last_ids, None)?;
+        let through = |w: &Storage| d.gemm(&gpre, w, Gemm { m: rows, k: f, n: h, ta: false, tb: false });
+        // dLoss/d(each direction's outputs) [B·T, H].
+        let gys: Vec<Storage> = if fw.halves.is_empty() {
+            vec![d.embedding_bwd(&through(&self.params[hw])?, x.batch * x.len, h, &fw.last_ids, None)?]
+        } else {
+            fw.halves.iter().map(through).collect::<Result<_>>()?
+        };
         let need_w = grads.is_some();
-        let lg = d.lstm_bwd(
-            &fw.lstm_in,
-            self.lstm_params(),
-            &x.lengths,
-            self.lstm_shape(x),
-            &fw.lstm_saved,
-            &fw.lstm_out,
-            &gy,
-            need_w,
-        )?;
-        let mut gemb = lg.dx;
+        let mut gemb: Option<Storage> = None;
+        let mut lstm_grads = Vec::new();
+        for (dir, gy) in gys.iter().enumerate() {
+            let (y, saved) = &fw.lstm_out[dir];
+            let (p, s) = (self.lstm_params(dir), self.lstm_shape(x, dir));
+            let lg = d.lstm_bwd(&fw.lstm_in, p, &x.lengths, s, saved, y, gy, need_w)?;
+            gemb = Some(match gemb {
+                Some(g) => d.binary(BinaryKind::Add, &g, &lg.dx)?,
+                None => lg.dx,
+            });
+            lstm_grads.push(lg.weights);
+        }
+        let mut gemb = gemb.ok_or_else(|| Error::invalid(OP, "no LSTM direction"))?;
         if let Some((s0, _)) = fw.seeds {
             gemb = d.dropout(&gemb, c.dropout, s0)?;
         }
         let Some(gr) = grads else { return Ok(gemb) };
         // dW = gᵀ·x for y = x·Wᵀ + b; the bias takes the column sums.
-        gr[cw] = Some(d.gemm(glogits, &fw.z, Gemm { m: nc, k: b, n: f, ta: true, tb: false })?);
+        gr[cw] = Some(d.gemm(glogits, &fw.z, Gemm { m: nc, k: rows, n: f, ta: true, tb: false })?);
         gr[cb] = Some(d.col_sums(glogits, nc)?);
-        gr[hw] = Some(d.gemm(&gpre, &fw.last, Gemm { m: f, k: b, n: h, ta: true, tb: false })?);
+        let dw = |input: &Storage| d.gemm(&gpre, input, Gemm { m: f, k: rows, n: h, ta: true, tb: false });
+        gr[hw] = Some(match (&fw.last, &self.selectors) {
+            (Some(last), _) => dw(last)?,
+            (None, Some(sel)) => {
+                // [dW_f | dW_b] = dW_f · [I | 0] + dW_b · [0 | I].
+                let put = |g: Storage, s: &Storage| d.gemm(&g, s, Gemm { m: f, k: h, n: 2 * h, ta: false, tb: false });
+                let fwd = put(dw(&fw.lstm_out[0].0)?, &sel[0])?;
+                d.binary(BinaryKind::Add, &fwd, &put(dw(&fw.lstm_out[1].0)?, &sel[1])?)?
+            }
+            (None, None) => return Err(Error::invalid(OP, "neither a last step nor both directions")),
+        });
         gr[hb] = Some(d.col_sums(&gpre, f)?);
-        let [w_ih, w_hh, b_ih, b_hh] = self.layout.lstm;
-        let mut ws = lg.weights.ok_or_else(|| Error::invalid(OP, "the LSTM returned no weight gradients"))?;
-        let bias = ws.pop().ok_or_else(|| Error::invalid(OP, "the LSTM returned no bias gradient"))?;
-        // b_ih and b_hh enter as one sum: each gets its gradient.
-        gr[b_hh] = Some(d.scale(&bias, 1.0)?);
-        gr[b_ih] = Some(bias);
-        gr[w_hh] = ws.pop();
-        gr[w_ih] = ws.pop();
+        for ([w_ih, w_hh, b_ih, b_hh], ws) in self.directions().into_iter().zip(lstm_grads) {
+            let mut ws = ws.ok_or_else(|| Error::invalid(OP, "the LSTM returned no weight gradients"))?;
+            let bias = ws.pop().ok_or_else(|| Error::invalid(OP, "the LSTM returned no bias gradient"))?;
+            // b_ih and b_hh enter as one sum: each gets its gradient.
+            gr[b_hh] = Some(d.scale(&bias, 1.0)?);
+            gr[b_ih] = Some(bias);
+            gr[w_hh] = ws.pop();
+            gr[w_ih] = ws.pop();
+        }
         // The table's padding row gets no gradient (`padding_idx` 0).
         let gt = d.embedding_bwd(&gemb, c.vocab, c.embed_dim, &x.ids, Some(0))?;
         gr[self.layout.embedding] = Some(match (&self.norm, self.layout.freq) {
@@ -331,14 +419,14 @@ impl DeviceLstmClassifier {
         Ok(gemb)
     }
 
-    fn lstm_shape(&self, x: &WordBatch) -> LstmShape {
+    fn lstm_shape(&self, x: &WordBatch, dir: usize) -> LstmShape {
         let c = &self.cfg;
-        LstmShape { batch: x.batch, steps: x.len, n_in: c.embed_dim, hidden: c.lstm_hidden, reverse: false }
+        LstmShape { batch: x.batch, steps: x.len, n_in: c.embed_dim, hidden: c.lstm_hidden, reverse: dir == 1 }
     }
 
-    fn lstm_params(&self) -> LstmParams<'_> {
-        let [w_ih, w_hh, _, _] = self.layout.lstm;
-        LstmParams { w_ih: &self.params[w_ih], w_hh: &self.params[w_hh], bias: &self.lstm_bias }
+    fn lstm_params(&self, dir: usize) -> LstmParams<'_> {
+        let [w_ih, w_hh, _, _] = self.directions()[dir];
+        LstmParams { w_ih: &self.params[w_ih], w_hh: &self.params[w_hh], bias: &self.lstm_bias[dir] }
     }
 
     /// The seed 1.0 of a summed loss's backward, resident on the device.
@@ -352,6 +440,14 @@ impl DeviceLstmClassifier {
 pub enum PassLoss<'a> {
     /// The mean cross-entropy against these classes (`Tape::cross_entropy`).
     CrossEntropy(&'a [usize]),
+    /// The tagger's mean cross-entropy over the real tokens
+    /// (`Tape::cross_entropy_masked`): labels and mask `[B·T]`.
+    Tagged {
+        /// One label per position.
+        labels: &'a [usize],
+        /// 1 at real tokens, 0 at padding.
+        mask: &'a [f32],
+    },
     /// The mean over rows of KL(p ‖ q) with `p` these log-probabilities
     /// `[B, C]` (held fixed) and `q` the model's (`Tape::kl_div`, VAT).
     Kl(&'a Storage),
@@ -389,19 +485,26 @@ impl DeviceLstmClassifier {
         keep_input_grad: bool,
     ) -> Result<Pass> {
         let d = self.dev.as_ref();
-        let (rows, nc) = (x.batch, self.cfg.n_classes);
+        let (rows, nc) = (self.rows(x), self.cfg.n_classes);
         let inv = 1.0 / rows.max(1) as f32;
-        let w = match loss {
-            PassLoss::CrossEntropy(_) => vec![inv; rows],
-            // Only the log-softmax is wanted: no row contributes a loss.
-            PassLoss::Kl(_) => vec![0.0; rows],
-        };
         let zeros;
-        let classes = match loss {
-            PassLoss::CrossEntropy(c) => c,
+        let (classes, w): (&[usize], Vec<f32>) = match loss {
+            PassLoss::CrossEntropy(c) => (c, vec![inv; rows]),
+            PassLoss::Tagged { labels, mask } => {
+                // As `Tape::cross_entropy_masked`: weights mask / Σ mask, in f64.
+                let total: f64 = mask.iter().map(|&m| m as f64).sum();
+                if total <= 0.0 {
+                    return Err(Error::invalid(OP, "the mask selects no positions"));
+                }
+                (labels, mask.iter().map(|&m| (m as f64 / total) as f32).collect())
+            }
             PassLoss::Kl(_) => {
+                if self.per_token {
+                    return Err(Error::invalid(OP, "the tagger's KL term does not run on a device yet"));
+                }
                 zeros = vec![0; rows];
-                &zeros
+                // Only the log-softmax is wanted: no row contributes a loss.
+                (&zeros, vec![0.0; rows])
             }
         };
         self.check(x, classes, &w)?;
@@ -409,7 +512,7 @@ impl DeviceLstmClassifier {
         let fw = self.forward(x, &emb, r, classes, &w, mode)?;
         let mut grads: Vec<Option<Storage>> = (0..self.params.len()).map(|_| None).collect();
         let (value, glogits) = match loss {
-            PassLoss::CrossEntropy(_) => {
+            PassLoss::CrossEntropy(_) | PassLoss::Tagged { .. } => {
                 let value = d.sum(&fw.per_row)?;
                 (value, value.is_finite().then(|| d.cross_entropy_bwd(&fw.ls, nc, classes, &w, self.one(), true)))
             }

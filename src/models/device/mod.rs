@@ -12,6 +12,7 @@
 //!   weight's gradient, for `train::device_step`).
 //! - `lstm_classifier`: training, optionally with a perturbation of the
 //!   embedded words and their gradient (the embedding-space adversaries).
+//! - `bilstm_tagger`: plain training (the same model with both directions).
 //!
 //! [`DeviceModel`] is either, for the optimiser.
 
@@ -36,10 +37,13 @@ pub enum DeviceModel {
     CharCnnLstm(Box<DeviceCharCnnLstm>),
     /// See [`DeviceLstmClassifier`].
     LstmClassifier(Box<DeviceLstmClassifier>),
+    /// `bilstm_tagger`: [`DeviceLstmClassifier`] with both directions and a
+    /// label per token.
+    BilstmTagger(Box<DeviceLstmClassifier>),
 }
 
 /// The architectures [`DeviceModel`] trains (`ModelConfig::arch`'s names).
-pub const DEVICE_ARCHS: [&str; 2] = ["char_cnn_lstm", "lstm_classifier"];
+pub const DEVICE_ARCHS: [&str; 3] = ["char_cnn_lstm", "lstm_classifier", "bilstm_tagger"];
 
 impl DeviceModel {
     /// Uploads `model`'s weights from `store` to `dev`.
@@ -50,6 +54,9 @@ impl DeviceModel {
             }
             ModelConfig::LstmClassifier(_) => {
                 DeviceModel::LstmClassifier(Box::new(DeviceLstmClassifier::new(model, store, dev)?))
+            }
+            ModelConfig::BilstmTagger(_) => {
+                DeviceModel::BilstmTagger(Box::new(DeviceLstmClassifier::new(model, store, dev)?))
             }
             other => {
                 return Err(Error::invalid(
@@ -64,7 +71,7 @@ impl DeviceModel {
     pub fn device(&self) -> &Arc<dyn Device> {
         match self {
             DeviceModel::CharCnnLstm(m) => m.device(),
-            DeviceModel::LstmClassifier(m) => m.device(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.device(),
         }
     }
 
@@ -72,7 +79,7 @@ impl DeviceModel {
     pub fn params(&self) -> &[Storage] {
         match self {
             DeviceModel::CharCnnLstm(m) => m.params(),
-            DeviceModel::LstmClassifier(m) => m.params(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.params(),
         }
     }
 
@@ -80,7 +87,7 @@ impl DeviceModel {
     pub fn params_mut(&mut self) -> &mut [Storage] {
         match self {
             DeviceModel::CharCnnLstm(m) => m.params_mut(),
-            DeviceModel::LstmClassifier(m) => m.params_mut(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.params_mut(),
         }
     }
 
@@ -88,7 +95,7 @@ impl DeviceModel {
     pub fn refresh(&mut self) -> Result<()> {
         match self {
             DeviceModel::CharCnnLstm(m) => m.refresh(),
-            DeviceModel::LstmClassifier(m) => m.refresh(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.refresh(),
         }
     }
 }
