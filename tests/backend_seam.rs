@@ -273,3 +273,46 @@ fn the_elementwise_and_linear_primitives_agree() {
         });
     }
 }
+
+/// The nearest-word primitives (iAdvT's `Device::iadvt`, iVAT's
+/// `nn_search` → `nn_alpha` → `nn_perturb` and `nn_project`) on the
+/// emulated device against the CPU device (the CPU functions of
+/// `ops::neighbours`), with a search split over several vocabulary tiles,
+/// two examples and both α scopes; a search result of one device refused by
+/// the other.
+#[test]
+fn the_neighbour_primitives_agree_with_the_cpu_device() {
+    use hotflip::backend::{IadvtArgs, NearestArgs};
+    use hotflip::ops::neighbours::{AlphaScope, IadvtConfig};
+    let (cpu, cuda) = devices();
+    let mut rng = Rng::new(0x1AD);
+    let (vocab, dim, k) = (300, 5, 4);
+    let table = randn(&mut rng, vocab * dim);
+    let lengths = [3, 4];
+    let ids: Vec<usize> = (0..7).map(|_| 2 + rng.below(vocab - 2)).collect();
+    let w: Vec<f32> = ids.iter().flat_map(|&i| table[i * dim..(i + 1) * dim].to_vec()).collect();
+    let (g, raw) = (randn(&mut rng, ids.len() * dim), randn(&mut rng, ids.len() * k));
+    for scope in [AlphaScope::PerExample, AlphaScope::PerPosition] {
+        both(&cpu, &cuda, "iadvt", 1e-4, |d| {
+            let (t, wv, gv) = (d.upload(&table).unwrap(), d.upload(&w).unwrap(), d.upload(&g).unwrap());
+            let cfg = IadvtConfig { k, eps: 2.0, scope };
+            let a = IadvtArgs { table: &t, vocab, dim, ids: &ids, w: &wv, g: &gv, lengths: &lengths, cfg };
+            d.to_host(&d.iadvt(a).unwrap()).unwrap()
+        });
+        both(&cpu, &cuda, "nn_search/alpha/perturb/project", 1e-4, |d| {
+            let (t, wv, gv) = (d.upload(&table).unwrap(), d.upload(&w).unwrap(), d.upload(&g).unwrap());
+            let at = NearestArgs { table: &t, vocab, dim, ids: &ids, w: &wv };
+            let near = d.nn_search(at, k).unwrap();
+            let alpha = d.nn_alpha(&d.upload(&raw).unwrap(), k, &lengths, scope, 0.5).unwrap();
+            let mut out = d.to_host(&alpha).unwrap();
+            out.extend(d.to_host(&d.nn_perturb(at, &near, &alpha).unwrap()).unwrap());
+            out.extend(d.to_host(&d.nn_project(at, &near, &gv).unwrap()).unwrap());
+            out
+        });
+    }
+    let (t, wv) = (cpu.upload(&table).unwrap(), cpu.upload(&w).unwrap());
+    let near = cpu.nn_search(NearestArgs { table: &t, vocab, dim, ids: &ids, w: &wv }, k).unwrap();
+    let (tc, wc, gc) = (cuda.upload(&table).unwrap(), cuda.upload(&w).unwrap(), cuda.upload(&g).unwrap());
+    let on_cuda = NearestArgs { table: &tc, vocab, dim, ids: &ids, w: &wc };
+    assert!(cuda.nn_project(on_cuda, &near, &gc).is_err(), "a CPU search used on the CUDA device");
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use hotflip::adv::{FlipKind, FlipTraining};
 use hotflip::backend::{CpuDevice, CudaDevice, Device};
 use hotflip::cuda::Gpu;
-use hotflip::models::device::DeviceCharCnnLstm;
+use hotflip::models::device::{DeviceCharCnnLstm, DeviceModel};
 use hotflip::models::{CharBatch, CharCnnLstmConfig, Input, Mode, Model, ModelConfig};
 use hotflip::nn::ParamStore;
 use hotflip::optim::{Adam, AdamConfig, Optimizer};
@@ -122,7 +122,8 @@ fn device_hotflip_steps_follow_the_host_updater() {
     let (Input::Chars(x), Targets::Classes(y)) = (&b.input, &b.targets) else { unreachable!() };
     let dm = DeviceCharCnnLstm::new(&m, &store, Arc::new(CpuDevice)).unwrap();
     let clean = dm.train_grads(x, y, Mode::EVAL).unwrap().loss;
-    let both = DeviceObjective::grads(&mut flip.clone(), &dm, &b, Mode::EVAL).unwrap().loss;
+    let dm = DeviceModel::CharCnnLstm(Box::new(dm));
+    let both = DeviceObjective::grads(&mut flip.clone(), &dm, &b, Mode::EVAL, 0).unwrap().loss;
     assert!(both - clean > clean, "adversarial {} vs clean {clean}: the flips did not raise the loss", both - clean);
 }
 
@@ -159,7 +160,7 @@ fn steps_follow_the_host_updater(
                 d.sync(&mut store, &mut adam).unwrap();
                 d = DeviceUpdater::new(dev.clone(), &m, &store, &adam, clip, max_norm).unwrap();
             }
-            got.push(d.step(objective.as_mut(), b, Mode::train(100 + i as u64)).unwrap());
+            got.push(d.step(objective.as_mut(), b, Mode::train(100 + i as u64), i as u64).unwrap());
         }
         d.sync(&mut store, &mut adam).unwrap();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {

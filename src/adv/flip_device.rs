@@ -8,7 +8,7 @@
 
 use crate::adv::flip_training::{flip_chars, FlipKind, FlipTraining};
 use crate::error::{Error, Result};
-use crate::models::device::{DeviceCharCnnLstm, DeviceGrads};
+use crate::models::device::{DeviceGrads, DeviceModel};
 use crate::models::Mode;
 use crate::train::device_step::{char_classes, combine, DeviceObjective};
 use crate::train::{Batch, Objective};
@@ -18,10 +18,13 @@ impl DeviceObjective for FlipTraining {
         Objective::name(self)
     }
 
-    fn grads(&mut self, model: &DeviceCharCnnLstm, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
-        if self.kind != FlipKind::Chars {
-            return Err(Error::invalid("adversarial training on a device", "only character flips run on a device"));
-        }
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, _step: u64) -> Result<DeviceGrads> {
+        let (DeviceModel::CharCnnLstm(model), FlipKind::Chars) = (model, self.kind) else {
+            return Err(Error::invalid(
+                "adversarial training on a device",
+                "only character flips of char_cnn_lstm run on a device",
+            ));
+        };
         let (x, y) = char_classes(batch)?;
         // Unweighted: the flip scores need J's own gradient; the weights apply when combining.
         let (clean, ge) = model.train_grads_and_input(x, y, mode)?;

@@ -4,6 +4,7 @@
 //! `Objective` for the training loop.
 
 pub mod embedding;
+pub mod embedding_device;
 mod flip_device;
 pub mod flip_training;
 pub mod iadvt_baselines;

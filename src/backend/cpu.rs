@@ -2,12 +2,13 @@
 //! vectors. The default.
 
 use super::{
-    check_ids, cpu_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, LayerGrads, LstmParams,
-    LstmShape, Saved, Storage,
+    check_ids, cpu_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, IadvtArgs, LayerGrads,
+    LstmParams, LstmShape, NearestArgs, NearestAt, NearestWords, Saved, Storage,
 };
 use crate::cuda::params::AdamParams;
 use crate::error::Result;
 use crate::ops::gemm::{matmul, View, ViewMut};
+use crate::ops::neighbours::{AlphaScope, Table};
 use crate::ops::{BinaryKind, Unary};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -220,4 +221,42 @@ impl Device for CpuDevice {
     ) -> Result<LayerGrads> {
         cpu_layers::char_conv_bwd(x, s, kernels, g, need_w)
     }
+
+    fn iadvt(&self, a: IadvtArgs<'_>) -> Result<Storage> {
+        a.check("iadvt")?;
+        let table = crate::ops::neighbours::Table::new(host("iadvt", a.table)?, a.vocab, a.dim)?;
+        let (w, g) = (host("iadvt", a.w)?, host("iadvt", a.g)?);
+        Ok(Storage::Cpu(crate::ops::neighbours::iadvt(table, a.ids, w, g, a.lengths, &a.cfg)?.r))
+    }
+
+    fn nn_search(&self, a: NearestArgs<'_>, k: usize) -> Result<NearestWords> {
+        a.check("nn_search")?;
+        let table = Table::new(host("nn_search", a.table)?, a.vocab, a.dim)?;
+        let found = crate::ops::neighbours::nearest(table, a.ids, host("nn_search", a.w)?, k)?;
+        Ok(NearestWords { k, positions: a.ids.len(), at: NearestAt::Cpu(found.ids) })
+    }
+
+    fn nn_project(&self, a: NearestArgs<'_>, n: &NearestWords, g: &Storage) -> Result<Storage> {
+        a.check_nearest("nn_project", n)?;
+        let NearestAt::Cpu(nbr) = &n.at else { return Err(elsewhere("nn_project")) };
+        let table = Table::new(host("nn_project", a.table)?, a.vocab, a.dim)?;
+        let (w, g) = (host("nn_project", a.w)?, host("nn_project", g)?);
+        Ok(Storage::Cpu(crate::ops::neighbours::alpha_grad(table, w, nbr, n.k, g)?))
+    }
+
+    fn nn_alpha(&self, ghat: &Storage, k: usize, lengths: &[usize], scope: AlphaScope, eps: f32) -> Result<Storage> {
+        Ok(Storage::Cpu(crate::ops::neighbours::alpha(host("nn_alpha", ghat)?, k, lengths, scope, eps)?))
+    }
+
+    fn nn_perturb(&self, a: NearestArgs<'_>, n: &NearestWords, alpha: &Storage) -> Result<Storage> {
+        a.check_nearest("nn_perturb", n)?;
+        let NearestAt::Cpu(nbr) = &n.at else { return Err(elsewhere("nn_perturb")) };
+        let table = Table::new(host("nn_perturb", a.table)?, a.vocab, a.dim)?;
+        let (w, alpha) = (host("nn_perturb", a.w)?, host("nn_perturb", alpha)?);
+        Ok(Storage::Cpu(crate::ops::neighbours::perturbation(table, w, nbr, n.k, alpha)?))
+    }
+}
+
+fn elsewhere(op: &'static str) -> crate::error::Error {
+    crate::error::Error::invalid(op, "neighbours found on another device")
 }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use super::{
-    cuda_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, LayerGrads, LstmParams, LstmShape,
-    Saved, Storage,
+    cuda_layers, cuda_neighbours, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, IadvtArgs,
+    LayerGrads, LstmParams, LstmShape, NearestArgs, NearestWords, Saved, Storage,
 };
 use crate::cuda::blas::{gemm, Mat, MatMut};
 use crate::cuda::buffer::DeviceBuf;
@@ -15,6 +15,7 @@ use crate::cuda::ops::{binary, dropout, embedding, loss, optim, reduce, unary};
 use crate::cuda::params::AdamParams;
 use crate::cuda::Gpu;
 use crate::error::{Error, Result};
+use crate::ops::neighbours::AlphaScope;
 use crate::ops::{BinaryKind, Unary};
 
 #[derive(Clone, Debug)]
@@ -263,5 +264,35 @@ impl Device for CudaDevice {
         need_w: bool,
     ) -> Result<LayerGrads> {
         cuda_layers::char_conv_bwd(&self.gpu, x, s, kernels, saved, y, g, need_w)
+    }
+
+    fn iadvt(&self, a: IadvtArgs<'_>) -> Result<Storage> {
+        use crate::cuda::ops::neighbours::{iadvt_refs, plan, upload_groups, upload_ids, DeviceNeighbours, InputRefs};
+        a.check("iadvt")?;
+        let gpu = self.gpu.as_ref();
+        let p = a.ids.len();
+        let dims = plan(p, a.vocab, a.dim, a.cfg.k)?;
+        let ids = upload_ids(gpu, a.ids, a.vocab)?;
+        let groups = upload_groups(gpu, a.lengths, a.cfg.scope, p)?;
+        let (table, w, g) = (dev("iadvt", a.table)?, dev("iadvt", a.w)?, dev("iadvt", a.g)?);
+        let mut out = DeviceNeighbours::new(gpu, &dims)?;
+        iadvt_refs(gpu, &InputRefs { dims, table, w, g, ids: &ids, groups: &groups, eps: a.cfg.eps }, &mut out)?;
+        Ok(Storage::Cuda(out.r))
+    }
+
+    fn nn_search(&self, a: NearestArgs<'_>, k: usize) -> Result<NearestWords> {
+        cuda_neighbours::search(&self.gpu, a, k)
+    }
+
+    fn nn_project(&self, a: NearestArgs<'_>, n: &NearestWords, g: &Storage) -> Result<Storage> {
+        cuda_neighbours::project(&self.gpu, a, n, g)
+    }
+
+    fn nn_alpha(&self, ghat: &Storage, k: usize, lengths: &[usize], scope: AlphaScope, eps: f32) -> Result<Storage> {
+        cuda_neighbours::alpha(&self.gpu, ghat, k, lengths, scope, eps)
+    }
+
+    fn nn_perturb(&self, a: NearestArgs<'_>, n: &NearestWords, alpha: &Storage) -> Result<Storage> {
+        cuda_neighbours::perturb(&self.gpu, a, n, alpha)
     }
 }

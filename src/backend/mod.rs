@@ -35,6 +35,7 @@ mod cpu;
 mod cpu_layers;
 mod cuda;
 mod cuda_layers;
+mod cuda_neighbours;
 
 pub use cpu::CpuDevice;
 pub use cuda::CudaDevice;
@@ -42,6 +43,7 @@ pub use cuda::CudaDevice;
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::params::AdamParams;
 use crate::error::{Error, Result};
+use crate::ops::neighbours::{AlphaScope, IadvtConfig};
 use crate::ops::{BinaryKind, Unary};
 
 /// f32 values, on the host or on a device.
@@ -162,6 +164,95 @@ pub struct CharConvShape {
     pub dim: usize,
 }
 
+/// iAdvT's inputs (`ops::neighbours::iadvt`): `P` real positions of
+/// `lengths.len()` examples, the table the words were looked up in.
+#[derive(Clone, Copy)]
+pub struct IadvtArgs<'a> {
+    /// `[vocab, dim]`: the candidates.
+    pub table: &'a Storage,
+    /// Rows of the table `V`.
+    pub vocab: usize,
+    /// Embedding width `D`.
+    pub dim: usize,
+    /// The word at each position, `[P]`.
+    pub ids: &'a [usize],
+    /// The embedded words, `[P, D]`.
+    pub w: &'a Storage,
+    /// The loss gradient at them, `[P, D]`.
+    pub g: &'a Storage,
+    /// Positions per example (summing to `P`).
+    pub lengths: &'a [usize],
+    /// K, ε and α's scope.
+    pub cfg: IadvtConfig,
+}
+
+impl IadvtArgs<'_> {
+    pub(crate) fn check(&self, op: &'static str) -> Result<()> {
+        let p = self.ids.len();
+        expect_len(op, "table", self.table.len(), self.vocab * self.dim)?;
+        expect_len(op, "w", self.w.len(), p * self.dim)?;
+        expect_len(op, "g", self.g.len(), p * self.dim)?;
+        check_ids(op, self.ids, self.vocab)
+    }
+}
+
+/// The K nearest words of P positions (`Device::nn_search`), kept where
+/// they were found, for projections and perturbations along their unit
+/// directions (iVAT: one search, a random α, a gradient, a chosen α).
+pub struct NearestWords {
+    pub(crate) k: usize,
+    pub(crate) positions: usize,
+    pub(crate) at: NearestAt,
+}
+
+pub(crate) enum NearestAt {
+    /// The ids `[P, K]` (the CPU functions recompute the norms).
+    Cpu(Vec<usize>),
+    /// The plan, ids `[P, K]` and inverse direction norms `[P, K]`.
+    Cuda { dims: crate::cuda::params::NnDims, ids: DeviceBuf<u32>, inv: DeviceBuf<f64> },
+}
+
+impl NearestWords {
+    /// K.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// P.
+    pub fn positions(&self) -> usize {
+        self.positions
+    }
+}
+
+/// The words whose neighbours `Device::nn_search` finds and along whose
+/// directions `nn_project`/`nn_perturb` work.
+#[derive(Clone, Copy)]
+pub struct NearestArgs<'a> {
+    /// `[vocab, dim]`: the candidates.
+    pub table: &'a Storage,
+    /// Rows of the table `V`.
+    pub vocab: usize,
+    /// Embedding width `D`.
+    pub dim: usize,
+    /// The word at each position, `[P]`.
+    pub ids: &'a [usize],
+    /// The embedded words, `[P, D]`.
+    pub w: &'a Storage,
+}
+
+impl NearestArgs<'_> {
+    pub(crate) fn check(&self, op: &'static str) -> Result<()> {
+        expect_len(op, "table", self.table.len(), self.vocab * self.dim)?;
+        expect_len(op, "w", self.w.len(), self.ids.len() * self.dim)?;
+        check_ids(op, self.ids, self.vocab)
+    }
+
+    pub(crate) fn check_nearest(&self, op: &'static str, n: &NearestWords) -> Result<()> {
+        self.check(op)?;
+        expect_len(op, "positions", n.positions, self.ids.len())
+    }
+}
+
 /// The primitives. Every method checks its lengths and returns an error
 /// naming the primitive for storage of another device or a wrong size.
 pub trait Device: Send + Sync {
@@ -267,6 +358,24 @@ pub trait Device: Send + Sync {
         g: &Storage,
         need_w: bool,
     ) -> Result<LayerGrads>;
+
+    /// iAdvT's perturbation `r [P, D]`: the K nearest words' unit
+    /// directions at every position, weighted by α = ε ĝ/‖ĝ‖ over each
+    /// group (`ops::neighbours::iadvt`; on a GPU the batched pipeline of
+    /// kernels/neighbours.cu).
+    fn iadvt(&self, a: IadvtArgs<'_>) -> Result<Storage>;
+
+    /// The `k` nearest candidate words of each position
+    /// (`ops::neighbours::nearest`), kept on this device.
+    fn nn_search(&self, a: NearestArgs<'_>, k: usize) -> Result<NearestWords>;
+    /// `ĝ [P, K] = g_t · d_{t,k}` along `n`'s unit directions, `g [P, D]`
+    /// (`ops::neighbours::alpha_grad`).
+    fn nn_project(&self, a: NearestArgs<'_>, n: &NearestWords, g: &Storage) -> Result<Storage>;
+    /// `α [P, K] = ε ĝ/‖ĝ‖` over the groups of `lengths` in `scope`
+    /// (`ops::neighbours::alpha`).
+    fn nn_alpha(&self, ghat: &Storage, k: usize, lengths: &[usize], scope: AlphaScope, eps: f32) -> Result<Storage>;
+    /// `r [P, D] = Σ_k α_{t,k} d_{t,k}` (`ops::neighbours::perturbation`).
+    fn nn_perturb(&self, a: NearestArgs<'_>, n: &NearestWords, alpha: &Storage) -> Result<Storage>;
 }
 
 pub(crate) fn wrong_place(op: &'static str, s: &Storage, device: &str) -> Error {

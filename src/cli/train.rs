@@ -207,20 +207,23 @@ pub enum ScopeArg {
     Position,
 }
 
-fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
-    let emb = |m: EmbeddingMethod| -> Box<dyn Objective> {
-        let mut o = EmbeddingAdversary::paper(m, a.seed);
-        if let Some(e) = a.epsilon {
-            o.epsilon = e;
-        }
-        o.lambda = a.lambda;
-        o.neighbours = a.neighbours;
-        o.scope = match a.alpha_scope {
-            ScopeArg::Example => AlphaScope::PerExample,
-            ScopeArg::Position => AlphaScope::PerPosition,
-        };
-        Box::new(o)
+/// The embedding-space adversary `--adv` and its settings name.
+fn embedding_adversary(a: &TrainArgs, m: EmbeddingMethod) -> EmbeddingAdversary {
+    let mut o = EmbeddingAdversary::paper(m, a.seed);
+    if let Some(e) = a.epsilon {
+        o.epsilon = e;
+    }
+    o.lambda = a.lambda;
+    o.neighbours = a.neighbours;
+    o.scope = match a.alpha_scope {
+        ScopeArg::Example => AlphaScope::PerExample,
+        ScopeArg::Position => AlphaScope::PerPosition,
     };
+    o
+}
+
+fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
+    let emb = |m: EmbeddingMethod| -> Box<dyn Objective> { Box::new(embedding_adversary(a, m)) };
     let flip = |k: FlipKind| -> Box<dyn Objective> {
         let mut o = FlipTraining::paper(k);
         o.fraction = a.flip_fraction;
@@ -330,6 +333,15 @@ fn training_device(
             o.fraction = a.flip_fraction;
             o.per_word = a.flips_per_word;
             Box::new(o)
+        }
+        AdvArg::Advt | AdvArg::Iadvt | AdvArg::Vat | AdvArg::Ivat if a.arch == Arch::LstmClassifier => {
+            let method = match a.adv {
+                AdvArg::Advt => EmbeddingMethod::AdvT,
+                AdvArg::Iadvt => EmbeddingMethod::IAdvT,
+                AdvArg::Vat => EmbeddingMethod::Vat,
+                _ => EmbeddingMethod::IVat,
+            };
+            Box::new(embedding_adversary(a, method))
         }
         _ => return cpu_instead(train::device_step::unsupported_objective(&objective), auto, threads),
     };

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use crate::backend::{Device, Storage};
 use crate::cuda::params::AdamParams;
 use crate::error::{Error, Result};
-use crate::models::device::{DeviceCharCnnLstm, DeviceGrads};
-use crate::models::{CharBatch, Input, Mode, Model};
+use crate::models::device::{DeviceGrads, DeviceModel, PassLoss, DEVICE_ARCHS};
+use crate::models::{CharBatch, Input, Mode, Model, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::BinaryKind;
 use crate::optim::{renorm_rows, Adam, AdamConfig, Optimizer};
@@ -47,7 +47,7 @@ pub struct OnDevice {
 
 /// The model, its optimiser state and the update around it, on a device.
 pub struct DeviceUpdater {
-    model: DeviceCharCnnLstm,
+    model: DeviceModel,
     config: AdamConfig,
     clip: Option<f32>,
     max_norm: Option<f32>,
@@ -63,18 +63,19 @@ pub struct DeviceUpdater {
 }
 
 /// Why a training run cannot run on a device, if it cannot: the
-/// architecture (`ModelConfig::arch`'s name); only `char_cnn_lstm` trains
-/// there so far.
+/// architecture (`ModelConfig::arch`'s name); `char_cnn_lstm`,
+/// `lstm_classifier` and `bilstm_tagger` train there so far.
 pub fn unsupported_arch(arch: &str) -> Option<String> {
-    (arch != "char_cnn_lstm")
-        .then(|| format!("{arch} does not train on the GPU yet (only char_cnn_lstm does); use --device cpu"))
+    (!DEVICE_ARCHS.contains(&arch)).then(|| {
+        format!("{arch} does not train on the GPU yet (only char_cnn_lstm, lstm_classifier and bilstm_tagger do); use --device cpu")
+    })
 }
 
 /// The error for an objective without a device version.
 pub fn unsupported_objective(objective: &str) -> String {
     format!(
-        "the `{objective}` objective does not train on the GPU yet (plain and --adv hotflip training of \
-         char_cnn_lstm do); use --device cpu"
+        "the `{objective}` objective does not train on the GPU yet (plain training, --adv hotflip for \
+         char_cnn_lstm and --adv advt/iadvt/vat/ivat for lstm_classifier do); use --device cpu"
     )
 }
 
@@ -85,8 +86,9 @@ pub trait DeviceObjective {
     /// checks that they match, and `last/` records it for resuming.
     fn name(&self) -> String;
 
-    /// The loss of `batch` under `mode` and its gradients.
-    fn grads(&mut self, model: &DeviceCharCnnLstm, batch: &Batch, mode: Mode) -> Result<DeviceGrads>;
+    /// The loss of `batch` under `mode` and its gradients; `step` is the
+    /// run's step number (`StepContext::step`: seeds random directions).
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, step: u64) -> Result<DeviceGrads>;
 }
 
 /// Plain training on a device: the mean cross-entropy (`train::Plain`).
@@ -97,17 +99,39 @@ impl DeviceObjective for DevicePlain {
         "plain".into()
     }
 
-    fn grads(&mut self, model: &DeviceCharCnnLstm, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
-        let (x, y) = char_classes(batch)?;
-        model.train_grads(x, y, mode)
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, _step: u64) -> Result<DeviceGrads> {
+        match model {
+            DeviceModel::CharCnnLstm(m) => {
+                let (x, y) = char_classes(batch)?;
+                m.train_grads(x, y, mode)
+            }
+            DeviceModel::LstmClassifier(m) => {
+                let (x, y) = word_classes(batch)?;
+                m.train_grads(x, y, mode)
+            }
+            DeviceModel::BilstmTagger(m) => {
+                let (Input::Words(x), Targets::Tags { labels, mask }) = (&batch.input, &batch.targets) else {
+                    return Err(Error::invalid(OP, "bilstm_tagger trains on word batches with tags"));
+                };
+                Ok(m.pass(x, mode, None, PassLoss::Tagged { labels, mask }, true, false)?.grads)
+            }
+        }
     }
 }
 
-/// A batch's characters and classes: what trains on a device so far.
+/// A batch's characters and classes (`char_cnn_lstm`).
 pub fn char_classes(batch: &Batch) -> Result<(&CharBatch, &[usize])> {
     match (&batch.input, &batch.targets) {
         (Input::Chars(x), Targets::Classes(y)) => Ok((x, y)),
-        _ => Err(Error::invalid(OP, "only character batches with class targets train on a device")),
+        _ => Err(Error::invalid(OP, "char_cnn_lstm trains on character batches with class targets")),
+    }
+}
+
+/// A batch's words and classes (`lstm_classifier`).
+pub fn word_classes(batch: &Batch) -> Result<(&WordBatch, &[usize])> {
+    match (&batch.input, &batch.targets) {
+        (Input::Words(x), Targets::Classes(y)) => Ok((x, y)),
+        _ => Err(Error::invalid(OP, "lstm_classifier trains on word batches with class targets")),
     }
 }
 
@@ -148,7 +172,7 @@ impl DeviceUpdater {
         max_norm: Option<f32>,
     ) -> Result<Self> {
         let d = dev.clone();
-        let device_model = DeviceCharCnnLstm::new(model, store, dev)?;
+        let device_model = DeviceModel::new(model, store, dev)?;
         let (tensors, steps) = adam.state(store);
         let find = |key: String| tensors.iter().find(|(k, _)| *k == key).map(|(_, t)| t);
         let moments = store
@@ -177,7 +201,7 @@ impl DeviceUpdater {
     }
 
     /// The model on the device (its weights are the latest).
-    pub fn model(&self) -> &DeviceCharCnnLstm {
+    pub fn model(&self) -> &DeviceModel {
         &self.model
     }
 
@@ -186,10 +210,11 @@ impl DeviceUpdater {
         self.steps
     }
 
-    /// Trains `objective` on `batch` under `mode` (dropout seeds) and returns the loss;
-    /// a non-finite loss leaves everything untouched, as the host updater.
-    pub fn step(&mut self, objective: &mut dyn DeviceObjective, batch: &Batch, mode: Mode) -> Result<f32> {
-        let r = objective.grads(&self.model, batch, mode)?;
+    /// Trains `objective` on `batch` under `mode` (dropout seeds) at the
+    /// run's step `step` and returns the loss; a non-finite loss leaves
+    /// everything untouched, as the host updater.
+    pub fn step(&mut self, objective: &mut dyn DeviceObjective, batch: &Batch, mode: Mode, step: u64) -> Result<f32> {
+        let r = objective.grads(&self.model, batch, mode, step)?;
         if !r.loss.is_finite() {
             return Ok(r.loss);
         }

@@ -494,7 +494,7 @@ impl LoopSession for Session<'_, '_> {
         let b = Batch::make(&self.trainer.data.train, &self.plan[batch], &self.cfg, self.min_len)?;
         let mode = Mode::train(mix(o.seed, pos.step));
         let loss = match &mut self.device {
-            Some((d, objective)) => d.step(objective.as_mut(), &b, mode)?,
+            Some((d, objective)) => d.step(objective.as_mut(), &b, mode, pos.step)?,
             None => self.updater.step(self.objective, &self.t.model, &mut self.t.store, &b, mode, pos.step)?,
         };
         if !loss.is_finite() {

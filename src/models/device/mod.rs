@@ -6,13 +6,96 @@
 //! on a `CudaDevice` (a GPU, or the emulated device in `cargo test`) the
 //! kernels of `kernels/`.
 //!
-//! `char_cnn_lstm` only so far: evaluation (log-probabilities and the
-//! gradient of a weighted cross-entropy with respect to the character
-//! embeddings, for the attack) and training (`train_grads`: the mean loss
-//! and every weight's gradient, for `train::device_step`).
+//! - `char_cnn_lstm`: evaluation (log-probabilities and the gradient of a
+//!   weighted cross-entropy with respect to the character embeddings, for
+//!   the attack) and training (`train_grads`: the mean loss and every
+//!   weight's gradient, for `train::device_step`).
+//! - `lstm_classifier`: training, optionally with a perturbation of the
+//!   embedded words and their gradient (the embedding-space adversaries).
+//! - `bilstm_tagger`: plain training (the same model with both directions).
+//!
+//! [`DeviceModel`] is either, for the optimiser.
 
 mod char_cnn_lstm;
+mod lstm_classifier;
 mod train;
 
+use std::sync::Arc;
+
 pub use char_cnn_lstm::{DeviceCharCnnLstm, DeviceEval};
+pub use lstm_classifier::{DeviceLstmClassifier, Pass, PassLoss};
 pub use train::DeviceGrads;
+
+use crate::backend::{Device, Storage};
+use crate::error::{Error, Result};
+use crate::models::{Model, ModelConfig};
+use crate::nn::ParamStore;
+
+/// A model that trains on a device.
+pub enum DeviceModel {
+    /// See [`DeviceCharCnnLstm`] (boxed, as the other: the two differ in size).
+    CharCnnLstm(Box<DeviceCharCnnLstm>),
+    /// See [`DeviceLstmClassifier`].
+    LstmClassifier(Box<DeviceLstmClassifier>),
+    /// `bilstm_tagger`: [`DeviceLstmClassifier`] with both directions and a
+    /// label per token.
+    BilstmTagger(Box<DeviceLstmClassifier>),
+}
+
+/// The architectures [`DeviceModel`] trains (`ModelConfig::arch`'s names).
+pub const DEVICE_ARCHS: [&str; 3] = ["char_cnn_lstm", "lstm_classifier", "bilstm_tagger"];
+
+impl DeviceModel {
+    /// Uploads `model`'s weights from `store` to `dev`.
+    pub fn new(model: &Model, store: &ParamStore, dev: Arc<dyn Device>) -> Result<Self> {
+        Ok(match model.config() {
+            ModelConfig::CharCnnLstm(_) => {
+                DeviceModel::CharCnnLstm(Box::new(DeviceCharCnnLstm::new(model, store, dev)?))
+            }
+            ModelConfig::LstmClassifier(_) => {
+                DeviceModel::LstmClassifier(Box::new(DeviceLstmClassifier::new(model, store, dev)?))
+            }
+            ModelConfig::BilstmTagger(_) => {
+                DeviceModel::BilstmTagger(Box::new(DeviceLstmClassifier::new(model, store, dev)?))
+            }
+            other => {
+                return Err(Error::invalid(
+                    "a model on a device",
+                    format!("{} does not run on a device yet", other.arch()),
+                ))
+            }
+        })
+    }
+
+    /// The device it runs on.
+    pub fn device(&self) -> &Arc<dyn Device> {
+        match self {
+            DeviceModel::CharCnnLstm(m) => m.device(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.device(),
+        }
+    }
+
+    /// Every weight, in the store's order.
+    pub fn params(&self) -> &[Storage] {
+        match self {
+            DeviceModel::CharCnnLstm(m) => m.params(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.params(),
+        }
+    }
+
+    /// Every weight, to update in place; call [`DeviceModel::refresh`] afterwards.
+    pub fn params_mut(&mut self) -> &mut [Storage] {
+        match self {
+            DeviceModel::CharCnnLstm(m) => m.params_mut(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.params_mut(),
+        }
+    }
+
+    /// Rebuilds what is derived from the weights after they changed.
+    pub fn refresh(&mut self) -> Result<()> {
+        match self {
+            DeviceModel::CharCnnLstm(m) => m.refresh(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.refresh(),
+        }
+    }
+}

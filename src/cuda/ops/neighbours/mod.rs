@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::ops::neighbours::{candidates, group_offsets, AlphaScope, FIRST_WORD};
 
 pub(crate) use check::checks;
-pub use pipeline::{iadvt, DeviceInputs, DeviceNeighbours};
+pub use pipeline::{iadvt, iadvt_refs, search_refs, DeviceInputs, DeviceNeighbours, InputRefs};
 
 /// `HF_NN_MAX_K`: one list entry per lane of a warp.
 pub const MAX_K: usize = 32;

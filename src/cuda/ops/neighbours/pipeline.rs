@@ -83,20 +83,71 @@ impl DeviceNeighbours {
     }
 }
 
+/// The inputs by reference: a training step's buffers, which stay the
+/// caller's (`backend::Device::iadvt`).
+pub struct InputRefs<'a> {
+    pub dims: NnDims,
+    pub table: &'a DeviceBuf<f32>,
+    pub w: &'a DeviceBuf<f32>,
+    pub g: &'a DeviceBuf<f32>,
+    pub ids: &'a DeviceBuf<u32>,
+    pub groups: &'a DeviceGroups,
+    pub eps: f32,
+}
+
+impl DeviceInputs {
+    /// These inputs by reference.
+    pub fn refs(&self) -> InputRefs<'_> {
+        InputRefs {
+            dims: self.dims,
+            table: &self.table,
+            w: &self.w,
+            g: &self.g,
+            ids: &self.ids,
+            groups: &self.groups,
+            eps: self.eps,
+        }
+    }
+}
+
 /// Queues the whole computation into `out` (made by
 /// [`DeviceNeighbours::new`] for `x.dims`); returns without
 /// synchronising. An id slot left at [`NO_ID`] (only with NaN/∞ inputs)
 /// gives a zero direction and an infinite distance; the CPU op reports an
 /// error instead.
 pub fn iadvt(gpu: &Gpu, x: &DeviceInputs, out: &mut DeviceNeighbours) -> Result<()> {
+    iadvt_refs(gpu, &x.refs(), out)
+}
+
+/// The search alone (`ops::neighbours::nearest`): `out.ids`, `out.dist`
+/// and the inverse direction norms, for [`project`] and [`perturb`] with
+/// other g and α (iVAT); `g` and `eps` of `x` are not read.
+pub fn search_refs(gpu: &Gpu, x: &InputRefs<'_>, out: &mut DeviceNeighbours) -> Result<()> {
     let p = &x.dims;
     let o = out;
-    sq_norms(gpu, p, &x.table, &mut o.norms)?;
-    topk(gpu, p, &x.table, &o.norms, &x.w, &x.ids, &mut o.part_s, &mut o.part_ids)?;
+    sq_norms(gpu, p, x.table, &mut o.norms)?;
+    topk(gpu, p, x.table, &o.norms, x.w, x.ids, &mut o.part_s, &mut o.part_ids)?;
     merge(gpu, p, &o.part_s, &o.part_ids, &mut o.sel, &mut o.ids)?;
-    let rows = (&x.table, &x.w);
+    dir_norms(gpu, p, (x.table, x.w), &o.ids, &mut o.dist, &mut o.inv)
+}
+
+impl DeviceNeighbours {
+    /// The neighbour ids `[P, K]` and inverse direction norms `[P, K]`.
+    pub fn into_directions(self) -> (DeviceBuf<u32>, DeviceBuf<f64>) {
+        (self.ids, self.inv)
+    }
+}
+
+/// [`iadvt`] on borrowed inputs.
+pub fn iadvt_refs(gpu: &Gpu, x: &InputRefs<'_>, out: &mut DeviceNeighbours) -> Result<()> {
+    let p = &x.dims;
+    let o = out;
+    sq_norms(gpu, p, x.table, &mut o.norms)?;
+    topk(gpu, p, x.table, &o.norms, x.w, x.ids, &mut o.part_s, &mut o.part_ids)?;
+    merge(gpu, p, &o.part_s, &o.part_ids, &mut o.sel, &mut o.ids)?;
+    let rows = (x.table, x.w);
     dir_norms(gpu, p, rows, &o.ids, &mut o.dist, &mut o.inv)?;
-    project(gpu, p, rows, &o.ids, &o.inv, &x.g, &mut o.ghat)?;
-    alpha(gpu, &o.ghat, &x.groups, p.k as usize, x.eps, &mut o.alpha)?;
+    project(gpu, p, rows, &o.ids, &o.inv, x.g, &mut o.ghat)?;
+    alpha(gpu, &o.ghat, x.groups, p.k as usize, x.eps, &mut o.alpha)?;
     perturb(gpu, p, rows, &o.ids, &o.inv, &o.alpha, &mut o.r)
 }

@@ -1,0 +1,168 @@
+//! AdvT, iAdvT and VAT (`--adv advt`, `iadvt`, `vat`) with the steps on
+//! a device (`train --device cuda`, `lstm_classifier`): the clean pass's
+//! loss, weight gradients, log-probabilities and g (the gradient at the
+//! embedded words) on the device; the perturbation built there; the
+//! adversarial pass at `x + r` and the combination `J + λ·J_adv`
+//! (`CleanPass::with_adversarial`) on the device. What crosses per step:
+//! the losses and one norm per example come back; VAT's random start
+//! (drawn on the host from the same seeded generator as the host
+//! objective, so the runs agree) goes up.
+//!
+//! - AdvT: `r = ε g/‖g‖` per example (ATTACKS.md; `perturb::normalize_per_example`):
+//!   the squared norms by a GEMM with a ones vector, the B scales on the
+//!   host (a zero gradient stays zero), broadcast back by a rank-1 GEMM.
+//! - iAdvT: the real positions gathered (`embedding_fwd` on row indices),
+//!   the batched nearest-neighbour pipeline (`Device::iadvt`) on the
+//!   normalised table, `r` scattered back (`embedding_bwd`, each row once).
+//! - iVAT: one search (`Device::nn_search`, ids and norms left on the
+//!   device); a random α (P·K normals from the host generator, as the host
+//!   objective draws them) normalised to ξ (`nn_alpha`) gives `r0`
+//!   (`nn_perturb`); the KL gradient there is projected on the directions
+//!   (`nn_project`), normalised to ε, and gives r.
+//! - VAT: one power iteration: dKL(p ‖ q(x + ξd))/dr with the weights
+//!   frozen (no weight gradients are formed), normalised per example to ε;
+//!   J_adv is KL(p ‖ q(x + r)) with p the clean pass's (fixed).
+
+use crate::adv::embedding::{EmbeddingAdversary, EmbeddingMethod};
+use crate::adv::perturb::{random_direction, real_positions};
+use crate::backend::{Device, Gemm, IadvtArgs, NearestArgs, Storage};
+use crate::error::{Error, Result};
+use crate::models::device::{DeviceGrads, DeviceLstmClassifier, DeviceModel, PassLoss};
+use crate::models::{Mode, WordBatch};
+use crate::ops::neighbours::{AlphaScope, IadvtConfig};
+use crate::ops::BinaryKind;
+use crate::rng::Rng;
+use crate::train::device_step::{combine, word_classes, DeviceObjective};
+use crate::train::{Batch, Objective};
+
+const OP: &str = "embedding adversarial training on a device";
+
+/// Whether `method` trains on a device.
+pub fn runs_on_device(method: EmbeddingMethod) -> bool {
+    matches!(method, EmbeddingMethod::AdvT | EmbeddingMethod::IAdvT | EmbeddingMethod::Vat | EmbeddingMethod::IVat)
+}
+
+impl DeviceObjective for EmbeddingAdversary {
+    fn name(&self) -> String {
+        Objective::name(self)
+    }
+
+    fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, step: u64) -> Result<DeviceGrads> {
+        let DeviceModel::LstmClassifier(m) = model else {
+            return Err(Error::invalid(OP, "only lstm_classifier perturbs word embeddings on a device"));
+        };
+        if !runs_on_device(self.method) {
+            return Err(Error::invalid(OP, format!("--adv {} does not run on a device yet", self.method.name())));
+        }
+        let (x, y) = word_classes(batch)?;
+        let clean = m.pass(x, mode, None, PassLoss::CrossEntropy(y), true, true)?;
+        let Some(g) = clean.input_grad else { return Ok(clean.grads) };
+        let d = m.device().as_ref();
+        let dim = m.config().embed_dim;
+        let width = x.len * dim;
+        let adv = match self.method {
+            EmbeddingMethod::AdvT => {
+                let r = per_example(d, &g, x.batch, width, self.epsilon)?;
+                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+            }
+            EmbeddingMethod::IAdvT => {
+                let r = self.iadvt(m, x, &g)?;
+                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+            }
+            EmbeddingMethod::IVat => {
+                let p = PassLoss::Kl(&clean.log_probs);
+                let r = self.ivat(m, x, step, |r0| {
+                    let power = m.pass(x, mode, Some(r0), p, false, true)?;
+                    Ok(power.input_grad)
+                })?;
+                let Some(r) = r else { return Ok(clean.grads) };
+                m.pass(x, mode, Some(&r), p, true, false)?
+            }
+            _ => {
+                // VAT, as `EmbeddingAdversary::perturbation` draws it.
+                let mut rng = Rng::derive(self.seed, step);
+                let start = d.upload(&random_direction(x, dim, self.xi, &mut rng))?;
+                let p = PassLoss::Kl(&clean.log_probs);
+                let power = m.pass(x, mode, Some(&start), p, false, true)?;
+                let Some(gd) = power.input_grad else { return Ok(power.grads) };
+                let r = per_example(d, &gd, x.batch, width, self.epsilon)?;
+                m.pass(x, mode, Some(&r), p, true, false)?
+            }
+        };
+        combine(d, clean.grads, 1.0, adv.grads, self.lambda)
+    }
+}
+
+/// The real positions of a batch: their rows in `[B·T, ·]` and their words.
+fn positions(x: &WordBatch) -> (Vec<usize>, Vec<usize>) {
+    let rows: Vec<usize> = real_positions(x).into_iter().map(|(b, t)| b * x.len + t).collect();
+    let ids = rows.iter().map(|&i| x.ids[i]).collect();
+    (rows, ids)
+}
+
+impl EmbeddingAdversary {
+    /// iVAT's perturbation `[B·T, D]` (as `EmbeddingAdversary::perturbation`
+    /// draws it): one search; a random α of norm ξ per example (drawn on
+    /// the host from the step's generator) gives `r0`; `kl_grad(r0)` is
+    /// dKL/dr there; its projection on the directions, normalised to ε,
+    /// is α. `None` when the KL pass was not finite.
+    fn ivat(
+        &self,
+        m: &DeviceLstmClassifier,
+        x: &WordBatch,
+        step: u64,
+        kl_grad: impl FnOnce(&Storage) -> Result<Option<Storage>>,
+    ) -> Result<Option<Storage>> {
+        let d = m.device().as_ref();
+        let (dim, vocab, all, k) = (m.config().embed_dim, m.config().vocab, x.batch * x.len, self.neighbours);
+        let (rows, ids) = positions(x);
+        let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
+        let at = NearestArgs { table: m.table(), vocab, dim, ids: &ids, w: &w };
+        let near = d.nn_search(at, k)?;
+        let mut rng = Rng::derive(self.seed, step);
+        let raw: Vec<f32> = (0..ids.len() * k).map(|_| rng.normal()).collect();
+        let alpha0 = d.nn_alpha(&d.upload(&raw)?, k, &x.lengths, AlphaScope::PerExample, self.xi)?;
+        let r0 = d.embedding_bwd(&d.nn_perturb(at, &near, &alpha0)?, all, dim, &rows, None)?;
+        let Some(gr) = kl_grad(&r0)? else { return Ok(None) };
+        let ghat = d.nn_project(at, &near, &d.embedding_fwd(&gr, all, dim, &rows)?)?;
+        let alpha = d.nn_alpha(&ghat, k, &x.lengths, self.scope, self.epsilon)?;
+        Ok(Some(d.embedding_bwd(&d.nn_perturb(at, &near, &alpha)?, all, dim, &rows, None)?))
+    }
+
+    /// iAdvT's perturbation `[B·T, D]` from g `[B·T, D]`, on the device.
+    fn iadvt(&self, m: &DeviceLstmClassifier, x: &WordBatch, g: &Storage) -> Result<Storage> {
+        let d = m.device().as_ref();
+        let dim = m.config().embed_dim;
+        let (rows, ids) = positions(x);
+        let (vocab, all) = (m.config().vocab, x.batch * x.len);
+        let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
+        let gr = d.embedding_fwd(g, all, dim, &rows)?;
+        let cfg = IadvtConfig { k: self.neighbours, eps: self.epsilon, scope: self.scope };
+        let args = IadvtArgs { table: m.table(), vocab, dim, ids: &ids, w: &w, g: &gr, lengths: &x.lengths, cfg };
+        let r = d.iadvt(args)?;
+        // Each real position once: the scatter-add is a copy, padding stays 0.
+        d.embedding_bwd(&r, all, dim, &rows, None)
+    }
+}
+
+/// Each of the `batch` rows of `v [batch, width]` scaled to L2 norm `eps`
+/// (a zero row stays zero), as `perturb::normalize_per_example`.
+pub fn per_example(d: &dyn Device, v: &Storage, batch: usize, width: usize, eps: f32) -> Result<Storage> {
+    let ones = d.upload(&vec![1.0; width])?;
+    let sq = d.unary(crate::ops::Unary::Square, v)?;
+    let norms = d.to_host(&d.gemm(&sq, &ones, Gemm { m: batch, k: width, n: 1, ta: false, tb: false })?)?;
+    let scales: Vec<f32> = norms
+        .iter()
+        .map(|&n2| {
+            let n = (n2 as f64).sqrt();
+            if n > 0.0 {
+                (eps as f64 / n) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let s = d.upload(&scales)?;
+    let rows = d.gemm(&s, &ones, Gemm { m: batch, k: 1, n: width, ta: false, tb: false })?;
+    d.binary(BinaryKind::Mul, v, &rows)
+}
