@@ -54,7 +54,10 @@ for name, path in (("hotflip", sys.argv[1]), ("twin", sys.argv[2])):
     rows = [json.loads(l) for l in open(path) if l.strip()]
     tok = sum(r["tgt_tokens_per_s"] * r["train_s"] for r in rows)
     secs = sum(r["train_s"] for r in rows)
-    print(f"{name}: tgt tokens/s over training spans {tok / max(secs, 1e-9):.1f}")
+    cpu = sum(r.get("train_cpu_s", 0.0) for r in rows)
+    toks = sum(r["tgt_tokens_per_s"] * r["train_s"] for r in rows)
+    print(f"{name}: tgt tokens/s over training spans {tok / max(secs, 1e-9):.1f}; "
+          f"{toks:.0f} tokens in {cpu:.1f} CPU s of steps = {toks / max(cpu, 1e-9):.1f} tokens per CPU second")
     for r in rows:
         print(f"  {name} step {r['step']:>6} min {r['minutes']:6.2f} dev BLEU {r['dev_bleu']:.2f}")
 PY
