@@ -215,6 +215,7 @@ impl NmtTrainer<'_> {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn evaluate_and_log(
         &self,
         t: &NmtTrainee,
