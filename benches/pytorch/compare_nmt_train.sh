@@ -5,7 +5,11 @@
 # minutes on the same threads, so both see the same machine. Prints each
 # side's learning curve (dev BLEU of greedy decoding at every --eval-every
 # steps), target tokens/s over the training spans, and both processes' CPU
-# seconds (/usr/bin/time), which stay comparable when the machine is shared.
+# seconds (/usr/bin/time), which stay comparable when the machine is shared,
+# and target tokens per CPU second of the training steps alone (each side
+# logs `train_cpu_s`, its process CPU time inside steps, evaluation
+# excluded): the load-independent speed figure. A large --eval-every (e.g.
+# 100000) leaves only the final evaluation, for a speed-only run.
 #
 #   PYTHON=<venv with torch, safetensors, numpy, sacrebleu>/bin/python \
 #   HOTFLIP=target/release/hotflip benches/pytorch/compare_nmt_train.sh \
