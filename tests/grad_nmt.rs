@@ -83,3 +83,39 @@ fn char_nmt_source_embeddings() {
     .unwrap();
     assert!(r.passed(), "embedding element {}: analytic {} vs numeric {}", r.worst_index, r.analytic, r.numeric);
 }
+
+/// The loss computes the generator only at real target positions; it must
+/// equal the masked cross-entropy over all `[B, T, V]` logits, value and
+/// every parameter's gradient, within 1e-6.
+#[test]
+fn char_nmt_loss_on_real_tokens_equals_masked_loss_on_all_logits() {
+    let mut store = ParamStore::new();
+    let model = CharNmt::new(tiny(), &mut store, &mut Rng::new(7)).unwrap();
+    let (x, y) = data();
+    assert!(y.tokens() < y.batch * y.len, "the batch must have padded target positions");
+    let run = |fused: bool| {
+        let tape = hotflip::Tape::new();
+        let p = tape.bind(&store);
+        let loss = if fused {
+            model.loss(&tape, &p, &x, &y, Mode::EVAL).unwrap()
+        } else {
+            let e = model.embed(&tape, &p, &x).unwrap();
+            let mem = model.encode(&tape, &p, &x, e, Mode::EVAL).unwrap();
+            let logits = model.forced_logits(&tape, &p, &mem, &y, Mode::EVAL).unwrap();
+            tape.cross_entropy_masked(logits, &y.outputs, &y.mask).unwrap()
+        };
+        let value = tape.value(loss).unwrap().item().unwrap();
+        let grads = tape.backward(loss).unwrap();
+        let g: Vec<Vec<f32>> =
+            p.grads(&grads).iter().map(|g| g.map(|t| t.data().to_vec()).unwrap_or_default()).collect();
+        (value, g)
+    };
+    let ((fv, fg), (uv, ug)) = (run(true), run(false));
+    assert!((fv - uv).abs() <= 1e-6 * uv.abs().max(1.0), "loss {fv} vs {uv}");
+    for (i, (a, b)) in fg.iter().zip(&ug).enumerate() {
+        assert_eq!(a.len(), b.len(), "parameter {i}");
+        for (p, q) in a.iter().zip(b) {
+            assert!((p - q).abs() <= 1e-6 * q.abs().max(1.0), "parameter {i}: {p} vs {q}");
+        }
+    }
+}

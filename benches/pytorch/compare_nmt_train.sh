@@ -5,7 +5,11 @@
 # minutes on the same threads, so both see the same machine. Prints each
 # side's learning curve (dev BLEU of greedy decoding at every --eval-every
 # steps), target tokens/s over the training spans, and both processes' CPU
-# seconds (/usr/bin/time), which stay comparable when the machine is shared.
+# seconds (/usr/bin/time), which stay comparable when the machine is shared,
+# and target tokens per CPU second of the training steps alone (each side
+# logs `train_cpu_s`, its process CPU time inside steps, evaluation
+# excluded): the load-independent speed figure. A large --eval-every (e.g.
+# 100000) leaves only the final evaluation, for a speed-only run.
 #
 #   PYTHON=<venv with torch, safetensors, numpy, sacrebleu>/bin/python \
 #   HOTFLIP=target/release/hotflip benches/pytorch/compare_nmt_train.sh \
@@ -54,7 +58,10 @@ for name, path in (("hotflip", sys.argv[1]), ("twin", sys.argv[2])):
     rows = [json.loads(l) for l in open(path) if l.strip()]
     tok = sum(r["tgt_tokens_per_s"] * r["train_s"] for r in rows)
     secs = sum(r["train_s"] for r in rows)
-    print(f"{name}: tgt tokens/s over training spans {tok / max(secs, 1e-9):.1f}")
+    cpu = sum(r.get("train_cpu_s", 0.0) for r in rows)
+    toks = sum(r["tgt_tokens_per_s"] * r["train_s"] for r in rows)
+    print(f"{name}: tgt tokens/s over training spans {tok / max(secs, 1e-9):.1f}; "
+          f"{toks:.0f} tokens in {cpu:.1f} CPU s of steps = {toks / max(cpu, 1e-9):.1f} tokens per CPU second")
     for r in rows:
         print(f"  {name} step {r['step']:>6} min {r['minutes']:6.2f} dev BLEU {r['dev_bleu']:.2f}")
 PY

@@ -68,7 +68,7 @@ def main():
     rng = random.Random(a.seed)
     log = open(a.out, "w")
     start = time.time()
-    span_tok, span_s, step, ema, epoch = 0, 0.0, 0, None, 0
+    span_tok, span_s, span_cpu, step, ema, epoch = 0, 0.0, 0.0, 0, None, 0
 
     def evaluate():
         model.eval()
@@ -81,13 +81,13 @@ def main():
         return sacrebleu.corpus_bleu(hyps, [dev_ref]).score
 
     def log_line():
-        nonlocal span_tok, span_s
+        nonlocal span_tok, span_s, span_cpu
         dev = evaluate()
         line = dict(epoch=epoch, step=step, minutes=(time.time() - start) / 60, train_loss=ema,
-                    tgt_tokens_per_s=span_tok / max(span_s, 1e-9), train_s=span_s, dev_bleu=dev)
+                    tgt_tokens_per_s=span_tok / max(span_s, 1e-9), train_s=span_s, train_cpu_s=span_cpu, dev_bleu=dev)
         print(json.dumps(line), file=log, flush=True)
         print(line, file=sys.stderr, flush=True)
-        span_tok, span_s = 0, 0.0
+        span_tok, span_s, span_cpu = 0, 0.0, 0.0
 
     done = False
     model.train()
@@ -101,7 +101,7 @@ def main():
             if time.time() - start >= a.minutes * 60:
                 done = True
                 break
-            t0 = time.time()
+            t0, c0 = time.time(), time.process_time()
             ids, lengths = model.batch([train[i][0] for i in b])
             tin, tout = model.targets([train[i][1] for i in b])
             logp = model(ids, lengths, tin)
@@ -114,6 +114,7 @@ def main():
             step += 1
             span_tok += int((tout != 0).sum())
             span_s += time.time() - t0
+            span_cpu += time.process_time() - c0
             lv = loss.item()
             ema = lv if ema is None else 0.98 * ema + 0.02 * lv
             if a.eval_every and step % a.eval_every == 0:

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::models::char_features::{CharFeatureSizes, CharFeatures};
 use crate::models::{CharBatch, Mode};
-use crate::nn::lstm_cell::{self, State};
+use crate::nn::lstm_cell::State;
 use crate::nn::{init, Bound, Linear, Lstm, ParamId, ParamStore};
+use crate::ops::GateWeights;
 use crate::rng::Rng;
 use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
@@ -158,12 +159,15 @@ impl CharNmtConfig {
 pub struct Memory {
     /// Top-layer outputs `[B, S, H]`, zero at padded words.
     pub bank: Var,
-    /// `(linear_in · s_j)` transposed: `[B, H, S]`.
-    pub keys_t: Var,
-    /// 0 at real source words, a large negative number at padding: `[B, 1, S]`.
+    /// `linear_in · s_j`: `[B, S, H]`.
+    pub keys: Var,
+    /// 0 at real source words, a large negative number at padding: `[B, S]`.
     pub mask: Var,
     /// The encoder's final `(h, c)` per layer.
     pub last: Vec<State>,
+    /// The decoder's LSTM weights, packed once for all its steps on this
+    /// tape (see `ops::lstm_gates`).
+    pub dec_gates: Vec<GateWeights>,
 }
 
 impl Memory {
@@ -171,9 +175,10 @@ impl Memory {
     pub fn select(&self, tape: &Tape, rows: &[usize]) -> Result<Memory> {
         Ok(Memory {
             bank: tape.index_select(self.bank, rows)?,
-            keys_t: tape.index_select(self.keys_t, rows)?,
+            keys: tape.index_select(self.keys, rows)?,
             mask: tape.index_select(self.mask, rows)?,
             last: select_states(tape, &self.last, rows)?,
+            dec_gates: self.dec_gates.clone(),
         })
     }
 }
@@ -311,6 +316,7 @@ impl CharNmt {
         let words = tape.reshape(feats, &[b, s, c.features()])?;
         let zeros = || tape.constant(Tensor::zeros(&[b, hd]));
         let mut states: Vec<State> = (0..c.lstm_layers).map(|_| (zeros(), zeros())).collect();
+        let gates = pack_layers(tape, p, &self.enc_lstm)?;
         let mut outs = Vec::with_capacity(s);
         for t in 0..s {
             let xt = tape.reshape(tape.narrow(words, 1, t, 1)?, &[b, c.features()])?;
@@ -321,7 +327,7 @@ impl CharNmt {
             } else {
                 None
             };
-            let (top, next) = lstm_cell::step(tape, p, &self.enc_lstm, xt, &states, keep)?;
+            let (top, next) = lstm_step(tape, &gates, xt, &states, keep)?;
             states = next;
             let out = match keep {
                 Some(m) => tape.mul(top, m)?,
@@ -331,13 +337,13 @@ impl CharNmt {
         }
         let bank = if outs.len() == 1 { outs[0] } else { tape.concat(&outs, 1)? };
         let keys = tape.linear(bank, p.var(self.linear_in), None)?;
-        let keys_t = tape.transpose(keys, 1, 2)?;
         let mut m = vec![0.0f32; b * s];
         for (i, &l) in x.lengths.iter().enumerate() {
             m[i * s + l.min(s)..(i + 1) * s].fill(MASKED);
         }
-        let mask = tape.constant(Tensor::from_parts(vec![b, 1, s], m));
-        Ok(Memory { bank, keys_t, mask, last: states })
+        let mask = tape.constant(Tensor::from_parts(vec![b, s], m));
+        let dec_gates = pack_layers(tape, p, &self.dec_lstm)?;
+        Ok(Memory { bank, keys, mask, last: states, dec_gates })
     }
 
     /// The decoder's state before its first step.
@@ -359,19 +365,36 @@ impl CharNmt {
         mode: Mode,
         t: usize,
     ) -> Result<Var> {
-        let c = &self.config;
-        let (b, hd) = (prev.len(), c.lstm_hidden);
-        if let Some(&id) = prev.iter().find(|&&id| id >= c.n_tgt) {
-            return Err(Error::IndexOutOfRange { op: "char_nmt target id", index: id, size: c.n_tgt });
+        let emb = self.embed_targets(tape, p, prev)?;
+        self.step_embedded(tape, p, mem, st, emb, mode, t)
+    }
+
+    /// Target word embeddings `[N, E]` of `ids`.
+    fn embed_targets(&self, tape: &Tape, p: &Bound, ids: &[usize]) -> Result<Var> {
+        let n_tgt = self.config.n_tgt;
+        if let Some(&id) = ids.iter().find(|&&id| id >= n_tgt) {
+            return Err(Error::IndexOutOfRange { op: "char_nmt target id", index: id, size: n_tgt });
         }
-        let emb = tape.embedding(p.var(self.tgt_embedding), prev, &[b], Some(PAD))?;
+        tape.embedding(p.var(self.tgt_embedding), ids, &[ids.len()], Some(PAD))
+    }
+
+    /// [`Self::step`] from the previous words' embeddings `emb [B, E]`.
+    #[allow(clippy::too_many_arguments)]
+    fn step_embedded(
+        &self,
+        tape: &Tape,
+        p: &Bound,
+        mem: &Memory,
+        st: &mut DecoderState,
+        emb: Var,
+        mode: Mode,
+        t: usize,
+    ) -> Result<Var> {
+        let c = &self.config;
         let x = if c.input_feed { tape.concat(&[emb, st.feed], 1)? } else { emb };
-        let (top, layers) = lstm_cell::step(tape, p, &self.dec_lstm, x, &st.layers, None)?;
+        let (top, layers) = lstm_step(tape, &mem.dec_gates, x, &st.layers, None)?;
         st.layers = layers;
-        let q = tape.reshape(top, &[b, 1, hd])?;
-        let scores = tape.add(tape.matmul(q, mem.keys_t)?, mem.mask)?;
-        let attn = tape.softmax(scores)?;
-        let ctx = tape.reshape(tape.matmul(attn, mem.bank)?, &[b, hd])?;
+        let ctx = tape.attention(top, mem.keys, mem.mask, mem.bank)?;
         let cat = tape.concat(&[ctx, top], 1)?;
         let mut ht = tape.tanh(tape.linear(cat, p.var(self.linear_out), None)?)?;
         if mode.train && c.dropout > 0.0 {
@@ -388,16 +411,55 @@ impl CharNmt {
 
     /// Teacher-forced logits `[B, T, V]` for target batch `y`.
     pub fn forced_logits(&self, tape: &Tape, p: &Bound, mem: &Memory, y: &TargetBatch, mode: Mode) -> Result<Var> {
-        let (b, t_len, hd) = (y.batch, y.len, self.config.lstm_hidden);
-        let mut st = self.start(tape, mem)?;
-        let mut hs = Vec::with_capacity(t_len);
-        for t in 0..t_len {
-            let prev: Vec<usize> = (0..b).map(|i| y.inputs[i * t_len + t]).collect();
-            let ht = self.step(tape, p, mem, &mut st, &prev, mode, t)?;
-            hs.push(tape.reshape(ht, &[b, 1, hd])?);
-        }
+        let (b, hd) = (y.batch, self.config.lstm_hidden);
+        let hs = self.forced_states(tape, p, mem, y, mode)?;
+        let hs: Vec<Var> = hs.into_iter().map(|h| tape.reshape(h, &[b, 1, hd])).collect::<Result<_>>()?;
         let all = if hs.len() == 1 { hs[0] } else { tape.concat(&hs, 1)? };
         self.logits(tape, p, all)
+    }
+
+    /// Teacher-forced attentional vectors h̃_t `[B, H]`, one per target step.
+    /// The decoder inputs are known in advance, so they are embedded in one
+    /// lookup (time-major): one `[V, E]` gradient for the embedding table
+    /// instead of one per step.
+    fn forced_states(&self, tape: &Tape, p: &Bound, mem: &Memory, y: &TargetBatch, mode: Mode) -> Result<Vec<Var>> {
+        let (b, t_len) = (y.batch, y.len);
+        let ids: Vec<usize> = (0..t_len).flat_map(|t| (0..b).map(move |i| y.inputs[i * t_len + t])).collect();
+        let emb = self.embed_targets(tape, p, &ids)?;
+        let mut st = self.start(tape, mem)?;
+        (0..t_len)
+            .map(|t| {
+                let et = if t_len == 1 { emb } else { tape.narrow(emb, 0, t * b, b)? };
+                self.step_embedded(tape, p, mem, &mut st, et, mode, t)
+            })
+            .collect()
+    }
+
+    /// Mean cross-entropy of the generator over the real target positions
+    /// only: padded positions have loss weight 0, so their logits (a
+    /// `[H]·[H, V]` product and a `V`-wide log-softmax each) are never
+    /// computed. Equals `cross_entropy_masked` of [`Self::forced_logits`].
+    fn forced_loss(&self, tape: &Tape, p: &Bound, mem: &Memory, y: &TargetBatch, mode: Mode) -> Result<Var> {
+        let (b, t_len, hd) = (y.batch, y.len, self.config.lstm_hidden);
+        let hs = self.forced_states(tape, p, mem, y, mode)?;
+        // Time-major rows: row t·B + i is sentence i at step t.
+        let all = if hs.len() == 1 { hs[0] } else { tape.concat(&hs, 0)? };
+        let (mut rows, mut targets) = (Vec::new(), Vec::new());
+        for t in 0..t_len {
+            for i in 0..b {
+                if y.mask[i * t_len + t] > 0.0 {
+                    rows.push(t * b + i);
+                    targets.push(y.outputs[i * t_len + t]);
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Err(Error::invalid("char_nmt", "the target batch has no real tokens"));
+        }
+        let real = if rows.len() == b * t_len { all } else { tape.index_select(all, &rows)? };
+        debug_assert_eq!(tape.shape(real)?, [rows.len(), hd]);
+        let logits = self.logits(tape, p, real)?;
+        tape.cross_entropy_masked(logits, &targets, &vec![1.0; rows.len()])
     }
 
     /// Mean cross-entropy over the real target tokens (`</s>` included),
@@ -415,8 +477,7 @@ impl CharNmt {
             return Err(Error::invalid("char_nmt", format!("{} sources but {} targets", x.batch, y.batch)));
         }
         let mem = self.encode(tape, p, x, embedded, mode)?;
-        let logits = self.forced_logits(tape, p, &mem, y, mode)?;
-        tape.cross_entropy_masked(logits, &y.outputs, &y.mask)
+        self.forced_loss(tape, p, &mem, y, mode)
     }
 
     /// [`Self::loss_embedded`] from character ids.
@@ -424,4 +485,51 @@ impl CharNmt {
         let e = self.embed(tape, p, x)?;
         self.loss_embedded(tape, p, x, e, y, mode)
     }
+}
+
+/// Every layer of `lstm` packed for stepping on `tape`.
+fn pack_layers(tape: &Tape, p: &Bound, lstm: &Lstm) -> Result<Vec<GateWeights>> {
+    (0..lstm.num_layers())
+        .map(|l| {
+            let w = lstm.layer_weights(p, l).ok_or_else(|| Error::invalid("char_nmt", "missing LSTM layer"))?;
+            tape.lstm_gate_weights(w)
+        })
+        .collect()
+}
+
+/// One step of every layer (PyTorch's gate order i, f, g, o): the top
+/// layer's output and the new states; `nn::lstm_cell::step` with the gate
+/// products on weights packed once per tape. `keep` (`[B, 1]`, 1 or 0),
+/// when given, keeps the old state of rows whose sequence has ended.
+fn lstm_step(
+    tape: &Tape,
+    layers: &[GateWeights],
+    x: Var,
+    states: &[State],
+    keep: Option<Var>,
+) -> Result<(Var, Vec<State>)> {
+    if states.len() != layers.len() {
+        return Err(Error::invalid("lstm step", format!("{} states for {} layers", states.len(), layers.len())));
+    }
+    let mut input = x;
+    let mut out = Vec::with_capacity(states.len());
+    for (w, &(h, c)) in layers.iter().zip(states) {
+        let gates = tape.lstm_gates(input, h, w)?;
+        let hidden = tape.shape(h)?[1];
+        let gate = |k: usize| tape.narrow(gates, 1, k * hidden, hidden);
+        let i = tape.sigmoid(gate(0)?)?;
+        let f = tape.sigmoid(gate(1)?)?;
+        let g = tape.tanh(gate(2)?)?;
+        let o = tape.sigmoid(gate(3)?)?;
+        let mut c2 = tape.add(tape.mul(f, c)?, tape.mul(i, g)?)?;
+        let mut h2 = tape.mul(o, tape.tanh(c2)?)?;
+        if let Some(m) = keep {
+            // old + m·(new − old): new where m is 1, old where it is 0.
+            h2 = tape.add(h, tape.mul(m, tape.sub(h2, h)?)?)?;
+            c2 = tape.add(c, tape.mul(m, tape.sub(c2, c)?)?)?;
+        }
+        out.push((h2, c2));
+        input = h2;
+    }
+    Ok((input, out))
 }

@@ -99,6 +99,9 @@ struct LogLine {
     /// since the previous evaluation.
     tgt_tokens_per_s: f64,
     train_s: f64,
+    /// CPU seconds the process spent in those training steps (all its
+    /// threads): a rate that stays comparable on a shared machine.
+    train_cpu_s: f64,
     dev_bleu: f64,
     best: bool,
 }
@@ -190,7 +193,7 @@ impl NmtTrainer<'_> {
         }
         let (start, base) = (Instant::now(), st.pos.elapsed_s);
         let per_epoch = epoch_batches(self.train, opts.batch, opts.seed, 0).len().max(1);
-        let mut session = Session { trainer: self, t, adam, st, plan: Vec::new(), per_epoch };
+        let mut session = Session { trainer: self, t, adam, st, plan: Vec::new(), per_epoch, span_cpu_s: 0.0 };
         let loop_opts = LoopOptions {
             epochs: opts.epochs,
             minutes: opts.minutes,
@@ -212,6 +215,7 @@ impl NmtTrainer<'_> {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn evaluate_and_log(
         &self,
         t: &NmtTrainee,
@@ -220,6 +224,7 @@ impl NmtTrainer<'_> {
         elapsed_s: f64,
         span: &mut Span,
         epoch: f64,
+        train_cpu_s: f64,
     ) -> Result<()> {
         let dev = bleu_of(&t.model, &t.store, &t.vocab, self.dev, 1, self.opts.eval_batch)?;
         let better = st.best_bleu.is_none_or(|b| dev > b);
@@ -241,6 +246,7 @@ impl NmtTrainer<'_> {
             train_loss: st.pos.loss_ema,
             tgt_tokens_per_s: span.per_s(),
             train_s: span.secs,
+            train_cpu_s,
             dev_bleu: dev,
             best: better,
         };
@@ -297,6 +303,21 @@ struct Session<'r, 'd> {
     st: State,
     plan: Vec<Vec<usize>>,
     per_epoch: usize,
+    /// Process CPU seconds spent in steps since the last evaluation.
+    span_cpu_s: f64,
+}
+
+/// CPU seconds this process has used, all threads (0 if the clock is
+/// unavailable: the figure is informational).
+fn process_cpu_s() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc == 0 {
+        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    } else {
+        0.0
+    }
 }
 
 impl LoopSession for Session<'_, '_> {
@@ -315,6 +336,29 @@ impl LoopSession for Session<'_, '_> {
     }
 
     fn step(&mut self, batch: usize) -> Result<(f32, usize)> {
+        let cpu0 = process_cpu_s();
+        let out = self.train_step(batch);
+        self.span_cpu_s += process_cpu_s() - cpu0;
+        out
+    }
+
+    fn evaluate(&mut self, epoch: f64, elapsed_s: f64, span: &mut Span) -> Result<()> {
+        let cpu = std::mem::take(&mut self.span_cpu_s);
+        self.trainer.evaluate_and_log(self.t, &mut self.st, &self.adam, elapsed_s, span, epoch, cpu)
+    }
+
+    fn has_best(&self) -> bool {
+        self.st.best_bleu.is_some()
+    }
+
+    fn save_last(&mut self) -> Result<()> {
+        self.trainer.save_last(self.t, &self.adam, &self.st)
+    }
+}
+
+impl Session<'_, '_> {
+    /// One teacher-forced Adam step on batch `batch` of the epoch's plan.
+    fn train_step(&mut self, batch: usize) -> Result<(f32, usize)> {
         let (o, step) = (&self.trainer.opts, self.st.pos.step);
         let c = &self.t.model.config;
         let (x, y) =
@@ -337,17 +381,5 @@ impl LoopSession for Session<'_, '_> {
         }
         self.adam.step(&mut self.t.store, &g)?;
         Ok((loss, y.tokens()))
-    }
-
-    fn evaluate(&mut self, epoch: f64, elapsed_s: f64, span: &mut Span) -> Result<()> {
-        self.trainer.evaluate_and_log(self.t, &mut self.st, &self.adam, elapsed_s, span, epoch)
-    }
-
-    fn has_best(&self) -> bool {
-        self.st.best_bleu.is_some()
-    }
-
-    fn save_last(&mut self) -> Result<()> {
-        self.trainer.save_last(self.t, &self.adam, &self.st)
     }
 }
