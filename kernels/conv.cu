@@ -78,3 +78,48 @@ extern "C" __global__ void conv_max_tanh_bwd_f32(const float* g, const float* y,
         dpre[e] = arg[at] == pi ? g[at] * (1.0f - yv * yv) : 0.0f;
     }
 }
+
+// word_cnn's pooling for one kernel width (Kim 2014; CPU twin:
+// `hotflip::cuda::ops::conv::max_relu_twin`, the rule of the tape's conv1d →
+// relu → max_over_valid): pre [n, p, fi] is the width's convolution; per
+// (sentence, filter) the max over its first valid[ni] positions (the first
+// on ties), plus the bias, through relu, into columns off..off + fi of
+// y [n, ftot], and the arg-max position into arg. relu is monotonic, so the
+// max of relu(pre + bias) is relu of the max. valid[ni] is in 1..=p.
+// (pre, bias, valid, n, p, fi, ftot, off, y, arg)
+extern "C" __global__ void conv_max_relu_f32(const float* pre, const float* bias, const unsigned int* valid,
+                                             unsigned long long n, unsigned long long p, unsigned long long fi,
+                                             unsigned long long ftot, unsigned long long off, float* y,
+                                             unsigned int* arg) {
+    HF_FOR_EACH(e, n * fi) {
+        unsigned long long f = e % fi, ni = e / fi;
+        const float* col = pre + ni * p * fi + f;
+        unsigned long long v = valid[ni];
+        float best = col[0];
+        unsigned int at = 0;
+        for (unsigned long long pi = 1; pi < v; ++pi) {
+            float x = col[pi * fi];
+            if (x > best) {
+                best = x;
+                at = (unsigned int)pi;
+            }
+        }
+        float z = best + bias[f];
+        y[ni * ftot + off + f] = z > 0.0f ? z : 0.0f;
+        arg[ni * ftot + off + f] = at;
+    }
+}
+
+// Its backward: dpre [n, p, fi] is g at each (sentence, filter)'s arg-max
+// position where the output is positive (relu's gradient) and 0 elsewhere,
+// read from columns off..off + fi of g, y and arg [n, ftot].
+// (g, y, arg, n, p, fi, ftot, off, dpre)
+extern "C" __global__ void conv_max_relu_bwd_f32(const float* g, const float* y, const unsigned int* arg,
+                                                 unsigned long long n, unsigned long long p, unsigned long long fi,
+                                                 unsigned long long ftot, unsigned long long off, float* dpre) {
+    HF_FOR_EACH(e, n * p * fi) {
+        unsigned long long f = e % fi, pi = (e / fi) % p, ni = e / (fi * p);
+        unsigned long long at = ni * ftot + off + f;
+        dpre[e] = (arg[at] == pi && y[at] > 0.0f) ? g[at] : 0.0f;
+    }
+}

@@ -70,14 +70,16 @@ fn the_emulated_device_trains_and_resumes_to_the_cpu_runs_checkpoint() {
 fn what_does_not_train_on_the_device_is_an_error_naming_it() {
     let (root, data, _) = char_fixture::setup("train-device-emu", "refused");
     let word = Command::new(env!("CARGO_BIN_EXE_hotflip"))
-        .args(["--device", "cuda-emulated", "train", "--arch", "word_cnn", "--dataset", "sst2", "--data-dir"])
+        .args(["--device", "cuda-emulated", "train", "--arch", "word_cnn", "--adv", "random", "--dataset", "sst2"])
+        .arg("--data-dir")
         .arg(&data)
         .arg("--out")
         .arg(root.join("w"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&word.stderr);
-    assert!(!word.status.success() && stderr.contains("word_cnn does not train on the GPU yet"), "{stderr}");
+    assert!(!word.status.success() && stderr.contains("does not train on the GPU yet"), "{stderr}");
+    assert!(stderr.contains("`random("), "{stderr}");
     assert!(!root.join("w").join("last").exists(), "a refused run wrote a checkpoint");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -1,5 +1,5 @@
 //! AdvT, iAdvT and VAT (`--adv advt`, `iadvt`, `vat`) with the steps on
-//! a device (`train --device cuda`, `lstm_classifier`): the clean pass's
+//! a device (`train --device cuda`, `lstm_classifier` and `word_cnn`): the clean pass's
 //! loss, weight gradients, log-probabilities and g (the gradient at the
 //! embedded words) on the device; the perturbation built there; the
 //! adversarial pass at `x + r` and the combination `J + λ·J_adv`
@@ -27,7 +27,7 @@ use crate::adv::embedding::{EmbeddingAdversary, EmbeddingMethod};
 use crate::adv::perturb::{random_direction, real_positions};
 use crate::backend::{Device, Gemm, IadvtArgs, NearestArgs, Storage};
 use crate::error::{Error, Result};
-use crate::models::device::{DeviceGrads, DeviceLstmClassifier, DeviceModel, PassLoss};
+use crate::models::device::{DeviceGrads, DeviceModel, PassLoss, WordPasses};
 use crate::models::{Mode, WordBatch};
 use crate::ops::neighbours::{AlphaScope, IadvtConfig};
 use crate::ops::BinaryKind;
@@ -48,8 +48,12 @@ impl DeviceObjective for EmbeddingAdversary {
     }
 
     fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, step: u64) -> Result<DeviceGrads> {
-        let DeviceModel::LstmClassifier(m) = model else {
-            return Err(Error::invalid(OP, "only lstm_classifier perturbs word embeddings on a device"));
+        let m: &dyn WordPasses = match model {
+            DeviceModel::LstmClassifier(m) => m.as_ref(),
+            DeviceModel::WordCnn(m) => m.as_ref(),
+            _ => {
+                return Err(Error::invalid(OP, "only lstm_classifier and word_cnn perturb word embeddings on a device"))
+            }
         };
         if !runs_on_device(self.method) {
             return Err(Error::invalid(OP, format!("--adv {} does not run on a device yet", self.method.name())));
@@ -58,7 +62,7 @@ impl DeviceObjective for EmbeddingAdversary {
         let clean = m.pass(x, mode, None, PassLoss::CrossEntropy(y), true, true)?;
         let Some(g) = clean.input_grad else { return Ok(clean.grads) };
         let d = m.device().as_ref();
-        let dim = m.config().embed_dim;
+        let dim = m.table_dims().1;
         let width = x.len * dim;
         let adv = match self.method {
             EmbeddingMethod::AdvT => {
@@ -85,6 +89,11 @@ impl DeviceObjective for EmbeddingAdversary {
                 let p = PassLoss::Kl(&clean.log_probs);
                 let power = m.pass(x, mode, Some(&start), p, false, true)?;
                 let Some(gd) = power.input_grad else { return Ok(power.grads) };
+                // Padding rows keep exactly zero, as on the host (word_cnn's
+                // windows reach the padding up to its widest kernel).
+                let (rows, _) = positions(x);
+                let all = x.batch * x.len;
+                let gd = d.embedding_bwd(&d.embedding_fwd(&gd, all, dim, &rows)?, all, dim, &rows, None)?;
                 let r = per_example(d, &gd, x.batch, width, self.epsilon)?;
                 m.pass(x, mode, Some(&r), p, true, false)?
             }
@@ -108,13 +117,13 @@ impl EmbeddingAdversary {
     /// is α. `None` when the KL pass was not finite.
     fn ivat(
         &self,
-        m: &DeviceLstmClassifier,
+        m: &dyn WordPasses,
         x: &WordBatch,
         step: u64,
         kl_grad: impl FnOnce(&Storage) -> Result<Option<Storage>>,
     ) -> Result<Option<Storage>> {
         let d = m.device().as_ref();
-        let (dim, vocab, all, k) = (m.config().embed_dim, m.config().vocab, x.batch * x.len, self.neighbours);
+        let ((vocab, dim), all, k) = (m.table_dims(), x.batch * x.len, self.neighbours);
         let (rows, ids) = positions(x);
         let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
         let at = NearestArgs { table: m.table(), vocab, dim, ids: &ids, w: &w };
@@ -130,11 +139,11 @@ impl EmbeddingAdversary {
     }
 
     /// iAdvT's perturbation `[B·T, D]` from g `[B·T, D]`, on the device.
-    fn iadvt(&self, m: &DeviceLstmClassifier, x: &WordBatch, g: &Storage) -> Result<Storage> {
+    fn iadvt(&self, m: &dyn WordPasses, x: &WordBatch, g: &Storage) -> Result<Storage> {
         let d = m.device().as_ref();
-        let dim = m.config().embed_dim;
+        let (vocab, dim) = m.table_dims();
         let (rows, ids) = positions(x);
-        let (vocab, all) = (m.config().vocab, x.batch * x.len);
+        let all = x.batch * x.len;
         let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
         let gr = d.embedding_fwd(g, all, dim, &rows)?;
         let cfg = IadvtConfig { k: self.neighbours, eps: self.epsilon, scope: self.scope };

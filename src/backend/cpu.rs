@@ -3,7 +3,7 @@
 
 use super::{
     check_ids, cpu_layers, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, IadvtArgs, LayerGrads,
-    LstmParams, LstmShape, NearestArgs, NearestAt, NearestWords, Saved, Storage,
+    LstmParams, LstmShape, NearestArgs, NearestAt, NearestWords, Saved, Storage, WordConvArgs,
 };
 use crate::cuda::params::AdamParams;
 use crate::error::Result;
@@ -220,6 +220,21 @@ impl Device for CpuDevice {
         need_w: bool,
     ) -> Result<LayerGrads> {
         cpu_layers::char_conv_bwd(x, s, kernels, g, need_w)
+    }
+
+    fn word_conv_fwd(&self, a: WordConvArgs<'_>) -> Result<(Storage, Saved)> {
+        cpu_layers::word_conv_fwd(a)
+    }
+
+    fn word_conv_bwd(
+        &self,
+        a: WordConvArgs<'_>,
+        _saved: &Saved,
+        _y: &Storage,
+        g: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads> {
+        cpu_layers::word_conv_bwd(a, g, need_w)
     }
 
     fn iadvt(&self, a: IadvtArgs<'_>) -> Result<Storage> {

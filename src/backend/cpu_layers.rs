@@ -3,7 +3,7 @@
 //! forward again on a fresh tape and back-propagates `g` from its output,
 //! so the CPU device keeps nothing between the two calls.
 
-use super::{CharConvShape, ConvKernel, LayerGrads, LstmParams, LstmShape, Saved, Storage};
+use super::{CharConvShape, ConvKernel, LayerGrads, LstmParams, LstmShape, Saved, Storage, WordConvArgs};
 use crate::error::Result;
 use crate::ops::LstmWeights;
 use crate::tape::{Tape, Var};
@@ -127,6 +127,46 @@ pub(super) fn char_conv_bwd(
             .collect()
     });
     Ok(LayerGrads { dx: grad_of(&grads, xv, x.len()), weights })
+}
+
+/// word_cnn's convolutions on `tape` as `models::WordCnn` builds them:
+/// (x, per kernel (weight, bias), output `[B, ΣF_i]`).
+fn word_conv_on(tape: &Tape, a: WordConvArgs<'_>) -> Result<(Var, KernelVars, Var)> {
+    const OP: &str = "word_conv";
+    let s = a.shape;
+    let xv = leaf(tape, OP, a.x, &[s.words, s.positions, s.dim])?;
+    let mut ks = Vec::with_capacity(a.kernels.len());
+    let mut pooled = Vec::with_capacity(a.kernels.len());
+    for k in a.kernels {
+        let (w, b) = (leaf(tape, OP, k.weight, &[k.filters, s.dim, k.width])?, leaf(tape, OP, k.bias, &[k.filters])?);
+        let y = tape.relu(tape.conv1d(xv, w, Some(b))?)?;
+        pooled.push(tape.max_over_valid(y, &a.valid(k.width))?);
+        ks.push((w, b));
+    }
+    let y = if pooled.len() == 1 { pooled[0] } else { tape.concat(&pooled, 1)? };
+    Ok((xv, ks, y))
+}
+
+pub(super) fn word_conv_fwd(a: WordConvArgs<'_>) -> Result<(Storage, Saved)> {
+    a.check("word_conv_fwd")?;
+    let tape = Tape::no_grad();
+    let (_, _, y) = word_conv_on(&tape, a)?;
+    Ok((Storage::Cpu(tape.value(y)?.into_vec()), Saved::default()))
+}
+
+pub(super) fn word_conv_bwd(a: WordConvArgs<'_>, g: &Storage, need_w: bool) -> Result<LayerGrads> {
+    let ftot = a.check("word_conv_bwd")?;
+    super::expect_len("word_conv_bwd", "g", g.len(), a.shape.words * ftot)?;
+    let tape = Tape::new();
+    let (xv, ks, y) = word_conv_on(&tape, a)?;
+    let grads = backward_of(tape, y, g, "word_conv_bwd")?;
+    let weights = need_w.then(|| {
+        ks.iter()
+            .zip(a.kernels)
+            .flat_map(|(&(w, b), k)| [grad_of(&grads, w, k.weight.len()), grad_of(&grads, b, k.bias.len())])
+            .collect()
+    });
+    Ok(LayerGrads { dx: grad_of(&grads, xv, a.x.len()), weights })
 }
 
 pub(super) fn linear(

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use super::{
-    cuda_layers, cuda_neighbours, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm, IadvtArgs,
-    LayerGrads, LstmParams, LstmShape, NearestArgs, NearestWords, Saved, Storage,
+    cuda_layers, cuda_neighbours, cuda_word_conv, expect_len, wrong_place, CharConvShape, ConvKernel, Device, Gemm,
+    IadvtArgs, LayerGrads, LstmParams, LstmShape, NearestArgs, NearestWords, Saved, Storage, WordConvArgs,
 };
 use crate::cuda::blas::{gemm, Mat, MatMut};
 use crate::cuda::buffer::DeviceBuf;
@@ -264,6 +264,21 @@ impl Device for CudaDevice {
         need_w: bool,
     ) -> Result<LayerGrads> {
         cuda_layers::char_conv_bwd(&self.gpu, x, s, kernels, saved, y, g, need_w)
+    }
+
+    fn word_conv_fwd(&self, a: WordConvArgs<'_>) -> Result<(Storage, Saved)> {
+        cuda_word_conv::word_conv_fwd(&self.gpu, a)
+    }
+
+    fn word_conv_bwd(
+        &self,
+        a: WordConvArgs<'_>,
+        saved: &Saved,
+        y: &Storage,
+        g: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads> {
+        cuda_word_conv::word_conv_bwd(&self.gpu, a, saved, y, g, need_w)
     }
 
     fn iadvt(&self, a: IadvtArgs<'_>) -> Result<Storage> {

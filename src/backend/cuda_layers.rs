@@ -139,13 +139,13 @@ pub(super) fn lstm_bwd(
 }
 
 /// One width's im2col patches `[N·P, C·w]`.
-fn patches(gpu: &Gpu, x: &DeviceBuf<f32>, shape: Conv1d) -> Result<DeviceBuf<f32>> {
+pub(super) fn patches(gpu: &Gpu, x: &DeviceBuf<f32>, shape: Conv1d) -> Result<DeviceBuf<f32>> {
     let mut cols = gpu.zeros(shape.n * shape.positions() * shape.c * shape.k)?;
     im2col(gpu, x, shape, &mut cols)?;
     Ok(cols)
 }
 
-fn conv1d(s: CharConvShape, k: &ConvKernel<'_>) -> Conv1d {
+pub(super) fn conv1d(s: CharConvShape, k: &ConvKernel<'_>) -> Conv1d {
     Conv1d { n: s.words, l: s.positions, c: s.dim, k: k.width }
 }
 

@@ -19,7 +19,9 @@
 //! projection as one GEMM, then per step a strided GEMM into the gate rows
 //! and one `lstm_cell_*` launch) and the fused char-CNN features
 //! ([`Device::char_conv_fwd`]/[`Device::char_conv_bwd`]: per width im2col,
-//! GEMM and the `conv_max_tanh_*` pooling). The CPU device runs the tape's
+//! GEMM and the `conv_max_tanh_*` pooling), and word_cnn's convolutions
+//! ([`Device::word_conv_fwd`]/[`Device::word_conv_bwd`]: the same with
+//! `conv_max_relu_*`, over each sentence's valid windows). The CPU device runs the tape's
 //! own ops for them (`Tape::lstm_layer`, `Tape::char_conv_features`), so the
 //! comparison in tests/backend_seam.rs is against the engine itself. A
 //! model built from these primitives runs on either device
@@ -36,6 +38,7 @@ mod cpu_layers;
 mod cuda;
 mod cuda_layers;
 mod cuda_neighbours;
+mod cuda_word_conv;
 
 pub use cpu::CpuDevice;
 pub use cuda::CudaDevice;
@@ -162,6 +165,44 @@ pub struct CharConvShape {
     pub positions: usize,
     /// Embedding width `C`.
     pub dim: usize,
+}
+
+/// word_cnn's convolutions (`Device::word_conv_fwd`): `x [B, T, D]`, per
+/// kernel a narrow convolution plus bias, relu, and the max over each
+/// sentence's valid windows, into `[B, ΣF_i]` (the tape's `conv1d` →
+/// `relu` → `max_over_valid` → `concat`, as `models::WordCnn` builds it).
+#[derive(Clone, Copy)]
+pub struct WordConvArgs<'a> {
+    /// The embedded words `[B, T, D]`.
+    pub x: &'a Storage,
+    /// `B`, `T` and `D` (`words` = B sentences, `positions` = T words).
+    pub shape: CharConvShape,
+    /// Per width `[filters, D, width]` and `[filters]`.
+    pub kernels: &'a [ConvKernel<'a>],
+    /// Words that count per sentence `[B]`, each between the widest kernel
+    /// and `T`: width `w` pools over the first `len − w + 1` windows.
+    pub lengths: &'a [usize],
+}
+
+impl WordConvArgs<'_> {
+    /// Checks sizes and lengths; returns the total filters `ΣF_i`.
+    pub(crate) fn check(&self, op: &'static str) -> Result<usize> {
+        let ftot = self.shape.check(op, self.x, self.kernels)?;
+        expect_len(op, "lengths", self.lengths.len(), self.shape.words)?;
+        let widest = self.kernels.iter().map(|k| k.width).max().unwrap_or(1);
+        if let Some(&l) = self.lengths.iter().find(|&&l| l < widest || l > self.shape.positions) {
+            return Err(Error::invalid(
+                op,
+                format!("a sentence of {l} words: need {widest}..={} (the widest kernel, T)", self.shape.positions),
+            ));
+        }
+        Ok(ftot)
+    }
+
+    /// Windows that count for width `width`, per sentence.
+    pub(crate) fn valid(&self, width: usize) -> Vec<usize> {
+        self.lengths.iter().map(|&l| l + 1 - width).collect()
+    }
 }
 
 /// iAdvT's inputs (`ops::neighbours::iadvt`): `P` real positions of
@@ -353,6 +394,20 @@ pub trait Device: Send + Sync {
         x: &Storage,
         s: CharConvShape,
         kernels: &[ConvKernel<'_>],
+        saved: &Saved,
+        y: &Storage,
+        g: &Storage,
+        need_w: bool,
+    ) -> Result<LayerGrads>;
+
+    /// word_cnn's features (see [`WordConvArgs`]): `[B, ΣF_i]`.
+    fn word_conv_fwd(&self, a: WordConvArgs<'_>) -> Result<(Storage, Saved)>;
+    /// Its backward from `g [B, ΣF_i]` (`y` the forward's output): dx
+    /// `[B, T, D]` and with `need_w` per kernel its weight's and bias's
+    /// gradients.
+    fn word_conv_bwd(
+        &self,
+        a: WordConvArgs<'_>,
         saved: &Saved,
         y: &Storage,
         g: &Storage,

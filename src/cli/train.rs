@@ -334,7 +334,9 @@ fn training_device(
             o.per_word = a.flips_per_word;
             Box::new(o)
         }
-        AdvArg::Advt | AdvArg::Iadvt | AdvArg::Vat | AdvArg::Ivat if a.arch == Arch::LstmClassifier => {
+        AdvArg::Advt | AdvArg::Iadvt | AdvArg::Vat | AdvArg::Ivat
+            if matches!(a.arch, Arch::LstmClassifier | Arch::WordCnn) =>
+        {
             let method = match a.adv {
                 AdvArg::Advt => EmbeddingMethod::AdvT,
                 AdvArg::Iadvt => EmbeddingMethod::IAdvT,
@@ -477,7 +479,7 @@ mod tests {
 
     #[test]
     fn what_the_gpu_cannot_train_fails_by_name_and_falls_back_under_auto() {
-        let why = "word_cnn does not train on the GPU yet".to_string();
+        let why = "char_nmt does not train on the GPU yet".to_string();
         let named = cpu_instead::<()>(why.clone(), false, 2);
         assert!(named.as_ref().is_err_and(|e| e.to_string() == why), "--device cuda must fail: {named:?}");
         assert!(matches!(cpu_instead::<()>(why, true, 2), Ok(None)), "--device auto must fall back to the CPU");

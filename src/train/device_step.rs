@@ -64,10 +64,10 @@ pub struct DeviceUpdater {
 
 /// Why a training run cannot run on a device, if it cannot: the
 /// architecture (`ModelConfig::arch`'s name); `char_cnn_lstm`,
-/// `lstm_classifier` and `bilstm_tagger` train there so far.
+/// `lstm_classifier`, `bilstm_tagger` and `word_cnn` train there so far.
 pub fn unsupported_arch(arch: &str) -> Option<String> {
     (!DEVICE_ARCHS.contains(&arch)).then(|| {
-        format!("{arch} does not train on the GPU yet (only char_cnn_lstm, lstm_classifier and bilstm_tagger do); use --device cpu")
+        format!("{arch} does not train on the GPU yet (only char_cnn_lstm, lstm_classifier, bilstm_tagger and word_cnn do); use --device cpu")
     })
 }
 
@@ -75,7 +75,7 @@ pub fn unsupported_arch(arch: &str) -> Option<String> {
 pub fn unsupported_objective(objective: &str) -> String {
     format!(
         "the `{objective}` objective does not train on the GPU yet (plain training, --adv hotflip for \
-         char_cnn_lstm and --adv advt/iadvt/vat/ivat for lstm_classifier do); use --device cpu"
+         char_cnn_lstm and --adv advt/iadvt/vat/ivat for lstm_classifier and word_cnn do); use --device cpu"
     )
 }
 
@@ -109,6 +109,10 @@ impl DeviceObjective for DevicePlain {
                 let (x, y) = word_classes(batch)?;
                 m.train_grads(x, y, mode)
             }
+            DeviceModel::WordCnn(m) => {
+                let (x, y) = word_classes(batch)?;
+                m.train_grads(x, y, mode)
+            }
             DeviceModel::BilstmTagger(m) => {
                 let (Input::Words(x), Targets::Tags { labels, mask }) = (&batch.input, &batch.targets) else {
                     return Err(Error::invalid(OP, "bilstm_tagger trains on word batches with tags"));
@@ -127,11 +131,11 @@ pub fn char_classes(batch: &Batch) -> Result<(&CharBatch, &[usize])> {
     }
 }
 
-/// A batch's words and classes (`lstm_classifier`).
+/// A batch's words and classes (`lstm_classifier`, `word_cnn`).
 pub fn word_classes(batch: &Batch) -> Result<(&WordBatch, &[usize])> {
     match (&batch.input, &batch.targets) {
         (Input::Words(x), Targets::Classes(y)) => Ok((x, y)),
-        _ => Err(Error::invalid(OP, "lstm_classifier trains on word batches with class targets")),
+        _ => Err(Error::invalid(OP, "word classifiers train on word batches with class targets")),
     }
 }
 

@@ -2,7 +2,8 @@
 //! GEMMs, checked against `ops::conv::{im2col, col2im}`, and the char-CNN
 //! features' max-pool + bias + tanh per kernel width, forward and
 //! backward, checked against [`max_tanh_twin`]/[`max_tanh_bwd_twin`], the
-//! rule of `ops::char_conv`).
+//! rule of `ops::char_conv`; word_cnn's max over valid positions + bias +
+//! relu, checked against [`max_relu_twin`]/[`max_relu_bwd_twin`]).
 
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, Gpu};
@@ -159,6 +160,64 @@ pub fn max_tanh_bwd(
     unsafe { gpu.launch(kr, &mut args, cfg) }
 }
 
+/// `conv_max_relu_f32` (word_cnn): `y[:, off..off + fi] = relu(max_{p <
+/// valid[n]} pre + bias)` and the arg-max position (the first on ties) into
+/// `arg`. Every `valid` entry must be in `1..=p`.
+pub fn max_relu(
+    gpu: &Gpu,
+    pre: &DeviceBuf<f32>,
+    bias: &DeviceBuf<f32>,
+    valid: &DeviceBuf<u32>,
+    s: MaxTanh,
+    y: &mut DeviceBuf<f32>,
+    arg: &mut DeviceBuf<u32>,
+) -> Result<()> {
+    let kr = k::conv::CONV_MAX_RELU_F32;
+    let [n, p, fi, ftot, off] = s.check(kr.name)?;
+    pre.expect_len(kr.name, "pre", s.pre_len())?;
+    bias.expect_len(kr.name, "bias", s.fi)?;
+    valid.expect_len(kr.name, "valid", s.n)?;
+    y.expect_len(kr.name, "y", s.out_len())?;
+    arg.expect_len(kr.name, "arg", s.out_len())?;
+    if s.n * s.fi == 0 {
+        return Ok(());
+    }
+    let cfg = elementwise(s.n * s.fi);
+    let mut args = gpu.args();
+    args.arg(pre).arg(bias).arg(valid).arg(&n).arg(&p).arg(&fi).arg(&ftot).arg(&off).arg(&mut *y).arg(&mut *arg);
+    // SAFETY: the kernel's parameter list; lengths checked above. The
+    // kernel reads pre at positions below valid[n], which callers keep in
+    // 1..=p (the device layer checks it; the values are not re-read here).
+    unsafe { gpu.launch(kr, &mut args, cfg) }
+}
+
+/// `conv_max_relu_bwd_f32`: `dpre [n, p, fi]` = `g` at each arg-max
+/// position of columns `off..off + fi` whose output is positive, 0
+/// elsewhere. `arg` values must be below `p` (those [`max_relu`] wrote are).
+pub fn max_relu_bwd(
+    gpu: &Gpu,
+    g: &DeviceBuf<f32>,
+    y: &DeviceBuf<f32>,
+    arg: &DeviceBuf<u32>,
+    s: MaxTanh,
+    dpre: &mut DeviceBuf<f32>,
+) -> Result<()> {
+    let kr = k::conv::CONV_MAX_RELU_BWD_F32;
+    let [n, p, fi, ftot, off] = s.check(kr.name)?;
+    g.expect_len(kr.name, "g", s.out_len())?;
+    y.expect_len(kr.name, "y", s.out_len())?;
+    arg.expect_len(kr.name, "arg", s.out_len())?;
+    dpre.expect_len(kr.name, "dpre", s.pre_len())?;
+    if dpre.is_empty() {
+        return Ok(());
+    }
+    let cfg = elementwise(dpre.len());
+    let mut args = gpu.args();
+    args.arg(g).arg(y).arg(arg).arg(&n).arg(&p).arg(&fi).arg(&ftot).arg(&off).arg(&mut *dpre);
+    // SAFETY: the kernel's parameter list; it only writes dpre, read at in-range indices.
+    unsafe { gpu.launch(kr, &mut args, cfg) }
+}
+
 /// CPU twin of `conv_max_tanh_f32`: `ops::char_conv`'s rule (strict `>`
 /// over positions, then the bias, then tanh).
 pub fn max_tanh_twin(pre: &[f32], bias: &[f32], s: MaxTanh, y: &mut [f32], arg: &mut [u32]) {
@@ -184,6 +243,38 @@ pub fn max_tanh_bwd_twin(g: &[f32], y: &[f32], arg: &[u32], s: MaxTanh) -> Vec<f
         for f in 0..s.fi {
             let at = ni * s.ftot + s.off + f;
             dpre[(ni * s.p + arg[at] as usize) * s.fi + f] = g[at] * (1.0 - y[at] * y[at]);
+        }
+    }
+    dpre
+}
+
+/// CPU twin of `conv_max_relu_f32`: the tape's `max_over_valid` rule
+/// (strict `>` over the first `valid[n]` positions), then the bias and relu.
+pub fn max_relu_twin(pre: &[f32], bias: &[f32], valid: &[u32], s: MaxTanh, y: &mut [f32], arg: &mut [u32]) {
+    for ni in 0..s.n {
+        for f in 0..s.fi {
+            let (mut best, mut at) = (pre[ni * s.p * s.fi + f], 0u32);
+            for pi in 1..valid[ni] as usize {
+                let v = pre[(ni * s.p + pi) * s.fi + f];
+                if v > best {
+                    (best, at) = (v, pi as u32);
+                }
+            }
+            y[ni * s.ftot + s.off + f] = (best + bias[f]).max(0.0);
+            arg[ni * s.ftot + s.off + f] = at;
+        }
+    }
+}
+
+/// CPU twin of `conv_max_relu_bwd_f32`.
+pub fn max_relu_bwd_twin(g: &[f32], y: &[f32], arg: &[u32], s: MaxTanh) -> Vec<f32> {
+    let mut dpre = vec![0.0f32; s.pre_len()];
+    for ni in 0..s.n {
+        for f in 0..s.fi {
+            let at = ni * s.ftot + s.off + f;
+            if y[at] > 0.0 {
+                dpre[(ni * s.p + arg[at] as usize) * s.fi + f] = g[at];
+            }
         }
     }
     dpre
@@ -238,6 +329,47 @@ fn check_max_tanh_bwd(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
     Ok(err)
 }
 
+fn random_valid(rng: &mut Rng, s: MaxTanh) -> Vec<u32> {
+    (0..s.n).map(|_| size_in(rng, 1, s.p) as u32).collect()
+}
+
+fn check_max_relu(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
+    let mut err = 0.0;
+    for _ in 0..5 {
+        let s = random_max_tanh(rng);
+        let (pre, bias, valid) = (tied(rng, s.pre_len()), randn(rng, s.fi, 0.5), random_valid(rng, s));
+        // Columns outside off..off + fi must keep their poison.
+        let (mut want_y, mut want_arg) = (vec![POISON; s.out_len()], vec![POISON_U32; s.out_len()]);
+        max_relu_twin(&pre, &bias, &valid, s, &mut want_y, &mut want_arg);
+        let (mut y, mut arg) = (gpu.filled(s.out_len(), POISON)?, gpu.filled(s.out_len(), POISON_U32)?);
+        max_relu(gpu, &gpu.upload(&pre)?, &gpu.upload(&bias)?, &gpu.upload(&valid)?, s, &mut y, &mut arg)?;
+        let got_y = gpu.download(&y)?;
+        let poison_kept = got_y.iter().zip(&want_y).all(|(a, b)| (a.to_bits() == POISON.to_bits()) == b.is_nan());
+        if gpu.download(&arg)? != want_arg || !poison_kept {
+            return Ok(f64::INFINITY);
+        }
+        let cols = |v: &[f32]| -> Vec<f32> { v.iter().copied().filter(|x| !x.is_nan()).collect() };
+        err = worst(err, rel_err(&cols(&got_y), &cols(&want_y)));
+    }
+    Ok(err)
+}
+
+fn check_max_relu_bwd(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
+    let mut err = 0.0;
+    for _ in 0..5 {
+        let s = random_max_tanh(rng);
+        let (pre, bias, valid) = (tied(rng, s.pre_len()), randn(rng, s.fi, 0.5), random_valid(rng, s));
+        let (mut y, mut arg) = (vec![0.0f32; s.out_len()], vec![0u32; s.out_len()]);
+        max_relu_twin(&pre, &bias, &valid, s, &mut y, &mut arg);
+        let g = randn(rng, s.out_len(), 1.0);
+        let want = max_relu_bwd_twin(&g, &y, &arg, s);
+        let mut dpre = gpu.filled(s.pre_len(), POISON)?;
+        max_relu_bwd(gpu, &gpu.upload(&g)?, &gpu.upload(&y)?, &gpu.upload(&arg)?, s, &mut dpre)?;
+        err = worst(err, rel_err(&gpu.download(&dpre)?, &want));
+    }
+    Ok(err)
+}
+
 fn random_shape(rng: &mut Rng) -> Conv1d {
     let k = size_in(rng, 1, 6);
     Conv1d { n: size_in(rng, 1, 64), l: size_in(rng, k, 40), c: size_in(rng, 1, 30), k }
@@ -276,6 +408,8 @@ pub(crate) fn checks() -> Vec<Check> {
         Check::kernel(k::conv::COL2IM_F32, "ops::conv::col2im", MOVE, |g, r| check(g, r, false)),
         Check::kernel(k::conv::CONV_MAX_TANH_F32, "ops::char_conv's max + bias + tanh", MATH, check_max_tanh),
         Check::kernel(k::conv::CONV_MAX_TANH_BWD_F32, "ops::char_conv's arg-max backward", MATH, check_max_tanh_bwd),
+        Check::kernel(k::conv::CONV_MAX_RELU_F32, "word_cnn's max over valid + bias + relu", MATH, check_max_relu),
+        Check::kernel(k::conv::CONV_MAX_RELU_BWD_F32, "word_cnn's arg-max backward", MATH, check_max_relu_bwd),
     ]
 }
 

@@ -511,22 +511,8 @@ impl DeviceLstmClassifier {
         let emb = self.embed(x)?;
         let fw = self.forward(x, &emb, r, classes, &w, mode)?;
         let mut grads: Vec<Option<Storage>> = (0..self.params.len()).map(|_| None).collect();
-        let (value, glogits) = match loss {
-            PassLoss::CrossEntropy(_) | PassLoss::Tagged { .. } => {
-                let value = d.sum(&fw.per_row)?;
-                (value, value.is_finite().then(|| d.cross_entropy_bwd(&fw.ls, nc, classes, &w, self.one(), true)))
-            }
-            PassLoss::Kl(lp) => {
-                expect_rows(lp, rows * nc)?;
-                // Σ p (log p − log q) / rows; d/dq-logits = (softmax(q) − p) / rows.
-                let p = d.unary(Unary::Exp, lp)?;
-                let diff = d.binary(BinaryKind::Sub, lp, &fw.ls)?;
-                let value = d.sum(&d.binary(BinaryKind::Mul, &p, &diff)?)? * inv;
-                let g = || d.scale(&d.binary(BinaryKind::Sub, &d.unary(Unary::Exp, &fw.ls)?, &p)?, inv);
-                (value, value.is_finite().then(g))
-            }
-        };
-        let Some(glogits) = glogits.transpose()? else {
+        let (value, glogits) = super::loss::differentiate(d, loss, (&fw.ls, &fw.per_row), classes, &w, nc, self.one())?;
+        let Some(glogits) = glogits else {
             return Ok(Pass { grads: DeviceGrads { loss: value, grads }, input_grad: None, log_probs: fw.ls });
         };
         let gemb = self.backward(x, &fw, &glogits, need_w.then_some(&mut grads[..]))?;
@@ -536,11 +522,4 @@ impl DeviceLstmClassifier {
             log_probs: fw.ls,
         })
     }
-}
-
-fn expect_rows(lp: &Storage, want: usize) -> Result<()> {
-    if lp.len() != want {
-        return Err(Error::invalid(OP, format!("{} fixed log-probabilities, {want} expected", lp.len())));
-    }
-    Ok(())
 }

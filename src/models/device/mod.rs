@@ -13,21 +13,26 @@
 //! - `lstm_classifier`: training, optionally with a perturbation of the
 //!   embedded words and their gradient (the embedding-space adversaries).
 //! - `bilstm_tagger`: plain training (the same model with both directions).
+//! - `word_cnn`: training, optionally with a perturbation of the embedded
+//!   words (as `lstm_classifier`).
 //!
 //! [`DeviceModel`] is either, for the optimiser.
 
 mod char_cnn_lstm;
+mod loss;
 mod lstm_classifier;
 mod train;
+mod word_cnn;
 
 use std::sync::Arc;
 
 pub use char_cnn_lstm::{DeviceCharCnnLstm, DeviceEval};
 pub use lstm_classifier::{DeviceLstmClassifier, Pass, PassLoss};
 pub use train::DeviceGrads;
+pub use word_cnn::DeviceWordCnn;
 
 use crate::backend::{Device, Storage};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::models::{Model, ModelConfig};
 use crate::nn::ParamStore;
 
@@ -40,10 +45,12 @@ pub enum DeviceModel {
     /// `bilstm_tagger`: [`DeviceLstmClassifier`] with both directions and a
     /// label per token.
     BilstmTagger(Box<DeviceLstmClassifier>),
+    /// See [`DeviceWordCnn`].
+    WordCnn(Box<DeviceWordCnn>),
 }
 
 /// The architectures [`DeviceModel`] trains (`ModelConfig::arch`'s names).
-pub const DEVICE_ARCHS: [&str; 3] = ["char_cnn_lstm", "lstm_classifier", "bilstm_tagger"];
+pub const DEVICE_ARCHS: [&str; 4] = ["char_cnn_lstm", "lstm_classifier", "bilstm_tagger", "word_cnn"];
 
 impl DeviceModel {
     /// Uploads `model`'s weights from `store` to `dev`.
@@ -58,12 +65,7 @@ impl DeviceModel {
             ModelConfig::BilstmTagger(_) => {
                 DeviceModel::BilstmTagger(Box::new(DeviceLstmClassifier::new(model, store, dev)?))
             }
-            other => {
-                return Err(Error::invalid(
-                    "a model on a device",
-                    format!("{} does not run on a device yet", other.arch()),
-                ))
-            }
+            ModelConfig::WordCnn(_) => DeviceModel::WordCnn(Box::new(DeviceWordCnn::new(model, store, dev)?)),
         })
     }
 
@@ -72,6 +74,7 @@ impl DeviceModel {
         match self {
             DeviceModel::CharCnnLstm(m) => m.device(),
             DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.device(),
+            DeviceModel::WordCnn(m) => m.device(),
         }
     }
 
@@ -80,6 +83,7 @@ impl DeviceModel {
         match self {
             DeviceModel::CharCnnLstm(m) => m.params(),
             DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.params(),
+            DeviceModel::WordCnn(m) => m.params(),
         }
     }
 
@@ -88,6 +92,7 @@ impl DeviceModel {
         match self {
             DeviceModel::CharCnnLstm(m) => m.params_mut(),
             DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.params_mut(),
+            DeviceModel::WordCnn(m) => m.params_mut(),
         }
     }
 
@@ -96,6 +101,59 @@ impl DeviceModel {
         match self {
             DeviceModel::CharCnnLstm(m) => m.refresh(),
             DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.refresh(),
+            DeviceModel::WordCnn(m) => m.refresh(),
         }
     }
 }
+
+/// What the embedding-space adversaries (`adv::embedding_device`) need of
+/// a word classifier on a device: its table, sizes and a training pass at
+/// perturbed embedded words (`lstm_classifier`, `word_cnn`).
+pub trait WordPasses {
+    /// The device it runs on.
+    fn device(&self) -> &Arc<dyn Device>;
+    /// The table the words are looked up in `[vocab, D]` (as the model reads it).
+    fn table(&self) -> &Storage;
+    /// `vocab` and `D`.
+    fn table_dims(&self) -> (usize, usize);
+    /// A training pass (see [`DeviceLstmClassifier::pass`]).
+    fn pass(
+        &self,
+        x: &crate::models::WordBatch,
+        mode: crate::models::Mode,
+        r: Option<&Storage>,
+        loss: PassLoss<'_>,
+        need_w: bool,
+        keep_input_grad: bool,
+    ) -> Result<Pass>;
+}
+
+macro_rules! word_passes {
+    ($t:ty) => {
+        impl WordPasses for $t {
+            fn device(&self) -> &Arc<dyn Device> {
+                <$t>::device(self)
+            }
+            fn table(&self) -> &Storage {
+                <$t>::table(self)
+            }
+            fn table_dims(&self) -> (usize, usize) {
+                (self.config().vocab, self.config().embed_dim)
+            }
+            fn pass(
+                &self,
+                x: &crate::models::WordBatch,
+                mode: crate::models::Mode,
+                r: Option<&Storage>,
+                loss: PassLoss<'_>,
+                need_w: bool,
+                keep_input_grad: bool,
+            ) -> Result<Pass> {
+                <$t>::pass(self, x, mode, r, loss, need_w, keep_input_grad)
+            }
+        }
+    };
+}
+
+word_passes!(DeviceLstmClassifier);
+word_passes!(DeviceWordCnn);
