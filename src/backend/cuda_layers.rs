@@ -191,10 +191,36 @@ pub(super) fn char_conv_bwd(
 ) -> Result<LayerGrads> {
     const OP: &str = "char_conv_bwd";
     let ftot = s.check(OP, x, kernels)?;
-    let (x, y, g, n) = (dev(OP, x)?, dev(OP, y)?, dev(OP, g)?, s.words);
+    let (x, y, g) = (dev(OP, x)?, dev(OP, y)?, dev(OP, g)?);
+    conv_pool_bwd(gpu, OP, ConvBwd { x, s, kernels, ftot, saved, y, g, need_w }, max_tanh_bwd)
+}
+
+/// The backward a pooled convolution layer's inputs and saved arg-max
+/// need, whatever its pooling; shared by the char-CNN (tanh) and word_cnn
+/// (relu over valid windows), which differ only in `pool_bwd`.
+pub(super) struct ConvBwd<'a> {
+    pub x: &'a DeviceBuf<f32>,
+    pub s: CharConvShape,
+    pub kernels: &'a [ConvKernel<'a>],
+    pub ftot: usize,
+    pub saved: &'a Saved,
+    pub y: &'a DeviceBuf<f32>,
+    pub g: &'a DeviceBuf<f32>,
+    pub need_w: bool,
+}
+
+/// A pooling kernel's backward: `dpre` from the output gradient at each arg-max.
+pub(super) type PoolBwd =
+    fn(&Gpu, &DeviceBuf<f32>, &DeviceBuf<f32>, &DeviceBuf<u32>, MaxTanh, &mut DeviceBuf<f32>) -> Result<()>;
+
+/// Per kernel width: the pooling backward, the GEMMs of the patches and
+/// `col2im`, summed into one input gradient.
+pub(super) fn conv_pool_bwd(gpu: &Gpu, op: &'static str, a: ConvBwd<'_>, pool_bwd: PoolBwd) -> Result<LayerGrads> {
+    let ConvBwd { x, s, kernels, ftot, saved, y, g, need_w } = a;
+    let n = s.words;
     let arg = match &saved.u32s[..] {
         [a] => a,
-        _ => return Err(crate::error::Error::invalid(OP, "not the saved values of char_conv_fwd on this device")),
+        _ => return Err(crate::error::Error::invalid(op, "not the saved values of this convolution on this device")),
     };
     let mut dx = gpu.zeros(x.len())?;
     let mut weights = Vec::new();
@@ -203,8 +229,8 @@ pub(super) fn char_conv_bwd(
         let shape = conv1d(s, k);
         let (p, cw, fi) = (shape.positions(), s.dim * k.width, k.filters);
         let mut dpre = gpu.zeros(n * p * fi)?;
-        max_tanh_bwd(gpu, g, y, arg, MaxTanh { n, p, fi, ftot, off }, &mut dpre)?;
-        let weight = dev(OP, k.weight)?;
+        pool_bwd(gpu, g, y, arg, MaxTanh { n, p, fi, ftot, off }, &mut dpre)?;
+        let weight = dev(op, k.weight)?;
         let mut dcols = gpu.zeros(n * p * cw)?;
         gemm(gpu, Mat::rm(&dpre, n * p, fi), Mat::rm(weight, fi, cw), MatMut::rm(&mut dcols, n * p, cw), false)?;
         let mut dxi = gpu.zeros(x.len())?;

@@ -5,12 +5,12 @@
 //! patches and `col2im_f32` — the char-CNN's layer (`cuda_layers`) with
 //! relu and per-sentence lengths. Only the window counts go up.
 
-use super::cuda_layers::{add, col_sums, conv1d, dev, patches};
+use super::cuda_layers::{conv1d, conv_pool_bwd, dev, patches, ConvBwd};
 use super::{LayerGrads, Saved, Storage, WordConvArgs};
 use crate::cuda::blas::{gemm, Mat, MatMut};
-use crate::cuda::ops::conv::{col2im, max_relu, max_relu_bwd, MaxTanh};
+use crate::cuda::ops::conv::{max_relu, max_relu_bwd, MaxTanh};
 use crate::cuda::Gpu;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub(super) fn word_conv_fwd(gpu: &Gpu, a: WordConvArgs<'_>) -> Result<(Storage, Saved)> {
     const OP: &str = "word_conv_fwd";
@@ -50,34 +50,7 @@ pub(super) fn word_conv_bwd(
 ) -> Result<LayerGrads> {
     const OP: &str = "word_conv_bwd";
     let ftot = a.check(OP)?;
-    let (s, x, y, g) = (a.shape, dev(OP, a.x)?, dev(OP, y)?, dev(OP, g)?);
-    let n = s.words;
-    let arg = match &saved.u32s[..] {
-        [arg] => arg,
-        _ => return Err(Error::invalid(OP, "not the saved values of word_conv_fwd on this device")),
-    };
-    let mut dx = gpu.zeros(x.len())?;
-    let mut weights = Vec::new();
-    let mut off = 0;
-    for k in a.kernels {
-        let shape = conv1d(s, k);
-        let (p, cw, fi) = (shape.positions(), s.dim * k.width, k.filters);
-        let mut dpre = gpu.zeros(n * p * fi)?;
-        max_relu_bwd(gpu, g, y, arg, MaxTanh { n, p, fi, ftot, off }, &mut dpre)?;
-        let weight = dev(OP, k.weight)?;
-        let mut dcols = gpu.zeros(n * p * cw)?;
-        gemm(gpu, Mat::rm(&dpre, n * p, fi), Mat::rm(weight, fi, cw), MatMut::rm(&mut dcols, n * p, cw), false)?;
-        let mut dxi = gpu.zeros(x.len())?;
-        col2im(gpu, &dcols, shape, &mut dxi)?;
-        dx = add(gpu, &dx, &dxi)?;
-        if need_w {
-            let cols = patches(gpu, x, shape)?;
-            let mut dw = gpu.zeros(fi * cw)?;
-            gemm(gpu, Mat::t(&dpre, fi, n * p), Mat::rm(&cols, n * p, cw), MatMut::rm(&mut dw, fi, cw), false)?;
-            weights.push(Storage::Cuda(dw));
-            weights.push(Storage::Cuda(col_sums(gpu, &dpre, n * p, fi)?));
-        }
-        off += fi;
-    }
-    Ok(LayerGrads { dx: Storage::Cuda(dx), weights: need_w.then_some(weights) })
+    let (x, y, g) = (dev(OP, a.x)?, dev(OP, y)?, dev(OP, g)?);
+    let b = ConvBwd { x, s: a.shape, kernels: a.kernels, ftot, saved, y, g, need_w };
+    conv_pool_bwd(gpu, OP, b, max_relu_bwd)
 }
