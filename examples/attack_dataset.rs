@@ -52,7 +52,8 @@ pub fn run(args: Vec<String>) -> std::result::Result<(), Box<dyn std::error::Err
     let attack = |tasks: &[Task]| attacker.attack(tasks);
     let not_interrupted = AtomicBool::new(false);
     // A first session that stops after two attacked examples...
-    let first = RunOptions { out: out.clone(), summary: None, html: None, limit: Some(2), progress: false };
+    let first =
+        RunOptions { out: out.clone(), summary: None, html: None, limit: Some(2), progress: false, parallel: 1 };
     let part = attack_resumable(&attack, &examples, &spec, &ck.config.labels, &first, &not_interrupted)?;
     println!("first session: {} results", part.results.len());
     // ...and the same call without the limit picks up where it stopped.

@@ -229,3 +229,31 @@ fn shards_merge_into_the_single_run() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn batches_side_by_side_give_the_one_at_a_time_file() {
+    let (root, data, model) = setup("parallel");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (one, many) = (root.join("one.jsonl"), root.join("many.jsonl"));
+    let (one_summary, many_summary) = (root.join("one.json"), root.join("many.json"));
+    let o = attack(&model, &data, &one, 8, &["--parallel", "1", "--summary", &s(&one_summary)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // More workers than the machine has cores: batches finish out of order
+    // and the limit is reached while others run.
+    let side = ["--threads", "4", "--parallel", "4"];
+    let o = attack(&model, &data, &many, 8, &[&side[..], &["--summary", &s(&many_summary)]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(without_seconds(&many), without_seconds(&one));
+    assert_eq!(summary_without_timing(&many_summary), summary_without_timing(&one_summary));
+
+    // Resumed side by side from a part written one at a time.
+    let part = root.join("part.jsonl");
+    assert!(attack(&model, &data, &part, 3, &["--parallel", "1"]).status.success());
+    let o = attack(&model, &data, &part, 8, &["--parallel", "3"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(without_seconds(&part), without_seconds(&one));
+
+    let o = attack(&model, &data, &root.join("zero.jsonl"), 3, &["--parallel", "0"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--parallel"));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -137,6 +137,12 @@ impl<'a> Attacker<'a> {
         }
     }
 
+    /// Whether the model's passes run on a GPU (only the character attack
+    /// does).
+    pub fn on_gpu(&self) -> bool {
+        matches!(&self.search, Search::Char(a) if a.device.is_some())
+    }
+
     /// Which constraints are on, as the summary and results file record them.
     pub fn constraints(&self) -> &BTreeMap<String, String> {
         &self.constraints

@@ -22,6 +22,7 @@ pub mod score;
 pub mod search;
 pub mod settings;
 pub mod shard;
+pub mod side_by_side;
 pub mod space;
 pub mod translation;
 pub mod word_constraints;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,12 +19,15 @@ use crate::attack::results_file::ResultsFile;
 use crate::attack::search::Task;
 use crate::attack::settings::Settings;
 use crate::attack::shard::Shard;
+use crate::attack::side_by_side::{attack_in_order, Flow};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::util::atomic;
 
 /// One batch of tasks in, one result per task out: an attacker's `attack`.
-pub type AttackFn<'a> = dyn Fn(&[Task]) -> Result<Vec<ExampleResult>> + 'a;
+/// `Sync`, because batches may be attacked side by side
+/// ([`RunOptions::parallel`]).
+pub type AttackFn<'a> = dyn Fn(&[Task]) -> Result<Vec<ExampleResult>> + Sync + 'a;
 
 /// What an attack changes: characters, words, or words into UNK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -136,6 +139,10 @@ pub struct RunOptions {
     pub limit: Option<usize>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Batches attacked side by side, each on its share of the kernel
+    /// threads (1: one batch at a time on all of them). The results are the
+    /// same whatever the number; see [`crate::attack::side_by_side`].
+    pub parallel: usize,
 }
 
 /// What a run leaves behind.
@@ -253,26 +260,27 @@ pub fn run_resumable(
     let bar = progress_bar(total, opts.progress);
     show(&bar, &file.results);
     let start = Instant::now();
+    let todo: Vec<Vec<Task>> = (0..examples.len())
+        .step_by(spec.batch)
+        .enumerate()
+        .filter(|&(k, _)| spec.shard.is_none_or(|s| s.owns(k)))
+        .map(|(_, first)| first..(first + spec.batch).min(examples.len()))
+        .filter(|batch| !batch.clone().all(|i| file.done.contains(&i)))
+        .map(|batch| {
+            batch.map(|i| Task { index: i, text: examples[i].text.clone(), label: examples[i].label }).collect()
+        })
+        .collect();
     let mut interrupted = false;
-    let batches = (0..examples.len()).step_by(spec.batch).enumerate();
-    for (_, batch_start) in batches.filter(|&(k, _)| spec.shard.is_none_or(|s| s.owns(k))) {
-        let end = (batch_start + spec.batch).min(examples.len());
-        if (batch_start..end).all(|i| file.done.contains(&i)) {
-            continue;
-        }
-        if attacked_of(&file.results) >= limit {
-            break;
-        }
-        if interrupt.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
-        let tasks: Vec<Task> = (batch_start..end)
-            .map(|i| Task { index: i, text: examples[i].text.clone(), label: examples[i].label })
-            .collect();
-        let results = fresh_within_limit(attack(&tasks)?, &file, limit);
-        file.append(&results)?;
-        show(&bar, &file.results);
+    if attacked_of(&file.results) < limit {
+        let parallel = opts.parallel.max(1);
+        let threads_each = (rayon::current_num_threads() / parallel).max(1);
+        let ended = attack_in_order(attack, &todo, parallel, threads_each, interrupt, |results| {
+            let results = fresh_within_limit(results, &file, limit);
+            file.append(&results)?;
+            show(&bar, &file.results);
+            Ok(if attacked_of(&file.results) >= limit { Flow::Stop } else { Flow::Continue })
+        })?;
+        interrupted = ended.interrupted;
     }
     bar.finish_and_clear();
     let reported = within_limit(&file.results, limit);

@@ -83,6 +83,10 @@ pub struct AttackArgs {
     /// Beam entries per forward/backward pass at most.
     #[arg(long, default_value_t = 512)]
     eval_batch: usize,
+    /// Batches attacked side by side, each on its share of the threads (default: one per thread on
+    /// the CPU, 1 when the attack runs on a GPU). The results are the same for any number.
+    #[arg(long, value_name = "N")]
+    parallel: Option<usize>,
     /// Seed of the random baselines (--method random, random-grad).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -243,6 +247,9 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     if a.batch == 0 {
         return Err("--batch must be at least 1".into());
     }
+    if a.parallel == Some(0) {
+        return Err("--parallel must be at least 1".into());
+    }
     if let Some(beam) = a.beam.filter(|&b| b > hotflip::attack::settings::MAX_BEAM) {
         return Err(format!(
             "--beam {beam}: at most {}: each step evaluates every beam entry's children, so the run would take hours per document",
@@ -316,6 +323,9 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         html: a.html.clone(),
         limit: a.limit,
         progress: !a.no_progress,
+        // A GPU attack keeps its one device queue; on the CPU a batch's
+        // passes are too small to share the threads well (BENCHMARKS.md, par16).
+        parallel: a.parallel.unwrap_or(if attacker.on_gpu() { 1 } else { threads }),
     };
     let mut outcome = run_resumable(&attack, examples, &spec, &ck.config.labels, &opts, &interrupt)?;
     if a.level == Level::Word && outcome.summary.unchanged > 0 {
