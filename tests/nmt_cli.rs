@@ -357,3 +357,23 @@ fn attack_and_translate_reject_empty_lines_and_short_references() {
     let err = fails(&t, "translate with a short reference file");
     assert!(err.contains("test_2016_flickr.de") && err.contains("test_2016_flickr.en"), "{err}");
 }
+
+#[test]
+fn translation_batches_side_by_side_give_the_one_at_a_time_file() {
+    let d = temp("parallel");
+    tiny_multi30k(d.path());
+    let without_seconds = |out: &Path| -> Vec<Value> {
+        let mut rs = results(out);
+        for r in &mut rs {
+            r.as_object_mut().unwrap().remove("seconds");
+        }
+        rs
+    };
+    let (one, many) = (d.path().join("one.jsonl"), d.path().join("many.jsonl"));
+    let common = ["--limit", "5", "--beam", "2", "--batch", "1"];
+    ok(&nmt_attack(d.path(), &one, &[&common[..], &["--parallel", "1"]].concat()), "one at a time");
+    ok(&nmt_attack(d.path(), &many, &[&common[..], &["--threads", "3", "--parallel", "3"]].concat()), "side by side");
+    let (a, b) = (without_seconds(&one), without_seconds(&many));
+    assert!(a.len() >= 3, "{} results", a.len());
+    assert_eq!(a, b, "the same results in the same order");
+}

@@ -16,9 +16,30 @@ use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
 use crate::attack::result::ExampleResult;
-use crate::attack::run::AttackFn;
-use crate::attack::search::Task;
+use crate::attack::translation::TranslationResult;
 use crate::error::{Error, Result};
+
+/// A result that carries the wall seconds spent on it.
+pub trait Timed {
+    /// Multiplies the seconds charged to it by `factor`.
+    fn scale_seconds(&mut self, factor: f64);
+}
+
+impl Timed for ExampleResult {
+    fn scale_seconds(&mut self, factor: f64) {
+        self.seconds *= factor;
+    }
+}
+
+impl Timed for TranslationResult {
+    fn scale_seconds(&mut self, factor: f64) {
+        self.seconds *= factor;
+    }
+}
+
+/// One batch of tasks in, one result per task out, callable from several
+/// threads at once.
+pub type BatchFn<'a, T, R> = dyn Fn(&[T]) -> Result<Vec<R>> + Sync + 'a;
 
 /// What the caller says after each batch's results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,11 +111,10 @@ impl SharedClock {
 
 /// Scales the results' seconds so that they add up to `share` of the
 /// `wall` seconds the batch took.
-fn charge(results: &mut [ExampleResult], wall: f64, share: f64) {
+fn charge<R: Timed>(results: &mut [R], wall: f64, share: f64) {
     if wall > 0.0 {
-        let f = share / wall;
         for r in results {
-            r.seconds *= f;
+            r.scale_seconds(share / wall);
         }
     }
 }
@@ -104,13 +124,13 @@ fn charge(results: &mut [ExampleResult], wall: f64, share: f64) {
 /// to `sink` in the order of `batches`. Stops starting batches when `sink`
 /// says [`Flow::Stop`], when a batch fails (that error is returned, after
 /// the batches before it were handed over), or when `interrupt` is set.
-pub fn attack_in_order(
-    attack: &AttackFn<'_>,
-    batches: &[Vec<Task>],
+pub fn attack_in_order<T: Sync, R: Timed + Send>(
+    attack: &BatchFn<'_, T, R>,
+    batches: &[Vec<T>],
     workers: usize,
     threads_each: usize,
     interrupt: &AtomicBool,
-    mut sink: impl FnMut(Vec<ExampleResult>) -> Result<Flow>,
+    mut sink: impl FnMut(Vec<R>) -> Result<Flow>,
 ) -> Result<Ended> {
     let workers = workers.clamp(1, batches.len().max(1));
     if workers == 1 {
@@ -133,7 +153,7 @@ pub fn attack_in_order(
         .map(|_| rayon::ThreadPoolBuilder::new().num_threads(threads_each.max(1)).build())
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::invalid("attack", format!("cannot start {workers} attack threads: {e}")))?;
-    let (tx, rx) = mpsc::channel::<(usize, Result<Vec<ExampleResult>>)>();
+    let (tx, rx) = mpsc::channel::<(usize, Result<Vec<R>>)>();
     std::thread::scope(|scope| {
         for pool in &pools {
             let tx = tx.clone();
@@ -168,12 +188,12 @@ pub fn attack_in_order(
 
 /// Receives batches as they finish and hands them to `sink` in batch order,
 /// holding those that finish early; sets `stop` when the run must end.
-fn hand_over_in_order(
-    rx: mpsc::Receiver<(usize, Result<Vec<ExampleResult>>)>,
+fn hand_over_in_order<R>(
+    rx: mpsc::Receiver<(usize, Result<Vec<R>>)>,
     stop: &AtomicBool,
-    sink: &mut impl FnMut(Vec<ExampleResult>) -> Result<Flow>,
+    sink: &mut impl FnMut(Vec<R>) -> Result<Flow>,
 ) -> Result<()> {
-    let mut waiting: BTreeMap<usize, Result<Vec<ExampleResult>>> = BTreeMap::new();
+    let mut waiting: BTreeMap<usize, Result<Vec<R>>> = BTreeMap::new();
     let mut expected = 0;
     let mut failure = None;
     // The channel closes when every worker has left, so this drains
@@ -199,6 +219,7 @@ fn hand_over_in_order(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attack::search::Task;
     use std::time::Duration;
 
     fn result(index: usize, seconds: f64) -> ExampleResult {

@@ -260,7 +260,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
     announce_attack_backend(threads, backend, a.level == Level::Char);
     if let Ok(dir) = hotflip::train::resolve_model_dir(&a.model) {
         if hotflip::nmt::is_nmt(&dir) {
-            return translation(a, interrupt);
+            return translation(a, threads, interrupt);
         }
     }
     let ck = load_model(&a.model)?;
@@ -369,7 +369,7 @@ fn no_candidates_hint(a: &AttackArgs, s: &hotflip::attack::Summary, largest: Opt
 }
 
 /// `hotflip attack` on a char_nmt model (src/cli/translate_attack.rs).
-fn translation(a: AttackArgs, interrupt: Arc<AtomicBool>) -> CliResult<()> {
+fn translation(a: AttackArgs, threads: usize, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if a.level != Level::Char {
         return Err("a char_nmt model takes --level char".into());
     }
@@ -415,6 +415,7 @@ fn translation(a: AttackArgs, interrupt: Arc<AtomicBool>) -> CliResult<()> {
         min_bleu_drop: a.min_bleu_drop,
         goal: a.goal,
         batch: a.batch,
+        parallel: a.parallel.unwrap_or(threads),
         out: a.out,
         summary: a.summary,
         html: a.html,

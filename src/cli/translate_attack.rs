@@ -5,9 +5,10 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use hotflip::attack::side_by_side::{attack_in_order, Flow};
 use hotflip::attack::translation::{
     summarize, TranslationAttacker, TranslationGoal, TranslationResult, TranslationSettings, TranslationSummary,
     TranslationTask, DELTAS,
@@ -15,6 +16,7 @@ use hotflip::attack::translation::{
 use hotflip::attack::Settings;
 use hotflip::checkpoint::atomic;
 use hotflip::nmt::vocab::words;
+use hotflip::Error;
 
 use super::common::DataArgs;
 use super::translate::{load_nmt, translation_split};
@@ -30,6 +32,8 @@ pub struct NmtAttackRequest {
     pub min_bleu_drop: f64,
     pub goal: Option<String>,
     pub batch: usize,
+    /// Batches attacked side by side.
+    pub parallel: usize,
     pub out: PathBuf,
     pub summary: Option<PathBuf>,
     pub html: Option<PathBuf>,
@@ -99,24 +103,32 @@ pub fn run(r: NmtAttackRequest, interrupt: Arc<AtomicBool>) -> CliResult<()> {
     if !done.is_empty() {
         eprintln!("resuming {}: {} sentences already attacked", r.out.display(), done.len());
     }
-    let todo: Vec<&TranslationTask> = tasks.iter().filter(|t| !done.contains(&t.index)).collect();
-    let bar = indicatif::ProgressBar::new(todo.len() as u64);
-    for chunk in todo.chunks(r.batch) {
-        if interrupt.load(Ordering::Relaxed) {
-            bar.abandon();
-            eprintln!(
-                "interrupted: {} results in {}; rerun the same command to continue",
-                results.len(),
-                r.out.display()
-            );
-            return Ok(());
-        }
-        let batch: Vec<TranslationTask> = chunk.iter().map(|t| (*t).clone()).collect();
-        for res in attacker.attack(&batch)? {
-            atomic::append_line(&r.out, &serde_json::to_string(&res)?)?;
+    let todo: Vec<Vec<TranslationTask>> = tasks
+        .iter()
+        .filter(|t| !done.contains(&t.index))
+        .cloned()
+        .collect::<Vec<_>>()
+        .chunks(r.batch)
+        .map(<[TranslationTask]>::to_vec)
+        .collect();
+    let bar = indicatif::ProgressBar::new(todo.iter().map(Vec::len).sum::<usize>() as u64);
+    let parallel = r.parallel.max(1);
+    let threads_each = (rayon::current_num_threads() / parallel).max(1);
+    let attack = |batch: &[TranslationTask]| attacker.attack(batch);
+    let ended = attack_in_order(&attack, &todo, parallel, threads_each, &interrupt, |batch| {
+        for res in batch {
+            let line = serde_json::to_string(&res)
+                .map_err(|e| Error::InvalidArgument { op: "attack", msg: format!("a result as JSON: {e}") })?;
+            atomic::append_line(&r.out, &line)?;
             results.push(res);
+            bar.inc(1);
         }
-        bar.inc(chunk.len() as u64);
+        Ok(Flow::Continue)
+    })?;
+    if ended.interrupted {
+        bar.abandon();
+        eprintln!("interrupted: {} results in {}; rerun the same command to continue", results.len(), r.out.display());
+        return Ok(());
     }
     bar.finish_and_clear();
     results.sort_by_key(|r| r.index);
