@@ -100,7 +100,7 @@ fn the_device_model_matches_the_tape() {
     use hotflip::attack::oracle::{evaluate, evaluate_on_device, Goal};
     use hotflip::backend::{CpuDevice, CudaDevice, Device};
     use hotflip::cuda::Gpu;
-    use hotflip::models::device::DeviceCharCnnLstm;
+    use hotflip::models::device::DeviceClassifier;
     use hotflip::models::{CharBatch, CharCnnLstmConfig, Input, Model, ModelConfig};
     use hotflip::nn::ParamStore;
     use hotflip::{Rng, Tensor};
@@ -138,7 +138,7 @@ fn the_device_model_matches_the_tape() {
     let devices: [Arc<dyn Device>; 2] = [Arc::new(CpuDevice), Arc::new(CudaDevice::new(Arc::new(gpu)))];
     for dev in devices {
         let name = dev.name();
-        let dm = DeviceCharCnnLstm::new(&model, &store, dev.clone()).unwrap();
+        let dm = DeviceClassifier::new(&model, &store, dev.clone()).unwrap();
         let ev = evaluate_on_device(&dm, &input, &goals, true).unwrap();
         let (probs, loss, grads) = (ev.probs, ev.loss, ev.grads);
         let g = grads.expect("asked for gradients");

@@ -10,10 +10,12 @@ use crate::attack::run::Level;
 use crate::attack::search::Task;
 use crate::attack::settings::Settings;
 use crate::attack::word_space::{WordAttacker, WordConstraints, WordMode, WordSpace};
+use crate::backend::CudaDevice;
 use crate::checkpoint::Checkpoint;
 use crate::cuda::Gpu;
 use crate::error::{Error, Result};
 use crate::math::argmax;
+use crate::models::device::DeviceClassifier;
 use crate::train::{predict, Sample, Target, Tokens};
 
 enum Search<'a> {
@@ -64,10 +66,12 @@ impl<'a> Attacker<'a> {
         Self::with_constraints_on(ck, level, settings, constraints, None)
     }
 
-    /// As [`Attacker::with_constraints`]; with a `gpu`, the character attack
-    /// runs the model's forward and backward passes there (`models::device`)
-    /// and scores and prunes there (the fused kernels of
-    /// `kernels/hotflip_score.cu`) on gradients that stay on the device.
+    /// As [`Attacker::with_constraints`]; with a `gpu`, the model's forward
+    /// and backward passes run there (`models::device::DeviceClassifier`).
+    /// The character attack also scores and prunes there (the fused kernels
+    /// of `kernels/hotflip_score.cu`) on gradients that stay on the device;
+    /// the word attack downloads dJ/d(embedded words) and scores its flips
+    /// on the host, where the constraints are.
     pub fn with_constraints_on(
         ck: &'a Checkpoint,
         level: Level,
@@ -121,7 +125,16 @@ impl<'a> Attacker<'a> {
                     constraints,
                     &settings,
                 )?;
-                Search::Word(Box::new(WordAttacker::new(&ck.model, &ck.store, space, settings)?))
+                let attacker = WordAttacker::new(&ck.model, &ck.store, space, settings)?;
+                Search::Word(Box::new(match gpu {
+                    // Forward and backward passes on the device; the word
+                    // flips are scored on the host (the constraints are there).
+                    Some(gpu) => {
+                        let device = Arc::new(CudaDevice::new(gpu));
+                        attacker.on_device(DeviceClassifier::new(&ck.model, &ck.store, device)?)
+                    }
+                    None => attacker,
+                }))
             }
         };
         Ok(Attacker { ck, search, constraints: described })
@@ -137,10 +150,12 @@ impl<'a> Attacker<'a> {
         }
     }
 
-    /// Whether the model's passes run on a GPU (only the character attack
-    /// does).
+    /// Whether the model's passes run on a GPU.
     pub fn on_gpu(&self) -> bool {
-        matches!(&self.search, Search::Char(a) if a.device.is_some())
+        match &self.search {
+            Search::Char(a) => a.device.is_some(),
+            Search::Word(a) => a.device.is_some(),
+        }
     }
 
     /// Which constraints are on, as the summary and results file record them.

@@ -12,7 +12,7 @@ use crate::backend::{CudaDevice, Storage};
 use crate::cuda::Gpu;
 use crate::data::{ModelVocab, Tokenizer, Vocab};
 use crate::error::{Error, Result};
-use crate::models::device::DeviceCharCnnLstm;
+use crate::models::device::DeviceClassifier;
 use crate::models::{CharBatch, Input, Model, ModelConfig};
 use crate::nn::ParamStore;
 use crate::tensor::Tensor;
@@ -349,7 +349,7 @@ impl<'a> crate::attack::search::Attacker<'a, CharSpace<'a>> {
         Ok(match gpu {
             Some(gpu) => {
                 let device = std::sync::Arc::new(CudaDevice::new(gpu));
-                attacker.on_device(DeviceCharCnnLstm::new(model, store, device)?)
+                attacker.on_device(DeviceClassifier::new(model, store, device)?)
             }
             None => attacker,
         })

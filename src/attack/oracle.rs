@@ -5,7 +5,7 @@
 
 use crate::backend::Storage;
 use crate::error::{Error, Result};
-use crate::models::device::DeviceCharCnnLstm;
+use crate::models::device::DeviceClassifier;
 use crate::models::{Input, Mode, Model, Weights};
 use crate::nn::ParamStore;
 use crate::tape::Tape;
@@ -110,19 +110,16 @@ pub struct DeviceEvaluation {
 }
 
 /// [`evaluate`] on a device: the same probabilities and J, the gradient
-/// left on the device (`models::device`; `char_cnn_lstm` inputs only).
+/// left on the device (`models::device::DeviceClassifier`).
 pub fn evaluate_on_device(
-    model: &DeviceCharCnnLstm,
+    model: &DeviceClassifier,
     input: &Input,
     goals: &[Goal],
     need_grads: bool,
 ) -> Result<DeviceEvaluation> {
-    let Input::Chars(batch) = input else {
-        return Err(Error::invalid("attack", "only character batches are evaluated on a device"));
-    };
     // J = Σ_b −sign_b · logp[b, class_b] = Σ_b sign_b · CE(b, class_b).
     let (classes, signs): (Vec<usize>, Vec<f32>) = goals.iter().map(|g| g.class_and_sign()).unzip();
-    let ev = model.evaluate(batch, &classes, &signs, need_grads)?;
+    let ev = model.evaluate(input, &classes, &signs, need_grads)?;
     let c = ev.log_probs.len() / goals.len().max(1);
     let probs = ev.log_probs.chunks(c.max(1)).map(|r| r.iter().map(|v| v.exp()).collect()).collect();
     let loss =

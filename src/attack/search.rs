@@ -12,7 +12,7 @@ use crate::attack::result::ExampleResult;
 use crate::attack::settings::{Method, Settings};
 use crate::attack::space::Space;
 use crate::error::{Error, Result};
-use crate::models::device::DeviceCharCnnLstm;
+use crate::models::device::DeviceClassifier;
 use crate::models::{Input, Model};
 use crate::nn::ParamStore;
 
@@ -39,7 +39,7 @@ pub struct Classes<'a> {
     pub tau: f32,
     /// The same model on a device, which then runs every forward and
     /// backward pass (gradients stay there).
-    pub device: Option<&'a DeviceCharCnnLstm>,
+    pub device: Option<&'a DeviceClassifier>,
 }
 
 impl Classes<'_> {
@@ -94,7 +94,7 @@ pub struct Attacker<'a, S: Space> {
     /// Method, beam, τ, budget and constraints; checked by [`Attacker::new`].
     pub settings: Settings,
     /// The model on a device ([`Attacker::on_device`]): every pass runs there.
-    pub device: Option<DeviceCharCnnLstm>,
+    pub device: Option<DeviceClassifier>,
 }
 
 impl<'a, S: Space> Attacker<'a, S> {
@@ -113,7 +113,7 @@ impl<'a, S: Space> Attacker<'a, S> {
 
     /// Runs the model's forward and backward passes on `device` (the same
     /// weights, uploaded once).
-    pub fn on_device(mut self, device: DeviceCharCnnLstm) -> Self {
+    pub fn on_device(mut self, device: DeviceClassifier) -> Self {
         self.device = Some(device);
         self
     }

@@ -87,15 +87,16 @@ fn backend_line(threads: usize, backend: &Backend) -> Option<String> {
     }
 }
 
-/// [`announce_backend`] for the attack: the character attack runs its
-/// forward and backward passes, HotFlip scoring and top-b pruning on the
-/// GPU; the word attack stays on the CPU engine.
+/// [`announce_backend`] for the attack: both attacks run their forward and
+/// backward passes on the GPU; the character attack also scores and prunes
+/// there, the word attack scores its flips on the CPU.
 pub fn announce_attack_backend(threads: usize, backend: &Backend, char_level: bool) {
     match backend {
-        Backend::Cuda(gpu) if char_level => eprintln!(
-            "backend: cuda ({}{}) for forward/backward, HotFlip scoring and top-b pruning",
+        Backend::Cuda(gpu) => eprintln!(
+            "backend: cuda ({}{}) for forward/backward, {}",
             gpu.info().name,
-            if gpu.is_emulated() { ", emulated on the CPU" } else { "" }
+            if gpu.is_emulated() { ", emulated on the CPU" } else { "" },
+            if char_level { "HotFlip scoring and top-b pruning" } else { "word flips scored on the CPU" }
         ),
         _ => announce_backend(threads, backend),
     }

@@ -25,7 +25,7 @@ pub(super) fn differentiate(
     let rows = w.len();
     let inv = 1.0 / rows.max(1) as f32;
     Ok(match loss {
-        PassLoss::CrossEntropy(_) | PassLoss::Tagged { .. } => {
+        PassLoss::CrossEntropy(_) | PassLoss::Tagged { .. } | PassLoss::Weighted { .. } => {
             let value = d.sum(per_row)?;
             (value, value.is_finite().then(|| d.cross_entropy_bwd(ls, nc, classes, w, one, true)).transpose()?)
         }

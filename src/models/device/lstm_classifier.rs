@@ -451,6 +451,14 @@ pub enum PassLoss<'a> {
     /// The mean over rows of KL(p ‖ q) with `p` these log-probabilities
     /// `[B, C]` (held fixed) and `q` the model's (`Tape::kl_div`, VAT).
     Kl(&'a Storage),
+    /// `Σ_b weights[b] · CE(b, classes[b])`, one weight per text (an
+    /// attack's J: +1 away from the label, −1 towards a target).
+    Weighted {
+        /// One class per text.
+        classes: &'a [usize],
+        /// One weight per text.
+        weights: &'a [f32],
+    },
 }
 
 /// One training pass on the device.
@@ -474,7 +482,8 @@ impl DeviceLstmClassifier {
     /// A training pass with the embedded words perturbed by `r [B·T, D]`
     /// (when given): `loss`'s value, with `need_w` every weight's gradient,
     /// with `keep_input_grad` the gradient at the (perturbed) embedded
-    /// words (AdvT's g, VAT's dKL/dr).
+    /// words (AdvT's g, VAT's dKL/dr, an attack's dJ/d(embedded words));
+    /// with neither, no backward pass.
     pub fn pass(
         &self,
         x: &WordBatch,
@@ -490,6 +499,10 @@ impl DeviceLstmClassifier {
         let zeros;
         let (classes, w): (&[usize], Vec<f32>) = match loss {
             PassLoss::CrossEntropy(c) => (c, vec![inv; rows]),
+            PassLoss::Weighted { .. } if self.per_token => {
+                return Err(Error::invalid(OP, "the tagger's loss is per token, not per text"))
+            }
+            PassLoss::Weighted { classes, weights } => (classes, weights.to_vec()),
             PassLoss::Tagged { labels, mask } => {
                 // As `Tape::cross_entropy_masked`: weights mask / Σ mask, in f64.
                 let total: f64 = mask.iter().map(|&m| m as f64).sum();
@@ -512,7 +525,7 @@ impl DeviceLstmClassifier {
         let fw = self.forward(x, &emb, r, classes, &w, mode)?;
         let mut grads: Vec<Option<Storage>> = (0..self.params.len()).map(|_| None).collect();
         let (value, glogits) = super::loss::differentiate(d, loss, (&fw.ls, &fw.per_row), classes, &w, nc, self.one())?;
-        let Some(glogits) = glogits else {
+        let Some(glogits) = glogits.filter(|_| need_w || keep_input_grad) else {
             return Ok(Pass { grads: DeviceGrads { loss: value, grads }, input_grad: None, log_probs: fw.ls });
         };
         let gemb = self.backward(x, &fw, &glogits, need_w.then_some(&mut grads[..]))?;

@@ -15,10 +15,13 @@
 //! - `bilstm_tagger`: plain training (the same model with both directions).
 //! - `word_cnn`: training, optionally with a perturbation of the embedded
 //!   words (as `lstm_classifier`).
+//! - [`DeviceClassifier`]: any of the three classifiers as the attacks
+//!   evaluate them (log-probabilities and dJ/d(embedded input)).
 //!
 //! [`DeviceModel`] is either, for the optimiser.
 
 mod char_cnn_lstm;
+mod classifier;
 mod loss;
 mod lstm_classifier;
 mod train;
@@ -27,6 +30,7 @@ mod word_cnn;
 use std::sync::Arc;
 
 pub use char_cnn_lstm::{DeviceCharCnnLstm, DeviceEval};
+pub use classifier::DeviceClassifier;
 pub use lstm_classifier::{DeviceLstmClassifier, Pass, PassLoss};
 pub use train::DeviceGrads;
 pub use word_cnn::DeviceWordCnn;

@@ -263,6 +263,7 @@ impl DeviceWordCnn {
         let zeros;
         let (classes, w): (&[usize], Vec<f32>) = match loss {
             PassLoss::CrossEntropy(c) => (c, vec![1.0 / rows.max(1) as f32; rows]),
+            PassLoss::Weighted { classes, weights } => (classes, weights.to_vec()),
             PassLoss::Tagged { .. } => return Err(Error::invalid(OP, "word_cnn classifies; it does not tag")),
             PassLoss::Kl(_) => {
                 zeros = vec![0; rows];
@@ -274,7 +275,7 @@ impl DeviceWordCnn {
         let fw = self.forward(x, self.embed(x)?, r, classes, &w, mode)?;
         let mut grads: Vec<Option<Storage>> = (0..self.params.len()).map(|_| None).collect();
         let (value, glogits) = super::loss::differentiate(d, loss, (&fw.ls, &fw.per_row), classes, &w, nc, &self.one)?;
-        let Some(glogits) = glogits else {
+        let Some(glogits) = glogits.filter(|_| need_w || keep_input_grad) else {
             return Ok(Pass { grads: DeviceGrads { loss: value, grads }, input_grad: None, log_probs: fw.ls });
         };
         let gemb = self.backward(x, &fw, &glogits, need_w.then_some(&mut grads[..]))?;
