@@ -22,6 +22,11 @@
 #
 #   run(command="MODEL=runs/char/best benches/gpu/device_run.sh",
 #       carry=["target/release/hotflip", "runs/char/best"])
+#
+# With WORD_MODEL=DIR (a word_cnn or lstm_classifier checkpoint trained on
+# SST-2, carried), also the word attack (no cosine/POS constraint) on the CPU
+# and on the GPU (forward and backward there, flips scored on the host), and
+# their equality, as above.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-gpu-out}
@@ -61,6 +66,17 @@ if [ -n "${MODEL:-}" ]; then
   python3 benches/gpu/attack_equality.py "$out/attack_cpu.jsonl" "$out/attack_gpu.jsonl" --json \
     > "$out/attack_equality.json" 2>> "$out/log.txt"
   echo "attack_equality rc=$?" >> "$out/log.txt"
+  if [ -n "${WORD_MODEL:-}" ]; then
+    for dev in cpu cuda; do
+      echo "== word_attack_$dev" >> "$out/log.txt"
+      "$hf" --device "$dev" --threads "$(nproc)" attack --model "$WORD_MODEL" --dataset sst2 --level word \
+        --no-cosine --no-pos --limit "$docs" --no-progress --out "$out/word_attack_$dev.jsonl" \
+        --summary "$out/word_attack_$dev.json" 2>> "$out/log.txt"
+      echo "word_attack_$dev rc=$?" >> "$out/log.txt"
+    done
+    python3 benches/gpu/attack_equality.py "$out/word_attack_cpu.jsonl" "$out/word_attack_cuda.jsonl" --json \
+      > "$out/word_attack_equality.json" 2>> "$out/log.txt"
+  fi
   # W1/W3 run on the CPU engine whatever --device says (the tape is not on
   # the device yet): these are the CPU figures of the GPU machine, for the
   # ratio against PyTorch on CUDA.
