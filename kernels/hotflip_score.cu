@@ -69,6 +69,16 @@
 //
 // Both kernels write every output element: slots past `count` hold
 // (0, 0, HF_EMPTY).
+//
+// Kernel 3, hotflip_best_flips_f32: HotFlip adversarial training's flip
+// choice (twin: attack::score::chars::best_flips, before its sort). For
+// position j of row r (ids [R, L], grads [R, L, D], the table [V, D] as the
+// model holds it, not transposed): the best flip S_j(c) − S_j(a_j) over
+// c ≥ 2, c ≠ a_j, the lowest id among equal scores and a NaN never beating
+// the first candidate, with S_j(c) summed over k = 0 .. D − 1 in order in
+// explicitly rounded steps (the twin's bits). Positions at or after the
+// row's first PAD, and rows with no candidate, get (0, HF_NO_FLIP). One
+// thread per (row, position), grid-stride.
 
 struct HotflipDims {
     unsigned int entries;    // E
@@ -435,5 +445,56 @@ extern "C" __global__ void hotflip_merge_f32(HotflipDims p, const float* row_tot
     }
     if (tid == 0) {
         out_count[e] = count;
+    }
+}
+
+#define HF_NO_FLIP 0xFFFFFFFFu
+
+__device__ __forceinline__ float hf_flip_score(const float* g, const float* table, unsigned int dim, unsigned int c) {
+    const float* e = table + (unsigned long long)c * dim;
+    float acc = 0.0f;
+    for (unsigned int k = 0; k < dim; ++k) {
+        acc = __fadd_rn(acc, __fmul_rn(g[k], e[k]));
+    }
+    return acc;
+}
+
+// (rows, positions, dim, vocab, grads, ids, table, best_score, best_char);
+// outputs [R, L].
+extern "C" __global__ void hotflip_best_flips_f32(unsigned int rows, unsigned int positions, unsigned int dim,
+                                                  unsigned int vocab, const float* grads, const unsigned int* ids,
+                                                  const float* table, float* best_score, unsigned int* best_char) {
+    const unsigned long long n = (unsigned long long)rows * positions;
+    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const unsigned long long row = i / positions;
+        const unsigned int j = (unsigned int)(i % positions);
+        const unsigned int* rid = ids + row * positions;
+        bool open = true;
+        for (unsigned int q = 0; q <= j; ++q) {
+            if (rid[q] == 0u) {
+                open = false;
+                break;
+            }
+        }
+        float bs = 0.0f;
+        unsigned int bc = HF_NO_FLIP;
+        if (open) {
+            const float* g = grads + i * dim;
+            const unsigned int a = rid[j];
+            const float sa = hf_flip_score(g, table, dim, a);
+            for (unsigned int c = 2; c < vocab; ++c) {
+                if (c == a) {
+                    continue;
+                }
+                const float sc = __fsub_rn(hf_flip_score(g, table, dim, c), sa);
+                if (bc == HF_NO_FLIP || sc > bs) {
+                    bs = sc;
+                    bc = c;
+                }
+            }
+        }
+        best_score[i] = bs;
+        best_char[i] = bc;
     }
 }

@@ -1,12 +1,16 @@
 //! HotFlip adversarial training (`--adv hotflip`) with the steps on a
 //! device (`train --device cuda`): the clean pass's loss, weight gradients
-//! and character-embedding gradient on the device; the flips chosen by the
-//! same `flip_chars` as on the tape, from that gradient and the embedding
-//! table brought to the host (`[B·W, L, char_dim]` and `[V, char_dim]`
-//! values a step); the adversarial pass on the device; the two combined
-//! there (`clean_weight·J + adv_weight·J_adv`, as `CleanPass::with_adversarial`).
+//! and character-embedding gradient on the device; each position's best
+//! flip scored there too on a GPU (`hotflip_best_flips_f32`, the twin of
+//! `chars::best_flips`), so only a score and an id per position come back
+//! (on the CPU device, the host scores them); the top r per example chosen
+//! by the same `apply_char_flips` as on the tape; the adversarial pass on
+//! the device; the two combined there (`clean_weight·J + adv_weight·J_adv`,
+//! as `CleanPass::with_adversarial`).
 
-use crate::adv::flip_training::{flip_chars, FlipKind, FlipTraining};
+use crate::adv::flip_training::{apply_char_flips, best_char_flips, FlipKind, FlipTraining};
+use crate::attack::score::cuda::best_flips::{best_flips, FlipShape};
+use crate::backend::Storage;
 use crate::error::{Error, Result};
 use crate::models::device::{DeviceGrads, DeviceModel};
 use crate::models::Mode;
@@ -30,9 +34,26 @@ impl DeviceObjective for FlipTraining {
         let (clean, ge) = model.train_grads_and_input(x, y, mode)?;
         let Some(ge) = ge else { return Ok(clean) };
         let d = model.device().as_ref();
-        let (ge, table) = (d.to_host(&ge)?, d.to_host(model.embedding())?);
         let cfg = model.config();
-        let adv = flip_chars(x, &ge, &table, (cfg.n_chars, cfg.char_dim), self.fraction, self.per_word);
+        let best = match (d.cuda_gpu(), &ge, model.embedding()) {
+            (Some(gpu), Storage::Cuda(g), Storage::Cuda(table)) => {
+                let s =
+                    FlipShape { rows: x.batch * x.words, positions: x.chars, dim: cfg.char_dim, vocab: cfg.n_chars };
+                let mut best = best_flips(gpu, g, table, &x.ids, s)?;
+                // Padding words are scored too; as on the tape, they are not flipped.
+                for (row, flips) in best.iter_mut().enumerate() {
+                    if row % x.words >= x.lengths[row / x.words] {
+                        flips.clear();
+                    }
+                }
+                best
+            }
+            _ => {
+                let (ge, table) = (d.to_host(&ge)?, d.to_host(model.embedding())?);
+                best_char_flips(x, &ge, &table, cfg.n_chars, cfg.char_dim)
+            }
+        };
+        let adv = apply_char_flips(x, &best, self.fraction, self.per_word);
         let adv = model.train_grads(&adv, y, mode)?;
         combine(d, clean, self.clean_weight, adv, self.adv_weight)
     }

@@ -60,7 +60,13 @@ impl FlipTraining {
 
 /// Each word's best flip per character position ([`chars::best_flips`]),
 /// best first; empty for padding words.
-fn best_char_flips(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize) -> Vec<Vec<(f32, usize, usize)>> {
+pub(crate) fn best_char_flips(
+    x: &CharBatch,
+    g: &[f32],
+    table: &[f32],
+    v: usize,
+    d: usize,
+) -> Vec<Vec<(f32, usize, usize)>> {
     let l = x.chars;
     let table_t = chars::transpose_table(table, v, d);
     (0..x.batch * x.words)
@@ -76,7 +82,7 @@ fn best_char_flips(x: &CharBatch, g: &[f32], table: &[f32], v: usize, d: usize) 
 
 /// The batch with each example's top r flips applied, at most `per_word`
 /// of them in one word (`None`: no cap).
-pub(crate) fn flip_chars(
+fn flip_chars(
     x: &CharBatch,
     g: &[f32],
     table: &[f32],
@@ -84,7 +90,18 @@ pub(crate) fn flip_chars(
     fraction: f32,
     per_word: Option<usize>,
 ) -> CharBatch {
-    let best = best_char_flips(x, g, table, v, d);
+    apply_char_flips(x, &best_char_flips(x, g, table, v, d), fraction, per_word)
+}
+
+/// The batch with each example's top r of `best` (each word's best flip per
+/// position, best first, as [`best_char_flips`] gives them) applied, at
+/// most `per_word` of them in one word.
+pub(crate) fn apply_char_flips(
+    x: &CharBatch,
+    best: &[Vec<(f32, usize, usize)>],
+    fraction: f32,
+    per_word: Option<usize>,
+) -> CharBatch {
     let l = x.chars;
     let cap = per_word.unwrap_or(usize::MAX);
     let mut out = x.clone();

@@ -60,6 +60,10 @@ fn mat(buf: &DeviceBuf<f32>, rows: usize, cols: usize, trans: bool) -> Mat<'_> {
 }
 
 impl Device for CudaDevice {
+    fn cuda_gpu(&self) -> Option<&Arc<Gpu>> {
+        Some(&self.gpu)
+    }
+
     fn name(&self) -> &'static str {
         if self.gpu.is_emulated() {
             "cuda (emulated)"

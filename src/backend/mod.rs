@@ -300,6 +300,13 @@ pub trait Device: Send + Sync {
     /// The backend's name for reports (`cpu`, or `cuda` and whether emulated).
     fn name(&self) -> &'static str;
 
+    /// The GPU behind this device, for kernels that live beside their
+    /// callers rather than behind this seam (the HotFlip scorer with the
+    /// attack); `None` on the CPU.
+    fn cuda_gpu(&self) -> Option<&std::sync::Arc<crate::cuda::Gpu>> {
+        None
+    }
+
     /// Host values onto this device.
     fn upload(&self, host: &[f32]) -> Result<Storage>;
     /// Values back to the host.

@@ -245,5 +245,6 @@ pub fn checks() -> Vec<Check> {
             MATH,
             check_merge,
         ),
+        super::best_flips::check(),
     ]
 }

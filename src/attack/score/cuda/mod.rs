@@ -395,6 +395,7 @@ pub fn top_children_cuda(
     CudaScorer::new(gpu).top_children(t, entries, groups, keep, forbidden)
 }
 
+pub mod best_flips;
 mod buffers;
 mod check;
 mod twins;
