@@ -1,20 +1,23 @@
-//! HotFlip adversarial training (`--adv hotflip`) with the steps on a
-//! device (`train --device cuda`): the clean pass's loss, weight gradients
+//! HotFlip adversarial training (`--adv hotflip`, and `word-sem` /
+//! `word-unk` for `lstm_classifier` and `word_cnn`) with the steps on a
+//! device (`train --device cuda`). Characters: the clean pass's loss, weight gradients
 //! and character-embedding gradient on the device; each position's best
 //! flip scored there too on a GPU (`hotflip_best_flips_f32`, the twin of
 //! `chars::best_flips`), so only a score and an id per position come back
 //! (on the CPU device, the host scores them); the top r per example chosen
 //! by the same `apply_char_flips` as on the tape; the adversarial pass on
 //! the device; the two combined there (`clean_weight·J + adv_weight·J_adv`,
-//! as `CleanPass::with_adversarial`).
+//! as `CleanPass::with_adversarial`). Words: the clean pass's gradient at
+//! the embedded words and the table the model reads come to the host, the
+//! one flip per example is `flip_words`' (the cosine neighbours are there).
 
-use crate::adv::flip_training::{apply_char_flips, best_char_flips, FlipKind, FlipTraining};
+use crate::adv::flip_training::{apply_char_flips, best_char_flips, flip_words, FlipKind, FlipTraining};
 use crate::attack::score::cuda::best_flips::{best_flips, FlipShape};
 use crate::backend::Storage;
 use crate::error::{Error, Result};
-use crate::models::device::{DeviceGrads, DeviceModel};
+use crate::models::device::{DeviceCharCnnLstm, DeviceGrads, DeviceModel, PassLoss, WordPasses};
 use crate::models::Mode;
-use crate::train::device_step::{char_classes, combine, DeviceObjective};
+use crate::train::device_step::{char_classes, combine, word_classes, DeviceObjective};
 use crate::train::{Batch, Objective};
 
 impl DeviceObjective for FlipTraining {
@@ -23,12 +26,25 @@ impl DeviceObjective for FlipTraining {
     }
 
     fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, _step: u64) -> Result<DeviceGrads> {
-        let (DeviceModel::CharCnnLstm(model), FlipKind::Chars) = (model, self.kind) else {
-            return Err(Error::invalid(
+        match (model, self.kind) {
+            (DeviceModel::CharCnnLstm(m), FlipKind::Chars) => self.char_flips(m, batch, mode),
+            (DeviceModel::LstmClassifier(m), FlipKind::WordSem | FlipKind::WordUnk) => {
+                self.word_flips(m.as_ref(), batch, mode)
+            }
+            (DeviceModel::WordCnn(m), FlipKind::WordSem | FlipKind::WordUnk) => {
+                self.word_flips(m.as_ref(), batch, mode)
+            }
+            _ => Err(Error::invalid(
                 "adversarial training on a device",
-                "only character flips of char_cnn_lstm run on a device",
-            ));
-        };
+                "hotflip flips characters of char_cnn_lstm; word-sem and word-unk words of lstm_classifier \
+                 and word_cnn",
+            )),
+        }
+    }
+}
+
+impl FlipTraining {
+    fn char_flips(&self, model: &DeviceCharCnnLstm, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
         let (x, y) = char_classes(batch)?;
         // Unweighted: the flip scores need J's own gradient; the weights apply when combining.
         let (clean, ge) = model.train_grads_and_input(x, y, mode)?;
@@ -56,5 +72,20 @@ impl DeviceObjective for FlipTraining {
         let adv = apply_char_flips(x, &best, self.fraction, self.per_word);
         let adv = model.train_grads(&adv, y, mode)?;
         combine(d, clean, self.clean_weight, adv, self.adv_weight)
+    }
+
+    /// One word flip per example (SEM or UNK), chosen on the host as on the
+    /// tape from the clean pass's gradient at the embedded words and the
+    /// table the model reads (`[B·T, D]` and `[V, D]` values a step).
+    fn word_flips(&self, model: &dyn WordPasses, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
+        let (x, y) = word_classes(batch)?;
+        let clean = model.pass(x, mode, None, PassLoss::CrossEntropy(y), true, true)?;
+        let Some(ge) = clean.input_grad else { return Ok(clean.grads) };
+        let d = model.device().as_ref();
+        let (ge, table) = (d.to_host(&ge)?, d.to_host(model.table())?);
+        let (v, dim) = model.table_dims();
+        let adv = flip_words(x, &ge, &table, v, dim, self.kind, self.cosine);
+        let adv = model.pass(&adv, mode, None, PassLoss::CrossEntropy(y), true, false)?.grads;
+        combine(d, clean.grads, self.clean_weight, adv, self.adv_weight)
     }
 }

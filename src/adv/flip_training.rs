@@ -123,7 +123,15 @@ pub(crate) fn apply_char_flips(
 
 /// The batch with each example's best single word flip applied (to a word
 /// within the cosine threshold, or to UNK).
-fn flip_words(x: &WordBatch, g: &[f32], table: &[f32], v: usize, d: usize, kind: FlipKind, cosine: f32) -> WordBatch {
+pub(crate) fn flip_words(
+    x: &WordBatch,
+    g: &[f32],
+    table: &[f32],
+    v: usize,
+    d: usize,
+    kind: FlipKind,
+    cosine: f32,
+) -> WordBatch {
     let similar = if kind == FlipKind::WordSem {
         CosineNeighbours::new(table, v, d).above_for_each(&x.ids, cosine)
     } else {
