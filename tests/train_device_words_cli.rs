@@ -91,17 +91,6 @@ fn embedding_adversaries_on_the_emulated_device_match_the_cpu_runs() {
     }
 }
 
-#[test]
-fn the_random_baseline_on_the_device_is_an_error_naming_it() {
-    let (root, data, _) = char_fixture::setup("train-device-words", "random");
-    let out = train("cuda-emulated", &data, &root.join("v"), &["--epochs", "1", "--adv", "random"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("`random("), "{stderr}");
-    assert!(stderr.contains("does not train on the GPU yet"), "{stderr}");
-    assert!(!root.join("v").join("last").exists(), "a refused run wrote a checkpoint");
-    let _ = std::fs::remove_dir_all(&root);
-}
-
 /// FCE-format TSV (a token and its label `c`/`i` per line, a blank line
 /// between sentences): misspellings tagged `i`, filler words `c`.
 fn write_fce(dir: &Path) {
@@ -147,5 +136,28 @@ fn the_tagger_on_the_emulated_device_matches_the_cpu_run() {
     let emu = ok(&run("cuda-emulated", &emu_out), "emulated run");
     assert!(emu.contains("emulated on the CPU) for the training steps"), "{emu}");
     same_weights(&emu_out.join("last"), &cpu_out.join("last"), 1e-4);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn what_does_not_train_on_the_device_is_an_error_naming_it() {
+    let root = std::env::temp_dir().join(format!("hotflip-train-device-refused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("fce");
+    std::fs::create_dir_all(&data).unwrap();
+    write_fce(&data);
+    // The tagger's word flips have no device version.
+    let out = Command::new(env!("CARGO_BIN_EXE_hotflip"))
+        .args(["--device", "cuda-emulated", "train", "--arch", "bilstm_tagger", "--dataset", "fce", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(root.join("v"))
+        .args(["--epochs", "1", "--adv", "word-unk", "--no-progress"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("`word-unk"), "{stderr}");
+    assert!(stderr.contains("does not train on the GPU yet"), "{stderr}");
+    assert!(!root.join("v").join("last").exists(), "a refused run wrote a checkpoint");
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -24,6 +24,7 @@
 //!   J_adv is KL(p ‖ q(x + r)) with p the clean pass's (fixed).
 
 use crate::adv::embedding::{EmbeddingAdversary, EmbeddingMethod};
+use crate::adv::iadvt_baselines::{choose, one_hot, OneDirection};
 use crate::adv::perturb::{random_direction, real_positions};
 use crate::backend::{Device, Gemm, IadvtArgs, NearestArgs, Storage};
 use crate::error::{Error, Result};
@@ -39,7 +40,17 @@ const OP: &str = "embedding adversarial training on a device";
 
 /// Whether `method` trains on a device.
 pub fn runs_on_device(method: EmbeddingMethod) -> bool {
-    matches!(method, EmbeddingMethod::AdvT | EmbeddingMethod::IAdvT | EmbeddingMethod::Vat | EmbeddingMethod::IVat)
+    // Every method does; kept as the one place to say otherwise.
+    matches!(
+        method,
+        EmbeddingMethod::AdvT
+            | EmbeddingMethod::IAdvT
+            | EmbeddingMethod::Vat
+            | EmbeddingMethod::IVat
+            | EmbeddingMethod::Random
+            | EmbeddingMethod::IAdvTRand
+            | EmbeddingMethod::IAdvTBest
+    )
 }
 
 impl DeviceObjective for EmbeddingAdversary {
@@ -71,6 +82,16 @@ impl DeviceObjective for EmbeddingAdversary {
             }
             EmbeddingMethod::IAdvT => {
                 let r = self.iadvt(m, x, &g)?;
+                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+            }
+            EmbeddingMethod::Random => {
+                // Drawn on the host from the step's generator, as the CPU run draws it.
+                let mut rng = Rng::derive(self.seed, step);
+                let r = d.upload(&random_direction(x, dim, self.epsilon, &mut rng))?;
+                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+            }
+            EmbeddingMethod::IAdvTRand | EmbeddingMethod::IAdvTBest => {
+                let r = self.one_direction(m, x, &g, step)?;
                 m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
             }
             EmbeddingMethod::IVat => {
@@ -136,6 +157,29 @@ impl EmbeddingAdversary {
         let ghat = d.nn_project(at, &near, &d.embedding_fwd(&gr, all, dim, &rows)?)?;
         let alpha = d.nn_alpha(&ghat, k, &x.lengths, self.scope, self.epsilon)?;
         Ok(Some(d.embedding_bwd(&d.nn_perturb(at, &near, &alpha)?, all, dim, &rows, None)?))
+    }
+
+    /// iAdvT-Rand's or iAdvT-Best's perturbation `[B·T, D]` from g
+    /// `[B·T, D]` (`iadvt_baselines::one_direction` on the device): the
+    /// search, ĝ (Best), α and r there; ĝ `[P, K]` comes to the host for the
+    /// choice (Rand draws it from the step's generator, as the CPU run).
+    fn one_direction(&self, m: &dyn WordPasses, x: &WordBatch, g: &Storage, step: u64) -> Result<Storage> {
+        let d = m.device().as_ref();
+        let ((vocab, dim), all, k) = (m.table_dims(), x.batch * x.len, self.neighbours);
+        let (rows, ids) = positions(x);
+        let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
+        let at = NearestArgs { table: m.table(), vocab, dim, ids: &ids, w: &w };
+        let near = d.nn_search(at, k)?;
+        let kind = if self.method == EmbeddingMethod::IAdvTBest { OneDirection::Best } else { OneDirection::Random };
+        let ghat = match kind {
+            OneDirection::Best => d.to_host(&d.nn_project(at, &near, &d.embedding_fwd(g, all, dim, &rows)?)?)?,
+            OneDirection::Random => vec![0.0; ids.len() * k],
+        };
+        let mut rng = Rng::derive(self.seed, step);
+        let chosen = choose(kind, &ghat, k, &mut rng);
+        let sparse = d.upload(&one_hot(kind, &ghat, &chosen, k))?;
+        let alpha = d.nn_alpha(&sparse, k, &x.lengths, self.scope, self.epsilon)?;
+        d.embedding_bwd(&d.nn_perturb(at, &near, &alpha)?, all, dim, &rows, None)
     }
 
     /// iAdvT's perturbation `[B·T, D]` from g `[B·T, D]`, on the device.

@@ -57,6 +57,20 @@ pub fn choose(kind: OneDirection, ghat: &[f32], k: usize, rng: &mut Rng) -> Vec<
         .collect()
 }
 
+/// The weights `[P, K]` before iAdvT's normalisation to ε: zero but at
+/// each position's `chosen` direction, which keeps its ĝ for Best (its sign
+/// kept, as iAdvT's α has it) and 1 for Rand.
+pub fn one_hot(kind: OneDirection, ghat: &[f32], chosen: &[usize], k: usize) -> Vec<f32> {
+    let mut sparse = vec![0.0f32; chosen.len() * k];
+    for (t, &j) in chosen.iter().enumerate() {
+        sparse[t * k + j] = match kind {
+            OneDirection::Best => ghat[t * k + j],
+            OneDirection::Random => 1.0,
+        };
+    }
+    sparse
+}
+
 /// iAdvT-Rand / iAdvT-Best for P positions of `lengths.len()` examples:
 /// `ids [P]` their words, `w [P, D]` their vectors, `g [P, D]` the loss
 /// gradient there.
@@ -79,16 +93,7 @@ pub fn one_direction(
         OneDirection::Random => vec![0.0; nearest.ids.len()],
     };
     let chosen = choose(kind, &ghat, k, rng);
-    // One-hot weights: the kept direction's ĝ for Best (its sign kept, as
-    // iAdvT's α has it), 1 for Rand; then iAdvT's normalisation to ε.
-    let mut sparse = vec![0.0f32; nearest.ids.len()];
-    for (t, &j) in chosen.iter().enumerate() {
-        sparse[t * k + j] = match kind {
-            OneDirection::Best => ghat[t * k + j],
-            OneDirection::Random => 1.0,
-        };
-    }
-    let alpha = neighbours::alpha(&sparse, k, lengths, scope, eps)?;
+    let alpha = neighbours::alpha(&one_hot(kind, &ghat, &chosen, k), k, lengths, scope, eps)?;
     let r = neighbours::perturbation(table, w, &nearest.ids, k, &alpha)?;
     Ok(OneDirectionPerturbation { ids: nearest.ids, chosen, alpha, r })
 }

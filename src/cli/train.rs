@@ -337,13 +337,22 @@ fn training_device(
         AdvArg::WordSem | AdvArg::WordUnk if matches!(a.arch, Arch::LstmClassifier | Arch::WordCnn) => {
             Box::new(FlipTraining::paper(if a.adv == AdvArg::WordSem { FlipKind::WordSem } else { FlipKind::WordUnk }))
         }
-        AdvArg::Advt | AdvArg::Iadvt | AdvArg::Vat | AdvArg::Ivat
+        AdvArg::Advt
+        | AdvArg::Iadvt
+        | AdvArg::Vat
+        | AdvArg::Ivat
+        | AdvArg::Random
+        | AdvArg::IadvtRand
+        | AdvArg::IadvtBest
             if matches!(a.arch, Arch::LstmClassifier | Arch::WordCnn) =>
         {
             let method = match a.adv {
                 AdvArg::Advt => EmbeddingMethod::AdvT,
                 AdvArg::Iadvt => EmbeddingMethod::IAdvT,
                 AdvArg::Vat => EmbeddingMethod::Vat,
+                AdvArg::Random => EmbeddingMethod::Random,
+                AdvArg::IadvtRand => EmbeddingMethod::IAdvTRand,
+                AdvArg::IadvtBest => EmbeddingMethod::IAdvTBest,
                 _ => EmbeddingMethod::IVat,
             };
             Box::new(embedding_adversary(a, method))

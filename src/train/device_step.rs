@@ -75,8 +75,7 @@ pub fn unsupported_arch(arch: &str) -> Option<String> {
 pub fn unsupported_objective(objective: &str) -> String {
     format!(
         "the `{objective}` objective does not train on the GPU yet (plain training, --adv hotflip for \
-         char_cnn_lstm and --adv advt/iadvt/vat/ivat/word-sem/word-unk for lstm_classifier and word_cnn do); \
-         use --device cpu"
+         char_cnn_lstm and every --adv of lstm_classifier and word_cnn do); use --device cpu"
     )
 }
 
