@@ -75,7 +75,7 @@ pub fn unsupported_arch(arch: &str) -> Option<String> {
 pub fn unsupported_objective(objective: &str) -> String {
     format!(
         "the `{objective}` objective does not train on the GPU yet (plain training, --adv hotflip for \
-         char_cnn_lstm and --adv advt/iadvt/vat/ivat for lstm_classifier and word_cnn do); use --device cpu"
+         char_cnn_lstm and --adv advt/iadvt/vat/ivat for lstm_classifier, bilstm_tagger and word_cnn do); use --device cpu"
     )
 }
 

@@ -451,6 +451,15 @@ pub enum PassLoss<'a> {
     /// The mean over rows of KL(p ‖ q) with `p` these log-probabilities
     /// `[B, C]` (held fixed) and `q` the model's (`Tape::kl_div`, VAT).
     Kl(&'a Storage),
+    /// The tagger's VAT term: the mean over the real tokens (`mask > 0`) of
+    /// KL(p ‖ q), `p` these log-probabilities `[B·T, C]` (held fixed), as
+    /// `adv::embedding`'s `kl_loss` selects the rows on the tape.
+    TaggedKl {
+        /// The clean pass's log-probabilities `[B·T, C]`.
+        log_probs: &'a Storage,
+        /// 1 at real tokens, 0 at padding `[B·T]`.
+        mask: &'a [f32],
+    },
 }
 
 /// One training pass on the device.
@@ -498,9 +507,9 @@ impl DeviceLstmClassifier {
                 }
                 (labels, mask.iter().map(|&m| (m as f64 / total) as f32).collect())
             }
-            PassLoss::Kl(_) => {
-                if self.per_token {
-                    return Err(Error::invalid(OP, "the tagger's KL term does not run on a device yet"));
+            PassLoss::Kl(_) | PassLoss::TaggedKl { .. } => {
+                if self.per_token != matches!(loss, PassLoss::TaggedKl { .. }) {
+                    return Err(Error::invalid(OP, "the KL term is per token for the tagger, per text otherwise"));
                 }
                 zeros = vec![0; rows];
                 // Only the log-softmax is wanted: no row contributes a loss.

@@ -12,7 +12,8 @@
 //!   weight's gradient, for `train::device_step`).
 //! - `lstm_classifier`: training, optionally with a perturbation of the
 //!   embedded words and their gradient (the embedding-space adversaries).
-//! - `bilstm_tagger`: plain training (the same model with both directions).
+//! - `bilstm_tagger`: the same model with both directions and a loss over
+//!   the real tokens; plain and embedding-space adversarial training.
 //! - `word_cnn`: training, optionally with a perturbation of the embedded
 //!   words (as `lstm_classifier`).
 //!
@@ -107,8 +108,8 @@ impl DeviceModel {
 }
 
 /// What the embedding-space adversaries (`adv::embedding_device`) need of
-/// a word classifier on a device: its table, sizes and a training pass at
-/// perturbed embedded words (`lstm_classifier`, `word_cnn`).
+/// a word model on a device: its table, sizes and a training pass at
+/// perturbed embedded words (`lstm_classifier`, `bilstm_tagger`, `word_cnn`).
 pub trait WordPasses {
     /// The device it runs on.
     fn device(&self) -> &Arc<dyn Device>;

@@ -263,7 +263,9 @@ impl DeviceWordCnn {
         let zeros;
         let (classes, w): (&[usize], Vec<f32>) = match loss {
             PassLoss::CrossEntropy(c) => (c, vec![1.0 / rows.max(1) as f32; rows]),
-            PassLoss::Tagged { .. } => return Err(Error::invalid(OP, "word_cnn classifies; it does not tag")),
+            PassLoss::Tagged { .. } | PassLoss::TaggedKl { .. } => {
+                return Err(Error::invalid(OP, "word_cnn classifies; it does not tag"))
+            }
             PassLoss::Kl(_) => {
                 zeros = vec![0; rows];
                 // Only the log-softmax is wanted: no row contributes a loss.
