@@ -17,7 +17,8 @@ mod device_train;
 use std::path::Path;
 
 use device_train::{
-    emulated_run_matches_the_cpu_run, hotflip_train, ok, on_the_emulated_device, same_weights, train_sst2,
+    emulated_run_matches_the_cpu_run, hotflip_train, ok, on_the_emulated_device, same_dev_figures, same_weights,
+    train_sst2,
 };
 
 const ARCH: &str = "lstm_classifier";
@@ -101,6 +102,10 @@ fn tagger_runs_match(case: &str, extra: &[&str], tol: f32) {
     ok(&run("cpu", &cpu_out), "cpu run");
     on_the_emulated_device(&ok(&run("cuda-emulated", &emu_out), "emulated run"), &format!("bilstm_tagger {extra:?}"));
     same_weights(&emu_out.join("last"), &cpu_out.join("last"), tol);
+    if extra.is_empty() {
+        // Plain: the dev evaluations (on the device) score as the CPU's.
+        same_dev_figures(&emu_out, &cpu_out);
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
 

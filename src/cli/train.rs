@@ -355,7 +355,7 @@ fn training_device(
         _ => return cpu_instead(train::device_step::unsupported_objective(&objective), auto, threads),
     };
     eprintln!(
-        "backend: cuda ({}{}) for the training steps (forward/backward, clipping, Adam); dev evaluation on the CPU",
+        "backend: cuda ({}{}) for the training steps (forward/backward, clipping, Adam) and the dev evaluations",
         gpu.info().name,
         if gpu.is_emulated() { ", emulated on the CPU" } else { "" }
     );

@@ -191,7 +191,8 @@ pub fn same_weights(a: &Path, b: &Path, tol: f32) {
 /// `arch` on sst2 in `data`: two CPU epochs into `root/cpu`; one emulated
 /// epoch into `root/emu` and a resume from its last/ for the second (last/
 /// carries the device's weights and Adam moments through the host); both
-/// last/ and best/ equal the CPU run's within 1e-4, with as many log lines.
+/// last/ and best/ equal the CPU run's within 1e-4, and so do the logs'
+/// dev figures ([`same_dev_figures`]).
 pub fn trains_and_resumes_to_the_cpu_runs_checkpoint(arch: &str, root: &Path, data: &Path) {
     let (cpu_out, emu_out) = (root.join("cpu"), root.join("emu"));
     ok(&train_sst2("cpu", arch, data, &cpu_out, &["--epochs", "2"]), "cpu run");
@@ -200,8 +201,27 @@ pub fn trains_and_resumes_to_the_cpu_runs_checkpoint(arch: &str, root: &Path, da
     ok(&train_sst2("cuda-emulated", arch, data, &emu_out, &["--epochs", "2", "--resume"]), "emulated resume");
     same_weights(&emu_out.join("last"), &cpu_out.join("last"), 1e-4);
     same_weights(&emu_out.join("best"), &cpu_out.join("best"), 1e-4);
-    let log = |dir: &Path| std::fs::read_to_string(dir.join("train_log.jsonl")).unwrap().lines().count();
-    assert_eq!(log(&emu_out), log(&cpu_out));
+    same_dev_figures(&emu_out, &cpu_out);
+}
+
+/// The training logs of the runs in `a` and `b` have as many lines, each
+/// with the same learning rate and dev confusion matrix (and a tagger's
+/// average precision within 1e-6): the device's dev evaluations score its
+/// own weights as the CPU run scores the host's.
+pub fn same_dev_figures(a: &Path, b: &Path) {
+    let lines = |dir: &Path| -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(dir.join("train_log.jsonl")).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let (la, lb) = (lines(a), lines(b));
+    assert_eq!(la.len(), lb.len(), "log lines");
+    for (i, (x, y)) in la.iter().zip(&lb).enumerate() {
+        assert_eq!(x["lr"], y["lr"], "line {i}: lr");
+        assert_eq!(x["dev"]["confusion"], y["dev"]["confusion"], "line {i}: dev confusion");
+        if let (Some(p), Some(q)) = (x["dev"]["average_precision"].as_f64(), y["dev"]["average_precision"].as_f64()) {
+            assert!((p - q).abs() <= 1e-6, "line {i}: dev AP {p} vs {q}");
+        }
+    }
 }
 
 /// `arch` on sst2 in `data` with `args`, on the CPU (`root/cpu`) and the

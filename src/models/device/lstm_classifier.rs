@@ -260,6 +260,15 @@ impl DeviceLstmClassifier {
         Ok(())
     }
 
+    /// Evaluation-mode log-probabilities of `x` (`[B, C]`, or `[B·T, C]`
+    /// for the tagger), left on the device (no backward: dev evaluation).
+    pub fn log_probs(&self, x: &WordBatch) -> Result<Storage> {
+        let rows = self.rows(x);
+        let (zeros, w) = (vec![0; rows], vec![0.0; rows]);
+        self.check(x, &zeros, &w)?;
+        Ok(self.forward(x, &self.embed(x)?, None, &zeros, &w, Mode::EVAL)?.ls)
+    }
+
     /// The embedded words `[B·T, D]` (rows of the table as the model reads it).
     pub fn embed(&self, x: &WordBatch) -> Result<Storage> {
         self.dev.embedding_fwd(self.table(), self.cfg.vocab, self.cfg.embed_dim, &x.ids)

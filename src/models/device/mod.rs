@@ -33,8 +33,8 @@ pub use train::DeviceGrads;
 pub use word_cnn::DeviceWordCnn;
 
 use crate::backend::{Device, Storage};
-use crate::error::Result;
-use crate::models::{Model, ModelConfig};
+use crate::error::{Error, Result};
+use crate::models::{Input, Model, ModelConfig};
 use crate::nn::ParamStore;
 
 /// A model that trains on a device.
@@ -95,6 +95,20 @@ impl DeviceModel {
             DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.params_mut(),
             DeviceModel::WordCnn(m) => m.params_mut(),
         }
+    }
+
+    /// Evaluation-mode log-probabilities of `input`, on the host: `[B, C]`,
+    /// or `[B·T, C]` for the tagger (dev evaluation during training).
+    pub fn log_probs(&self, input: &Input) -> Result<Vec<f32>> {
+        let lp = match (self, input) {
+            (DeviceModel::CharCnnLstm(m), Input::Chars(x)) => {
+                return Ok(m.evaluate(x, &vec![0; x.batch], &vec![0.0; x.batch], false)?.log_probs)
+            }
+            (DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m), Input::Words(x)) => m.log_probs(x)?,
+            (DeviceModel::WordCnn(m), Input::Words(x)) => m.log_probs(x)?,
+            _ => return Err(Error::invalid("evaluation on a device", "the batch's input does not fit the model")),
+        };
+        self.device().to_host(&lp)
     }
 
     /// Rebuilds what is derived from the weights after they changed.

@@ -161,6 +161,14 @@ impl DeviceWordCnn {
         WordConvArgs { x: input, shape, kernels, lengths }
     }
 
+    /// Evaluation-mode log-probabilities `[B, C]` of `x`, left on the
+    /// device (no backward: dev evaluation).
+    pub fn log_probs(&self, x: &WordBatch) -> Result<Storage> {
+        let (zeros, w) = (vec![0; x.batch], vec![0.0; x.batch]);
+        self.check(x, &zeros, &w)?;
+        Ok(self.forward(x, self.embed(x)?, None, &zeros, &w, Mode::EVAL)?.ls)
+    }
+
     /// The embedded words `[B·T, D]`.
     pub fn embed(&self, x: &WordBatch) -> Result<Storage> {
         self.dev.embedding_fwd(self.table(), self.cfg.vocab, self.cfg.embed_dim, &x.ids)
