@@ -10,23 +10,20 @@
 //! the host `Updater`; likewise AdvT, iAdvT, VAT and iVAT. Needs a C++17
 //! compiler for the emulator.
 
+#[path = "common/device_train.rs"]
+mod device_train;
+
 use std::sync::Arc;
 
-use hotflip::adv::{EmbeddingAdversary, EmbeddingMethod};
-use hotflip::backend::{CpuDevice, CudaDevice, Device};
-use hotflip::cuda::Gpu;
+use device_train::{adversary, close, devices, the_perturbation_matters};
+use hotflip::adv::EmbeddingMethod;
+use hotflip::backend::CpuDevice;
 use hotflip::models::device::{DeviceModel, DeviceWordCnn};
 use hotflip::models::{Input, Mode, Model, ModelConfig, WordBatch, WordCnnConfig};
 use hotflip::nn::ParamStore;
-use hotflip::optim::{Adam, AdamConfig, Optimizer};
-use hotflip::train::device_step::{DeviceObjective, DevicePlain, DeviceUpdater};
-use hotflip::train::{Batch, Objective, Plain, StepContext, Targets, Updater};
+use hotflip::train::device_step::{DeviceObjective, DevicePlain};
+use hotflip::train::{Batch, Objective, Plain, Targets};
 use hotflip::Rng;
-
-fn devices() -> Vec<Arc<dyn Device>> {
-    let gpu = Gpu::emulated().unwrap_or_else(|e| panic!("the CUDA emulator is unavailable: {e}"));
-    vec![Arc::new(CpuDevice), Arc::new(CudaDevice::new(Arc::new(gpu)))]
-}
 
 const VOCAB: usize = 17;
 /// The widest kernel: batches are at least this long.
@@ -66,36 +63,11 @@ fn batch(rng: &mut Rng, batch: usize, words: usize) -> Batch {
     Batch { input: Input::Words(x), targets: Targets::Classes(y), members: (0..batch).collect() }
 }
 
-/// `got` within `tol` of `want`, relative to `want`'s largest magnitude.
-fn close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    let worst = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0f32, f32::max);
-    assert!(worst <= tol * scale, "{what}: max error {worst} against values up to {scale}");
-}
-
 /// The host objective's and the device objective's loss and every
 /// gradient on one batch agree, on every device.
 fn same_grads(host: &mut dyn Objective, device: &mut dyn DeviceObjective) {
     let (m, store) = model(1);
-    let b = batch(&mut Rng::new(2), 4, 6);
-    let mode = Mode::train(77);
-    let want = host.step(&StepContext { model: &m, store: &store, mode, step: 0 }, &b).unwrap();
-    for dev in devices() {
-        let dm = DeviceModel::new(&m, &store, dev.clone()).unwrap();
-        let got = device.grads(&dm, &b, mode, 0).unwrap();
-        let name = format!("{} {}", dev.name(), device.name());
-        assert!((got.loss - want.loss).abs() <= 1e-5 * want.loss.abs(), "{name}: loss {} vs {}", got.loss, want.loss);
-        assert_eq!(got.grads.len(), store.len());
-        for ((id, g), w) in store.ids().zip(&got.grads).zip(&want.grads) {
-            let what = format!("{name}: d/d {}", store.name(id));
-            match (g, w) {
-                (Some(g), Some(w)) => close(&what, &dev.to_host(g).unwrap(), w.data(), 1e-4),
-                (None, None) => assert!(!store.trainable(id), "{what}: no gradient for a weight"),
-                _ => panic!("{what}: a gradient on one side only"),
-            }
-        }
-    }
+    device_train::same_grads(host, device, &m, &store, &batch(&mut Rng::new(2), 4, 6));
 }
 
 #[test]
@@ -140,59 +112,16 @@ fn device_steps_follow_the_host_updater() {
     steps_follow_the_host_updater(&mut Plain, &mut || Box::new(DevicePlain));
 }
 
-/// N steps (clipping that bites, Adam with decay, max-norm, a sync and a
-/// fresh updater halfway as a save and resume) on each device against the
-/// host `Updater` with the tape: losses, weights and Adam's moments.
+/// [`device_train::steps_follow_the_host_updater`] on four batches of 3
+/// or 4 texts of up to 5 words.
 fn steps_follow_the_host_updater(
     host_objective: &mut dyn Objective,
     device_objective: &mut dyn FnMut() -> Box<dyn DeviceObjective>,
 ) {
-    let cfg = AdamConfig { lr: 0.01, decay: 0.99, ..AdamConfig::default() };
-    let (clip, max_norm) = (Some(0.5), Some(0.9));
     let mut rng = Rng::new(5);
     let batches: Vec<Batch> = (0..4).map(|i| batch(&mut rng, 3 + i % 2, 5)).collect();
     let (m, store0) = model(3);
-    let mut host = store0.clone();
-    let mut up = Updater { adam: Adam::new(cfg).unwrap(), clip, max_norm };
-    let mut want = Vec::new();
-    for (i, b) in batches.iter().enumerate() {
-        want.push(up.step(host_objective, &m, &mut host, b, Mode::train(100 + i as u64), i as u64).unwrap());
-    }
-    for dev in devices() {
-        let name = dev.name();
-        let mut store = store0.clone();
-        let mut adam = Adam::new(cfg).unwrap();
-        let mut got = Vec::new();
-        let mut objective = device_objective();
-        let mut d = DeviceUpdater::new(dev.clone(), &m, &store, &adam, clip, max_norm).unwrap();
-        for (i, b) in batches.iter().enumerate() {
-            if i == 2 {
-                d.sync(&mut store, &mut adam).unwrap();
-                d = DeviceUpdater::new(dev.clone(), &m, &store, &adam, clip, max_norm).unwrap();
-            }
-            got.push(d.step(objective.as_mut(), b, Mode::train(100 + i as u64), i as u64).unwrap());
-        }
-        d.sync(&mut store, &mut adam).unwrap();
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-4 * w.abs(), "{name}: loss of step {i}: {g} vs {w}");
-        }
-        assert_eq!(adam.steps(), up.adam.steps(), "{name}: steps");
-        for id in store.ids() {
-            close(&format!("{name}: {}", store.name(id)), store.get(id).data(), host.get(id).data(), 1e-4);
-        }
-        let (a, b) = (adam.state(&store), up.adam.state(&host));
-        assert_eq!(a.0.len(), b.0.len(), "{name}: Adam state entries");
-        for ((ka, ta), (kb, tb)) in a.0.iter().zip(&b.0) {
-            assert_eq!(ka, kb);
-            close(&format!("{name}: {ka}"), ta.data(), tb.data(), 1e-4);
-        }
-        let moved = store.ids().any(|id| store.get(id).data() != store0.get(id).data());
-        assert!(moved, "{name}: no weight changed");
-    }
-}
-
-fn adversary(method: EmbeddingMethod) -> EmbeddingAdversary {
-    EmbeddingAdversary { neighbours: 5, ..EmbeddingAdversary::paper(method, 9) }
+    device_train::steps_follow_the_host_updater(host_objective, device_objective, &m, &store0, &batches);
 }
 
 /// AdvT, iAdvT, VAT and iVAT on the device for word_cnn (the word CNN's
@@ -206,12 +135,7 @@ fn embedding_adversaries_on_the_device_match_the_host_objective() {
         same_grads(&mut adversary(method), &mut adversary(method));
         steps_follow_the_host_updater(&mut adversary(method), &mut || Box::new(adversary(method)));
         let (m, store) = model(1);
-        let b = batch(&mut Rng::new(2), 4, 6);
-        let dm = DeviceModel::new(&m, &store, Arc::new(CpuDevice)).unwrap();
-        let clean = DevicePlain.grads(&dm, &b, Mode::EVAL, 0).unwrap().loss;
-        let both = adversary(method).grads(&dm, &b, Mode::EVAL, 0).unwrap().loss;
-        let floor = if matches!(method, EmbeddingMethod::Vat | EmbeddingMethod::IVat) { 1e-5 } else { clean };
-        assert!(both - clean > floor, "{method:?}: adversarial {} vs clean {clean}", both - clean);
+        the_perturbation_matters(method, &m, &store, &batch(&mut Rng::new(2), 4, 6), 1e-5);
     }
 }
 

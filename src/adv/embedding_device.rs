@@ -1,5 +1,6 @@
-//! AdvT, iAdvT and VAT (`--adv advt`, `iadvt`, `vat`) with the steps on
-//! a device (`train --device cuda`, `lstm_classifier` and `word_cnn`): the clean pass's
+//! AdvT, iAdvT, VAT and iVAT (`--adv advt`, `iadvt`, `vat`, `ivat`) with the
+//! steps on a device (`train --device cuda`, `lstm_classifier`, `word_cnn`
+//! and `bilstm_tagger`, whose losses are over its real tokens): the clean pass's
 //! loss, weight gradients, log-probabilities and g (the gradient at the
 //! embedded words) on the device; the perturbation built there; the
 //! adversarial pass at `x + r` and the combination `J + λ·J_adv`
@@ -29,12 +30,12 @@ use crate::adv::perturb::{random_direction, real_positions};
 use crate::backend::{Device, Gemm, IadvtArgs, NearestArgs, Storage};
 use crate::error::{Error, Result};
 use crate::models::device::{DeviceGrads, DeviceModel, PassLoss, WordPasses};
-use crate::models::{Mode, WordBatch};
+use crate::models::{Input, Mode, WordBatch};
 use crate::ops::neighbours::{AlphaScope, IadvtConfig};
 use crate::ops::BinaryKind;
 use crate::rng::Rng;
-use crate::train::device_step::{combine, word_classes, DeviceObjective};
-use crate::train::{Batch, Objective};
+use crate::train::device_step::{combine, DeviceObjective};
+use crate::train::{Batch, Objective, Targets};
 
 const OP: &str = "embedding adversarial training on a device";
 
@@ -60,17 +61,24 @@ impl DeviceObjective for EmbeddingAdversary {
 
     fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, step: u64) -> Result<DeviceGrads> {
         let m: &dyn WordPasses = match model {
-            DeviceModel::LstmClassifier(m) => m.as_ref(),
+            DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m) => m.as_ref(),
             DeviceModel::WordCnn(m) => m.as_ref(),
-            _ => {
-                return Err(Error::invalid(OP, "only lstm_classifier and word_cnn perturb word embeddings on a device"))
+            DeviceModel::CharCnnLstm(_) => {
+                return Err(Error::invalid(
+                    OP,
+                    "only lstm_classifier, bilstm_tagger and word_cnn perturb word embeddings on a device",
+                ))
             }
         };
         if !runs_on_device(self.method) {
             return Err(Error::invalid(OP, format!("--adv {} does not run on a device yet", self.method.name())));
         }
-        let (x, y) = word_classes(batch)?;
-        let clean = m.pass(x, mode, None, PassLoss::CrossEntropy(y), true, true)?;
+        let Input::Words(x) = &batch.input else {
+            return Err(Error::invalid(OP, "embedding perturbations need a word batch"));
+        };
+        let task = task_loss(&batch.targets);
+        let kl = |log_probs| kl_loss(log_probs, &batch.targets);
+        let clean = m.pass(x, mode, None, task, true, true)?;
         let Some(g) = clean.input_grad else { return Ok(clean.grads) };
         let d = m.device().as_ref();
         let dim = m.table_dims().1;
@@ -78,24 +86,24 @@ impl DeviceObjective for EmbeddingAdversary {
         let adv = match self.method {
             EmbeddingMethod::AdvT => {
                 let r = per_example(d, &g, x.batch, width, self.epsilon)?;
-                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+                m.pass(x, mode, Some(&r), task, true, false)?
             }
             EmbeddingMethod::IAdvT => {
                 let r = self.iadvt(m, x, &g)?;
-                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+                m.pass(x, mode, Some(&r), task, true, false)?
             }
             EmbeddingMethod::Random => {
                 // Drawn on the host from the step's generator, as the CPU run draws it.
                 let mut rng = Rng::derive(self.seed, step);
                 let r = d.upload(&random_direction(x, dim, self.epsilon, &mut rng))?;
-                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+                m.pass(x, mode, Some(&r), task, true, false)?
             }
             EmbeddingMethod::IAdvTRand | EmbeddingMethod::IAdvTBest => {
                 let r = self.one_direction(m, x, &g, step)?;
-                m.pass(x, mode, Some(&r), PassLoss::CrossEntropy(y), true, false)?
+                m.pass(x, mode, Some(&r), task, true, false)?
             }
             EmbeddingMethod::IVat => {
-                let p = PassLoss::Kl(&clean.log_probs);
+                let p = kl(&clean.log_probs);
                 let r = self.ivat(m, x, step, |r0| {
                     let power = m.pass(x, mode, Some(r0), p, false, true)?;
                     Ok(power.input_grad)
@@ -107,7 +115,7 @@ impl DeviceObjective for EmbeddingAdversary {
                 // VAT, as `EmbeddingAdversary::perturbation` draws it.
                 let mut rng = Rng::derive(self.seed, step);
                 let start = d.upload(&random_direction(x, dim, self.xi, &mut rng))?;
-                let p = PassLoss::Kl(&clean.log_probs);
+                let p = kl(&clean.log_probs);
                 let power = m.pass(x, mode, Some(&start), p, false, true)?;
                 let Some(gd) = power.input_grad else { return Ok(power.grads) };
                 // Padding rows keep exactly zero, as on the host (word_cnn's
@@ -120,6 +128,24 @@ impl DeviceObjective for EmbeddingAdversary {
             }
         };
         combine(d, clean.grads, 1.0, adv.grads, self.lambda)
+    }
+}
+
+/// The task's loss on the batch's targets: the classes' cross-entropy, or
+/// the tagger's over its real tokens.
+fn task_loss(targets: &Targets) -> PassLoss<'_> {
+    match targets {
+        Targets::Classes(y) => PassLoss::CrossEntropy(y),
+        Targets::Tags { labels, mask } => PassLoss::Tagged { labels, mask },
+    }
+}
+
+/// (i)VAT's divergence from the clean pass's `log_probs`, on the rows
+/// `task_loss` counts (as `adv::embedding`'s `kl_loss` on the tape).
+fn kl_loss<'a>(log_probs: &'a Storage, targets: &'a Targets) -> PassLoss<'a> {
+    match targets {
+        Targets::Classes(_) => PassLoss::Kl(log_probs),
+        Targets::Tags { mask, .. } => PassLoss::TaggedKl { log_probs, mask },
     }
 }
 

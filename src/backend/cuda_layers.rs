@@ -7,7 +7,8 @@
 //! - char-CNN features: per kernel width `im2col_f32`, one GEMM with the
 //!   width's weights and `conv_max_tanh_f32` into its columns of the output;
 //!   the backward `conv_max_tanh_bwd_f32`, the GEMMs of the patches and
-//!   `col2im_f32`.
+//!   `col2im_f32` (`conv_pool_fwd`/`conv_pool_bwd`, whose pooling word_cnn
+//!   swaps for its relu over valid windows).
 //!
 //! Everything stays on the device; only the lengths go up.
 
@@ -15,7 +16,7 @@ use super::{CharConvShape, ConvKernel, LayerGrads, LstmParams, LstmShape, Saved,
 use crate::cuda::blas::{gemm, Mat, MatMut};
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::ops::binary::binary;
-use crate::cuda::ops::conv::{col2im, im2col, max_tanh, max_tanh_bwd, Conv1d, MaxTanh};
+use crate::cuda::ops::conv::{col2im, im2col, max_tanh, max_tanh_bwd, Conv1d, MaxTanh, PoolBwd};
 use crate::cuda::ops::lstm::{cell_bwd, cell_fwd, upload_lengths, LstmDims, LstmState};
 use crate::cuda::ops::reduce::{sum_axis, Axis};
 use crate::cuda::Gpu;
@@ -157,22 +158,44 @@ pub(super) fn char_conv_fwd(
 ) -> Result<(Storage, Saved)> {
     const OP: &str = "char_conv_fwd";
     let ftot = s.check(OP, x, kernels)?;
-    let (x, n) = (dev(OP, x)?, s.words);
+    let a = ConvFwd { x: dev(OP, x)?, s, kernels, ftot };
+    conv_pool_fwd(gpu, OP, a, |pre, k, pool, y, arg| max_tanh(gpu, pre, dev(OP, k.bias)?, pool, y, arg))
+}
+
+/// A pooled convolution layer's checked inputs (`ftot`: every width's filters).
+pub(super) struct ConvFwd<'a> {
+    pub x: &'a DeviceBuf<f32>,
+    pub s: CharConvShape,
+    pub kernels: &'a [ConvKernel<'a>],
+    pub ftot: usize,
+}
+
+/// Per kernel width: the patches, one GEMM with the width's weights, and
+/// `pool` (bias, max, activation) into its columns of the `[words, ftot]`
+/// output and arg-max; shared by the char-CNN (tanh) and word_cnn (relu
+/// over valid windows), which differ only in `pool`.
+pub(super) fn conv_pool_fwd(
+    gpu: &Gpu,
+    op: &'static str,
+    a: ConvFwd<'_>,
+    mut pool: impl FnMut(&DeviceBuf<f32>, &ConvKernel<'_>, MaxTanh, &mut DeviceBuf<f32>, &mut DeviceBuf<u32>) -> Result<()>,
+) -> Result<(Storage, Saved)> {
+    let (s, n, ftot) = (a.s, a.s.words, a.ftot);
     let (mut y, mut arg) = (gpu.zeros(n * ftot)?, gpu.zeros::<u32>(n * ftot)?);
     let mut off = 0;
-    for k in kernels {
+    for k in a.kernels {
         let shape = conv1d(s, k);
         let (p, cw, fi) = (shape.positions(), s.dim * k.width, k.filters);
-        let cols = patches(gpu, x, shape)?;
+        let cols = patches(gpu, a.x, shape)?;
         let mut pre = gpu.zeros(n * p * fi)?;
         gemm(
             gpu,
             Mat::rm(&cols, n * p, cw),
-            Mat::t(dev(OP, k.weight)?, cw, fi),
+            Mat::t(dev(op, k.weight)?, cw, fi),
             MatMut::rm(&mut pre, n * p, fi),
             false,
         )?;
-        max_tanh(gpu, &pre, dev(OP, k.bias)?, MaxTanh { n, p, fi, ftot, off }, &mut y, &mut arg)?;
+        pool(&pre, k, MaxTanh { n, p, fi, ftot, off }, &mut y, &mut arg)?;
         off += fi;
     }
     Ok((Storage::Cuda(y), Saved { f32s: Vec::new(), u32s: vec![arg] }))
@@ -208,10 +231,6 @@ pub(super) struct ConvBwd<'a> {
     pub g: &'a DeviceBuf<f32>,
     pub need_w: bool,
 }
-
-/// A pooling kernel's backward: `dpre` from the output gradient at each arg-max.
-pub(super) type PoolBwd =
-    fn(&Gpu, &DeviceBuf<f32>, &DeviceBuf<f32>, &DeviceBuf<u32>, MaxTanh, &mut DeviceBuf<f32>) -> Result<()>;
 
 /// Per kernel width: the pooling backward, the GEMMs of the patches and
 /// `col2im`, summed into one input gradient.

@@ -165,6 +165,9 @@ pub struct TrainArgs {
     /// K nearest words of iAdvT / iVAT.
     #[arg(long, default_value_t = 10)]
     neighbours: usize,
+    /// VAT / iVAT: the norm ξ of the power iteration's random start (Miyato et al.'s 0.1 unless given).
+    #[arg(long)]
+    xi: Option<f32>,
     /// Normalise iAdvT's α per example (Sato et al.) or per position.
     #[arg(long, value_enum, default_value = "example")]
     alpha_scope: ScopeArg,
@@ -215,6 +218,9 @@ fn embedding_adversary(a: &TrainArgs, m: EmbeddingMethod) -> EmbeddingAdversary 
     }
     o.lambda = a.lambda;
     o.neighbours = a.neighbours;
+    if let Some(xi) = a.xi {
+        o.xi = xi;
+    }
     o.scope = match a.alpha_scope {
         ScopeArg::Example => AlphaScope::PerExample,
         ScopeArg::Position => AlphaScope::PerPosition,
@@ -246,11 +252,12 @@ fn objective(a: &TrainArgs) -> CliResult<Box<dyn Objective>> {
         return Err("--adv hotflip flips characters; for word models use --adv word-sem or word-unk".into());
     }
     let ok = a.epsilon.is_none_or(|e| e > 0.0 && e.is_finite())
+        && a.xi.is_none_or(|x| x > 0.0 && x.is_finite())
         && a.lambda >= 0.0
         && a.lambda.is_finite()
         && a.neighbours > 0;
     if !ok {
-        return Err("--epsilon must be positive, --lambda non-negative, --neighbours at least 1".into());
+        return Err("--epsilon and --xi must be positive, --lambda non-negative, --neighbours at least 1".into());
     }
     Ok(match a.adv {
         AdvArg::None => Box::new(Plain),
@@ -344,7 +351,7 @@ fn training_device(
         | AdvArg::Random
         | AdvArg::IadvtRand
         | AdvArg::IadvtBest
-            if matches!(a.arch, Arch::LstmClassifier | Arch::WordCnn) =>
+            if matches!(a.arch, Arch::LstmClassifier | Arch::BilstmTagger | Arch::WordCnn) =>
         {
             let method = match a.adv {
                 AdvArg::Advt => EmbeddingMethod::AdvT,
@@ -360,7 +367,7 @@ fn training_device(
         _ => return cpu_instead(train::device_step::unsupported_objective(&objective), auto, threads),
     };
     eprintln!(
-        "backend: cuda ({}{}) for the training steps (forward/backward, clipping, Adam); dev evaluation on the CPU",
+        "backend: cuda ({}{}) for the training steps (forward/backward, clipping, Adam) and the dev evaluations",
         gpu.info().name,
         if gpu.is_emulated() { ", emulated on the CPU" } else { "" }
     );

@@ -2,9 +2,10 @@
 //! weights and Adam's moments stay resident; a step uploads the batch's ids,
 //! runs the training pass (`models::device`), clips the joint gradient
 //! norm and applies Adam there, and brings back only the loss and the
-//! norm. [`DeviceUpdater::sync`] downloads weights and moments into the host
-//! store and `Adam` (for dev evaluation and every checkpoint save), so that
-//! `last/` resumes on either device.
+//! norm. Dev evaluation runs there too ([`predict`], [`evaluate_at`]).
+//! [`DeviceUpdater::sync`] downloads weights and moments into the host
+//! store and `Adam` for each checkpoint save (`best/` when dev improves,
+//! `last/`), so that `last/` resumes on either device.
 //!
 //! The same arithmetic as [`crate::train::Updater`] with the tape: mean
 //! cross-entropy, PyTorch's `clip_grad_norm_` (scale `max / (norm + 1e-6)`
@@ -17,12 +18,14 @@ use crate::backend::{Device, Storage};
 use crate::cuda::params::AdamParams;
 use crate::error::{Error, Result};
 use crate::models::device::{DeviceGrads, DeviceModel, PassLoss, DEVICE_ARCHS};
-use crate::models::{CharBatch, Input, Mode, Model, WordBatch};
+use crate::models::{CharBatch, Input, Mode, Model, ModelConfig, WordBatch};
 use crate::nn::ParamStore;
 use crate::ops::BinaryKind;
 use crate::optim::{renorm_rows, Adam, AdamConfig, Optimizer};
 use crate::tensor::Tensor;
-use crate::train::batches::{Batch, Targets};
+use crate::train::batches::{eval_plan, Batch, Targets};
+use crate::train::metrics::{Metrics, Probs};
+use crate::train::samples::Sample;
 
 const OP: &str = "training on a device";
 
@@ -75,7 +78,8 @@ pub fn unsupported_arch(arch: &str) -> Option<String> {
 pub fn unsupported_objective(objective: &str) -> String {
     format!(
         "the `{objective}` objective does not train on the GPU yet (plain training, --adv hotflip for \
-         char_cnn_lstm and every --adv of lstm_classifier and word_cnn do); use --device cpu"
+         char_cnn_lstm, every --adv of lstm_classifier and word_cnn and the embedding-space ones of \
+         bilstm_tagger do); use --device cpu"
     )
 }
 
@@ -121,6 +125,51 @@ impl DeviceObjective for DevicePlain {
             }
         }
     }
+}
+
+/// `metrics::predict` on the device: the same batches (`eval_plan`,
+/// `Batch::make` with `min_len`), evaluation mode, the probabilities
+/// `exp(log-softmax)` per sample (a tagger's rows cut at each length).
+pub fn predict(
+    model: &DeviceModel,
+    cfg: &ModelConfig,
+    min_len: usize,
+    samples: &[Sample],
+    batch: usize,
+) -> Result<Vec<Probs>> {
+    let c = cfg.n_classes();
+    let lengths: Vec<usize> = samples.iter().map(Sample::len).collect();
+    let mut out: Vec<Probs> = vec![Vec::new(); samples.len()];
+    for members in eval_plan(&lengths, batch) {
+        let b = Batch::make(samples, &members, cfg, min_len)?;
+        let probs: Vec<f32> = model.log_probs(&b.input)?.into_iter().map(f32::exp).collect();
+        let per_sample = match (&b.input, cfg.is_tagger()) {
+            (Input::Words(x), true) => x.len,
+            _ => 1,
+        };
+        for (k, &i) in members.iter().enumerate() {
+            let rows = if cfg.is_tagger() { b.input.lengths()[k] } else { 1 };
+            let at = k * per_sample * c;
+            out[i] = probs
+                .get(at..at + rows * c)
+                .ok_or_else(|| Error::invalid(OP, "the model returned fewer rows than the batch"))?
+                .to_vec();
+        }
+    }
+    Ok(out)
+}
+
+/// [`predict`] and its figures (`metrics::evaluate_at` on the device).
+pub fn evaluate_at(
+    model: &DeviceModel,
+    cfg: &ModelConfig,
+    min_len: usize,
+    samples: &[Sample],
+    batch: usize,
+    dev_threshold: Option<f64>,
+) -> Result<Metrics> {
+    let probs = predict(model, cfg, min_len, samples, batch)?;
+    Metrics::of_at(samples, &probs, cfg, dev_threshold)
 }
 
 /// A batch's characters and classes (`char_cnn_lstm`).
@@ -207,6 +256,12 @@ impl DeviceUpdater {
     /// The model on the device (its weights are the latest).
     pub fn model(&self) -> &DeviceModel {
         &self.model
+    }
+
+    /// The learning rate of the next step (`Optimizer::current_lr` of the
+    /// host Adam this one mirrors).
+    pub fn current_lr(&self) -> f32 {
+        (self.config.lr as f64 * (self.config.decay as f64).powf(self.steps as f64)) as f32
     }
 
     /// Optimiser steps taken (across resumes).

@@ -336,21 +336,32 @@ impl Trainer<'_> {
     /// Scores dev (and test if asked), logs a line, saves `best/` when dev
     /// improves. Returns the dev metrics when they are the new best.
     /// `span` (the training since the previous evaluation) is logged and reset.
+    /// `scored`: dev's (and test's) figures when the caller computed them
+    /// (on the training device), else they are computed here on the host
+    /// from `t`; `lr` is the optimiser's current rate.
+    #[allow(clippy::too_many_arguments)]
     fn evaluate_and_log(
         &self,
         t: &Trainee,
         state: &mut TrainState,
-        adam: &Adam,
+        lr: f32,
         elapsed_s: f64,
         span: &mut Span,
         epoch: f64,
+        scored: Option<Scored>,
     ) -> Result<Option<Metrics>> {
-        let dev = evaluate(&t.model, &t.store, &self.data.dev, self.opts.eval_batch)?;
-        let test = if self.opts.eval_test {
-            let threshold = dev_threshold(Some(&dev));
-            Some(evaluate_at(&t.model, &t.store, &self.data.test, self.opts.eval_batch, threshold)?)
-        } else {
-            None
+        let Scored { dev, test } = match scored {
+            Some(s) => s,
+            None => {
+                let dev = evaluate(&t.model, &t.store, &self.data.dev, self.opts.eval_batch)?;
+                let test = if self.opts.eval_test {
+                    let threshold = dev_threshold(Some(&dev));
+                    Some(evaluate_at(&t.model, &t.store, &self.data.test, self.opts.eval_batch, threshold)?)
+                } else {
+                    None
+                };
+                Scored { dev, test }
+            }
         };
         let score = dev.score();
         let better = state.best_score.is_none_or(|b| score > b);
@@ -375,7 +386,7 @@ impl Trainer<'_> {
             epoch,
             step: state.pos.step,
             minutes: elapsed_s / 60.0,
-            lr: adam.current_lr(),
+            lr,
             train_loss: state.pos.loss_ema,
             docs_per_s: span.per_s(),
             train_s: span.secs,
@@ -464,7 +475,24 @@ struct Session<'r, 'd> {
     best_metrics: Option<Metrics>,
 }
 
+/// One evaluation's figures: dev's, and test's with `--eval-test`.
+struct Scored {
+    dev: Metrics,
+    test: Option<Metrics>,
+}
+
 impl Session<'_, '_> {
+    /// Dev (and test, at dev's threshold) scored with the device's weights.
+    fn score_on_device(&self, d: &DeviceUpdater) -> Result<Scored> {
+        let (data, opts) = (&self.trainer.data, &self.trainer.opts);
+        let eval = |samples: &[Sample], threshold| {
+            device_step::evaluate_at(d.model(), &self.cfg, self.min_len, samples, opts.eval_batch, threshold)
+        };
+        let dev = eval(&data.dev, None)?;
+        let test = if opts.eval_test { Some(eval(&data.test, dev_threshold(Some(&dev)))?) } else { None };
+        Ok(Scored { dev, test })
+    }
+
     /// Brings the device's weights and moments to the host store and Adam.
     fn sync(&mut self) -> Result<()> {
         match &mut self.device {
@@ -513,9 +541,16 @@ impl LoopSession for Session<'_, '_> {
     }
 
     fn evaluate(&mut self, epoch: f64, elapsed_s: f64, span: &mut Span) -> Result<()> {
-        self.sync()?;
-        let best =
-            self.trainer.evaluate_and_log(self.t, &mut self.state, &self.updater.adam, elapsed_s, span, epoch)?;
+        // On a device, dev (and test) are scored there; the weights come
+        // to the host only when `best/` is to be saved.
+        let (scored, lr) = match &self.device {
+            Some((d, _)) => (Some(self.score_on_device(d)?), d.current_lr()),
+            None => (None, self.updater.adam.current_lr()),
+        };
+        if scored.as_ref().is_some_and(|s| self.state.best_score.is_none_or(|b| s.dev.score() > b)) {
+            self.sync()?;
+        }
+        let best = self.trainer.evaluate_and_log(self.t, &mut self.state, lr, elapsed_s, span, epoch, scored)?;
         if best.is_some() {
             self.best_metrics = best;
         }

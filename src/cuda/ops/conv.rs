@@ -7,7 +7,7 @@
 
 use crate::cuda::buffer::DeviceBuf;
 use crate::cuda::gpu::{elementwise, Gpu};
-use crate::cuda::registry::k;
+use crate::cuda::registry::{k, KernelRef};
 use crate::cuda::selfcheck::{randn, rel_err, size_in, worst, Check, MATH, MOVE, POISON, POISON_U32};
 use crate::error::{Error, Result};
 use crate::ops::conv::{col2im as cpu_col2im, im2col as cpu_im2col};
@@ -117,47 +117,7 @@ pub fn max_tanh(
     y: &mut DeviceBuf<f32>,
     arg: &mut DeviceBuf<u32>,
 ) -> Result<()> {
-    let kr = k::conv::CONV_MAX_TANH_F32;
-    let [n, p, fi, ftot, off] = s.check(kr.name)?;
-    pre.expect_len(kr.name, "pre", s.pre_len())?;
-    bias.expect_len(kr.name, "bias", s.fi)?;
-    y.expect_len(kr.name, "y", s.out_len())?;
-    arg.expect_len(kr.name, "arg", s.out_len())?;
-    if s.n * s.fi == 0 {
-        return Ok(());
-    }
-    let cfg = elementwise(s.n * s.fi);
-    let mut args = gpu.args();
-    args.arg(pre).arg(bias).arg(&n).arg(&p).arg(&fi).arg(&ftot).arg(&off).arg(&mut *y).arg(&mut *arg);
-    // SAFETY: the kernel's parameter list; every length checked above against the shape.
-    unsafe { gpu.launch(kr, &mut args, cfg) }
-}
-
-/// `conv_max_tanh_bwd_f32`: `dpre [n, p, fi]` = `g·(1 − y²)` at each arg-max
-/// position of columns `off..off + fi`, 0 elsewhere. `arg` values must be
-/// below `p` (those [`max_tanh`] wrote are).
-pub fn max_tanh_bwd(
-    gpu: &Gpu,
-    g: &DeviceBuf<f32>,
-    y: &DeviceBuf<f32>,
-    arg: &DeviceBuf<u32>,
-    s: MaxTanh,
-    dpre: &mut DeviceBuf<f32>,
-) -> Result<()> {
-    let kr = k::conv::CONV_MAX_TANH_BWD_F32;
-    let [n, p, fi, ftot, off] = s.check(kr.name)?;
-    g.expect_len(kr.name, "g", s.out_len())?;
-    y.expect_len(kr.name, "y", s.out_len())?;
-    arg.expect_len(kr.name, "arg", s.out_len())?;
-    dpre.expect_len(kr.name, "dpre", s.pre_len())?;
-    if dpre.is_empty() {
-        return Ok(());
-    }
-    let cfg = elementwise(dpre.len());
-    let mut args = gpu.args();
-    args.arg(g).arg(y).arg(arg).arg(&n).arg(&p).arg(&fi).arg(&ftot).arg(&off).arg(&mut *dpre);
-    // SAFETY: the kernel's parameter list; it only writes dpre, read at in-range indices.
-    unsafe { gpu.launch(kr, &mut args, cfg) }
+    pool(gpu, k::conv::CONV_MAX_TANH_F32, Pool { pre, bias, valid: None }, s, y, arg)
 }
 
 /// `conv_max_relu_f32` (word_cnn): `y[:, off..off + fi] = relu(max_{p <
@@ -172,11 +132,33 @@ pub fn max_relu(
     y: &mut DeviceBuf<f32>,
     arg: &mut DeviceBuf<u32>,
 ) -> Result<()> {
-    let kr = k::conv::CONV_MAX_RELU_F32;
+    pool(gpu, k::conv::CONV_MAX_RELU_F32, Pool { pre, bias, valid: Some(valid) }, s, y, arg)
+}
+
+/// A pooling kernel's inputs: the pre-activations, the bias and, for the
+/// relu pooling, each row's count of valid positions.
+struct Pool<'a> {
+    pre: &'a DeviceBuf<f32>,
+    bias: &'a DeviceBuf<f32>,
+    valid: Option<&'a DeviceBuf<u32>>,
+}
+
+/// The launch both pooling forwards share: their parameter lists differ
+/// only in `valid`, which follows the bias.
+fn pool(
+    gpu: &Gpu,
+    kr: KernelRef,
+    a: Pool<'_>,
+    s: MaxTanh,
+    y: &mut DeviceBuf<f32>,
+    arg: &mut DeviceBuf<u32>,
+) -> Result<()> {
     let [n, p, fi, ftot, off] = s.check(kr.name)?;
-    pre.expect_len(kr.name, "pre", s.pre_len())?;
-    bias.expect_len(kr.name, "bias", s.fi)?;
-    valid.expect_len(kr.name, "valid", s.n)?;
+    a.pre.expect_len(kr.name, "pre", s.pre_len())?;
+    a.bias.expect_len(kr.name, "bias", s.fi)?;
+    if let Some(v) = a.valid {
+        v.expect_len(kr.name, "valid", s.n)?;
+    }
     y.expect_len(kr.name, "y", s.out_len())?;
     arg.expect_len(kr.name, "arg", s.out_len())?;
     if s.n * s.fi == 0 {
@@ -184,11 +166,29 @@ pub fn max_relu(
     }
     let cfg = elementwise(s.n * s.fi);
     let mut args = gpu.args();
-    args.arg(pre).arg(bias).arg(valid).arg(&n).arg(&p).arg(&fi).arg(&ftot).arg(&off).arg(&mut *y).arg(&mut *arg);
-    // SAFETY: the kernel's parameter list; lengths checked above. The
+    args.arg(a.pre).arg(a.bias);
+    if let Some(v) = a.valid {
+        args.arg(v);
+    }
+    args.arg(&n).arg(&p).arg(&fi).arg(&ftot).arg(&off).arg(&mut *y).arg(&mut *arg);
+    // SAFETY: the kernel's parameter list; lengths checked above. The relu
     // kernel reads pre at positions below valid[n], which callers keep in
     // 1..=p (the device layer checks it; the values are not re-read here).
     unsafe { gpu.launch(kr, &mut args, cfg) }
+}
+
+/// `conv_max_tanh_bwd_f32`: `dpre [n, p, fi]` = `g·(1 − y²)` at each arg-max
+/// position of columns `off..off + fi`, 0 elsewhere. `arg` values must be
+/// below `p` (those [`max_tanh`] wrote are).
+pub fn max_tanh_bwd(
+    gpu: &Gpu,
+    g: &DeviceBuf<f32>,
+    y: &DeviceBuf<f32>,
+    arg: &DeviceBuf<u32>,
+    s: MaxTanh,
+    dpre: &mut DeviceBuf<f32>,
+) -> Result<()> {
+    pool_bwd(gpu, k::conv::CONV_MAX_TANH_BWD_F32, [g, y], arg, s, dpre)
 }
 
 /// `conv_max_relu_bwd_f32`: `dpre [n, p, fi]` = `g` at each arg-max
@@ -202,7 +202,18 @@ pub fn max_relu_bwd(
     s: MaxTanh,
     dpre: &mut DeviceBuf<f32>,
 ) -> Result<()> {
-    let kr = k::conv::CONV_MAX_RELU_BWD_F32;
+    pool_bwd(gpu, k::conv::CONV_MAX_RELU_BWD_F32, [g, y], arg, s, dpre)
+}
+
+/// The launch both pooling backwards share (the same parameter list).
+fn pool_bwd(
+    gpu: &Gpu,
+    kr: KernelRef,
+    [g, y]: [&DeviceBuf<f32>; 2],
+    arg: &DeviceBuf<u32>,
+    s: MaxTanh,
+    dpre: &mut DeviceBuf<f32>,
+) -> Result<()> {
     let [n, p, fi, ftot, off] = s.check(kr.name)?;
     g.expect_len(kr.name, "g", s.out_len())?;
     y.expect_len(kr.name, "y", s.out_len())?;
@@ -221,60 +232,59 @@ pub fn max_relu_bwd(
 /// CPU twin of `conv_max_tanh_f32`: `ops::char_conv`'s rule (strict `>`
 /// over positions, then the bias, then tanh).
 pub fn max_tanh_twin(pre: &[f32], bias: &[f32], s: MaxTanh, y: &mut [f32], arg: &mut [u32]) {
-    for ni in 0..s.n {
-        for f in 0..s.fi {
-            let (mut best, mut at) = (pre[ni * s.p * s.fi + f], 0u32);
-            for pi in 1..s.p {
-                let v = pre[(ni * s.p + pi) * s.fi + f];
-                if v > best {
-                    (best, at) = (v, pi as u32);
-                }
-            }
-            y[ni * s.ftot + s.off + f] = fastmath::tanh(best + bias[f]);
-            arg[ni * s.ftot + s.off + f] = at;
-        }
-    }
+    pool_twin(pre, bias, None, s, y, arg, fastmath::tanh)
 }
 
 /// CPU twin of `conv_max_tanh_bwd_f32`.
 pub fn max_tanh_bwd_twin(g: &[f32], y: &[f32], arg: &[u32], s: MaxTanh) -> Vec<f32> {
-    let mut dpre = vec![0.0f32; s.pre_len()];
-    for ni in 0..s.n {
-        for f in 0..s.fi {
-            let at = ni * s.ftot + s.off + f;
-            dpre[(ni * s.p + arg[at] as usize) * s.fi + f] = g[at] * (1.0 - y[at] * y[at]);
-        }
-    }
-    dpre
+    pool_bwd_twin(g, y, arg, s, |g, y| g * (1.0 - y * y))
 }
 
 /// CPU twin of `conv_max_relu_f32`: the tape's `max_over_valid` rule
 /// (strict `>` over the first `valid[n]` positions), then the bias and relu.
 pub fn max_relu_twin(pre: &[f32], bias: &[f32], valid: &[u32], s: MaxTanh, y: &mut [f32], arg: &mut [u32]) {
+    pool_twin(pre, bias, Some(valid), s, y, arg, |v| v.max(0.0))
+}
+
+/// CPU twin of `conv_max_relu_bwd_f32`.
+pub fn max_relu_bwd_twin(g: &[f32], y: &[f32], arg: &[u32], s: MaxTanh) -> Vec<f32> {
+    pool_bwd_twin(g, y, arg, s, |g, y| if y > 0.0 { g } else { 0.0 })
+}
+
+/// The max over the first `valid[n]` positions (all `p` without `valid`;
+/// strict `>`, so the first on ties), then the bias and `act`.
+fn pool_twin(
+    pre: &[f32],
+    bias: &[f32],
+    valid: Option<&[u32]>,
+    s: MaxTanh,
+    y: &mut [f32],
+    arg: &mut [u32],
+    act: impl Fn(f32) -> f32,
+) {
     for ni in 0..s.n {
+        let positions = valid.map_or(s.p, |v| v[ni] as usize);
         for f in 0..s.fi {
             let (mut best, mut at) = (pre[ni * s.p * s.fi + f], 0u32);
-            for pi in 1..valid[ni] as usize {
+            for pi in 1..positions {
                 let v = pre[(ni * s.p + pi) * s.fi + f];
                 if v > best {
                     (best, at) = (v, pi as u32);
                 }
             }
-            y[ni * s.ftot + s.off + f] = (best + bias[f]).max(0.0);
+            y[ni * s.ftot + s.off + f] = act(best + bias[f]);
             arg[ni * s.ftot + s.off + f] = at;
         }
     }
 }
 
-/// CPU twin of `conv_max_relu_bwd_f32`.
-pub fn max_relu_bwd_twin(g: &[f32], y: &[f32], arg: &[u32], s: MaxTanh) -> Vec<f32> {
+/// `dpre` = `dact(g, y)` at each arg-max position, 0 elsewhere.
+fn pool_bwd_twin(g: &[f32], y: &[f32], arg: &[u32], s: MaxTanh, dact: impl Fn(f32, f32) -> f32) -> Vec<f32> {
     let mut dpre = vec![0.0f32; s.pre_len()];
     for ni in 0..s.n {
         for f in 0..s.fi {
             let at = ni * s.ftot + s.off + f;
-            if y[at] > 0.0 {
-                dpre[(ni * s.p + arg[at] as usize) * s.fi + f] = g[at];
-            }
+            dpre[(ni * s.p + arg[at] as usize) * s.fi + f] = dact(g[at], y[at]);
         }
     }
     dpre
@@ -292,16 +302,28 @@ fn tied(rng: &mut Rng, n: usize) -> Vec<f32> {
     randn(rng, n, 1.0).iter().map(|&v| if rng.below(4) == 0 { 0.5 } else { v }).collect()
 }
 
-fn check_max_tanh(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
+/// The pooling forwards against their twins: tanh, or with `relu` the
+/// max over random valid counts (drawn after the bias, as before).
+fn check_pool(gpu: &Gpu, rng: &mut Rng, relu: bool) -> Result<f64> {
     let mut err = 0.0;
     for _ in 0..5 {
         let s = random_max_tanh(rng);
         let (pre, bias) = (tied(rng, s.pre_len()), randn(rng, s.fi, 0.5));
+        let valid = relu.then(|| random_valid(rng, s));
         // Columns outside off..off + fi must keep their poison.
         let (mut want_y, mut want_arg) = (vec![POISON; s.out_len()], vec![POISON_U32; s.out_len()]);
-        max_tanh_twin(&pre, &bias, s, &mut want_y, &mut want_arg);
         let (mut y, mut arg) = (gpu.filled(s.out_len(), POISON)?, gpu.filled(s.out_len(), POISON_U32)?);
-        max_tanh(gpu, &gpu.upload(&pre)?, &gpu.upload(&bias)?, s, &mut y, &mut arg)?;
+        let (pre_d, bias_d) = (gpu.upload(&pre)?, gpu.upload(&bias)?);
+        match &valid {
+            Some(v) => {
+                max_relu_twin(&pre, &bias, v, s, &mut want_y, &mut want_arg);
+                max_relu(gpu, &pre_d, &bias_d, &gpu.upload(v)?, s, &mut y, &mut arg)?;
+            }
+            None => {
+                max_tanh_twin(&pre, &bias, s, &mut want_y, &mut want_arg);
+                max_tanh(gpu, &pre_d, &bias_d, s, &mut y, &mut arg)?;
+            }
+        }
         let got_y = gpu.download(&y)?;
         let poison_kept = got_y.iter().zip(&want_y).all(|(a, b)| (a.to_bits() == POISON.to_bits()) == b.is_nan());
         if gpu.download(&arg)? != want_arg || !poison_kept {
@@ -313,61 +335,39 @@ fn check_max_tanh(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
     Ok(err)
 }
 
-fn check_max_tanh_bwd(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
+/// The pooling backwards against their twins (see [`check_pool`]).
+fn check_pool_bwd(gpu: &Gpu, rng: &mut Rng, relu: bool) -> Result<f64> {
     let mut err = 0.0;
     for _ in 0..5 {
         let s = random_max_tanh(rng);
         let (pre, bias) = (tied(rng, s.pre_len()), randn(rng, s.fi, 0.5));
+        let valid = relu.then(|| random_valid(rng, s));
         let (mut y, mut arg) = (vec![0.0f32; s.out_len()], vec![0u32; s.out_len()]);
-        max_tanh_twin(&pre, &bias, s, &mut y, &mut arg);
+        match &valid {
+            Some(v) => max_relu_twin(&pre, &bias, v, s, &mut y, &mut arg),
+            None => max_tanh_twin(&pre, &bias, s, &mut y, &mut arg),
+        }
         let g = randn(rng, s.out_len(), 1.0);
-        let want = max_tanh_bwd_twin(&g, &y, &arg, s);
+        let (twin, launch): (PoolBwdTwin, PoolBwd) =
+            if relu { (max_relu_bwd_twin, max_relu_bwd) } else { (max_tanh_bwd_twin, max_tanh_bwd) };
+        let want = twin(&g, &y, &arg, s);
         let mut dpre = gpu.filled(s.pre_len(), POISON)?;
-        max_tanh_bwd(gpu, &gpu.upload(&g)?, &gpu.upload(&y)?, &gpu.upload(&arg)?, s, &mut dpre)?;
+        launch(gpu, &gpu.upload(&g)?, &gpu.upload(&y)?, &gpu.upload(&arg)?, s, &mut dpre)?;
         err = worst(err, rel_err(&gpu.download(&dpre)?, &want));
     }
     Ok(err)
 }
+
+/// A pooling backward's launcher ([`max_tanh_bwd`], [`max_relu_bwd`]): `dpre`
+/// from the output gradient at each arg-max.
+pub type PoolBwd =
+    fn(&Gpu, &DeviceBuf<f32>, &DeviceBuf<f32>, &DeviceBuf<u32>, MaxTanh, &mut DeviceBuf<f32>) -> Result<()>;
+
+/// A pooling backward's CPU twin ([`max_tanh_bwd_twin`], [`max_relu_bwd_twin`]).
+type PoolBwdTwin = fn(&[f32], &[f32], &[u32], MaxTanh) -> Vec<f32>;
 
 fn random_valid(rng: &mut Rng, s: MaxTanh) -> Vec<u32> {
     (0..s.n).map(|_| size_in(rng, 1, s.p) as u32).collect()
-}
-
-fn check_max_relu(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
-    let mut err = 0.0;
-    for _ in 0..5 {
-        let s = random_max_tanh(rng);
-        let (pre, bias, valid) = (tied(rng, s.pre_len()), randn(rng, s.fi, 0.5), random_valid(rng, s));
-        // Columns outside off..off + fi must keep their poison.
-        let (mut want_y, mut want_arg) = (vec![POISON; s.out_len()], vec![POISON_U32; s.out_len()]);
-        max_relu_twin(&pre, &bias, &valid, s, &mut want_y, &mut want_arg);
-        let (mut y, mut arg) = (gpu.filled(s.out_len(), POISON)?, gpu.filled(s.out_len(), POISON_U32)?);
-        max_relu(gpu, &gpu.upload(&pre)?, &gpu.upload(&bias)?, &gpu.upload(&valid)?, s, &mut y, &mut arg)?;
-        let got_y = gpu.download(&y)?;
-        let poison_kept = got_y.iter().zip(&want_y).all(|(a, b)| (a.to_bits() == POISON.to_bits()) == b.is_nan());
-        if gpu.download(&arg)? != want_arg || !poison_kept {
-            return Ok(f64::INFINITY);
-        }
-        let cols = |v: &[f32]| -> Vec<f32> { v.iter().copied().filter(|x| !x.is_nan()).collect() };
-        err = worst(err, rel_err(&cols(&got_y), &cols(&want_y)));
-    }
-    Ok(err)
-}
-
-fn check_max_relu_bwd(gpu: &Gpu, rng: &mut Rng) -> Result<f64> {
-    let mut err = 0.0;
-    for _ in 0..5 {
-        let s = random_max_tanh(rng);
-        let (pre, bias, valid) = (tied(rng, s.pre_len()), randn(rng, s.fi, 0.5), random_valid(rng, s));
-        let (mut y, mut arg) = (vec![0.0f32; s.out_len()], vec![0u32; s.out_len()]);
-        max_relu_twin(&pre, &bias, &valid, s, &mut y, &mut arg);
-        let g = randn(rng, s.out_len(), 1.0);
-        let want = max_relu_bwd_twin(&g, &y, &arg, s);
-        let mut dpre = gpu.filled(s.pre_len(), POISON)?;
-        max_relu_bwd(gpu, &gpu.upload(&g)?, &gpu.upload(&y)?, &gpu.upload(&arg)?, s, &mut dpre)?;
-        err = worst(err, rel_err(&gpu.download(&dpre)?, &want));
-    }
-    Ok(err)
 }
 
 fn random_shape(rng: &mut Rng) -> Conv1d {
@@ -406,10 +406,18 @@ pub(crate) fn checks() -> Vec<Check> {
         Check::kernel(k::conv::IM2COL_F32, "ops::conv::im2col", MOVE, |g, r| check(g, r, true)),
         // Same additions in the same order as the CPU: exact.
         Check::kernel(k::conv::COL2IM_F32, "ops::conv::col2im", MOVE, |g, r| check(g, r, false)),
-        Check::kernel(k::conv::CONV_MAX_TANH_F32, "ops::char_conv's max + bias + tanh", MATH, check_max_tanh),
-        Check::kernel(k::conv::CONV_MAX_TANH_BWD_F32, "ops::char_conv's arg-max backward", MATH, check_max_tanh_bwd),
-        Check::kernel(k::conv::CONV_MAX_RELU_F32, "word_cnn's max over valid + bias + relu", MATH, check_max_relu),
-        Check::kernel(k::conv::CONV_MAX_RELU_BWD_F32, "word_cnn's arg-max backward", MATH, check_max_relu_bwd),
+        Check::kernel(k::conv::CONV_MAX_TANH_F32, "ops::char_conv's max + bias + tanh", MATH, |g, r| {
+            check_pool(g, r, false)
+        }),
+        Check::kernel(k::conv::CONV_MAX_TANH_BWD_F32, "ops::char_conv's arg-max backward", MATH, |g, r| {
+            check_pool_bwd(g, r, false)
+        }),
+        Check::kernel(k::conv::CONV_MAX_RELU_F32, "word_cnn's max over valid + bias + relu", MATH, |g, r| {
+            check_pool(g, r, true)
+        }),
+        Check::kernel(k::conv::CONV_MAX_RELU_BWD_F32, "word_cnn's arg-max backward", MATH, |g, r| {
+            check_pool_bwd(g, r, true)
+        }),
     ]
 }
 

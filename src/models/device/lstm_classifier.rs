@@ -260,6 +260,15 @@ impl DeviceLstmClassifier {
         Ok(())
     }
 
+    /// Evaluation-mode log-probabilities of `x` (`[B, C]`, or `[B·T, C]`
+    /// for the tagger), left on the device (no backward: dev evaluation).
+    pub fn log_probs(&self, x: &WordBatch) -> Result<Storage> {
+        let rows = self.rows(x);
+        let (zeros, w) = (vec![0; rows], vec![0.0; rows]);
+        self.check(x, &zeros, &w)?;
+        Ok(self.forward(x, &self.embed(x)?, None, &zeros, &w, Mode::EVAL)?.ls)
+    }
+
     /// The embedded words `[B·T, D]` (rows of the table as the model reads it).
     pub fn embed(&self, x: &WordBatch) -> Result<Storage> {
         self.dev.embedding_fwd(self.table(), self.cfg.vocab, self.cfg.embed_dim, &x.ids)
@@ -459,6 +468,15 @@ pub enum PassLoss<'a> {
         /// One weight per text.
         weights: &'a [f32],
     },
+    /// The tagger's VAT term: the mean over the real tokens (`mask > 0`) of
+    /// KL(p ‖ q), `p` these log-probabilities `[B·T, C]` (held fixed), as
+    /// `adv::embedding`'s `kl_loss` selects the rows on the tape.
+    TaggedKl {
+        /// The clean pass's log-probabilities `[B·T, C]`.
+        log_probs: &'a Storage,
+        /// 1 at real tokens, 0 at padding `[B·T]`.
+        mask: &'a [f32],
+    },
 }
 
 /// One training pass on the device.
@@ -511,9 +529,9 @@ impl DeviceLstmClassifier {
                 }
                 (labels, mask.iter().map(|&m| (m as f64 / total) as f32).collect())
             }
-            PassLoss::Kl(_) => {
-                if self.per_token {
-                    return Err(Error::invalid(OP, "the tagger's KL term does not run on a device yet"));
+            PassLoss::Kl(_) | PassLoss::TaggedKl { .. } => {
+                if self.per_token != matches!(loss, PassLoss::TaggedKl { .. }) {
+                    return Err(Error::invalid(OP, "the KL term is per token for the tagger, per text otherwise"));
                 }
                 zeros = vec![0; rows];
                 // Only the log-softmax is wanted: no row contributes a loss.

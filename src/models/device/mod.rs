@@ -12,7 +12,8 @@
 //!   weight's gradient, for `train::device_step`).
 //! - `lstm_classifier`: training, optionally with a perturbation of the
 //!   embedded words and their gradient (the embedding-space adversaries).
-//! - `bilstm_tagger`: plain training (the same model with both directions).
+//! - `bilstm_tagger`: the same model with both directions and a loss over
+//!   the real tokens; plain and embedding-space adversarial training.
 //! - `word_cnn`: training, optionally with a perturbation of the embedded
 //!   words (as `lstm_classifier`).
 //! - [`DeviceClassifier`]: any of the three classifiers as the attacks
@@ -36,8 +37,8 @@ pub use train::DeviceGrads;
 pub use word_cnn::DeviceWordCnn;
 
 use crate::backend::{Device, Storage};
-use crate::error::Result;
-use crate::models::{Model, ModelConfig};
+use crate::error::{Error, Result};
+use crate::models::{Input, Model, ModelConfig};
 use crate::nn::ParamStore;
 
 /// A model that trains on a device.
@@ -100,6 +101,20 @@ impl DeviceModel {
         }
     }
 
+    /// Evaluation-mode log-probabilities of `input`, on the host: `[B, C]`,
+    /// or `[B·T, C]` for the tagger (dev evaluation during training).
+    pub fn log_probs(&self, input: &Input) -> Result<Vec<f32>> {
+        let lp = match (self, input) {
+            (DeviceModel::CharCnnLstm(m), Input::Chars(x)) => {
+                return Ok(m.evaluate(x, &vec![0; x.batch], &vec![0.0; x.batch], false)?.log_probs)
+            }
+            (DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m), Input::Words(x)) => m.log_probs(x)?,
+            (DeviceModel::WordCnn(m), Input::Words(x)) => m.log_probs(x)?,
+            _ => return Err(Error::invalid("evaluation on a device", "the batch's input does not fit the model")),
+        };
+        self.device().to_host(&lp)
+    }
+
     /// Rebuilds what is derived from the weights after they changed.
     pub fn refresh(&mut self) -> Result<()> {
         match self {
@@ -111,8 +126,8 @@ impl DeviceModel {
 }
 
 /// What the embedding-space adversaries (`adv::embedding_device`) need of
-/// a word classifier on a device: its table, sizes and a training pass at
-/// perturbed embedded words (`lstm_classifier`, `word_cnn`).
+/// a word model on a device: its table, sizes and a training pass at
+/// perturbed embedded words (`lstm_classifier`, `bilstm_tagger`, `word_cnn`).
 pub trait WordPasses {
     /// The device it runs on.
     fn device(&self) -> &Arc<dyn Device>;

@@ -161,6 +161,14 @@ impl DeviceWordCnn {
         WordConvArgs { x: input, shape, kernels, lengths }
     }
 
+    /// Evaluation-mode log-probabilities `[B, C]` of `x`, left on the
+    /// device (no backward: dev evaluation).
+    pub fn log_probs(&self, x: &WordBatch) -> Result<Storage> {
+        let (zeros, w) = (vec![0; x.batch], vec![0.0; x.batch]);
+        self.check(x, &zeros, &w)?;
+        Ok(self.forward(x, self.embed(x)?, None, &zeros, &w, Mode::EVAL)?.ls)
+    }
+
     /// The embedded words `[B·T, D]`.
     pub fn embed(&self, x: &WordBatch) -> Result<Storage> {
         self.dev.embedding_fwd(self.table(), self.cfg.vocab, self.cfg.embed_dim, &x.ids)
@@ -264,7 +272,9 @@ impl DeviceWordCnn {
         let (classes, w): (&[usize], Vec<f32>) = match loss {
             PassLoss::CrossEntropy(c) => (c, vec![1.0 / rows.max(1) as f32; rows]),
             PassLoss::Weighted { classes, weights } => (classes, weights.to_vec()),
-            PassLoss::Tagged { .. } => return Err(Error::invalid(OP, "word_cnn classifies; it does not tag")),
+            PassLoss::Tagged { .. } | PassLoss::TaggedKl { .. } => {
+                return Err(Error::invalid(OP, "word_cnn classifies; it does not tag"))
+            }
             PassLoss::Kl(_) => {
                 zeros = vec![0; rows];
                 // Only the log-softmax is wanted: no row contributes a loss.
