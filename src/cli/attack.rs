@@ -323,9 +323,7 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         html: a.html.clone(),
         limit: a.limit,
         progress: !a.no_progress,
-        // A GPU attack keeps its one device queue; on the CPU a batch's
-        // passes are too small to share the threads well (BENCHMARKS.md, par16).
-        parallel: a.parallel.unwrap_or(if attacker.on_gpu() { 1 } else { threads }),
+        parallel: parallel(a.parallel, attacker.on_gpu(), threads)?,
     };
     let mut outcome = run_resumable(&attack, examples, &spec, &ck.config.labels, &opts, &interrupt)?;
     if a.level == Level::Word && outcome.summary.unchanged > 0 {
@@ -343,6 +341,22 @@ pub fn run(a: AttackArgs, threads: usize, backend: &Backend, interrupt: Arc<Atom
         .into());
     }
     Ok(())
+}
+
+/// Batches side by side: one per thread on the CPU, where a batch's passes
+/// are too small to share the threads well (BENCHMARKS.md, par21); one at a
+/// time on a GPU, whose one queue the workers would only contend for (a
+/// larger `--batch` is the way to fill it).
+fn parallel(asked: Option<usize>, on_gpu: bool, threads: usize) -> CliResult<usize> {
+    match asked {
+        Some(n) if n > 1 && on_gpu => {
+            Err(format!("--parallel {n}: an attack on the GPU runs one batch at a time; use --batch for larger passes")
+                .into())
+        }
+        Some(n) => Ok(n),
+        None if on_gpu => Ok(1),
+        None => Ok(threads.max(1)),
+    }
 }
 
 /// What to tell the user when the word constraints left examples without a
@@ -421,4 +435,19 @@ fn translation(a: AttackArgs, threads: usize, interrupt: Arc<AtomicBool>) -> Cli
         html: a.html,
     };
     super::translate_attack::run(r, interrupt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parallel;
+
+    #[test]
+    fn batches_go_side_by_side_on_the_cpu_and_one_at_a_time_on_a_gpu() {
+        assert_eq!(parallel(None, false, 4).unwrap(), 4);
+        assert_eq!(parallel(Some(3), false, 4).unwrap(), 3);
+        assert_eq!(parallel(None, true, 16).unwrap(), 1);
+        assert_eq!(parallel(Some(1), true, 16).unwrap(), 1);
+        let err = parallel(Some(2), true, 16).unwrap_err().to_string();
+        assert!(err.contains("--parallel 2") && err.contains("--batch"), "{err}");
+    }
 }
