@@ -13,6 +13,7 @@
 //!   filter) has a gradient, so dW and dx are sums of short axpys instead
 //!   of two dense GEMMs over mostly-zero rows.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -301,8 +302,8 @@ fn word_features(
     let mut out = Buf::scratch(n * ftot);
     let mut arg = vec![0u8; n * ftot];
     out.par_chunks_mut(CHUNK_WORDS * ftot).zip(arg.par_chunks_mut(CHUNK_WORDS * ftot)).enumerate().for_each_init(
-        || (Vec::new(), Vec::new(), Vec::new()),
-        |(cols, z, pre), (ci, (out, arg))| {
+        || (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::<u32>::new()),
+        |(cols, z, pre, mx, am), (ci, (out, arg))| {
             let n0 = ci * CHUNK_WORDS;
             let n1 = (n0 + CHUNK_WORDS).min(n);
             let nw = n1 - n0;
@@ -315,20 +316,22 @@ fn word_features(
                 let b = View { data: &wc[f0..], rows: w * c, cols: fw, rs: ftot, cs: 1 };
                 gemm::matmul_serial(a, b, ViewMut::rm(z, rows, fw));
                 // Position 0, then the later ones in order with a strict
-                // `>` (the first maximum wins); branch-free so it vectorises.
-                for i in 0..nw {
-                    out[i * ftot + f0..i * ftot + f1].copy_from_slice(&z[i * fw..(i + 1) * fw]);
-                    arg[i * ftot + f0..i * ftot + f1].fill(0);
+                // `>` (the first maximum wins). A position's rows for all
+                // words are one block, so each is one long branch-free loop
+                // over 32-bit lanes (a u8 arg-max in the loop did not
+                // vectorise well: half the op's time went to it).
+                let (zm, rest) = z.split_at(nw * fw);
+                mx.clear();
+                mx.extend_from_slice(zm);
+                am.clear();
+                am.resize(nw * fw, 0);
+                for (p, zp) in rest.chunks_exact(nw * fw).enumerate() {
+                    max_update(mx, am, zp, p as u32 + 1);
                 }
-                for p in 1..=l - w {
-                    for i in 0..nw {
-                        let zr = &z[(p * nw + i) * fw..(p * nw + i + 1) * fw];
-                        let (o, a) = (&mut out[i * ftot + f0..i * ftot + f1], &mut arg[i * ftot + f0..i * ftot + f1]);
-                        for ((o, a), &zv) in o.iter_mut().zip(a.iter_mut()).zip(zr) {
-                            let better = zv > *o;
-                            *o = if better { zv } else { *o };
-                            *a = if better { p as u8 } else { *a };
-                        }
+                for i in 0..nw {
+                    out[i * ftot + f0..i * ftot + f1].copy_from_slice(&mx[i * fw..(i + 1) * fw]);
+                    for (d, &a) in arg[i * ftot + f0..i * ftot + f1].iter_mut().zip(&am[i * fw..(i + 1) * fw]) {
+                        *d = a as u8;
                     }
                 }
             }
@@ -343,6 +346,17 @@ fn word_features(
         },
     );
     (out, arg)
+}
+
+/// `mx = max(mx, z)` elementwise, `am = p` where `z` is strictly larger
+/// (so the first position of a maximum keeps it).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn max_update(mx: &mut [f32], am: &mut [u32], z: &[f32], p: u32) {
+    for ((o, a), &zv) in mx.iter_mut().zip(am.iter_mut()).zip(z) {
+        let better = zv > *o;
+        *o = if better { zv } else { *o };
+        *a = if better { p } else { *a };
+    }
 }
 
 fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
