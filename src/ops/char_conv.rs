@@ -231,19 +231,43 @@ fn input_grad(dz: &[f32], arg: &[u8], wc: &[f32], lay: &Layout, n: usize) -> Vec
     let wct = transpose(wc, k, ftot);
     let mut dx = vec![0.0f32; n * l * c];
     dx.par_chunks_mut(l * c).enumerate().for_each(|(ni, dxn)| {
-        for f in 0..ftot {
-            let d = dz[ni * ftot + f];
-            if d == 0.0 {
-                continue;
-            }
-            let p = arg[ni * ftot + f] as usize;
-            let len = lay.width[f] * c;
-            for (a, &w) in dxn[p * c..p * c + len].iter_mut().zip(&wct[f * k..f * k + len]) {
-                *a += d * w;
-            }
-        }
+        let row = ni * ftot..(ni + 1) * ftot;
+        word_input_grad(dxn, &dz[row.clone()], &arg[row], &wct, &lay.width, c);
     });
     dx
+}
+
+/// [`input_grad`] of one word. Multiversioned: the axpys are 25–150
+/// floats, and the crate's baseline target vectorises them 4 wide only.
+/// Each element is `a + d·w` in the same order at any width: same bits.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn word_input_grad(dxn: &mut [f32], dz: &[f32], arg: &[u8], wct: &[f32], width: &[usize], c: usize) {
+    let k = wct.len() / dz.len();
+    for (f, (&d, &p)) in dz.iter().zip(arg).enumerate() {
+        if d == 0.0 {
+            continue;
+        }
+        let (p, len) = (p as usize, width[f] * c);
+        for (a, &w) in dxn[p * c..p * c + len].iter_mut().zip(&wct[f * k..f * k + len]) {
+            *a += d * w;
+        }
+    }
+}
+
+/// One word's `dWᵀ` terms added into `part` (see [`stacked_weight_grad`];
+/// multiversioned like [`word_input_grad`]).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn word_weight_grad(part: &mut [f32], word: &[f32], dz: &[f32], arg: &[u8], width: &[usize], c: usize) {
+    let k = part.len() / dz.len();
+    for (f, (&d, &p)) in dz.iter().zip(arg).enumerate() {
+        if d == 0.0 {
+            continue;
+        }
+        let (p, len) = (p as usize, width[f] * c);
+        for (r, &v) in part[f * k..f * k + len].iter_mut().zip(&word[p * c..p * c + len]) {
+            *r += d * v;
+        }
+    }
 }
 
 /// `dWᵀ[f, j·C + c] += dz · x[n, p + j, c]` (`[F, K]`, the stacked layout
@@ -257,18 +281,9 @@ fn stacked_weight_grad(dz: &[f32], arg: &[u8], xd: &[f32], lay: &Layout, n: usiz
         .map(|blk| {
             let mut part = vec![0.0f32; ftot * k];
             for ni in blk * CHUNK_WORDS..((blk + 1) * CHUNK_WORDS).min(n) {
+                let row = ni * ftot..(ni + 1) * ftot;
                 let word = &xd[ni * l * c..(ni + 1) * l * c];
-                for f in 0..ftot {
-                    let d = dz[ni * ftot + f];
-                    if d == 0.0 {
-                        continue;
-                    }
-                    let p = arg[ni * ftot + f] as usize;
-                    let len = lay.width[f] * c;
-                    for (r, &v) in part[f * k..f * k + len].iter_mut().zip(&word[p * c..p * c + len]) {
-                        *r += d * v;
-                    }
-                }
+                word_weight_grad(&mut part, word, &dz[row.clone()], &arg[row], &lay.width, c);
             }
             part
         })
