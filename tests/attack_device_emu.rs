@@ -11,10 +11,11 @@
 #[path = "char_fixture/mod.rs"]
 mod char_fixture;
 
+#[path = "common/jsonl.rs"]
+mod jsonl;
+
 use std::path::Path;
 use std::process::{Command, Output};
-
-use serde_json::Value;
 
 fn attack(device: &str, model: &Path, data: &Path, out: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hotflip"))
@@ -29,43 +30,6 @@ fn attack(device: &str, model: &Path, data: &Path, out: &Path) -> Output {
         .unwrap()
 }
 
-fn records(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Equal JSON, numbers within `tol` (relative above 1), `seconds` ignored.
-fn same(path: &str, a: &Value, b: &Value, tol: f64, diffs: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys.into_iter().filter(|k| k.as_str() != "seconds") {
-                match (x.get(k), y.get(k)) {
-                    (Some(u), Some(v)) => same(&format!("{path}.{k}"), u, v, tol, diffs),
-                    _ => diffs.push(format!("{path}.{k}: only in one file")),
-                }
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                same(&format!("{path}[{i}]"), u, v, tol, diffs);
-            }
-        }
-        (Value::Number(x), Value::Number(y)) => {
-            let (u, v) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            if (u - v).abs() > tol * v.abs().max(1.0) {
-                diffs.push(format!("{path}: {u} vs {v}"));
-            }
-        }
-        _ if a == b => {}
-        _ => diffs.push(format!("{path}: {a} vs {b}")),
-    }
-}
-
 #[test]
 fn the_emulated_device_attack_writes_the_cpu_runs_jsonl() {
     let (root, data, model) = char_fixture::setup("attack-device-emu", "jsonl");
@@ -76,11 +40,11 @@ fn the_emulated_device_attack_writes_the_cpu_runs_jsonl() {
     let stderr = String::from_utf8_lossy(&emu.stderr);
     assert!(emu.status.success(), "emulated run: {stderr}");
     assert!(stderr.contains("emulated on the CPU) for forward/backward, HotFlip scoring"), "{stderr}");
-    let (a, b) = (records(&cpu_out), records(&emu_out));
+    let (a, b) = (jsonl::records(&cpu_out), jsonl::records(&emu_out));
     assert_eq!(a.len(), b.len());
     let mut diffs = Vec::new();
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        same(&format!("record {i}"), x, y, 1e-4, &mut diffs);
+        jsonl::same(&format!("record {i}"), x, y, 1e-4, &mut diffs);
     }
     assert!(diffs.is_empty(), "the emulated device's JSONL differs from the CPU's:\n{}", diffs.join("\n"));
     let changed: usize = a.iter().map(|r| r["changes"].as_array().map_or(0, |c| c.len())).sum();
