@@ -27,7 +27,7 @@
 use crate::adv::embedding::{EmbeddingAdversary, EmbeddingMethod};
 use crate::adv::iadvt_baselines::{choose, one_hot, OneDirection};
 use crate::adv::perturb::{random_direction, real_positions};
-use crate::backend::{Device, Gemm, IadvtArgs, NearestArgs, Storage};
+use crate::backend::{Device, Gemm, IadvtArgs, NearestArgs, NearestWords, Storage};
 use crate::error::{Error, Result};
 use crate::models::device::{DeviceGrads, DeviceModel, PassLoss, WordPasses};
 use crate::models::{Input, Mode, WordBatch};
@@ -170,19 +170,17 @@ impl EmbeddingAdversary {
         kl_grad: impl FnOnce(&Storage) -> Result<Option<Storage>>,
     ) -> Result<Option<Storage>> {
         let d = m.device().as_ref();
-        let ((vocab, dim), all, k) = (m.table_dims(), x.batch * x.len, self.neighbours);
-        let (rows, ids) = positions(x);
-        let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
-        let at = NearestArgs { table: m.table(), vocab, dim, ids: &ids, w: &w };
-        let near = d.nn_search(at, k)?;
+        let (dim, all, k) = (m.table_dims().1, x.batch * x.len, self.neighbours);
+        let hood = Neighbourhood::search(m, x, k)?;
+        let (at, near, rows) = (hood.args(m), &hood.near, &hood.rows);
         let mut rng = Rng::derive(self.seed, step);
-        let raw: Vec<f32> = (0..ids.len() * k).map(|_| rng.normal()).collect();
+        let raw: Vec<f32> = (0..hood.ids.len() * k).map(|_| rng.normal()).collect();
         let alpha0 = d.nn_alpha(&d.upload(&raw)?, k, &x.lengths, AlphaScope::PerExample, self.xi)?;
-        let r0 = d.embedding_bwd(&d.nn_perturb(at, &near, &alpha0)?, all, dim, &rows, None)?;
+        let r0 = d.embedding_bwd(&d.nn_perturb(at, near, &alpha0)?, all, dim, rows, None)?;
         let Some(gr) = kl_grad(&r0)? else { return Ok(None) };
-        let ghat = d.nn_project(at, &near, &d.embedding_fwd(&gr, all, dim, &rows)?)?;
+        let ghat = d.nn_project(at, near, &d.embedding_fwd(&gr, all, dim, rows)?)?;
         let alpha = d.nn_alpha(&ghat, k, &x.lengths, self.scope, self.epsilon)?;
-        Ok(Some(d.embedding_bwd(&d.nn_perturb(at, &near, &alpha)?, all, dim, &rows, None)?))
+        Ok(Some(d.embedding_bwd(&d.nn_perturb(at, near, &alpha)?, all, dim, rows, None)?))
     }
 
     /// iAdvT-Rand's or iAdvT-Best's perturbation `[B·T, D]` from g
@@ -191,21 +189,19 @@ impl EmbeddingAdversary {
     /// choice (Rand draws it from the step's generator, as the CPU run).
     fn one_direction(&self, m: &dyn WordPasses, x: &WordBatch, g: &Storage, step: u64) -> Result<Storage> {
         let d = m.device().as_ref();
-        let ((vocab, dim), all, k) = (m.table_dims(), x.batch * x.len, self.neighbours);
-        let (rows, ids) = positions(x);
-        let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
-        let at = NearestArgs { table: m.table(), vocab, dim, ids: &ids, w: &w };
-        let near = d.nn_search(at, k)?;
+        let (dim, all, k) = (m.table_dims().1, x.batch * x.len, self.neighbours);
+        let hood = Neighbourhood::search(m, x, k)?;
+        let (at, near, rows) = (hood.args(m), &hood.near, &hood.rows);
         let kind = if self.method == EmbeddingMethod::IAdvTBest { OneDirection::Best } else { OneDirection::Random };
         let ghat = match kind {
-            OneDirection::Best => d.to_host(&d.nn_project(at, &near, &d.embedding_fwd(g, all, dim, &rows)?)?)?,
-            OneDirection::Random => vec![0.0; ids.len() * k],
+            OneDirection::Best => d.to_host(&d.nn_project(at, near, &d.embedding_fwd(g, all, dim, rows)?)?)?,
+            OneDirection::Random => vec![0.0; hood.ids.len() * k],
         };
         let mut rng = Rng::derive(self.seed, step);
         let chosen = choose(kind, &ghat, k, &mut rng);
         let sparse = d.upload(&one_hot(kind, &ghat, &chosen, k))?;
         let alpha = d.nn_alpha(&sparse, k, &x.lengths, self.scope, self.epsilon)?;
-        d.embedding_bwd(&d.nn_perturb(at, &near, &alpha)?, all, dim, &rows, None)
+        d.embedding_bwd(&d.nn_perturb(at, near, &alpha)?, all, dim, rows, None)
     }
 
     /// iAdvT's perturbation `[B·T, D]` from g `[B·T, D]`, on the device.
@@ -221,6 +217,36 @@ impl EmbeddingAdversary {
         let r = d.iadvt(args)?;
         // Each real position once: the scatter-add is a copy, padding stays 0.
         d.embedding_bwd(&r, all, dim, &rows, None)
+    }
+}
+
+/// A batch's real positions with their K nearest words, on the device:
+/// what iVAT and the one-direction baselines start from.
+struct Neighbourhood {
+    /// The positions' rows in `[B·T, ·]`.
+    rows: Vec<usize>,
+    /// Their words.
+    ids: Vec<usize>,
+    /// Their vectors `[P, D]`, from the table the model reads.
+    w: Storage,
+    /// Their `k` nearest words.
+    near: NearestWords,
+}
+
+impl Neighbourhood {
+    fn search(m: &dyn WordPasses, x: &WordBatch, k: usize) -> Result<Self> {
+        let d = m.device().as_ref();
+        let (vocab, dim) = m.table_dims();
+        let (rows, ids) = positions(x);
+        let w = d.embedding_fwd(m.table(), vocab, dim, &ids)?;
+        let near = d.nn_search(NearestArgs { table: m.table(), vocab, dim, ids: &ids, w: &w }, k)?;
+        Ok(Neighbourhood { rows, ids, w, near })
+    }
+
+    /// The primitives' view of it.
+    fn args<'a>(&'a self, m: &'a dyn WordPasses) -> NearestArgs<'a> {
+        let (vocab, dim) = m.table_dims();
+        NearestArgs { table: m.table(), vocab, dim, ids: &self.ids, w: &self.w }
     }
 }
 
