@@ -377,3 +377,23 @@ fn translation_batches_side_by_side_give_the_one_at_a_time_file() {
     assert!(a.len() >= 3, "{} results", a.len());
     assert_eq!(a, b, "the same results in the same order");
 }
+
+/// `char_nmt` has no device version yet: `--device cuda` (here the
+/// emulated device) is an error that names it, and writes nothing.
+#[test]
+fn char_nmt_on_the_device_is_an_error_naming_it() {
+    let d = temp("device");
+    tiny_multi30k(d.path());
+    let run = d.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_hotflip"))
+        .args(["--threads", "1", "--device", "cuda-emulated", "train", "--arch", "char_nmt", "--dataset", "multi30k"])
+        .arg("--data-dir")
+        .arg(d.path())
+        .args(["--src", "en", "--tgt", "de", "--batch", "2", "--min-count", "1", "--no-progress", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = fails(&out, "char_nmt on the device");
+    assert!(err.contains("char_nmt does not train on the GPU yet"), "{err}");
+    assert!(!run.join("last").exists(), "a refused run wrote a checkpoint");
+}

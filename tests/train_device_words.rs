@@ -16,7 +16,7 @@ mod device_train;
 use std::sync::Arc;
 
 use device_train::{adversary, the_perturbation_matters};
-use hotflip::adv::{EmbeddingAdversary, EmbeddingMethod};
+use hotflip::adv::{EmbeddingAdversary, EmbeddingMethod, FlipKind, FlipTraining};
 use hotflip::backend::CpuDevice;
 use hotflip::models::device::{DeviceLstmClassifier, DeviceModel};
 use hotflip::models::{Input, LstmTextConfig, Mode, Model, ModelConfig, WordBatch};
@@ -211,5 +211,17 @@ fn the_baselines_on_the_device_match_the_host_objective() {
         same_grads(&mut adversary(method), &mut adversary(method), true);
         steps_follow_the_host_updater(&mut adversary(method), &mut || Box::new(adversary(method)));
         same_grads_of(&mut adversary(method), &mut adversary(method), true, true);
+    }
+}
+
+/// Word flips (SEM and UNK) on the device, for the classifier and the
+/// tagger: the same flips as on the tape (chosen on the host from the
+/// device's gradient), so every gradient as the host objective's.
+#[test]
+fn word_flips_on_the_device_match_the_host_objective() {
+    for kind in [FlipKind::WordUnk, FlipKind::WordSem] {
+        let flips = || FlipTraining { cosine: 0.3, ..FlipTraining::paper(kind) };
+        same_grads(&mut flips(), &mut flips(), true);
+        same_grads_of(&mut flips(), &mut flips(), true, true);
     }
 }

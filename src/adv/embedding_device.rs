@@ -34,7 +34,7 @@ use crate::models::{Input, Mode, WordBatch};
 use crate::ops::neighbours::{AlphaScope, IadvtConfig};
 use crate::ops::BinaryKind;
 use crate::rng::Rng;
-use crate::train::device_step::{combine, DeviceObjective};
+use crate::train::device_step::{combine, task_loss, DeviceObjective};
 use crate::train::{Batch, Objective, Targets};
 
 const OP: &str = "embedding adversarial training on a device";
@@ -128,15 +128,6 @@ impl DeviceObjective for EmbeddingAdversary {
             }
         };
         combine(d, clean.grads, 1.0, adv.grads, self.lambda)
-    }
-}
-
-/// The task's loss on the batch's targets: the classes' cross-entropy, or
-/// the tagger's over its real tokens.
-fn task_loss(targets: &Targets) -> PassLoss<'_> {
-    match targets {
-        Targets::Classes(y) => PassLoss::CrossEntropy(y),
-        Targets::Tags { labels, mask } => PassLoss::Tagged { labels, mask },
     }
 }
 

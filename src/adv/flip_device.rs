@@ -15,9 +15,9 @@ use crate::adv::flip_training::{apply_char_flips, best_char_flips, flip_words, F
 use crate::attack::score::cuda::best_flips::{best_flips, FlipShape};
 use crate::backend::Storage;
 use crate::error::{Error, Result};
-use crate::models::device::{DeviceCharCnnLstm, DeviceGrads, DeviceModel, PassLoss, WordPasses};
-use crate::models::Mode;
-use crate::train::device_step::{char_classes, combine, word_classes, DeviceObjective};
+use crate::models::device::{DeviceCharCnnLstm, DeviceGrads, DeviceModel, WordPasses};
+use crate::models::{Input, Mode};
+use crate::train::device_step::{char_classes, combine, task_loss, DeviceObjective};
 use crate::train::{Batch, Objective};
 
 impl DeviceObjective for FlipTraining {
@@ -28,7 +28,7 @@ impl DeviceObjective for FlipTraining {
     fn grads(&mut self, model: &DeviceModel, batch: &Batch, mode: Mode, _step: u64) -> Result<DeviceGrads> {
         match (model, self.kind) {
             (DeviceModel::CharCnnLstm(m), FlipKind::Chars) => self.char_flips(m, batch, mode),
-            (DeviceModel::LstmClassifier(m), FlipKind::WordSem | FlipKind::WordUnk) => {
+            (DeviceModel::LstmClassifier(m) | DeviceModel::BilstmTagger(m), FlipKind::WordSem | FlipKind::WordUnk) => {
                 self.word_flips(m.as_ref(), batch, mode)
             }
             (DeviceModel::WordCnn(m), FlipKind::WordSem | FlipKind::WordUnk) => {
@@ -36,8 +36,7 @@ impl DeviceObjective for FlipTraining {
             }
             _ => Err(Error::invalid(
                 "adversarial training on a device",
-                "hotflip flips characters of char_cnn_lstm; word-sem and word-unk words of lstm_classifier \
-                 and word_cnn",
+                "hotflip flips characters of char_cnn_lstm; word-sem and word-unk words of the word models",
             )),
         }
     }
@@ -78,14 +77,17 @@ impl FlipTraining {
     /// tape from the clean pass's gradient at the embedded words and the
     /// table the model reads (`[B·T, D]` and `[V, D]` values a step).
     fn word_flips(&self, model: &dyn WordPasses, batch: &Batch, mode: Mode) -> Result<DeviceGrads> {
-        let (x, y) = word_classes(batch)?;
-        let clean = model.pass(x, mode, None, PassLoss::CrossEntropy(y), true, true)?;
+        let Input::Words(x) = &batch.input else {
+            return Err(Error::invalid("adversarial training on a device", "word flips need a word batch"));
+        };
+        let task = task_loss(&batch.targets);
+        let clean = model.pass(x, mode, None, task, true, true)?;
         let Some(ge) = clean.input_grad else { return Ok(clean.grads) };
         let d = model.device().as_ref();
         let (ge, table) = (d.to_host(&ge)?, d.to_host(model.table())?);
         let (v, dim) = model.table_dims();
         let adv = flip_words(x, &ge, &table, v, dim, self.kind, self.cosine);
-        let adv = model.pass(&adv, mode, None, PassLoss::CrossEntropy(y), true, false)?.grads;
+        let adv = model.pass(&adv, mode, None, task, true, false)?.grads;
         combine(d, clean.grads, self.clean_weight, adv, self.adv_weight)
     }
 }

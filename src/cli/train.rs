@@ -341,7 +341,9 @@ fn training_device(
             o.per_word = a.flips_per_word;
             Box::new(o)
         }
-        AdvArg::WordSem | AdvArg::WordUnk if matches!(a.arch, Arch::LstmClassifier | Arch::WordCnn) => {
+        AdvArg::WordSem | AdvArg::WordUnk
+            if matches!(a.arch, Arch::LstmClassifier | Arch::BilstmTagger | Arch::WordCnn) =>
+        {
             Box::new(FlipTraining::paper(if a.adv == AdvArg::WordSem { FlipKind::WordSem } else { FlipKind::WordUnk }))
         }
         AdvArg::Advt

@@ -78,8 +78,7 @@ pub fn unsupported_arch(arch: &str) -> Option<String> {
 pub fn unsupported_objective(objective: &str) -> String {
     format!(
         "the `{objective}` objective does not train on the GPU yet (plain training, --adv hotflip for \
-         char_cnn_lstm, every --adv of lstm_classifier and word_cnn and the embedding-space ones of \
-         bilstm_tagger do); use --device cpu"
+         char_cnn_lstm and every --adv of the word models do); use --device cpu"
     )
 }
 
@@ -170,6 +169,15 @@ pub fn evaluate_at(
 ) -> Result<Metrics> {
     let probs = predict(model, cfg, min_len, samples, batch)?;
     Metrics::of_at(samples, &probs, cfg, dev_threshold)
+}
+
+/// The task's loss on the batch's targets: the classes' cross-entropy, or
+/// the tagger's over its real tokens.
+pub fn task_loss(targets: &Targets) -> PassLoss<'_> {
+    match targets {
+        Targets::Classes(y) => PassLoss::CrossEntropy(y),
+        Targets::Tags { labels, mask } => PassLoss::Tagged { labels, mask },
+    }
 }
 
 /// A batch's characters and classes (`char_cnn_lstm`).
