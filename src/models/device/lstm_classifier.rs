@@ -513,31 +513,8 @@ impl DeviceLstmClassifier {
     ) -> Result<Pass> {
         let d = self.dev.as_ref();
         let (rows, nc) = (self.rows(x), self.cfg.n_classes);
-        let inv = 1.0 / rows.max(1) as f32;
-        let zeros;
-        let (classes, w): (&[usize], Vec<f32>) = match loss {
-            PassLoss::CrossEntropy(c) => (c, vec![inv; rows]),
-            PassLoss::Weighted { .. } if self.per_token => {
-                return Err(Error::invalid(OP, "the tagger's loss is per token, not per text"))
-            }
-            PassLoss::Weighted { classes, weights } => (classes, weights.to_vec()),
-            PassLoss::Tagged { labels, mask } => {
-                // As `Tape::cross_entropy_masked`: weights mask / Σ mask, in f64.
-                let total: f64 = mask.iter().map(|&m| m as f64).sum();
-                if total <= 0.0 {
-                    return Err(Error::invalid(OP, "the mask selects no positions"));
-                }
-                (labels, mask.iter().map(|&m| (m as f64 / total) as f32).collect())
-            }
-            PassLoss::Kl(_) | PassLoss::TaggedKl { .. } => {
-                if self.per_token != matches!(loss, PassLoss::TaggedKl { .. }) {
-                    return Err(Error::invalid(OP, "the KL term is per token for the tagger, per text otherwise"));
-                }
-                zeros = vec![0; rows];
-                // Only the log-softmax is wanted: no row contributes a loss.
-                (&zeros, vec![0.0; rows])
-            }
-        };
+        let (classes, w) = super::loss::rows_of(loss, rows, self.per_token)?;
+        let classes = &classes[..];
         self.check(x, classes, &w)?;
         let emb = self.embed(x)?;
         let fw = self.forward(x, &emb, r, classes, &w, mode)?;

@@ -256,7 +256,7 @@ impl DeviceWordCnn {
     }
 
     /// A training pass with the embedded words perturbed by `r [B·T, D]`
-    /// (`DeviceLstmClassifier::pass`'s contract; `Tagged` is refused).
+    /// (`DeviceLstmClassifier::pass`'s contract; the per-token losses are refused).
     pub fn pass(
         &self,
         x: &WordBatch,
@@ -268,19 +268,8 @@ impl DeviceWordCnn {
     ) -> Result<Pass> {
         let d = self.dev.as_ref();
         let (rows, nc) = (x.batch, self.cfg.n_classes);
-        let zeros;
-        let (classes, w): (&[usize], Vec<f32>) = match loss {
-            PassLoss::CrossEntropy(c) => (c, vec![1.0 / rows.max(1) as f32; rows]),
-            PassLoss::Weighted { classes, weights } => (classes, weights.to_vec()),
-            PassLoss::Tagged { .. } | PassLoss::TaggedKl { .. } => {
-                return Err(Error::invalid(OP, "word_cnn classifies; it does not tag"))
-            }
-            PassLoss::Kl(_) => {
-                zeros = vec![0; rows];
-                // Only the log-softmax is wanted: no row contributes a loss.
-                (&zeros, vec![0.0; rows])
-            }
-        };
+        let (classes, w) = super::loss::rows_of(loss, rows, false)?;
+        let classes = &classes[..];
         self.check(x, classes, &w)?;
         let fw = self.forward(x, self.embed(x)?, r, classes, &w, mode)?;
         let mut grads: Vec<Option<Storage>> = (0..self.params.len()).map(|_| None).collect();
