@@ -30,12 +30,7 @@ pub(super) struct Layout {
 
 impl Layout {
     fn of(store: &ParamStore, cfg: &CharCnnLstmConfig) -> Result<Self> {
-        let at = |name: String| -> Result<usize> {
-            store
-                .id(&name)
-                .map(|id| id.index())
-                .ok_or_else(|| Error::Param { msg: format!("{OP}: the store lacks this weight"), name })
-        };
+        let at = |name: String| super::param_index(store, OP, name);
         Ok(Layout {
             embedding: at("char_embedding.weight".into())?,
             convs: (0..cfg.kernel_widths.len())

@@ -49,12 +49,7 @@ struct Layout {
 
 impl Layout {
     fn of(store: &ParamStore, cfg: &LstmTextConfig, per_token: bool) -> Result<Self> {
-        let at = |name: &str| -> Result<usize> {
-            store
-                .id(name)
-                .map(|id| id.index())
-                .ok_or_else(|| Error::Param { msg: format!("{OP}: the store lacks this weight"), name: name.into() })
-        };
+        let at = |name: &str| super::param_index(store, OP, name.into());
         Ok(Layout {
             embedding: at("embedding.weight")?,
             freq: if cfg.normalize_embeddings { Some(at("embedding.freq")?) } else { None },

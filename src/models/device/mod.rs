@@ -41,6 +41,15 @@ use crate::error::{Error, Result};
 use crate::models::{Input, Model, ModelConfig};
 use crate::nn::ParamStore;
 
+/// The store index of the weight `name` (what a model's layout on a
+/// device records), or an error naming it and `op`.
+pub(super) fn param_index(store: &ParamStore, op: &str, name: String) -> Result<usize> {
+    store
+        .id(&name)
+        .map(|id| id.index())
+        .ok_or_else(|| Error::Param { msg: format!("{op}: the store lacks this weight"), name })
+}
+
 /// A model that trains on a device.
 pub enum DeviceModel {
     /// See [`DeviceCharCnnLstm`] (boxed, as the other: the two differ in size).
